@@ -1,0 +1,124 @@
+//! `Codec`: how task payloads and results become bytes in a backend; postcard by default, bincode 2 on request.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{CodecError, CodecOp};
+
+/// Turns values into bytes and back, for payloads and results that cross a
+/// thread, process or machine boundary.
+///
+/// Decoding untrusted, corrupted or truncated bytes returns a [`CodecError`]
+/// and never panics; trailing bytes after a complete value are an error too,
+/// so a store that concatenated or padded a payload is noticed.
+///
+/// # Examples
+///
+/// ```
+/// use workmill_core::{Codec, Postcard};
+///
+/// let bytes = Postcard.encode(&("resize", 640u32)).unwrap();
+/// let back: (String, u32) = Postcard.decode(&bytes).unwrap();
+/// assert_eq!(back, ("resize".to_owned(), 640));
+/// assert!(Postcard.decode::<(String, u32)>(&bytes[..bytes.len() - 1]).is_err());
+/// ```
+pub trait Codec: Send + Sync + 'static {
+    /// A short name for error messages and stored metadata, e.g. `"postcard"`.
+    const NAME: &'static str;
+
+    /// Encodes `value`.
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError>;
+
+    /// Decodes a whole `T` from `bytes`, refusing leftovers.
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError>;
+}
+
+fn encode_error<T: ?Sized>(codec: &'static str, message: impl ToString) -> CodecError {
+    CodecError {
+        codec,
+        op: CodecOp::Encode,
+        type_name: std::any::type_name::<T>(),
+        message: message.to_string(),
+    }
+}
+
+fn decode_error<T>(codec: &'static str, message: impl ToString) -> CodecError {
+    CodecError {
+        codec,
+        op: CodecOp::Decode,
+        type_name: std::any::type_name::<T>(),
+        message: message.to_string(),
+    }
+}
+
+/// The default codec: [postcard](https://docs.rs/postcard), a compact, stable and documented wire format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Postcard;
+
+impl Codec for Postcard {
+    const NAME: &'static str = "postcard";
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
+        postcard::to_stdvec(value).map_err(|e| encode_error::<T>(Self::NAME, e))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let (value, rest) =
+            postcard::take_from_bytes::<T>(bytes).map_err(|e| decode_error::<T>(Self::NAME, e))?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(decode_error::<T>(
+                Self::NAME,
+                format_args!("{} trailing bytes after a complete value", rest.len()),
+            ))
+        }
+    }
+}
+
+/// bincode 2 with its standard configuration and a 64 MiB allocation limit.
+///
+/// Opt-in through the `bincode` feature: bincode is no longer maintained
+/// upstream (its 3.0 release is a tombstone), so it is offered for
+/// compatibility with existing data, never as the default.
+#[cfg(feature = "bincode")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bincode;
+
+#[cfg(feature = "bincode")]
+impl Bincode {
+    /// The configuration shared by encode and decode; the limit stops a corrupted
+    /// length prefix from asking for an enormous allocation.
+    fn config() -> impl bincode::config::Config {
+        bincode::config::standard().with_limit::<{ 64 * 1024 * 1024 }>()
+    }
+}
+
+#[cfg(feature = "bincode")]
+impl Codec for Bincode {
+    const NAME: &'static str = "bincode";
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
+        bincode::serde::encode_to_vec(value, Self::config())
+            .map_err(|e| encode_error::<T>(Self::NAME, e))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let (value, read) = bincode::serde::decode_from_slice::<T, _>(bytes, Self::config())
+            .map_err(|e| decode_error::<T>(Self::NAME, e))?;
+        if read == bytes.len() {
+            Ok(value)
+        } else {
+            Err(decode_error::<T>(
+                Self::NAME,
+                format_args!(
+                    "{} trailing bytes after a complete value",
+                    bytes.len() - read
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! `TaskId` and `WorkerId`: validated, cheaply cloned names for tasks and for the workers that run them.
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InvalidId;
+use crate::time::Timestamp;
+
+/// The longest id, in bytes, that workmill accepts.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Checks the rules shared by task and worker ids: 1 to [`MAX_ID_LEN`] bytes, no whitespace or control characters.
+fn validate(kind: &'static str, id: &str) -> Result<(), InvalidId> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.len() > MAX_ID_LEN {
+        "it is longer than 128 bytes"
+    } else if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "it contains whitespace or a control character"
+    } else {
+        return Ok(());
+    };
+    Err(InvalidId {
+        kind,
+        id: id.chars().take(MAX_ID_LEN).collect(),
+        reason,
+    })
+}
+
+/// Crockford's base-32 alphabet: no I, L, O or U, so ids read aloud without confusion.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// The identity of one task: a custom id chosen by the submitter, or a generated one.
+///
+/// Generated ids are 26 characters of Crockford base 32 that sort by creation
+/// time (48 bits of milliseconds, then 32 random bits fixed per process, then a
+/// 48-bit per-process counter), so ids from many processes sharing one backend
+/// do not collide and list in submission order. Custom ids double as
+/// idempotency keys: a backend refuses a second task with the same id.
+///
+/// # Examples
+///
+/// ```
+/// use workmill_core::TaskId;
+///
+/// let a = TaskId::generate();
+/// let b = TaskId::generate();
+/// assert_ne!(a, b);
+/// assert!(a < b, "generated ids sort in creation order");
+///
+/// let custom: TaskId = "invoice-2026-001".parse().unwrap();
+/// assert_eq!(custom.as_str(), "invoice-2026-001");
+/// assert!(TaskId::new("has space").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TaskId(Arc<str>);
+
+impl TaskId {
+    /// A task id from a caller's string, checked: 1 to 128 bytes, no whitespace or control characters.
+    pub fn new(id: impl AsRef<str>) -> Result<TaskId, InvalidId> {
+        let id = id.as_ref();
+        validate("task", id)?;
+        Ok(TaskId(Arc::from(id)))
+    }
+
+    /// A fresh id, unique across processes and sorted by creation time.
+    pub fn generate() -> TaskId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let millis = Timestamp::now().as_millis() & ((1 << 48) - 1);
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1);
+        let value =
+            (u128::from(millis) << 80) | (u128::from(process_nonce()) << 48) | u128::from(count);
+        let mut text = [0u8; 26];
+        for (i, slot) in text.iter_mut().enumerate() {
+            let shift = 5 * (25 - i);
+            *slot = CROCKFORD[((value >> shift) & 31) as usize];
+        }
+        // The alphabet is ASCII, so this conversion cannot fail.
+        let text = std::str::from_utf8(&text).unwrap_or("0");
+        TaskId(Arc::from(text))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 32 random bits chosen once per process, from the operating system's hash seed.
+fn process_nonce() -> u32 {
+    static NONCE: OnceLock<u32> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u64(Timestamp::now().as_micros());
+        hasher.finish() as u32
+    })
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({:?})", &*self.0)
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<TaskId, InvalidId> {
+        TaskId::new(s)
+    }
+}
+
+impl TryFrom<String> for TaskId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<TaskId, InvalidId> {
+        validate("task", &s)?;
+        Ok(TaskId(Arc::from(s)))
+    }
+}
+
+impl TryFrom<&str> for TaskId {
+    type Error = InvalidId;
+    fn try_from(s: &str) -> Result<TaskId, InvalidId> {
+        TaskId::new(s)
+    }
+}
+
+impl From<TaskId> for String {
+    fn from(id: TaskId) -> String {
+        id.0.to_string()
+    }
+}
+
+impl Borrow<str> for TaskId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for TaskId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The identity of a worker: a thread, a process or a remote endpoint that runs tasks.
+///
+/// Recorded on each task it runs, so an operator can tell which process held a
+/// task when it failed. [`WorkerId::generate`] gives `host-pid-n`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WorkerId(Arc<str>);
+
+impl WorkerId {
+    /// A worker id from a caller's string, checked like a task id.
+    pub fn new(id: impl AsRef<str>) -> Result<WorkerId, InvalidId> {
+        let id = id.as_ref();
+        validate("worker", id)?;
+        Ok(WorkerId(Arc::from(id)))
+    }
+
+    /// `host-pid-n`: the host name, this process id, and a counter that makes each call unique.
+    pub fn generate() -> WorkerId {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let host = host_name();
+        WorkerId(Arc::from(format!("{host}-{}-{n}", std::process::id())))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The machine's host name, reduced to characters valid in an id; `host` when unknown.
+fn host_name() -> String {
+    let raw = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default();
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "host".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WorkerId({:?})", &*self.0)
+    }
+}
+
+impl FromStr for WorkerId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<WorkerId, InvalidId> {
+        WorkerId::new(s)
+    }
+}
+
+impl TryFrom<String> for WorkerId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<WorkerId, InvalidId> {
+        validate("worker", &s)?;
+        Ok(WorkerId(Arc::from(s)))
+    }
+}
+
+impl From<WorkerId> for String {
+    fn from(id: WorkerId) -> String {
+        id.0.to_string()
+    }
+}
+
+impl AsRef<str> for WorkerId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn generated_ids_are_unique_sorted_and_valid() {
+        let ids: Vec<TaskId> = (0..10_000).map(|_| TaskId::generate()).collect();
+        let unique: HashSet<&TaskId> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids must sort in creation order"
+        );
+        for id in &ids {
+            assert_eq!(id.as_str().len(), 26);
+            assert!(TaskId::new(id.as_str()).is_ok());
+        }
+    }
+
+    #[test]
+    fn validation_refuses_bad_ids_with_a_reason() {
+        let empty = TaskId::new("").unwrap_err();
+        assert!(empty.to_string().contains("empty"), "{empty}");
+        let long = TaskId::new("x".repeat(129)).unwrap_err();
+        assert!(long.to_string().contains("128"), "{long}");
+        assert!(TaskId::new("a\tb").is_err());
+        assert!(TaskId::new("a\u{7}b").is_err());
+        assert!(TaskId::new("x".repeat(128)).is_ok());
+        assert!(TaskId::new("ünïcode-ok").is_ok());
+        assert!(
+            WorkerId::new("w 1")
+                .unwrap_err()
+                .to_string()
+                .contains("worker")
+        );
+    }
+
+    #[test]
+    fn serde_refuses_invalid_ids() {
+        let bytes = postcard::to_stdvec(&"bad id").unwrap();
+        assert!(postcard::from_bytes::<TaskId>(&bytes).is_err());
+        let good = TaskId::new("ok").unwrap();
+        let bytes = postcard::to_stdvec(&good).unwrap();
+        assert_eq!(postcard::from_bytes::<TaskId>(&bytes).unwrap(), good);
+    }
+
+    #[test]
+    fn worker_ids_are_unique_and_valid() {
+        let a = WorkerId::generate();
+        let b = WorkerId::generate();
+        assert_ne!(a, b);
+        assert!(WorkerId::new(a.as_str()).is_ok());
+    }
+}

@@ -1,0 +1,56 @@
+//! `cargo xtask loom`: model-checks workmill's concurrent primitives with loom.
+//!
+//! A package takes part when it declares loom under
+//! `[target.'cfg(workmill_loom)'.dependencies]`. Its loom tests are named
+//! `loom_*`; they run in release mode with `--cfg workmill_loom` and a
+//! separate target directory so the normal build cache survives.
+
+use crate::workspace;
+
+/// Workspace packages that depend on loom under `cfg(workmill_loom)`.
+fn loom_packages() -> Result<Vec<String>, String> {
+    let metadata = workspace::metadata()?;
+    let mut names = Vec::new();
+    for package in workspace::packages(&metadata) {
+        let uses_loom = package["dependencies"].as_array().is_some_and(|deps| {
+            deps.iter().any(|d| {
+                d["name"] == "loom"
+                    && d["target"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("workmill_loom"))
+            })
+        });
+        if uses_loom && let Some(name) = package["name"].as_str() {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    let packages = loom_packages()?;
+    if packages.is_empty() {
+        println!(
+            "xtask loom: no package declares loom under cfg(workmill_loom) yet; nothing to check"
+        );
+        return Ok(());
+    }
+    let mut command = workspace::cargo();
+    command
+        .env("RUSTFLAGS", "--cfg workmill_loom")
+        .env("LOOM_MAX_PREEMPTIONS", "2")
+        .args([
+            "test",
+            "--release",
+            "--target-dir",
+            "target/loom",
+            "--lib",
+            "--tests",
+        ]);
+    for package in &packages {
+        command.args(["-p", package]);
+    }
+    command.args(["--", "loom_"]);
+    workspace::run(&mut command)
+}

@@ -1,0 +1,46 @@
+//! `cargo xtask`: the project's automation, one small binary with subcommands.
+//!
+//! - `cargo xtask bench [--quick] [GROUP...]` runs the criterion benches of the
+//!   `benches/` package and writes `target/workmill-bench/summary.{json,md}`.
+//! - `cargo xtask loom` model-checks the concurrent primitives with loom.
+//! - `cargo xtask ci` runs exactly what `.ci/run` runs.
+
+mod bench;
+mod ci;
+mod loom;
+#[cfg(test)]
+mod tidy;
+mod workspace;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  bench [--quick] [GROUP...]  run benchmark groups (all when none named) against their
+                              baselines; writes target/workmill-bench/summary.json and .md
+  loom                        run the loom model checks (release, LOOM_MAX_PREEMPTIONS=2)
+  ci                          run the CI gate: services, fmt, clippy, doc, tests, loom
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("loom") => loom::run(),
+        Some("ci") => ci::run(),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
