@@ -236,10 +236,38 @@ impl Default for ListFilter {
 /// suite in `workmill-queue` (feature `testkit`) checks a backend against
 /// this contract.
 ///
-/// Delivery is at least once for durable backends: a reserved task is leased,
-/// and a lease that lapses without a heartbeat counts as a failed attempt of
-/// kind [`LeaseExpired`](crate::FailureKind::LeaseExpired), after which the
-/// task is retried or dead-lettered by its policy.
+/// # Semantics every backend keeps
+///
+/// - **Order**: `reserve` hands out due tasks (`run_at <= now`, status
+///   `Pending` or `Retrying`) by [`QueueKey`](crate::QueueKey): lower priority
+///   number first, FIFO within a priority. A retried task re-enters with a new
+///   arrival number, behind tasks already waiting at its (possibly demoted)
+///   priority.
+/// - **Attempts** are counted at `reserve` (`attempts += 1`, status `Running`,
+///   `started_at` and `worker` set). `release` undoes the count: the task was
+///   never started.
+/// - **Leases**: each reservation gets a fresh token. `complete`, `fail`,
+///   `release` and `heartbeat` check that the task is `Running` under that
+///   token, else [`QueueError::LeaseLost`]. Expiry alone does not invalidate
+///   a lease: until a rescue (inside `reserve`, or [`Queue::rescue_expired`])
+///   has moved the task on, its holder may still complete or extend it. A
+///   rescued lease counts as a failed attempt of kind
+///   [`LeaseExpired`](crate::FailureKind::LeaseExpired) and goes through
+///   [`RetryPolicy::decide`](crate::RetryPolicy::decide) like any failure.
+///   Delivery is therefore at least once for durable backends; duplicates are
+///   bounded by what a dead worker held.
+/// - **Failures**: `fail` applies the task's policy: `Retrying` with
+///   `run_at = now + delay` and the demoted priority, or `Dead` (attempts
+///   exhausted, or [`FailureKind::is_permanent`](crate::FailureKind::is_permanent)).
+///   `last_error` keeps the latest failure; `finished_at` is set on reaching a
+///   final status.
+/// - **Cancel** applies to `Pending` and `Retrying` tasks; a running task is
+///   refused with [`QueueError::IllegalTransition`]. **Requeue** applies to
+///   `Dead` tasks, resetting `attempts` to 0 and `run_at` to now.
+/// - **Retention**: a backend may bound the finished records it keeps; the
+///   oldest finished records are dropped first and counted in
+///   [`QueueStats::evicted`]. Their status gauges do not change.
+/// - **Errors** name the task; unknown ids are [`QueueError::NotFound`].
 pub trait Queue: Send + Sync {
     /// The backend's short name for messages, e.g. `"sqlite"`.
     fn backend_name(&self) -> &'static str;
