@@ -1,0 +1,110 @@
+//! Opening SQLite connections with the pragmas every queue connection needs, and sharing a few of
+//! them between the threads of one process.
+
+use std::cell::Cell;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OpenFlags};
+use thiserror::Error;
+use workmill_core::QueueError;
+
+use super::config::SqliteConfig;
+use super::store::BACKEND;
+use super::url::SqliteLocation;
+
+/// A database file that could not be opened or set up.
+#[derive(Debug, Error)]
+#[error("cannot open {path}: {source}; check that the directory exists and this process may write to it")]
+pub struct OpenError {
+    /// The file.
+    pub path: String,
+    /// What SQLite said.
+    pub source: rusqlite::Error,
+}
+
+/// Opens one connection and applies the per-connection settings.
+///
+/// WAL lets readers proceed while one writer commits, and makes a commit one
+/// append to the log; the busy timeout makes a connection wait (in SQLite's own
+/// busy handler) for another writer, in this process or another, instead of
+/// failing at once.
+pub(crate) fn open_connection(
+    location: &SqliteLocation,
+    config: &SqliteConfig,
+) -> Result<Connection, QueueError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let (conn, path) = match location {
+        SqliteLocation::File(path) => (Connection::open_with_flags(path, flags), path.as_path()),
+        SqliteLocation::Memory => (Connection::open_in_memory(), Path::new(":memory:")),
+    };
+    let fail = |source: rusqlite::Error| {
+        QueueError::backend(
+            BACKEND,
+            "open the database",
+            OpenError {
+                path: path.display().to_string(),
+                source,
+            },
+        )
+    };
+    let conn = conn.map_err(fail)?;
+    conn.busy_timeout(config.busy_timeout).map_err(fail)?;
+    if matches!(location, SqliteLocation::File(_)) {
+        // The journal mode is stored in the file; setting it again is a no-op read.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(fail(rusqlite::Error::InvalidParameterName(format!(
+                "journal_mode is {mode}, and WAL could not be enabled"
+            ))));
+        }
+    }
+    conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())
+        .map_err(fail)?;
+    Ok(conn)
+}
+
+/// A fixed set of connections shared by the threads of one queue value.
+///
+/// SQLite connections are not `Sync`, so each sits behind its own mutex. A
+/// thread takes the first free one, starting from a per-thread position so that
+/// threads spread out; when all are busy it waits for its usual one. Writers
+/// are serialised by SQLite itself (`BEGIN IMMEDIATE` and the busy timeout),
+/// exactly as between processes, so several connections give concurrency to
+/// readers and never weaken a writer's guarantees.
+pub(crate) struct Connections {
+    slots: Vec<Mutex<Connection>>,
+}
+
+thread_local! {
+    static HOME_SLOT: Cell<usize> = Cell::new(fastrand::usize(..1024));
+}
+
+impl Connections {
+    pub(crate) fn new(slots: Vec<Connection>) -> Connections {
+        Connections {
+            slots: slots.into_iter().map(Mutex::new).collect(),
+        }
+    }
+
+    /// A connection for the calling thread, exclusively, until the guard drops.
+    pub(crate) fn get(&self) -> MutexGuard<'_, Connection> {
+        let home = HOME_SLOT.with(Cell::get) % self.slots.len();
+        for offset in 0..self.slots.len() {
+            let slot = &self.slots[(home + offset) % self.slots.len()];
+            if let Ok(conn) = slot.try_lock() {
+                return conn;
+            }
+        }
+        // A panic while a connection was held cannot leave it half-written: an open
+        // transaction rolls back when its guard drops. So a poisoned slot is still usable.
+        self.slots[home]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
