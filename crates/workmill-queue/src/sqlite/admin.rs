@@ -1,7 +1,9 @@
 //! The operator's side: status and list, cancel and requeue, purge, stats, and the retention bound.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use workmill_core::{ListFilter, QueueError, QueueStats, TaskId, TaskRecord, TaskStatus, Timestamp};
+use workmill_core::{
+    ListFilter, QueueError, QueueStats, TaskId, TaskRecord, TaskStatus, Timestamp,
+};
 
 use super::counters::{Deltas, next_seqs, read_stats, retained_finished};
 use super::reserve::rescue_lapsed;
@@ -43,19 +45,27 @@ pub(crate) fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<TaskRec
     for row in rows {
         match row.map_err(store_error(OP))? {
             Ok(record) => records.push(record),
-            Err(err) => tracing::warn!(error = %err, "list skips a task whose record cannot be read"),
+            Err(err) => {
+                tracing::warn!(error = %err, "list skips a task whose record cannot be read")
+            }
         }
     }
     Ok(records)
 }
 
 /// Reads a task's status for an operator's command, inside its transaction.
-fn current_status(conn: &Connection, id: &TaskId, op: &'static str) -> Result<(i64, TaskStatus), QueueError> {
+fn current_status(
+    conn: &Connection,
+    id: &TaskId,
+    op: &'static str,
+) -> Result<(i64, TaskStatus), QueueError> {
     let found = conn
         .prepare_cached("SELECT rowid, status FROM tasks WHERE id = ?1")
         .and_then(|mut select| {
             select
-                .query_row([id.as_str()], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+                .query_row([id.as_str()], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })
                 .optional()
         })
         .map_err(store_error(op))?;
@@ -64,7 +74,11 @@ fn current_status(conn: &Connection, id: &TaskId, op: &'static str) -> Result<(i
 }
 
 /// Cancels a `Pending` or `Retrying` task.
-pub(crate) fn cancel(conn: &mut Connection, id: &TaskId, retention: Option<u64>) -> Result<(), QueueError> {
+pub(crate) fn cancel(
+    conn: &mut Connection,
+    id: &TaskId,
+    retention: Option<u64>,
+) -> Result<(), QueueError> {
     const OP: &str = "cancel a task";
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -95,7 +109,10 @@ pub(crate) fn requeue(conn: &mut Connection, id: &TaskId) -> Result<(), QueueErr
         // `Running -> Pending` is a legal move, but it is `release`, not an operator's requeue.
         return Err(QueueError::IllegalTransition {
             id: id.clone(),
-            source: workmill_core::IllegalTransition { from, to: TaskStatus::Pending },
+            source: workmill_core::IllegalTransition {
+                from,
+                to: TaskStatus::Pending,
+            },
         });
     }
     let seq = next_seqs(&tx, 1).map_err(store_error(OP))?;
@@ -150,7 +167,10 @@ pub(crate) fn stats(conn: &Connection) -> Result<QueueStats, QueueError> {
 }
 
 /// Rescues every lapsed lease now, in its own transaction.
-pub(crate) fn rescue_expired(conn: &mut Connection, retention: Option<u64>) -> Result<u64, QueueError> {
+pub(crate) fn rescue_expired(
+    conn: &mut Connection,
+    retention: Option<u64>,
+) -> Result<u64, QueueError> {
     const OP: &str = "rescue lapsed leases";
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -184,13 +204,14 @@ pub(crate) fn evict_over_retention(
     if excess <= 0 {
         return Ok(());
     }
+    // The limit is written into the SQL rather than bound, for the reason given in `reserve`.
     let evicted = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "DELETE FROM tasks WHERE rowid IN (
                  SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled')
-                 ORDER BY finished_at, rowid LIMIT ?1)",
-        )
-        .and_then(|mut delete| delete.execute([excess]))
+                 ORDER BY finished_at, rowid LIMIT {excess})"
+        ))
+        .and_then(|mut delete| delete.execute([]))
         .map_err(store_error(OP))?;
     let evicted = sql_count(evicted as u64);
     Deltas {

@@ -15,7 +15,9 @@ use super::url::SqliteLocation;
 
 /// A database file that could not be opened or set up.
 #[derive(Debug, Error)]
-#[error("cannot open {path}: {source}; check that the directory exists and this process may write to it")]
+#[error(
+    "cannot open {path}: {source}; check that the directory exists and this process may write to it"
+)]
 pub struct OpenError {
     /// The file.
     pub path: String,
@@ -65,6 +67,11 @@ pub(crate) fn open_connection(
         }
     }
     conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())
+        .map_err(fail)?;
+    // Each checkpoint syncs the log and the database file; fewer, larger ones keep those
+    // flushes off most commits (see `SqliteConfig::checkpoint_pages`).
+    let pages = i64::try_from(config.checkpoint_pages).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "wal_autocheckpoint", pages)
         .map_err(fail)?;
     Ok(conn)
 }

@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(deltas.retained_finished, 1);
         deltas.moved(TaskStatus::Running, TaskStatus::Dead);
         deltas.moved(TaskStatus::Dead, TaskStatus::Pending);
-        assert_eq!(deltas.retained_finished, 1, "a requeued record is no longer finished");
+        assert_eq!(
+            deltas.retained_finished, 1,
+            "a requeued record is no longer finished"
+        );
         let sum = deltas.pending
             + deltas.retrying
             + deltas.running

@@ -49,7 +49,11 @@ pub(crate) fn heartbeat(
              WHERE id = ?2 AND status = 'running' AND lease_token = ?3",
         )
         .and_then(|mut update| {
-            update.execute(params![micros(expires_at), lease.task.as_str(), sql_token(lease.token)])
+            update.execute(params![
+                micros(expires_at),
+                lease.task.as_str(),
+                sql_token(lease.token)
+            ])
         })
         .map_err(store_error(OP))?;
     if changed == 0 {
@@ -137,10 +141,17 @@ pub(crate) fn fail(
         ))
         .and_then(|mut select| {
             select
-                .query_row(params![lease.task.as_str(), sql_token(lease.token)], |row| {
-                    let rowid: i64 = row.get(0)?;
-                    Ok((rowid, attempts(row, 1).and_then(|a| Ok((a, priority(row, 2)?, read_policy(row, 3)?)))))
-                })
+                .query_row(
+                    params![lease.task.as_str(), sql_token(lease.token)],
+                    |row| {
+                        let rowid: i64 = row.get(0)?;
+                        Ok((
+                            rowid,
+                            attempts(row, 1)
+                                .and_then(|a| Ok((a, priority(row, 2)?, read_policy(row, 3)?))),
+                        ))
+                    },
+                )
                 .optional()
         })
         .map_err(store_error(OP))?;

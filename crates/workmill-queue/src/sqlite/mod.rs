@@ -84,7 +84,10 @@ impl SqliteQueue {
     }
 
     /// Opens the queue in the database file at `path` with `config`.
-    pub fn open_path(path: impl AsRef<Path>, config: SqliteConfig) -> Result<SqliteQueue, QueueError> {
+    pub fn open_path(
+        path: impl AsRef<Path>,
+        config: SqliteConfig,
+    ) -> Result<SqliteQueue, QueueError> {
         SqliteQueue::open_location(SqliteLocation::File(path.as_ref().to_path_buf()), config)
     }
 
@@ -93,7 +96,10 @@ impl SqliteQueue {
         SqliteQueue::open_location(SqliteLocation::parse(url)?, config)
     }
 
-    fn open_location(location: SqliteLocation, config: SqliteConfig) -> Result<SqliteQueue, QueueError> {
+    fn open_location(
+        location: SqliteLocation,
+        config: SqliteConfig,
+    ) -> Result<SqliteQueue, QueueError> {
         let count = match location {
             SqliteLocation::Memory => 1,
             SqliteLocation::File(_) => config.connections.max(1),
@@ -136,7 +142,9 @@ impl SqliteQueue {
     pub fn schema_version(&self) -> Result<i64, QueueError> {
         self.connections
             .get()
-            .query_row("SELECT max(version) FROM schema_migrations", [], |row| row.get(0))
+            .query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })
             .map_err(store_error("read the schema version"))
     }
 }
@@ -148,17 +156,33 @@ impl Queue for SqliteQueue {
 
     fn enqueue(&self, task: NewTask) -> Result<TaskId, QueueError> {
         let mut ids = self.enqueue_batch(vec![task])?;
-        ids.pop()
-            .ok_or_else(|| QueueError::backend(BACKEND, "enqueue a task", "the insert reported no id"))
+        ids.pop().ok_or_else(|| {
+            QueueError::backend(BACKEND, "enqueue a task", "the insert reported no id")
+        })
     }
 
     /// Adds every task in one transaction: all of them, or none.
     fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
-        enqueue::enqueue_all(&mut self.connections.get(), tasks, self.config.payload_limit)
+        enqueue::enqueue_all(
+            &mut self.connections.get(),
+            tasks,
+            self.config.payload_limit,
+        )
     }
 
-    fn reserve(&self, worker: &WorkerId, max: usize, lease: Duration) -> Result<Vec<Reservation>, QueueError> {
-        reserve::reserve(&mut self.connections.get(), worker, max, lease, self.config.retain_finished)
+    fn reserve(
+        &self,
+        worker: &WorkerId,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Reservation>, QueueError> {
+        reserve::reserve(
+            &mut self.connections.get(),
+            worker,
+            max,
+            lease,
+            self.config.retain_finished,
+        )
     }
 
     fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
@@ -167,18 +191,34 @@ impl Queue for SqliteQueue {
 
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
         let mut outcomes = self.complete_batch(vec![(lease.clone(), result)])?;
-        outcomes
-            .pop()
-            .unwrap_or_else(|| Err(QueueError::backend(BACKEND, "complete a task", "no outcome reported")))
+        outcomes.pop().unwrap_or_else(|| {
+            Err(QueueError::backend(
+                BACKEND,
+                "complete a task",
+                "no outcome reported",
+            ))
+        })
     }
 
     /// Records every completion in one transaction.
-    fn complete_batch(&self, done: Vec<(Lease, Vec<u8>)>) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        lease::complete_all(&mut self.connections.get(), done, self.config.retain_finished)
+    fn complete_batch(
+        &self,
+        done: Vec<(Lease, Vec<u8>)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        lease::complete_all(
+            &mut self.connections.get(),
+            done,
+            self.config.retain_finished,
+        )
     }
 
     fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
-        lease::fail(&mut self.connections.get(), lease, failure, self.config.retain_finished)
+        lease::fail(
+            &mut self.connections.get(),
+            lease,
+            failure,
+            self.config.retain_finished,
+        )
     }
 
     fn release(&self, lease: &Lease) -> Result<(), QueueError> {

@@ -127,7 +127,12 @@ fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
     let result = match row.get_ref(22).map_err(|e| e.to_string())? {
         ValueRef::Null => None,
         ValueRef::Blob(bytes) => Some(bytes.to_vec()),
-        other => return Err(format!("column result: expected a blob, found {:?}", other.data_type())),
+        other => {
+            return Err(format!(
+                "column result: expected a blob, found {:?}",
+                other.data_type()
+            ));
+        }
     };
     Ok(TaskRecord {
         id: id.clone(),
@@ -194,7 +199,10 @@ fn value<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<ValueRef<'r>, S
 }
 
 fn wrong_type(name: &str, expected: &str, found: ValueRef<'_>) -> String {
-    format!("column {name}: expected {expected}, found {:?}", found.data_type())
+    format!(
+        "column {name}: expected {expected}, found {:?}",
+        found.data_type()
+    )
 }
 
 fn integer(row: &Row<'_>, idx: usize, name: &str) -> Result<i64, String> {

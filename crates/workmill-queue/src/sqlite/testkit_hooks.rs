@@ -14,7 +14,11 @@ impl CorruptStore for SqliteQueue {
         const OP: &str = "corrupt a payload";
         let conn = self.connections.get();
         let payload: Option<Vec<u8>> = conn
-            .query_row("SELECT payload FROM tasks WHERE id = ?1", [id.as_str()], |row| row.get(0))
+            .query_row(
+                "SELECT payload FROM tasks WHERE id = ?1",
+                [id.as_str()],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(store_error(OP))?;
         let Some(mut payload) = payload else {

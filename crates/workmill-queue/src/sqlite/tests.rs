@@ -58,11 +58,18 @@ fn a_version_1_file_is_migrated_and_its_tasks_survive() {
     let old = TaskId::new("old-task").unwrap();
     let record = queue.status(&old).expect("the migrated task reads back");
     assert_eq!(record.payload, [0xDE, 0xAD, 0xBE, 0xEF]);
-    assert_eq!((record.status, record.name.as_str()), (TaskStatus::Pending, "legacy.job"));
+    assert_eq!(
+        (record.status, record.name.as_str()),
+        (TaskStatus::Pending, "legacy.job")
+    );
     let worker = WorkerId::new("w").unwrap();
     let got = queue.reserve(&worker, 10, Duration::from_secs(60)).unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].payload, [0xDE, 0xAD, 0xBE, 0xEF], "the backfilled checksum matches");
+    assert_eq!(
+        got[0].payload,
+        [0xDE, 0xAD, 0xBE, 0xEF],
+        "the backfilled checksum matches"
+    );
     queue.complete(&got[0].lease, Vec::new()).unwrap();
     let stats = queue.stats().unwrap();
     assert_eq!((stats.submitted, stats.completed), (1, 1));
@@ -97,7 +104,10 @@ fn a_file_from_a_newer_workmill_is_refused() {
     let err = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap_err();
     assert!(matches!(err, QueueError::Backend { .. }), "{err:?}");
     let message = err.to_string();
-    assert!(message.contains("newer") && message.contains("upgrade workmill"), "{message}");
+    assert!(
+        message.contains("newer") && message.contains("upgrade workmill"),
+        "{message}"
+    );
 }
 
 /// The query plan of `sql` as one line per step.
@@ -128,7 +138,9 @@ fn reserve_rescue_and_retention_read_their_partial_indexes() {
         .map(|r| (r.lease, Vec::new()))
         .collect();
     queue.complete_batch(done).unwrap();
-    queue.reserve(&worker, 20, Duration::from_secs(600)).unwrap();
+    queue
+        .reserve(&worker, 20, Duration::from_secs(600))
+        .unwrap();
     drop(queue);
 
     let conn = Connection::open(&path).unwrap();
@@ -138,18 +150,31 @@ fn reserve_rescue_and_retention_read_their_partial_indexes() {
         "SELECT rowid FROM tasks WHERE status IN ('pending', 'retrying') AND run_at <= 1 \
          ORDER BY priority, seq LIMIT 10",
     );
-    assert!(reserve.contains("SCAN tasks USING INDEX tasks_ready") || reserve.contains("COVERING INDEX tasks_ready"), "{reserve}");
-    assert!(!reserve.contains("TEMP B-TREE"), "reserve must not sort: {reserve}");
+    assert!(
+        reserve.contains("SCAN tasks USING INDEX tasks_ready")
+            || reserve.contains("COVERING INDEX tasks_ready"),
+        "{reserve}"
+    );
+    assert!(
+        !reserve.contains("TEMP B-TREE"),
+        "reserve must not sort: {reserve}"
+    );
     let rescue = plan(
         &conn,
         "SELECT rowid FROM tasks WHERE status = 'running' AND lease_expires_at <= 1",
     );
-    assert!(rescue.contains("INDEX tasks_leased (lease_expires_at<?)"), "{rescue}");
+    assert!(
+        rescue.contains("INDEX tasks_leased (lease_expires_at<?)"),
+        "{rescue}"
+    );
     let retention = plan(
         &conn,
         "SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled') \
          ORDER BY finished_at, rowid LIMIT 5",
     );
     assert!(retention.contains("INDEX tasks_finished"), "{retention}");
-    assert!(!retention.contains("TEMP B-TREE"), "retention must not sort: {retention}");
+    assert!(
+        !retention.contains("TEMP B-TREE"),
+        "retention must not sort: {retention}"
+    );
 }

@@ -13,7 +13,8 @@ pub enum SqliteLocation {
     Memory,
 }
 
-const FORMS: &str = "expected sqlite://path/to/file.db (relative), sqlite:///absolute/path.db, or sqlite::memory:";
+const FORMS: &str =
+    "expected sqlite://path/to/file.db (relative), sqlite:///absolute/path.db, or sqlite::memory:";
 
 impl SqliteLocation {
     /// Reads a backend URL.

@@ -55,7 +55,9 @@ pub(crate) fn task_at(id: &str, priority: u16) -> NewTask {
 
 /// `max` attempts, retried at once, no jitter: failures move without waiting.
 pub(crate) fn immediate(max: u32) -> RetryPolicy {
-    RetryPolicy::new(max).backoff(Backoff::Immediate).jitter(0.0)
+    RetryPolicy::new(max)
+        .backoff(Backoff::Immediate)
+        .jitter(0.0)
 }
 
 /// The id as a `TaskId`.

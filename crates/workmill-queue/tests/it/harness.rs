@@ -42,7 +42,9 @@ impl Harness for SqliteMemoryHarness {
     type Queue = SqliteQueue;
 
     fn fresh(&self, settings: &QueueSettings) -> SqliteQueue {
-        config(settings).open("sqlite::memory:").expect("open an in-memory SQLite queue")
+        config(settings)
+            .open("sqlite::memory:")
+            .expect("open an in-memory SQLite queue")
     }
 
     fn corrupt_payload(&self, queue: &SqliteQueue, id: &TaskId) -> Option<Result<(), QueueError>> {

@@ -11,8 +11,13 @@ const HANDLES: usize = 4;
 const TASKS: usize = 1_200;
 
 fn open(path: &std::path::Path) -> SqliteQueue {
-    SqliteQueue::open_path(path, SqliteConfig::new().connections(1).busy_timeout(Duration::from_secs(30)))
-        .expect("open the shared file")
+    SqliteQueue::open_path(
+        path,
+        SqliteConfig::new()
+            .connections(1)
+            .busy_timeout(Duration::from_secs(30)),
+    )
+    .expect("open the shared file")
 }
 
 #[test]
@@ -21,7 +26,9 @@ fn handles_on_one_file_never_share_a_task() {
     let path = dir.path().join("shared.db");
     // Every handle opens (and would migrate) the file at the same moment.
     let handles: Vec<SqliteQueue> = std::thread::scope(|scope| {
-        let opening: Vec<_> = (0..HANDLES + 1).map(|_| scope.spawn(|| open(&path))).collect();
+        let opening: Vec<_> = (0..HANDLES + 1)
+            .map(|_| scope.spawn(|| open(&path)))
+            .collect();
         opening.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let (producer, workers) = handles.split_first().unwrap();
@@ -30,7 +37,9 @@ fn handles_on_one_file_never_share_a_task() {
         let feeding = scope.spawn(|| {
             let mut ids = Vec::new();
             for chunk in 0..TASKS / 100 {
-                let batch = (0..100).map(|n| NewTask::new("shared.job", vec![chunk as u8, n])).collect();
+                let batch = (0..100)
+                    .map(|n| NewTask::new("shared.job", vec![chunk as u8, n]))
+                    .collect();
                 ids.extend(producer.enqueue_batch(batch).expect("enqueue"));
             }
             ids
@@ -45,7 +54,9 @@ fn handles_on_one_file_never_share_a_task() {
                     let start = Instant::now();
                     let mut idle = 0;
                     while idle < 300 && start.elapsed() < Duration::from_secs(60) {
-                        let got = queue.reserve(&me, 8, Duration::from_secs(60)).expect("reserve");
+                        let got = queue
+                            .reserve(&me, 8, Duration::from_secs(60))
+                            .expect("reserve");
                         if got.is_empty() {
                             idle += 1;
                             std::thread::sleep(Duration::from_millis(1));
@@ -63,15 +74,26 @@ fn handles_on_one_file_never_share_a_task() {
             })
             .collect();
         let submitted: Vec<TaskId> = feeding.join().unwrap();
-        let handed: Vec<TaskId> = reserving.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let handed: Vec<TaskId> = reserving
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         (submitted, handed)
     });
     let unique: HashSet<&TaskId> = handed_out.iter().collect();
-    assert_eq!(unique.len(), handed_out.len(), "two handles were given the same task");
+    assert_eq!(
+        unique.len(),
+        handed_out.len(),
+        "two handles were given the same task"
+    );
     let stats = producer.stats().unwrap();
     assert_eq!(stats.submitted, TASKS as u64);
     assert_eq!(stats.completed as usize, handed_out.len());
-    assert_eq!(stats.completed + stats.pending, TASKS as u64, "nothing lost, nothing running");
+    assert_eq!(
+        stats.completed + stats.pending,
+        TASKS as u64,
+        "nothing lost, nothing running"
+    );
     assert_eq!(submitted.len(), TASKS);
     assert!(stats.is_consistent());
 }
@@ -88,7 +110,12 @@ fn a_dead_handles_leases_come_back_through_another() {
     let held: HashSet<TaskId> = {
         let doomed = open(&path);
         let me = WorkerId::new("doomed").unwrap();
-        doomed.reserve(&me, 4, lease).unwrap().into_iter().map(|r| r.lease.task).collect()
+        doomed
+            .reserve(&me, 4, lease)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.lease.task)
+            .collect()
         // `doomed` is dropped here holding four leases, as a killed process would be.
     };
     assert_eq!(held.len(), 4);
@@ -97,7 +124,10 @@ fn a_dead_handles_leases_come_back_through_another() {
     let mut rescued = HashSet::new();
     let mut others = 0;
     while rescued.len() < held.len() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the dead handle's tasks never came back");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the dead handle's tasks never came back"
+        );
         for r in survivor.reserve(&me, 10, Duration::from_secs(60)).unwrap() {
             if held.contains(&r.lease.task) {
                 assert_eq!(r.attempt, 2, "the lapsed attempt counts");
@@ -111,5 +141,8 @@ fn a_dead_handles_leases_come_back_through_another() {
     }
     assert_eq!(others, 6);
     let stats = survivor.stats().unwrap();
-    assert_eq!((stats.completed, stats.expired_leases, stats.running), (10, 4, 0));
+    assert_eq!(
+        (stats.completed, stats.expired_leases, stats.running),
+        (10, 4, 0)
+    );
 }

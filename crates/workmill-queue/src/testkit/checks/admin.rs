@@ -20,37 +20,75 @@ pub fn cancel_applies_to_waiting_tasks_only(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     let slow_retry = RetryPolicy::new(3).backoff(Backoff::Fixed(Duration::from_secs(3_600)));
     for name in ["running", "retrying", "pending", "completed"] {
-        queue.enqueue(task(name).retry(slow_retry.clone())).expect("enqueue");
+        queue
+            .enqueue(task(name).retry(slow_retry.clone()))
+            .expect("enqueue");
     }
     let worker = worker("cancel-worker");
     let running = reserve_one(&queue, &worker, LONG);
     let retrying = reserve_one(&queue, &worker, LONG);
-    queue.fail(&retrying.lease, Failure::new(FailureKind::Error, "later")).expect("fail");
+    queue
+        .fail(&retrying.lease, Failure::new(FailureKind::Error, "later"))
+        .expect("fail");
     let mut rest = queue.reserve(&worker, 2, LONG).expect("reserve");
     // Put "pending" back and finish "completed", so each task is in the status it is named for.
     let completed = rest.pop().expect("the fourth task");
-    queue.release(&rest.pop().expect("the third task").lease).expect("release");
-    queue.complete(&completed.lease, Vec::new()).expect("complete");
+    queue
+        .release(&rest.pop().expect("the third task").lease)
+        .expect("release");
+    queue
+        .complete(&completed.lease, Vec::new())
+        .expect("complete");
 
     queue.cancel(&id("pending")).expect("cancel a pending task");
-    queue.cancel(&id("retrying")).expect("cancel a retrying task");
+    queue
+        .cancel(&id("retrying"))
+        .expect("cancel a retrying task");
     for name in ["pending", "retrying"] {
         let record = queue.status(&id(name)).expect("status");
         assert_eq!(record.status, TaskStatus::Cancelled, "{name}");
         assert!(record.finished_at.is_some(), "{name}");
     }
     let refused = queue.cancel(&id("running"));
-    assert!(is_illegal(&refused, "running", TaskStatus::Running), "{refused:?}");
+    assert!(
+        is_illegal(&refused, "running", TaskStatus::Running),
+        "{refused:?}"
+    );
     let refused = queue.cancel(&id("completed"));
-    assert!(is_illegal(&refused, "completed", TaskStatus::Completed), "{refused:?}");
+    assert!(
+        is_illegal(&refused, "completed", TaskStatus::Completed),
+        "{refused:?}"
+    );
     let refused = queue.cancel(&id("pending"));
-    assert!(is_illegal(&refused, "pending", TaskStatus::Cancelled), "{refused:?}");
-    assert!(matches!(queue.cancel(&id("ghost")), Err(QueueError::NotFound { .. })));
+    assert!(
+        is_illegal(&refused, "pending", TaskStatus::Cancelled),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        queue.cancel(&id("ghost")),
+        Err(QueueError::NotFound { .. })
+    ));
 
-    queue.complete(&running.lease, Vec::new()).expect("a refused cancel leaves the lease alone");
-    assert!(queue.reserve(&worker, 10, LONG).expect("reserve").is_empty(), "cancelled tasks never run");
+    queue
+        .complete(&running.lease, Vec::new())
+        .expect("a refused cancel leaves the lease alone");
+    assert!(
+        queue
+            .reserve(&worker, 10, LONG)
+            .expect("reserve")
+            .is_empty(),
+        "cancelled tasks never run"
+    );
     let stats = queue.stats().expect("stats");
-    assert_eq!((stats.cancelled, stats.completed, stats.retrying, stats.pending), (2, 2, 0, 0));
+    assert_eq!(
+        (
+            stats.cancelled,
+            stats.completed,
+            stats.retrying,
+            stats.pending
+        ),
+        (2, 2, 0, 0)
+    );
     assert!(stats.is_consistent(), "{stats:?}");
 }
 
@@ -66,20 +104,36 @@ pub fn result_round_trips(harness: &impl Harness) {
     for (name, bytes) in &results {
         queue.enqueue(task(name)).expect("enqueue");
         let reservation = reserve_one(&queue, &worker, LONG);
-        assert_eq!(reservation.payload, name.as_bytes(), "the payload arrives unchanged");
-        queue.complete(&reservation.lease, bytes.clone()).expect("complete");
+        assert_eq!(
+            reservation.payload,
+            name.as_bytes(),
+            "the payload arrives unchanged"
+        );
+        queue
+            .complete(&reservation.lease, bytes.clone())
+            .expect("complete");
     }
     for (name, bytes) in &results {
         let record = queue.status(&id(name)).expect("status");
         assert_eq!(record.status, TaskStatus::Completed);
         assert_eq!(record.result.as_ref(), Some(bytes), "{name}");
         assert_eq!(record.payload, name.as_bytes());
-        assert_eq!(queue.wait(&id(name), Duration::ZERO).expect("wait").result.as_ref(), Some(bytes));
+        assert_eq!(
+            queue
+                .wait(&id(name), Duration::ZERO)
+                .expect("wait")
+                .result
+                .as_ref(),
+            Some(bytes)
+        );
     }
     let listed = queue.list(&ListFilter::default()).expect("list");
     assert_eq!(listed.len(), 3);
     for (record, (name, bytes)) in listed.iter().zip(&results) {
-        assert_eq!((&record.id, record.result.as_ref()), (&id(name), Some(bytes)));
+        assert_eq!(
+            (&record.id, record.result.as_ref()),
+            (&id(name), Some(bytes))
+        );
     }
 }
 
@@ -88,18 +142,25 @@ pub fn wait_times_out_then_sees_the_final_record(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     queue.enqueue(task("awaited")).expect("enqueue");
     match queue.wait(&id("awaited"), Duration::from_millis(20)) {
-        Err(QueueError::Timeout { id: waited, status, .. }) => {
+        Err(QueueError::Timeout {
+            id: waited, status, ..
+        }) => {
             assert_eq!((waited, status), (id("awaited"), TaskStatus::Pending));
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(matches!(queue.wait(&id("unknown"), Duration::from_millis(5)), Err(QueueError::NotFound { .. })));
+    assert!(matches!(
+        queue.wait(&id("unknown"), Duration::from_millis(5)),
+        Err(QueueError::NotFound { .. })
+    ));
     let worker = worker("wait-worker");
     let record = std::thread::scope(|scope| {
         let waiter = scope.spawn(|| queue.wait(&id("awaited"), super::super::PATIENCE));
         let reservation = reserve_one(&queue, &worker, LONG);
         std::thread::sleep(Duration::from_millis(10));
-        queue.complete(&reservation.lease, b"42".to_vec()).expect("complete");
+        queue
+            .complete(&reservation.lease, b"42".to_vec())
+            .expect("complete");
         waiter.join().expect("the waiting thread")
     })
     .expect("wait returns once the task is complete");
@@ -117,43 +178,72 @@ pub fn duplicate_ids_are_refused(harness: &impl Harness) {
         other => panic!("expected DuplicateTask, got {other:?}"),
     }
     let record = queue.status(&id("once")).expect("status");
-    assert_eq!((record.name.as_str(), record.payload.as_slice()), ("conformance.echo", &b"once"[..]));
+    assert_eq!(
+        (record.name.as_str(), record.payload.as_slice()),
+        ("conformance.echo", &b"once"[..])
+    );
 
     let batch = vec![task("fresh-1"), task("once"), task("fresh-2")];
-    assert!(matches!(queue.enqueue_batch(batch), Err(QueueError::DuplicateTask { id: taken }) if taken == id("once")));
+    assert!(
+        matches!(queue.enqueue_batch(batch), Err(QueueError::DuplicateTask { id: taken }) if taken == id("once"))
+    );
     let within = vec![task("twin"), task("twin")];
-    assert!(matches!(queue.enqueue_batch(within), Err(QueueError::DuplicateTask { id: taken }) if taken == id("twin")));
+    assert!(
+        matches!(queue.enqueue_batch(within), Err(QueueError::DuplicateTask { id: taken }) if taken == id("twin"))
+    );
     let stats = queue.stats().expect("stats");
     assert!(stats.is_consistent(), "{stats:?}");
     assert_eq!(stats.submitted, stats.pending);
     let stored = queue.list(&ListFilter::default()).expect("list");
     assert_eq!(stored.len() as u64, stats.submitted);
     assert_eq!(stored.iter().filter(|r| r.id == id("once")).count(), 1);
-    assert!(stored.iter().filter(|r| r.id == id("twin")).count() <= 1, "an id is stored once at most");
+    assert!(
+        stored.iter().filter(|r| r.id == id("twin")).count() <= 1,
+        "an id is stored once at most"
+    );
 }
 
 /// Requests that cannot succeed are refused with an error naming the task.
 pub fn invalid_requests_are_refused_by_name(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     match queue.enqueue(task("no-attempts").retry(RetryPolicy::new(0))) {
-        Err(QueueError::InvalidPolicy { id: refused, .. }) => assert_eq!(refused, id("no-attempts")),
+        Err(QueueError::InvalidPolicy { id: refused, .. }) => {
+            assert_eq!(refused, id("no-attempts"))
+        }
         other => panic!("expected InvalidPolicy, got {other:?}"),
     }
-    assert!(matches!(queue.status(&id("no-attempts")), Err(QueueError::NotFound { .. })), "nothing was stored");
+    assert!(
+        matches!(
+            queue.status(&id("no-attempts")),
+            Err(QueueError::NotFound { .. })
+        ),
+        "nothing was stored"
+    );
     let ghost = id("ghost");
     let not_found = |result: Result<(), QueueError>, op: &str| match result {
         Err(QueueError::NotFound { id: missing }) => {
             assert_eq!(missing, ghost, "{op}");
-            assert!(QueueError::NotFound { id: missing }.to_string().contains("ghost"));
+            assert!(
+                QueueError::NotFound { id: missing }
+                    .to_string()
+                    .contains("ghost")
+            );
         }
         other => panic!("{op} of an unknown task: expected NotFound, got {other:?}"),
     };
     not_found(queue.status(&ghost).map(drop), "status");
     not_found(queue.cancel(&ghost), "cancel");
     not_found(queue.requeue(&ghost), "requeue");
-    let lease = workmill_core::Lease { task: ghost.clone(), token: 1, expires_at: workmill_core::Timestamp::now() };
+    let lease = workmill_core::Lease {
+        task: ghost.clone(),
+        token: 1,
+        expires_at: workmill_core::Timestamp::now(),
+    };
     not_found(queue.complete(&lease, Vec::new()), "complete");
-    assert_eq!(queue.stats().expect("stats"), workmill_core::QueueStats::default());
+    assert_eq!(
+        queue.stats().expect("stats"),
+        workmill_core::QueueStats::default()
+    );
 }
 
 /// `list` returns records oldest first, filtered by status and cut at the limit.
@@ -162,52 +252,116 @@ pub fn list_filters_by_status_in_submission_order(harness: &impl Harness) {
     let names = ["l1", "l2", "l3", "l4", "l5"];
     for (i, name) in names.iter().enumerate() {
         // Priorities against the submission order, so that queue order is not list order.
-        queue.enqueue(task(name).priority(workmill_core::Priority::new(10 - i as u16))).expect("enqueue");
+        queue
+            .enqueue(task(name).priority(workmill_core::Priority::new(10 - i as u16)))
+            .expect("enqueue");
     }
     let worker = worker("list-worker");
     for reservation in queue.reserve(&worker, 2, LONG).expect("reserve") {
-        queue.complete(&reservation.lease, Vec::new()).expect("complete");
+        queue
+            .complete(&reservation.lease, Vec::new())
+            .expect("complete");
     }
-    let ids = |records: Vec<workmill_core::TaskRecord>| records.into_iter().map(|r| r.id).collect::<Vec<TaskId>>();
+    let ids = |records: Vec<workmill_core::TaskRecord>| {
+        records.into_iter().map(|r| r.id).collect::<Vec<TaskId>>()
+    };
     let all = ids(queue.list(&ListFilter::default()).expect("list"));
     assert_eq!(all, names.map(id));
-    let completed = ids(queue.list(&ListFilter { status: Some(TaskStatus::Completed), limit: 10 }).expect("list"));
-    assert_eq!(completed, [id("l4"), id("l5")], "the two most urgent completed, listed oldest first");
-    let pending = ids(queue.list(&ListFilter { status: Some(TaskStatus::Pending), limit: 2 }).expect("list"));
+    let completed = ids(queue
+        .list(&ListFilter {
+            status: Some(TaskStatus::Completed),
+            limit: 10,
+        })
+        .expect("list"));
+    assert_eq!(
+        completed,
+        [id("l4"), id("l5")],
+        "the two most urgent completed, listed oldest first"
+    );
+    let pending = ids(queue
+        .list(&ListFilter {
+            status: Some(TaskStatus::Pending),
+            limit: 2,
+        })
+        .expect("list"));
     assert_eq!(pending, [id("l1"), id("l2")]);
-    assert!(queue.list(&ListFilter { status: Some(TaskStatus::Dead), limit: 10 }).expect("list").is_empty());
-    assert!(queue.list(&ListFilter { status: None, limit: 0 }).expect("list").is_empty());
+    assert!(
+        queue
+            .list(&ListFilter {
+                status: Some(TaskStatus::Dead),
+                limit: 10
+            })
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        queue
+            .list(&ListFilter {
+                status: None,
+                limit: 0
+            })
+            .expect("list")
+            .is_empty()
+    );
 }
 
 /// Purge deletes the tasks in the given statuses and takes them out of every count.
 pub fn purge_removes_tasks_as_if_never_submitted(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     for name in ["p-done-1", "p-done-2", "p-dead", "p-cancelled", "p-waiting"] {
-        queue.enqueue(task(name).retry(RetryPolicy::never())).expect("enqueue");
+        queue
+            .enqueue(task(name).retry(RetryPolicy::never()))
+            .expect("enqueue");
     }
     let worker = worker("purge-worker");
-    let mut got = queue.reserve(&worker, 3, LONG).expect("reserve").into_iter();
+    let mut got = queue
+        .reserve(&worker, 3, LONG)
+        .expect("reserve")
+        .into_iter();
     for reservation in got.by_ref().take(2) {
-        queue.complete(&reservation.lease, Vec::new()).expect("complete");
+        queue
+            .complete(&reservation.lease, Vec::new())
+            .expect("complete");
     }
     let dead = got.next().expect("third task");
-    queue.fail(&dead.lease, Failure::new(FailureKind::Error, "no retries")).expect("fail");
+    queue
+        .fail(&dead.lease, Failure::new(FailureKind::Error, "no retries"))
+        .expect("fail");
     queue.cancel(&id("p-cancelled")).expect("cancel");
     let before = queue.stats().expect("stats");
 
-    let purged = queue.purge(&[TaskStatus::Completed, TaskStatus::Cancelled]).expect("purge");
+    let purged = queue
+        .purge(&[TaskStatus::Completed, TaskStatus::Cancelled])
+        .expect("purge");
     assert_eq!(purged, 3);
     for name in ["p-done-1", "p-done-2", "p-cancelled"] {
-        assert!(matches!(queue.status(&id(name)), Err(QueueError::NotFound { .. })), "{name}");
+        assert!(
+            matches!(queue.status(&id(name)), Err(QueueError::NotFound { .. })),
+            "{name}"
+        );
     }
-    assert_eq!(queue.status(&id("p-dead")).expect("status").status, TaskStatus::Dead);
-    assert_eq!(queue.status(&id("p-waiting")).expect("status").status, TaskStatus::Pending);
+    assert_eq!(
+        queue.status(&id("p-dead")).expect("status").status,
+        TaskStatus::Dead
+    );
+    assert_eq!(
+        queue.status(&id("p-waiting")).expect("status").status,
+        TaskStatus::Pending
+    );
     let after = queue.stats().expect("stats");
     assert_eq!(after.submitted, before.submitted - 3);
-    assert_eq!((after.completed, after.cancelled, after.dead, after.pending), (0, 0, 1, 1));
-    assert_eq!(after.failed_attempts, before.failed_attempts, "counters of past events stay");
+    assert_eq!(
+        (after.completed, after.cancelled, after.dead, after.pending),
+        (0, 0, 1, 1)
+    );
+    assert_eq!(
+        after.failed_attempts, before.failed_attempts,
+        "counters of past events stay"
+    );
     assert!(after.is_consistent(), "{after:?}");
     assert_eq!(queue.purge(&[TaskStatus::Completed]).expect("purge"), 0);
     assert_eq!(queue.list(&ListFilter::default()).expect("list").len(), 2);
-    queue.enqueue(task("p-done-1")).expect("a purged id may be used again");
+    queue
+        .enqueue(task("p-done-1"))
+        .expect("a purged id may be used again");
 }

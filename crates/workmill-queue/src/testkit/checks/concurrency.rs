@@ -18,7 +18,11 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
     let half: Vec<NewTask> = (0..TASKS / 2)
         .map(|i| NewTask::new("conformance.count", i.to_le_bytes().to_vec()))
         .collect();
-    let mut expected: HashSet<TaskId> = queue.enqueue_batch(half).expect("enqueue").into_iter().collect();
+    let mut expected: HashSet<TaskId> = queue
+        .enqueue_batch(half)
+        .expect("enqueue")
+        .into_iter()
+        .collect();
 
     let (handed_out, late_ids) = std::thread::scope(|scope| {
         let producer = scope.spawn(|| {
@@ -48,7 +52,10 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
                             continue;
                         }
                         idle_rounds = 0;
-                        let done: Vec<_> = got.iter().map(|r| (r.lease.clone(), r.payload.clone())).collect();
+                        let done: Vec<_> = got
+                            .iter()
+                            .map(|r| (r.lease.clone(), r.payload.clone()))
+                            .collect();
                         for outcome in queue.complete_batch(done).expect("complete") {
                             outcome.expect("a lease just handed out is held");
                         }
@@ -59,14 +66,21 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
             })
             .collect();
         let late = producer.join().expect("producer");
-        let handed: Vec<TaskId> = reservers.into_iter().flat_map(|r| r.join().expect("reserver")).collect();
+        let handed: Vec<TaskId> = reservers
+            .into_iter()
+            .flat_map(|r| r.join().expect("reserver"))
+            .collect();
         (handed, late)
     });
     expected.extend(late_ids);
     assert_eq!(expected.len(), TASKS);
 
     let unique: HashSet<&TaskId> = handed_out.iter().collect();
-    assert_eq!(unique.len(), handed_out.len(), "a task was handed to two reservers");
+    assert_eq!(
+        unique.len(),
+        handed_out.len(),
+        "a task was handed to two reservers"
+    );
     // Tasks enqueued after every reserver gave up are still waiting; none may be lost.
     let worker = worker("sweeper");
     let mut rest = Vec::new();
@@ -83,6 +97,9 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
     let all: HashSet<TaskId> = handed_out.into_iter().chain(rest).collect();
     assert_eq!(all, expected, "every task was handed out exactly once");
     let stats = queue.stats().expect("stats");
-    assert_eq!((stats.completed, stats.running, stats.pending), (TASKS as u64, 0, 0));
+    assert_eq!(
+        (stats.completed, stats.running, stats.pending),
+        (TASKS as u64, 0, 0)
+    );
     assert!(stats.is_consistent(), "{stats:?}");
 }

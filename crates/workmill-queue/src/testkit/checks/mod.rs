@@ -8,7 +8,9 @@ mod failures;
 mod leases;
 mod order;
 
-pub use accounting::{retention_drops_the_oldest_finished_records, stats_are_exact_through_a_lifecycle};
+pub use accounting::{
+    retention_drops_the_oldest_finished_records, stats_are_exact_through_a_lifecycle,
+};
 pub use admin::{
     cancel_applies_to_waiting_tasks_only, duplicate_ids_are_refused,
     invalid_requests_are_refused_by_name, list_filters_by_status_in_submission_order,

@@ -62,20 +62,31 @@ pub fn batch_reserve_keeps_queue_order(harness: &impl Harness) {
     let seen: Vec<TaskId> = first.iter().chain(&rest).map(|r| r.id().clone()).collect();
     assert_eq!(first.len(), 4);
     assert_eq!(seen, expected_order());
-    assert!(queue.reserve(&worker, 100, LONG).expect("reserve").is_empty());
+    assert!(
+        queue
+            .reserve(&worker, 100, LONG)
+            .expect("reserve")
+            .is_empty()
+    );
     let stats = queue.stats().expect("stats");
     assert_eq!((stats.pending, stats.running), (0, MIXED.len() as u64));
     let mut tokens: Vec<u64> = first.iter().chain(&rest).map(|r| r.lease.token).collect();
     tokens.sort_unstable();
     tokens.dedup();
-    assert_eq!(tokens.len(), MIXED.len(), "each reservation has its own lease");
+    assert_eq!(
+        tokens.len(),
+        MIXED.len(),
+        "each reservation has its own lease"
+    );
 }
 
 /// A delayed task is never handed out before its `run_at`, and is handed out after it.
 pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     let far = Timestamp::now().saturating_add(Duration::from_secs(3_600));
-    queue.enqueue(task_at("later", 0).run_at(far)).expect("enqueue");
+    queue
+        .enqueue(task_at("later", 0).run_at(far))
+        .expect("enqueue");
     let soon = task_at("soon", 0).delay(Duration::from_millis(30));
     let soon_at = soon.run_at.expect("delay sets run_at");
     queue.enqueue(soon).expect("enqueue");
@@ -86,9 +97,15 @@ pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
     let after_first = Timestamp::now();
     let got: Vec<TaskId> = first.iter().map(|r| r.id().clone()).collect();
     assert!(got.contains(&id("now")), "an undelayed task is due at once");
-    assert!(!got.contains(&id("later")), "a task due in an hour was handed out");
+    assert!(
+        !got.contains(&id("later")),
+        "a task due in an hour was handed out"
+    );
     if got.contains(&id("soon")) {
-        assert!(after_first >= soon_at, "a delayed task was handed out early");
+        assert!(
+            after_first >= soon_at,
+            "a delayed task was handed out early"
+        );
     }
     let record = queue.status(&id("later")).expect("status");
     assert_eq!(record.run_at, far);
@@ -100,7 +117,11 @@ pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
             let when = Timestamp::now();
             let mut found = None;
             for reservation in batch {
-                assert_ne!(reservation.id(), &id("later"), "a task due in an hour was handed out");
+                assert_ne!(
+                    reservation.id(),
+                    &id("later"),
+                    "a task due in an hour was handed out"
+                );
                 assert_eq!(reservation.id(), &id("soon"));
                 assert!(when >= soon_at, "a delayed task was handed out early");
                 found = Some(());
@@ -109,5 +130,9 @@ pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
         });
     }
     let stats = queue.stats().expect("stats");
-    assert_eq!((stats.pending, stats.running), (1, 2), "only the hour-delayed task waits");
+    assert_eq!(
+        (stats.pending, stats.running),
+        (1, 2),
+        "only the hour-delayed task waits"
+    );
 }
