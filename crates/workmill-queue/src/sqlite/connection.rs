@@ -70,7 +70,7 @@ pub(crate) fn open_connection(
         .map_err(fail)?;
     // Each checkpoint syncs the log and the database file; fewer, larger ones keep those
     // flushes off most commits (see `SqliteConfig::checkpoint_pages`).
-    let pages = i64::try_from(config.checkpoint_pages).unwrap_or(i64::MAX);
+    let pages = i64::from(config.checkpoint_pages);
     conn.pragma_update(None, "wal_autocheckpoint", pages)
         .map_err(fail)?;
     Ok(conn)

@@ -166,6 +166,9 @@ fn open_failures_say_what_to_fix() {
     );
 }
 
+/// A task as an operator reads it: id, name, status, attempts, worker, last error message.
+type TaskRow = (String, String, String, i64, Option<String>, Option<String>);
+
 #[test]
 fn the_schema_reads_in_plain_sql() {
     let (_dir, path) = temp_db();
@@ -191,7 +194,7 @@ fn the_schema_reads_in_plain_sql() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    let rows: Vec<(String, String, String, i64, Option<String>, Option<String>)> = conn
+    let rows: Vec<TaskRow> = conn
         .prepare(
             "SELECT id, name, status, attempts, worker, last_error_message FROM tasks ORDER BY id",
         )
