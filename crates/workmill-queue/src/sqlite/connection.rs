@@ -5,7 +5,9 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{Connection, OpenFlags};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use thiserror::Error;
 use workmill_core::QueueError;
 
@@ -15,14 +17,32 @@ use super::url::SqliteLocation;
 
 /// A database file that could not be opened or set up.
 #[derive(Debug, Error)]
-#[error(
-    "cannot open {path}: {source}; check that the directory exists and this process may write to it"
-)]
+#[error("cannot open {path}: {source}; {hint}")]
 pub struct OpenError {
     /// The file.
     pub path: String,
     /// What SQLite said.
     pub source: rusqlite::Error,
+    /// What to check.
+    pub hint: &'static str,
+}
+
+impl OpenError {
+    fn new(path: &Path, source: rusqlite::Error) -> OpenError {
+        let hint = match source.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                "another connection kept the file locked for longer than the busy timeout; raise SqliteConfig::busy_timeout"
+            }
+            Some(ErrorCode::NotADatabase) => "the file exists but is not a SQLite database",
+            Some(ErrorCode::ReadOnly) => "the file or its directory is read-only for this process",
+            _ => "check that the directory exists and this process may write to it",
+        };
+        OpenError {
+            path: path.display().to_string(),
+            source,
+            hint,
+        }
+    }
 }
 
 /// Opens one connection and applies the per-connection settings.
@@ -37,34 +57,18 @@ pub(crate) fn open_connection(
 ) -> Result<Connection, QueueError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let (conn, path) = match location {
         SqliteLocation::File(path) => (Connection::open_with_flags(path, flags), path.as_path()),
         SqliteLocation::Memory => (Connection::open_in_memory(), Path::new(":memory:")),
     };
     let fail = |source: rusqlite::Error| {
-        QueueError::backend(
-            BACKEND,
-            "open the database",
-            OpenError {
-                path: path.display().to_string(),
-                source,
-            },
-        )
+        QueueError::backend(BACKEND, "open the database", OpenError::new(path, source))
     };
     let conn = conn.map_err(fail)?;
     conn.busy_timeout(config.busy_timeout).map_err(fail)?;
     if matches!(location, SqliteLocation::File(_)) {
-        // The journal mode is stored in the file; setting it again is a no-op read.
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(fail)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(fail(rusqlite::Error::InvalidParameterName(format!(
-                "journal_mode is {mode}, and WAL could not be enabled"
-            ))));
-        }
+        enable_wal(&conn, config.busy_timeout).map_err(fail)?;
     }
     conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())
         .map_err(fail)?;
@@ -74,6 +78,44 @@ pub(crate) fn open_connection(
     conn.pragma_update(None, "wal_autocheckpoint", pages)
         .map_err(fail)?;
     Ok(conn)
+}
+
+/// Switches the file to WAL mode, waiting out other connections that hold it.
+///
+/// The journal mode is stored in the file, so only the first opener changes it.
+/// That change needs the file to itself, and SQLite neither waits for it through
+/// the busy handler nor always fails: it may answer with the old mode. Processes
+/// opening a new file together (workers starting side by side) would then fail
+/// at random, so the switch is retried with a growing pause until the busy
+/// timeout.
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let outcome = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0));
+        let retry = match &outcome {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => true,
+            Err(err) => matches!(
+                err.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            ),
+        };
+        if !retry || start.elapsed() >= busy_timeout {
+            return match outcome {
+                Err(err) => Err(err),
+                Ok(mode) => Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(format!(
+                        "the journal mode stayed {mode}; WAL could not be enabled"
+                    )),
+                )),
+            };
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
 }
 
 /// A fixed set of connections shared by the threads of one queue value.

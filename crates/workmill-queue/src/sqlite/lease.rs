@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use workmill_core::{FailOutcome, Failure, Lease, QueueError, TaskStatus, Timestamp};
 
 use super::counters::Deltas;
-use super::reserve::apply_failure;
+use super::failure::apply_failure;
 use super::row::{POLICY_COLUMNS, attempts, priority, read_policy};
 use super::store::{micros, sql_token, store_error, transition};
 

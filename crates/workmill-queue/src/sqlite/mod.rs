@@ -8,6 +8,7 @@ mod config;
 mod connection;
 mod counters;
 mod enqueue;
+mod failure;
 mod lease;
 mod reserve;
 mod row;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 use workmill_core::{
-    Failure, FailureKind, Lease, QueueError, Reservation, RetryDecision, RetryPolicy, TaskId,
-    TaskStatus, Timestamp, WorkerId,
+    Failure, FailureKind, Lease, QueueError, Reservation, TaskId, TaskStatus, Timestamp, WorkerId,
 };
 
-use super::counters::{Deltas, next_seqs, next_tokens};
+use super::counters::{Deltas, next_tokens};
+use super::failure::{apply_failure, finish_dead};
 use super::row::{
     POLICY_COLUMNS, RECORD_COLUMNS, attempts, placeholder_id, priority, read_policy, read_record,
 };
@@ -34,6 +34,8 @@ pub(crate) fn reserve(
     if max == 0 {
         return Ok(Vec::new());
     }
+    // SQLite's LIMIT is a signed 64-bit integer.
+    let max = max.min(i64::MAX as usize);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error(OP))?;
@@ -216,80 +218,4 @@ pub(crate) fn rescue_lapsed(
         )?;
     }
     Ok(rescued)
-}
-
-/// Applies `policy` to a failed attempt of a running task: `Retrying` after its backoff, or `Dead`.
-///
-/// Shared by `fail` and the rescue of lapsed leases, so that a lapsed lease is
-/// retried exactly like any other failure.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn apply_failure(
-    conn: &Connection,
-    rowid: i64,
-    id: &TaskId,
-    attempts_made: u32,
-    current: workmill_core::Priority,
-    policy: &RetryPolicy,
-    failure: Failure,
-    now: Timestamp,
-    deltas: &mut Deltas,
-) -> Result<workmill_core::FailOutcome, QueueError> {
-    const OP: &str = "record a failed attempt";
-    match policy.decide_now(attempts_made, failure.kind.is_permanent(), current) {
-        RetryDecision::Retry { delay, priority } => {
-            transition(id, TaskStatus::Running, TaskStatus::Retrying)?;
-            deltas.moved(TaskStatus::Running, TaskStatus::Retrying);
-            deltas.retried += 1;
-            let run_at = now.saturating_add(delay);
-            // A retry re-enters the queue behind the tasks already waiting at its priority.
-            let seq = next_seqs(conn, 1).map_err(store_error(OP))?;
-            conn.prepare_cached(
-                "UPDATE tasks SET status = 'retrying', priority = ?1, seq = ?2, run_at = ?3,
-                     lease_token = NULL, lease_expires_at = NULL,
-                     last_error_kind = ?4, last_error_message = ?5
-                 WHERE rowid = ?6",
-            )
-            .and_then(|mut update| {
-                update.execute(params![
-                    i64::from(priority.level()),
-                    seq,
-                    micros(run_at),
-                    failure.kind.as_str(),
-                    failure.message,
-                    rowid
-                ])
-            })
-            .map_err(store_error(OP))?;
-            Ok(workmill_core::FailOutcome::Retrying { run_at, priority })
-        }
-        RetryDecision::GiveUp => {
-            transition(id, TaskStatus::Running, TaskStatus::Dead)?;
-            deltas.moved(TaskStatus::Running, TaskStatus::Dead);
-            finish_dead(conn, rowid, now, &failure)?;
-            Ok(workmill_core::FailOutcome::Dead)
-        }
-    }
-}
-
-fn finish_dead(
-    conn: &Connection,
-    rowid: i64,
-    now: Timestamp,
-    failure: &Failure,
-) -> Result<(), QueueError> {
-    conn.prepare_cached(
-        "UPDATE tasks SET status = 'dead', finished_at = ?1, lease_token = NULL,
-             lease_expires_at = NULL, last_error_kind = ?2, last_error_message = ?3
-         WHERE rowid = ?4",
-    )
-    .and_then(|mut update| {
-        update.execute(params![
-            micros(now),
-            failure.kind.as_str(),
-            failure.message,
-            rowid
-        ])
-    })
-    .map_err(store_error("dead-letter a task"))?;
-    Ok(())
 }

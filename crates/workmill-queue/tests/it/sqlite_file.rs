@@ -253,3 +253,25 @@ fn the_schema_reads_in_plain_sql() {
     let status = queue.status(&id("mail-1")).unwrap();
     assert_eq!(status.status, TaskStatus::Dead);
 }
+
+#[test]
+fn reserve_takes_any_batch_size() {
+    let queue = SqliteQueue::open("sqlite::memory:").unwrap();
+    queue
+        .enqueue_batch((0..3).map(|n| NewTask::new("job", vec![n])).collect())
+        .unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    assert!(
+        queue
+            .reserve(&worker, 0, Duration::from_secs(1))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        queue
+            .reserve(&worker, usize::MAX, Duration::from_secs(1))
+            .unwrap()
+            .len(),
+        3
+    );
+}

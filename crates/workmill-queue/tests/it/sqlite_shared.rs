@@ -146,3 +146,26 @@ fn a_dead_handles_leases_come_back_through_another() {
         (10, 4, 0)
     );
 }
+
+#[test]
+fn many_handles_open_a_new_file_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let path = dir.path().join(format!("race-{round}.db"));
+        let opened: Vec<Result<SqliteQueue, workmill_core::QueueError>> =
+            std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            SqliteQueue::open_path(&path, SqliteConfig::new().connections(2))
+                        })
+                    })
+                    .collect();
+                openers.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+        for queue in opened {
+            let queue = queue.unwrap_or_else(|err| panic!("round {round}: {err}"));
+            assert_eq!(queue.schema_version().unwrap(), 2);
+        }
+    }
+}

@@ -7,14 +7,13 @@ mod corruption;
 mod failures;
 mod leases;
 mod order;
+mod records;
 
 pub use accounting::{
     retention_drops_the_oldest_finished_records, stats_are_exact_through_a_lifecycle,
 };
 pub use admin::{
-    cancel_applies_to_waiting_tasks_only, duplicate_ids_are_refused,
-    invalid_requests_are_refused_by_name, list_filters_by_status_in_submission_order,
-    purge_removes_tasks_as_if_never_submitted, result_round_trips,
+    cancel_applies_to_waiting_tasks_only, result_round_trips,
     wait_times_out_then_sees_the_final_record,
 };
 pub use concurrency::concurrent_reservers_never_share_a_task;
@@ -31,4 +30,8 @@ pub use leases::{
 pub use order::{
     batch_reserve_keeps_queue_order, delayed_tasks_stay_invisible_until_due,
     priority_order_then_fifo,
+};
+pub use records::{
+    duplicate_ids_are_refused, invalid_requests_are_refused_by_name,
+    list_filters_by_status_in_submission_order, purge_removes_tasks_as_if_never_submitted,
 };
