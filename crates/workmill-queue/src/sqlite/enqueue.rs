@@ -1,0 +1,96 @@
+//! Enqueue: validating new tasks and inserting a whole batch in one transaction.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use workmill_core::{NewTask, QueueError, TaskId, Timestamp};
+
+use super::counters::{Deltas, next_seqs};
+use super::row::{PolicyColumns, payload_checksum};
+use super::store::{is_unique_violation, micros, store_error};
+
+/// Checks what can be checked before touching the store: the policy and the payload size.
+pub(crate) fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
+    task.retry
+        .validate()
+        .map_err(|source| QueueError::InvalidPolicy {
+            id: task.id.clone(),
+            source,
+        })?;
+    if task.payload.len() > payload_limit {
+        return Err(QueueError::PayloadTooLarge {
+            id: task.id.clone(),
+            size: task.payload.len(),
+            limit: payload_limit,
+        });
+    }
+    Ok(())
+}
+
+/// Inserts `tasks` atomically: all of them, or (on a duplicate id or a store error) none.
+pub(crate) fn enqueue_all(
+    conn: &mut Connection,
+    tasks: Vec<NewTask>,
+    payload_limit: usize,
+) -> Result<Vec<TaskId>, QueueError> {
+    for task in &tasks {
+        validate(task, payload_limit)?;
+    }
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let failed = store_error("enqueue tasks");
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error("enqueue tasks"))?;
+    let first_seq = next_seqs(&tx, tasks.len()).map_err(store_error("enqueue tasks"))?;
+    let now = Timestamp::now();
+    let mut ids = Vec::with_capacity(tasks.len());
+    {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO tasks (id, name, payload, payload_checksum, status, priority, seq,
+                     max_attempts, backoff, backoff_initial_us, backoff_factor, backoff_max_us,
+                     jitter, demote_by, created_at, run_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )
+            .map_err(store_error("enqueue tasks"))?;
+        for (offset, task) in (0i64..).zip(tasks) {
+            let policy = PolicyColumns::of(&task.retry);
+            let run_at = task.run_at.unwrap_or(now).max(now);
+            let inserted = insert.execute(params![
+                task.id.as_str(),
+                task.name,
+                task.payload,
+                payload_checksum(&task.payload),
+                i64::from(task.priority.level()),
+                first_seq + offset,
+                policy.max_attempts,
+                policy.backoff,
+                policy.initial_us,
+                policy.factor,
+                policy.max_us,
+                policy.jitter,
+                policy.demote_by,
+                micros(now),
+                micros(run_at),
+            ]);
+            match inserted {
+                Ok(_) => ids.push(task.id),
+                // Dropping the transaction rolls the whole batch back.
+                Err(err) if is_unique_violation(&err) => {
+                    return Err(QueueError::DuplicateTask { id: task.id });
+                }
+                Err(err) => return Err(failed(err)),
+            }
+        }
+    }
+    let count = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    Deltas {
+        submitted: count,
+        pending: count,
+        ..Deltas::default()
+    }
+    .apply(&tx)
+    .map_err(store_error("enqueue tasks"))?;
+    tx.commit().map_err(store_error("enqueue tasks"))?;
+    Ok(ids)
+}

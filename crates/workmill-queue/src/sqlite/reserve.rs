@@ -1,0 +1,221 @@
+//! Reserve: rescue lapsed leases, then lease the first due tasks in queue order, in one
+//! `BEGIN IMMEDIATE` transaction so that no two workers (threads or processes) get the same task.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use workmill_core::{
+    Failure, FailureKind, Lease, QueueError, Reservation, TaskId, TaskStatus, Timestamp, WorkerId,
+};
+
+use super::counters::{Deltas, next_tokens};
+use super::failure::{apply_failure, finish_dead};
+use super::row::{
+    POLICY_COLUMNS, RECORD_COLUMNS, attempts, placeholder_id, priority, read_policy, read_record,
+};
+use super::store::{micros, parse_status, store_error, transition};
+
+const OP: &str = "reserve tasks";
+
+/// Leases up to `max` due tasks to `worker`.
+///
+/// Taking the write lock first (`BEGIN IMMEDIATE`) matters: a deferred
+/// transaction would read the candidates under a shared lock and then fail to
+/// upgrade with `SQLITE_BUSY` when another process got there first, which no
+/// busy timeout can resolve. With the lock taken up front, the second writer
+/// waits, and then reads the rows the first one left.
+pub(crate) fn reserve(
+    conn: &mut Connection,
+    worker: &WorkerId,
+    max: usize,
+    lease: Duration,
+    retention: Option<u64>,
+) -> Result<Vec<Reservation>, QueueError> {
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    // SQLite's LIMIT is a signed 64-bit integer.
+    let max = max.min(i64::MAX as usize);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error(OP))?;
+    let now = Timestamp::now();
+    let mut deltas = Deltas::default();
+    rescue_lapsed(&tx, now, &mut deltas)?;
+
+    let candidates = {
+        // The limit is written into the SQL, not bound: SQLite re-plans a statement whose
+        // bound LIMIT it used for planning on every run, which cost a tenth of a reserve.
+        // Workers reserve with a fixed batch size, so one cached statement serves them.
+        let mut select = tx
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM tasks
+                 WHERE status IN ('pending', 'retrying') AND run_at <= ?1
+                 ORDER BY priority, seq LIMIT {max}"
+            ))
+            .map_err(store_error(OP))?;
+        let rows = select
+            .query_map(params![micros(now)], |row| {
+                let rowid: i64 = row.get(0)?;
+                let status: String = row.get(5)?;
+                Ok((rowid, status, read_record(row)?))
+            })
+            .map_err(store_error(OP))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(store_error(OP))?
+    };
+
+    let first_token = next_tokens(&tx, candidates.len()).map_err(store_error(OP))?;
+    let expires_at = now.saturating_add(lease);
+    let mut reserved = Vec::with_capacity(candidates.len());
+    for ((rowid, status_text, stored), token) in candidates.into_iter().zip(first_token..) {
+        let id = match &stored {
+            Ok(record) => record.id.clone(),
+            Err(QueueError::Corrupt { id, .. }) => id.clone(),
+            Err(_) => placeholder_id(rowid),
+        };
+        let from = parse_status(&id, &status_text).unwrap_or(TaskStatus::Pending);
+        transition(&id, from, TaskStatus::Running)?;
+        deltas.moved(from, TaskStatus::Running);
+        let record = match stored {
+            Ok(record) => record,
+            Err(err) => {
+                // An unreadable task is never handed out: it is dead-lettered here, as a
+                // failed attempt, and the other candidates go on.
+                tracing::warn!(task = %id, error = %err, "dead-lettering a task whose stored record is corrupt");
+                dead_letter_corrupt(&tx, rowid, &id, worker, now, &err.to_string(), &mut deltas)?;
+                continue;
+            }
+        };
+        tx.prepare_cached(
+            "UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?1,
+                 worker = ?2, lease_token = ?3, lease_expires_at = ?4
+             WHERE rowid = ?5",
+        )
+        .and_then(|mut update| {
+            update.execute(params![
+                micros(now),
+                worker.as_str(),
+                token,
+                micros(expires_at),
+                rowid
+            ])
+        })
+        .map_err(store_error(OP))?;
+        reserved.push(Reservation {
+            lease: Lease {
+                task: record.id,
+                token: u64::try_from(token).unwrap_or(0),
+                expires_at,
+            },
+            name: record.name,
+            payload: record.payload,
+            priority: record.priority,
+            attempt: record.attempts.saturating_add(1),
+            retry: record.retry,
+        });
+    }
+    deltas.apply(&tx).map_err(store_error(OP))?;
+    super::admin::evict_over_retention(&tx, retention, &deltas)?;
+    tx.commit().map_err(store_error(OP))?;
+    Ok(reserved)
+}
+
+/// Moves a task whose record cannot be read from `Running` (just counted) to `Dead`.
+///
+/// Its retry policy is not consulted: the failure kind `Corrupt` is permanent,
+/// so every policy gives up, and the policy columns may be what is damaged.
+fn dead_letter_corrupt(
+    conn: &Connection,
+    rowid: i64,
+    id: &TaskId,
+    worker: &WorkerId,
+    now: Timestamp,
+    detail: &str,
+    deltas: &mut Deltas,
+) -> Result<(), QueueError> {
+    debug_assert!(FailureKind::Corrupt.is_permanent());
+    transition(id, TaskStatus::Running, TaskStatus::Dead)?;
+    deltas.moved(TaskStatus::Running, TaskStatus::Dead);
+    deltas.failed_attempts += 1;
+    conn.prepare_cached(
+        "UPDATE tasks SET status = 'dead', attempts = attempts + 1, started_at = ?1,
+             finished_at = ?1, worker = ?2, lease_token = NULL, lease_expires_at = NULL,
+             last_error_kind = 'corrupt', last_error_message = ?3
+         WHERE rowid = ?4",
+    )
+    .and_then(|mut update| update.execute(params![micros(now), worker.as_str(), detail, rowid]))
+    .map_err(store_error(OP))?;
+    Ok(())
+}
+
+/// Treats every lease that lapsed by `now` as a failed attempt of kind `LeaseExpired`.
+pub(crate) fn rescue_lapsed(
+    conn: &Connection,
+    now: Timestamp,
+    deltas: &mut Deltas,
+) -> Result<u64, QueueError> {
+    const OP: &str = "rescue lapsed leases";
+    let lapsed = {
+        let mut select = conn
+            .prepare_cached(&format!(
+                "SELECT rowid, id, attempts, priority, worker, lease_token, {POLICY_COLUMNS}
+                 FROM tasks WHERE status = 'running' AND lease_expires_at <= ?1"
+            ))
+            .map_err(store_error(OP))?;
+        let rows = select
+            .query_map([micros(now)], |row| {
+                let rowid: i64 = row.get(0)?;
+                let id = row
+                    .get::<_, String>(1)
+                    .ok()
+                    .and_then(|id| TaskId::new(id).ok())
+                    .unwrap_or_else(|| placeholder_id(rowid));
+                let worker: Option<String> = row.get(4).unwrap_or(None);
+                let token: Option<i64> = row.get(5).unwrap_or(None);
+                let state =
+                    attempts(row, 2).and_then(|a| Ok((a, priority(row, 3)?, read_policy(row, 6)?)));
+                Ok((rowid, id, worker, token, state))
+            })
+            .map_err(store_error(OP))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(store_error(OP))?
+    };
+    let rescued = lapsed.len() as u64;
+    for (rowid, id, worker, token, state) in lapsed {
+        deltas.expired_leases += 1;
+        deltas.failed_attempts += 1;
+        let holder = worker.as_deref().unwrap_or("an unknown worker");
+        let message = format!(
+            "lease {} held by {holder} lapsed without a heartbeat (the worker died, hung or lost the store)",
+            token.unwrap_or_default()
+        );
+        let (attempts_made, current, policy) = match state {
+            Ok(state) => state,
+            Err(detail) => {
+                transition(&id, TaskStatus::Running, TaskStatus::Dead)?;
+                deltas.moved(TaskStatus::Running, TaskStatus::Dead);
+                finish_dead(
+                    conn,
+                    rowid,
+                    now,
+                    &Failure::new(FailureKind::Corrupt, detail),
+                )?;
+                continue;
+            }
+        };
+        let failure = Failure::new(FailureKind::LeaseExpired, message);
+        apply_failure(
+            conn,
+            rowid,
+            &id,
+            attempts_made,
+            current,
+            &policy,
+            failure,
+            now,
+            deltas,
+        )?;
+    }
+    Ok(rescued)
+}

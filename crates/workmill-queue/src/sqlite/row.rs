@@ -1,0 +1,281 @@
+//! Reading task rows back into `TaskRecord`s, and writing retry policies as plain columns.
+//!
+//! Every column is checked as it is read: a value of the wrong type, out of
+//! range, or a payload whose checksum does not match becomes
+//! [`QueueError::Corrupt`] for that one task, with the column named.
+
+use std::time::Duration;
+
+use rusqlite::Row;
+use rusqlite::types::ValueRef;
+use workmill_core::{
+    Backoff, Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    TaskStatus, Timestamp, WorkerId,
+};
+
+/// The columns [`read_record`] expects, in order.
+pub(crate) const RECORD_COLUMNS: &str = "rowid, id, name, payload, payload_checksum, status, \
+     priority, attempts, max_attempts, backoff, backoff_initial_us, backoff_factor, \
+     backoff_max_us, jitter, demote_by, created_at, run_at, started_at, finished_at, \
+     last_error_kind, last_error_message, worker, result";
+
+/// The columns [`read_policy`] expects, in order, starting at its `first` index.
+pub(crate) const POLICY_COLUMNS: &str =
+    "max_attempts, backoff, backoff_initial_us, backoff_factor, backoff_max_us, jitter, demote_by";
+
+/// FNV-1a (64 bit) of the payload, stored as a signed SQL integer.
+///
+/// Every step of FNV-1a is a bijection of the running state, so any change to a
+/// single byte changes the result; larger damage goes unnoticed with
+/// probability 2^-64. It is a damage detector, not a defence against tampering.
+pub(crate) fn payload_checksum(payload: &[u8]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in payload {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// A retry policy as the values of [`POLICY_COLUMNS`].
+pub(crate) struct PolicyColumns {
+    pub(crate) max_attempts: i64,
+    pub(crate) backoff: &'static str,
+    pub(crate) initial_us: i64,
+    pub(crate) factor: f64,
+    pub(crate) max_us: i64,
+    pub(crate) jitter: f64,
+    pub(crate) demote_by: i64,
+}
+
+fn duration_us(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl PolicyColumns {
+    /// Splits a policy into columns; durations are kept to the microsecond.
+    pub(crate) fn of(policy: &RetryPolicy) -> PolicyColumns {
+        let (backoff, initial, factor, max) = match *policy.backoff_schedule() {
+            Backoff::Immediate => ("immediate", Duration::ZERO, 1.0, Duration::ZERO),
+            Backoff::Fixed(d) => ("fixed", d, 1.0, d),
+            Backoff::Exponential {
+                initial,
+                factor,
+                max,
+            } => ("exponential", initial, factor, max),
+        };
+        PolicyColumns {
+            max_attempts: i64::from(policy.max_attempts()),
+            backoff,
+            initial_us: duration_us(initial),
+            factor,
+            max_us: duration_us(max),
+            jitter: policy.jitter_fraction(),
+            demote_by: i64::from(policy.demotion_step()),
+        }
+    }
+}
+
+/// Reads a row selected with [`RECORD_COLUMNS`].
+///
+/// The outer error is the store failing; the inner one is this task's record being unreadable.
+pub(crate) fn read_record(row: &Row<'_>) -> rusqlite::Result<Result<TaskRecord, QueueError>> {
+    let rowid: i64 = row.get(0)?;
+    let id = match text(row, 1, "id").and_then(|t| TaskId::new(t).map_err(|e| e.to_string())) {
+        Ok(id) => id,
+        Err(detail) => {
+            return Ok(Err(QueueError::Corrupt {
+                id: placeholder_id(rowid),
+                detail,
+            }));
+        }
+    };
+    Ok(decode(row, &id).map_err(|detail| QueueError::Corrupt { id, detail }))
+}
+
+/// A name for a row whose stored id is itself unreadable.
+pub(crate) fn placeholder_id(rowid: i64) -> TaskId {
+    TaskId::new(format!("rowid:{rowid}")).unwrap_or_else(|_| TaskId::generate())
+}
+
+fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
+    let payload = blob(row, 3, "payload")?.to_vec();
+    let stored_checksum = integer(row, 4, "payload_checksum")?;
+    let actual = payload_checksum(&payload);
+    if stored_checksum != actual {
+        return Err(format!(
+            "the payload does not match its checksum (stored {stored_checksum:#x}, computed {actual:#x}): \
+             it was damaged after it was stored; resubmit the task with its original input"
+        ));
+    }
+    let status_text = text(row, 5, "status")?;
+    let status: TaskStatus = status_text
+        .parse()
+        .map_err(|_| format!("column status: {status_text:?} is not a task status"))?;
+    let last_error = match optional_text(row, 19, "last_error_kind")? {
+        None => None,
+        Some(kind) => {
+            let kind = FailureKind::parse(kind)
+                .ok_or_else(|| format!("column last_error_kind: unknown kind {kind:?}"))?;
+            let message = optional_text(row, 20, "last_error_message")?.unwrap_or_default();
+            Some(Failure::new(kind, message))
+        }
+    };
+    let worker = optional_text(row, 21, "worker")?
+        .map(|w| WorkerId::new(w).map_err(|e| format!("column worker: {e}")))
+        .transpose()?;
+    let result = match row.get_ref(22).map_err(|e| e.to_string())? {
+        ValueRef::Null => None,
+        ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+        other => {
+            return Err(format!(
+                "column result: expected a blob, found {:?}",
+                other.data_type()
+            ));
+        }
+    };
+    Ok(TaskRecord {
+        id: id.clone(),
+        name: text(row, 2, "name")?.to_owned(),
+        payload,
+        status,
+        priority: priority(row, 6)?,
+        attempts: attempts(row, 7)?,
+        retry: read_policy(row, 8)?,
+        created_at: timestamp(row, 15, "created_at")?,
+        run_at: timestamp(row, 16, "run_at")?,
+        started_at: optional_timestamp(row, 17, "started_at")?,
+        finished_at: optional_timestamp(row, 18, "finished_at")?,
+        last_error,
+        worker,
+        result,
+    })
+}
+
+/// Reads the policy stored in [`POLICY_COLUMNS`] starting at column `first`.
+pub(crate) fn read_policy(row: &Row<'_>, first: usize) -> Result<RetryPolicy, String> {
+    let max_attempts = u32::try_from(integer(row, first, "max_attempts")?)
+        .map_err(|_| "column max_attempts: out of range".to_owned())?;
+    let initial = micros(row, first + 2, "backoff_initial_us")?;
+    let factor = real(row, first + 3, "backoff_factor")?;
+    let max = micros(row, first + 4, "backoff_max_us")?;
+    let backoff = match text(row, first + 1, "backoff")? {
+        "immediate" => Backoff::Immediate,
+        "fixed" => Backoff::Fixed(initial),
+        "exponential" => Backoff::Exponential {
+            initial,
+            factor,
+            max,
+        },
+        other => return Err(format!("column backoff: unknown schedule {other:?}")),
+    };
+    let demote_by = u16::try_from(integer(row, first + 6, "demote_by")?)
+        .map_err(|_| "column demote_by: out of range".to_owned())?;
+    let policy = RetryPolicy::new(max_attempts)
+        .backoff(backoff)
+        .jitter(real(row, first + 5, "jitter")?)
+        .demote_by(demote_by);
+    policy
+        .validate()
+        .map_err(|e| format!("the stored retry policy is unusable: {e}"))?;
+    Ok(policy)
+}
+
+/// Reads a priority column.
+pub(crate) fn priority(row: &Row<'_>, idx: usize) -> Result<Priority, String> {
+    u16::try_from(integer(row, idx, "priority")?)
+        .map(Priority::new)
+        .map_err(|_| "column priority: out of range 0..=65535".to_owned())
+}
+
+/// Reads an attempts column.
+pub(crate) fn attempts(row: &Row<'_>, idx: usize) -> Result<u32, String> {
+    u32::try_from(integer(row, idx, "attempts")?)
+        .map_err(|_| "column attempts: out of range".to_owned())
+}
+
+fn value<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<ValueRef<'r>, String> {
+    row.get_ref(idx).map_err(|e| format!("column {name}: {e}"))
+}
+
+fn wrong_type(name: &str, expected: &str, found: ValueRef<'_>) -> String {
+    format!(
+        "column {name}: expected {expected}, found {:?}",
+        found.data_type()
+    )
+}
+
+fn integer(row: &Row<'_>, idx: usize, name: &str) -> Result<i64, String> {
+    match value(row, idx, name)? {
+        ValueRef::Integer(v) => Ok(v),
+        other => Err(wrong_type(name, "an integer", other)),
+    }
+}
+
+fn real(row: &Row<'_>, idx: usize, name: &str) -> Result<f64, String> {
+    match value(row, idx, name)? {
+        ValueRef::Real(v) => Ok(v),
+        ValueRef::Integer(v) => Ok(v as f64),
+        other => Err(wrong_type(name, "a number", other)),
+    }
+}
+
+fn text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r str, String> {
+    match value(row, idx, name)? {
+        ValueRef::Text(bytes) => {
+            std::str::from_utf8(bytes).map_err(|_| format!("column {name}: not valid UTF-8"))
+        }
+        other => Err(wrong_type(name, "text", other)),
+    }
+}
+
+fn optional_text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<Option<&'r str>, String> {
+    match value(row, idx, name)? {
+        ValueRef::Null => Ok(None),
+        _ => text(row, idx, name).map(Some),
+    }
+}
+
+fn blob<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r [u8], String> {
+    match value(row, idx, name)? {
+        ValueRef::Blob(bytes) => Ok(bytes),
+        other => Err(wrong_type(name, "a blob", other)),
+    }
+}
+
+fn micros(row: &Row<'_>, idx: usize, name: &str) -> Result<Duration, String> {
+    u64::try_from(integer(row, idx, name)?)
+        .map(Duration::from_micros)
+        .map_err(|_| format!("column {name}: negative duration"))
+}
+
+fn timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Timestamp, String> {
+    u64::try_from(integer(row, idx, name)?)
+        .map(Timestamp::from_micros)
+        .map_err(|_| format!("column {name}: negative time"))
+}
+
+fn optional_timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Option<Timestamp>, String> {
+    match value(row, idx, name)? {
+        ValueRef::Null => Ok(None),
+        _ => timestamp(row, idx, name).map(Some),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_notices_any_single_byte_change() {
+        let payload: Vec<u8> = (0..=255).collect();
+        let original = payload_checksum(&payload);
+        for i in 0..payload.len() {
+            let mut damaged = payload.clone();
+            damaged[i] ^= 0x01;
+            assert_ne!(payload_checksum(&damaged), original, "byte {i}");
+        }
+        assert_ne!(payload_checksum(&payload[..255]), original, "truncation");
+        assert_ne!(payload_checksum(b""), payload_checksum(b"\0"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Unit tests of the SQLite backend's internals: migrations from older schemas, and the query plans
+//! that keep `reserve` fast however many finished records the table holds.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use workmill_core::{NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
+
+use super::schema::{LATEST_VERSION, MIGRATIONS, migrate};
+use super::{SqliteConfig, SqliteQueue};
+
+fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("queue.db");
+    (dir, path)
+}
+
+#[test]
+fn migrations_are_numbered_in_order() {
+    let versions: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    let expected: Vec<i64> = (1..=LATEST_VERSION).collect();
+    assert_eq!(versions, expected);
+}
+
+#[test]
+fn a_version_1_file_is_migrated_and_its_tasks_survive() {
+    let (_dir, path) = temp_db();
+    {
+        // A file as the first release left it: schema version 1, one waiting task.
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(migrate(&mut conn, 1).unwrap(), 0);
+        conn.execute(
+            "INSERT INTO tasks (id, name, payload, status, priority, seq, max_attempts, backoff,
+                 backoff_initial_us, backoff_factor, backoff_max_us, jitter, demote_by,
+                 created_at, run_at)
+             VALUES ('old-task', 'legacy.job', x'DEADBEEF', 'pending', 5, 1, 3, 'exponential',
+                 1000000, 2.0, 300000000, 0.1, 0, 1700000000000000, 1700000000000000)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE queue_counters SET submitted = 1, pending = 1, last_seq = 1",
+            [],
+        )
+        .unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('tasks')")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!columns.iter().any(|c| c == "payload_checksum"));
+    }
+
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    assert_eq!(queue.schema_version().unwrap(), LATEST_VERSION);
+    let old = TaskId::new("old-task").unwrap();
+    let record = queue.status(&old).expect("the migrated task reads back");
+    assert_eq!(record.payload, [0xDE, 0xAD, 0xBE, 0xEF]);
+    assert_eq!(
+        (record.status, record.name.as_str()),
+        (TaskStatus::Pending, "legacy.job")
+    );
+    let worker = WorkerId::new("w").unwrap();
+    let got = queue.reserve(&worker, 10, Duration::from_secs(60)).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].payload,
+        [0xDE, 0xAD, 0xBE, 0xEF],
+        "the backfilled checksum matches"
+    );
+    queue.complete(&got[0].lease, Vec::new()).unwrap();
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.submitted, stats.completed), (1, 1));
+    drop(queue);
+
+    let conn = Connection::open(&path).unwrap();
+    let history: Vec<(i64, String)> = conn
+        .prepare("SELECT version, description FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history[1].1.contains("payload_checksum"));
+    // Opening again migrates nothing.
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    assert_eq!(queue.schema_version().unwrap(), LATEST_VERSION);
+}
+
+#[test]
+fn a_file_from_a_newer_workmill_is_refused() {
+    let (_dir, path) = temp_db();
+    drop(SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?1, 'future', 0)",
+            params![LATEST_VERSION + 7],
+        )
+        .unwrap();
+    let err = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap_err();
+    assert!(matches!(err, QueueError::Backend { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("newer") && message.contains("upgrade workmill"),
+        "{message}"
+    );
+}
+
+/// The query plan of `sql` as one line per step.
+fn plan(conn: &Connection, sql: &str) -> String {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .join("\n")
+}
+
+#[test]
+fn reserve_rescue_and_retention_read_their_partial_indexes() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new().retain_finished(None)).unwrap();
+    // The shape of a long-lived queue: mostly finished records, a backlog, a few running.
+    let tasks: Vec<NewTask> = (0..3_000u32)
+        .map(|i| NewTask::new("plan.check", i.to_le_bytes().to_vec()))
+        .collect();
+    queue.enqueue_batch(tasks).unwrap();
+    let worker = WorkerId::new("planner").unwrap();
+    let done: Vec<_> = queue
+        .reserve(&worker, 2_800, Duration::from_secs(600))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.lease, Vec::new()))
+        .collect();
+    queue.complete_batch(done).unwrap();
+    queue
+        .reserve(&worker, 20, Duration::from_secs(600))
+        .unwrap();
+    drop(queue);
+
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("ANALYZE").unwrap();
+    let reserve = plan(
+        &conn,
+        "SELECT rowid FROM tasks WHERE status IN ('pending', 'retrying') AND run_at <= 1 \
+         ORDER BY priority, seq LIMIT 10",
+    );
+    assert!(
+        reserve.contains("SCAN tasks USING INDEX tasks_ready")
+            || reserve.contains("COVERING INDEX tasks_ready"),
+        "{reserve}"
+    );
+    assert!(
+        !reserve.contains("TEMP B-TREE"),
+        "reserve must not sort: {reserve}"
+    );
+    let rescue = plan(
+        &conn,
+        "SELECT rowid FROM tasks WHERE status = 'running' AND lease_expires_at <= 1",
+    );
+    assert!(
+        rescue.contains("INDEX tasks_leased (lease_expires_at<?)"),
+        "{rescue}"
+    );
+    let retention = plan(
+        &conn,
+        "SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled') \
+         ORDER BY finished_at, rowid LIMIT 5",
+    );
+    assert!(retention.contains("INDEX tasks_finished"), "{retention}");
+    assert!(
+        !retention.contains("TEMP B-TREE"),
+        "retention must not sort: {retention}"
+    );
+}

@@ -1,0 +1,105 @@
+//! Checks under contention: threads reserving from one queue at once never share a task.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use workmill_core::{NewTask, Queue, TaskId};
+
+use crate::testkit::support::{LONG, worker};
+use crate::testkit::{Harness, PATIENCE, QueueSettings};
+
+const THREADS: usize = 4;
+const TASKS: usize = 600;
+
+/// Four threads reserve in small batches while a fifth keeps enqueueing: every task is
+/// handed out exactly once, and every completion is recorded.
+pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    let half: Vec<NewTask> = (0..TASKS / 2)
+        .map(|i| NewTask::new("conformance.count", i.to_le_bytes().to_vec()))
+        .collect();
+    let mut expected: HashSet<TaskId> = queue
+        .enqueue_batch(half)
+        .expect("enqueue")
+        .into_iter()
+        .collect();
+
+    let (handed_out, late_ids) = std::thread::scope(|scope| {
+        let producer = scope.spawn(|| {
+            (TASKS / 2..TASKS)
+                .map(|i| {
+                    queue
+                        .enqueue(NewTask::new("conformance.count", i.to_le_bytes().to_vec()))
+                        .expect("enqueue while others reserve")
+                })
+                .collect::<Vec<TaskId>>()
+        });
+        let reservers: Vec<_> = (0..THREADS)
+            .map(|n| {
+                let queue = &queue;
+                scope.spawn(move || {
+                    let me = worker(&format!("racer-{n}"));
+                    let start = Instant::now();
+                    let mut mine = Vec::new();
+                    let mut idle_rounds = 0;
+                    // Stop after many empty rounds in a row once the producer must be done,
+                    // or at the deadline; the totals below tell whether anything was missed.
+                    while idle_rounds < 200 && start.elapsed() < PATIENCE {
+                        let got = queue.reserve(&me, 1 + n * 2, LONG).expect("reserve");
+                        if got.is_empty() {
+                            idle_rounds += 1;
+                            std::thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
+                        idle_rounds = 0;
+                        let done: Vec<_> = got
+                            .iter()
+                            .map(|r| (r.lease.clone(), r.payload.clone()))
+                            .collect();
+                        for outcome in queue.complete_batch(done).expect("complete") {
+                            outcome.expect("a lease just handed out is held");
+                        }
+                        mine.extend(got.into_iter().map(|r| r.lease.task));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let late = producer.join().expect("producer");
+        let handed: Vec<TaskId> = reservers
+            .into_iter()
+            .flat_map(|r| r.join().expect("reserver"))
+            .collect();
+        (handed, late)
+    });
+    expected.extend(late_ids);
+    assert_eq!(expected.len(), TASKS);
+
+    let unique: HashSet<&TaskId> = handed_out.iter().collect();
+    assert_eq!(
+        unique.len(),
+        handed_out.len(),
+        "a task was handed to two reservers"
+    );
+    // Tasks enqueued after every reserver gave up are still waiting; none may be lost.
+    let worker = worker("sweeper");
+    let mut rest = Vec::new();
+    loop {
+        let got = queue.reserve(&worker, 100, LONG).expect("reserve");
+        if got.is_empty() {
+            break;
+        }
+        for r in got {
+            queue.complete(&r.lease, Vec::new()).expect("complete");
+            rest.push(r.lease.task);
+        }
+    }
+    let all: HashSet<TaskId> = handed_out.into_iter().chain(rest).collect();
+    assert_eq!(all, expected, "every task was handed out exactly once");
+    let stats = queue.stats().expect("stats");
+    assert_eq!(
+        (stats.completed, stats.running, stats.pending),
+        (TASKS as u64, 0, 0)
+    );
+    assert!(stats.is_consistent(), "{stats:?}");
+}

@@ -1,0 +1,84 @@
+//! The check that damaged stored bytes fail one task, clearly, and nothing else.
+
+use workmill_core::{ListFilter, Queue, QueueError};
+
+use crate::testkit::support::{LONG, id, task, worker};
+use crate::testkit::{Harness, QueueSettings};
+
+/// A task whose stored payload was damaged is never handed out: it is dead-lettered as a
+/// `Corrupt` failure, `status` names it in a `Corrupt` error, and every other task, `list`
+/// and `stats` carry on.
+pub fn corrupted_payload_fails_only_that_task(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    for name in ["healthy-1", "damaged", "healthy-2"] {
+        queue.enqueue(task(name)).expect("enqueue");
+    }
+    match harness.corrupt_payload(&queue, &id("damaged")) {
+        None => {
+            println!(
+                "skipped: the {} backend keeps no stored bytes to damage",
+                queue.backend_name()
+            );
+            return;
+        }
+        Some(result) => result.expect("damage the stored payload"),
+    }
+    let corrupt = |result: Result<workmill_core::TaskRecord, QueueError>| match result {
+        Err(QueueError::Corrupt { id: named, detail }) => {
+            assert_eq!(named, id("damaged"));
+            let message = QueueError::Corrupt { id: named, detail }.to_string();
+            assert!(
+                message.contains("damaged"),
+                "the message names the task: {message}"
+            );
+        }
+        other => panic!("status of a damaged task: expected Corrupt, got {other:?}"),
+    };
+    corrupt(queue.status(&id("damaged")));
+
+    let worker = worker("corruption-worker");
+    let got = queue
+        .reserve(&worker, 10, LONG)
+        .expect("one damaged task does not fail a reserve");
+    let handed: Vec<_> = got.iter().map(|r| r.id().clone()).collect();
+    assert_eq!(
+        handed,
+        [id("healthy-1"), id("healthy-2")],
+        "the damaged task is never handed out"
+    );
+    for reservation in &got {
+        assert_eq!(reservation.payload, reservation.id().as_str().as_bytes());
+        queue
+            .complete(&reservation.lease, Vec::new())
+            .expect("complete");
+    }
+    corrupt(queue.status(&id("damaged")));
+    let stats = queue.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.completed,
+            stats.dead,
+            stats.failed_attempts,
+            stats.pending,
+            stats.running
+        ),
+        (2, 1, 1, 0, 0)
+    );
+    assert!(stats.is_consistent(), "{stats:?}");
+
+    let listed = queue
+        .list(&ListFilter::default())
+        .expect("list works around a damaged record");
+    let listed: Vec<_> = listed.into_iter().map(|r| r.id).collect();
+    assert!(listed.contains(&id("healthy-1")) && listed.contains(&id("healthy-2")));
+    assert!(
+        queue
+            .reserve(&worker, 10, LONG)
+            .expect("reserve")
+            .is_empty()
+    );
+    queue
+        .enqueue(task("after"))
+        .expect("the queue takes new work");
+    assert_eq!(queue.reserve(&worker, 10, LONG).expect("reserve").len(), 1);
+}

@@ -1,0 +1,225 @@
+//! Checks of leases: lapsing, heartbeats, stale tokens and release.
+
+use std::time::Duration;
+
+use workmill_core::{Failure, FailureKind, Queue, QueueError, TaskStatus};
+
+use crate::testkit::support::{LONG, id, immediate, reserve_one, task, wait_past, worker};
+use crate::testkit::{Harness, QueueSettings};
+
+const SHORT: Duration = Duration::from_millis(20);
+
+/// A lease that lapses is rescued as a failed attempt of kind `LeaseExpired`, retried by the
+/// task's policy, and dead-lettered when it was the last attempt.
+pub fn lapsed_lease_returns_the_task_and_counts_the_attempt(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue
+        .enqueue(task("lapses").retry(immediate(2)))
+        .expect("enqueue");
+    let (dying, rescuer) = (worker("dying-worker"), worker("rescuing-worker"));
+
+    let first = reserve_one(&queue, &dying, SHORT);
+    assert_eq!(first.attempt, 1);
+    wait_past(first.lease.expires_at);
+    assert_eq!(queue.rescue_expired().expect("rescue"), 1);
+    let record = queue.status(&id("lapses")).expect("status");
+    assert_eq!(
+        record.status,
+        TaskStatus::Retrying,
+        "a lapsed lease is a failed attempt"
+    );
+    assert_eq!(record.attempts, 1, "the lapsed attempt counts");
+    assert_eq!(
+        record.last_error.as_ref().map(|f| f.kind),
+        Some(FailureKind::LeaseExpired)
+    );
+    let stats = queue.stats().expect("stats");
+    assert_eq!(
+        (
+            stats.expired_leases,
+            stats.failed_attempts,
+            stats.retried,
+            stats.running,
+            stats.retrying
+        ),
+        (1, 1, 1, 0, 1)
+    );
+
+    let second = reserve_one(&queue, &rescuer, SHORT);
+    assert_eq!((second.id(), second.attempt), (&id("lapses"), 2));
+    assert_ne!(
+        second.lease.token, first.lease.token,
+        "a new reservation has a new token"
+    );
+    assert_eq!(
+        queue.status(&id("lapses")).expect("status").worker,
+        Some(rescuer.clone())
+    );
+
+    wait_past(second.lease.expires_at);
+    assert_eq!(queue.rescue_expired().expect("rescue"), 1);
+    let record = queue.status(&id("lapses")).expect("status");
+    assert_eq!(record.status, TaskStatus::Dead, "the last attempt lapsed");
+    assert_eq!(record.attempts, 2);
+    assert!(record.finished_at.is_some());
+    assert_eq!(
+        record.last_error.map(|f| f.kind),
+        Some(FailureKind::LeaseExpired)
+    );
+    let stats = queue.stats().expect("stats");
+    assert_eq!(
+        (stats.expired_leases, stats.failed_attempts, stats.dead),
+        (2, 2, 1)
+    );
+    assert!(stats.is_consistent(), "{stats:?}");
+    assert_eq!(
+        queue.rescue_expired().expect("rescue"),
+        0,
+        "nothing is rescued twice"
+    );
+}
+
+/// A heartbeat moves the expiry forward, so the lease survives its first expiry, and the
+/// holder completes the task; expiry without a rescue does not invalidate a lease either.
+pub fn heartbeat_keeps_a_lease_alive_past_its_first_expiry(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue.enqueue(task("beating")).expect("enqueue");
+    let (holder, other) = (worker("holder"), worker("other"));
+    let reservation = reserve_one(&queue, &holder, Duration::from_millis(50));
+    let extended = queue
+        .heartbeat(&reservation.lease, Duration::from_secs(600))
+        .expect("heartbeat of a held lease");
+    assert_eq!(
+        extended.token, reservation.lease.token,
+        "a heartbeat keeps the token"
+    );
+    assert_eq!(extended.task, reservation.lease.task);
+    assert!(extended.expires_at > reservation.lease.expires_at);
+
+    wait_past(reservation.lease.expires_at);
+    assert_eq!(
+        queue.rescue_expired().expect("rescue"),
+        0,
+        "the extended lease has not lapsed"
+    );
+    assert!(queue.reserve(&other, 10, LONG).expect("reserve").is_empty());
+    let again = queue
+        .heartbeat(&extended, Duration::from_secs(600))
+        .expect("second heartbeat");
+    queue
+        .complete(&again, b"done".to_vec())
+        .expect("the holder completes");
+    let record = queue.status(&id("beating")).expect("status");
+    assert_eq!((record.status, record.attempts), (TaskStatus::Completed, 1));
+    assert_eq!(queue.stats().expect("stats").expired_leases, 0);
+
+    // A lease past its expiry that no one has rescued is still held.
+    queue.enqueue(task("late")).expect("enqueue");
+    let late = reserve_one(&queue, &holder, Duration::from_millis(1));
+    wait_past(late.lease.expires_at);
+    let revived = queue
+        .heartbeat(&late.lease, LONG)
+        .expect("a lapsed but unrescued lease is held");
+    assert_eq!(queue.rescue_expired().expect("rescue"), 0);
+    queue.complete(&revived, Vec::new()).expect("complete");
+}
+
+/// Every lease operation refuses a token that is not the task's current one, and changes nothing.
+pub fn stale_lease_tokens_are_refused(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue
+        .enqueue(task("contested").retry(immediate(5)))
+        .expect("enqueue");
+    let (slow, fast) = (worker("slow-worker"), worker("fast-worker"));
+    let stale = reserve_one(&queue, &slow, SHORT).lease;
+    wait_past(stale.expires_at);
+    assert_eq!(queue.rescue_expired().expect("rescue"), 1);
+    let current = reserve_one(&queue, &fast, LONG).lease;
+
+    let lost = |result: Result<(), QueueError>, op: &str| match result {
+        Err(QueueError::LeaseLost { id: lost_id, token }) => {
+            assert_eq!((lost_id, token), (id("contested"), stale.token), "{op}");
+        }
+        other => panic!("{op} with a stale lease: expected LeaseLost, got {other:?}"),
+    };
+    lost(queue.complete(&stale, b"late".to_vec()), "complete");
+    lost(
+        queue
+            .fail(&stale, Failure::new(FailureKind::Error, "late"))
+            .map(drop),
+        "fail",
+    );
+    lost(queue.release(&stale), "release");
+    lost(queue.heartbeat(&stale, LONG).map(drop), "heartbeat");
+    let forged = workmill_core::Lease {
+        token: current.token.wrapping_add(1_000_003),
+        ..current.clone()
+    };
+    assert!(matches!(
+        queue.complete(&forged, Vec::new()),
+        Err(QueueError::LeaseLost { .. })
+    ));
+
+    let record = queue.status(&id("contested")).expect("status");
+    assert_eq!((record.status, record.attempts), (TaskStatus::Running, 2));
+    assert_eq!(record.worker, Some(fast));
+    queue
+        .complete(&current, b"on time".to_vec())
+        .expect("the current holder completes");
+    lost(
+        queue.complete(&stale, Vec::new()),
+        "complete after completion",
+    );
+    assert!(
+        matches!(
+            queue.complete(&current, Vec::new()),
+            Err(QueueError::LeaseLost { .. })
+        ),
+        "a lease ends with the task's completion"
+    );
+    assert_eq!(
+        queue
+            .status(&id("contested"))
+            .expect("status")
+            .result
+            .as_deref(),
+        Some(&b"on time"[..])
+    );
+}
+
+/// Release returns a task to `Pending` without counting the attempt, and voids the lease.
+pub fn release_hands_the_task_back_uncounted(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue.enqueue(task("handed-back")).expect("enqueue");
+    let worker = worker("releasing-worker");
+    let first = reserve_one(&queue, &worker, LONG);
+    queue.release(&first.lease).expect("release");
+    let record = queue.status(&id("handed-back")).expect("status");
+    assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    let stats = queue.stats().expect("stats");
+    assert_eq!(
+        (stats.pending, stats.running, stats.failed_attempts),
+        (1, 0, 0)
+    );
+    assert!(matches!(
+        queue.complete(&first.lease, Vec::new()),
+        Err(QueueError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        queue.release(&first.lease),
+        Err(QueueError::LeaseLost { .. })
+    ));
+
+    let second = reserve_one(&queue, &worker, LONG);
+    assert_eq!(
+        (second.id(), second.attempt),
+        (&id("handed-back"), 1),
+        "a released attempt is not counted"
+    );
+    assert_ne!(second.lease.token, first.lease.token);
+    queue.complete(&second.lease, Vec::new()).expect("complete");
+    assert_eq!(
+        queue.status(&id("handed-back")).expect("status").attempts,
+        1
+    );
+}

@@ -1,0 +1,37 @@
+//! The conformance checks, one public function each, grouped by the part of the contract they hold.
+
+mod accounting;
+mod admin;
+mod concurrency;
+mod corruption;
+mod failures;
+mod leases;
+mod order;
+mod records;
+
+pub use accounting::{
+    retention_drops_the_oldest_finished_records, stats_are_exact_through_a_lifecycle,
+};
+pub use admin::{
+    cancel_applies_to_waiting_tasks_only, result_round_trips,
+    wait_times_out_then_sees_the_final_record,
+};
+pub use concurrency::concurrent_reservers_never_share_a_task;
+pub use corruption::corrupted_payload_fails_only_that_task;
+pub use failures::{
+    last_attempt_dead_letters, permanent_error_dead_letters_at_once, requeue_revives_a_dead_task,
+    retry_waits_out_the_backoff_and_demotes,
+};
+pub use leases::{
+    heartbeat_keeps_a_lease_alive_past_its_first_expiry,
+    lapsed_lease_returns_the_task_and_counts_the_attempt, release_hands_the_task_back_uncounted,
+    stale_lease_tokens_are_refused,
+};
+pub use order::{
+    batch_reserve_keeps_queue_order, delayed_tasks_stay_invisible_until_due,
+    priority_order_then_fifo,
+};
+pub use records::{
+    duplicate_ids_are_refused, invalid_requests_are_refused_by_name,
+    list_filters_by_status_in_submission_order, purge_removes_tasks_as_if_never_submitted,
+};
