@@ -14,7 +14,7 @@ use crate::error::{IllegalTransition, UnknownStatus};
 /// Pending ───────────▶ Running ───────────▶ Completed
 ///  ▲  │ ▲                │ │ │
 ///  │  │ └── release ─────┘ │ └── fail, no attempts left ──▶ Dead ──┐
-///  │  │    or lease lapsed │                                        │
+///  │  │  (never started)   │                                        │
 ///  │  │                    └── fail, attempts left ──▶ Retrying     │
 ///  │  │                                                │  │         │
 ///  │  │ ◀──────────── backoff elapsed ─────────────────┘  │         │
@@ -23,6 +23,8 @@ use crate::error::{IllegalTransition, UnknownStatus};
 /// ```
 ///
 /// A due `Retrying` task may also be reserved directly (`Retrying -> Running`).
+/// A lapsed lease is a failed attempt like any other: it leaves `Running` for
+/// `Retrying` or `Dead` by the task's retry policy.
 /// The legal moves are listed once, in [`TaskStatus::transition`]; backends
 /// call it rather than deciding for themselves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,7 +55,7 @@ pub enum Transition {
     Retry,
     /// `Running -> Dead`: attempts exhausted, or a permanent error.
     DeadLetter,
-    /// `Running -> Pending`: handed back unstarted, or its lease lapsed with attempts left.
+    /// `Running -> Pending`: handed back unstarted; the attempt is not counted.
     Release,
     /// `Retrying -> Pending`: the backoff elapsed.
     Wake,
