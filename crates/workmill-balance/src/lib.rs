@@ -1,0 +1,23 @@
+//! Load balancing for workmill: strategies, health tracking, a worker pool, and a simulator.
+//!
+//! (The crate documentation is completed below.)
+#![forbid(unsafe_code)]
+
+mod clock;
+mod health;
+mod metrics;
+mod score;
+mod strategy;
+mod sync;
+mod window;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use health::{
+    Dispatch, HealthConfig, HealthMonitor, HealthState, HealthTracker, InvalidHealthConfig,
+};
+pub use metrics::MetricsWindows;
+pub use score::health_score;
+pub use strategy::{
+    Adaptive, AdaptiveWeights, LeastLoaded, PeakEwma, PowerOfTwoChoices, Random, Rendezvous,
+    RoundRobin, ShortestExpectedDelay, WeightedRoundRobin, no_available_candidate,
+};

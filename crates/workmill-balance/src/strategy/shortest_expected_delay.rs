@@ -1,0 +1,297 @@
+//! `ShortestExpectedDelay`: the worker that would finish one more job soonest, `(in flight + 1) / rate`, from learned rates.
+
+use workmill_core::{BalanceError, Balancer, Candidate, Outcome, Request};
+
+use super::{no_available_candidate, rotated, slot};
+
+/// What the balancer has learned of one worker.
+#[derive(Clone, Copy, Debug, Default)]
+struct Learned {
+    /// The most jobs it has been seen running at once: its parallel slots.
+    parallelism: usize,
+    /// Smoothed outcome latency in seconds, for workers that report no service time.
+    outcome_seconds: Option<f64>,
+}
+
+/// Shortest expected delay: picks the worker whose queue would clear one more
+/// job soonest, `expected = (in flight + 1) / rate`.
+///
+/// The rate is learned, not configured. A worker's service time is the mean
+/// time from start to finish it reports in [`Load::mean_latency`]
+/// (`workmill_core::Load`; the [`Pool`](crate::Pool) measures it over a
+/// window of recent jobs), or, for a worker that reports none, a smoothed
+/// mean of the outcome latencies this balancer observed. Its parallelism is
+/// the most jobs it has been seen running at once. So
+/// `rate = parallelism / service time`, and a worker with a free slot is
+/// expected to take one service time. The rate is discounted by the worker's
+/// recent success share, since a failed attempt has to run again elsewhere.
+///
+/// Until a worker has been measured it is given the mean rate of the measured
+/// ones (all equal when none is), so new workers are tried without being
+/// flooded: at the start the strategy behaves as least-loaded. Ties go to a
+/// different worker on each pick.
+///
+/// This is the [`Pool`](crate::Pool)'s default strategy: in the simulator on
+/// the seed's heterogeneous profile its p99 latency stays within 1.25x of the
+/// same rule given the true rates ([`with_rates`](Self::with_rates), the
+/// oracle).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workmill_balance::ShortestExpectedDelay;
+/// use workmill_core::{Balancer, Candidate, Load, Request};
+///
+/// // A fast worker with 3 jobs waiting and an idle slow one: 4 x 0.2 s < 1 x 1 s.
+/// let fast = Load { running: 1, queued: 2, ..Load::default() }.with_latency(Duration::from_millis(200));
+/// let slow = Load::default().with_latency(Duration::from_secs(1));
+/// let candidates = [Candidate::new(0, fast), Candidate::new(1, slow)];
+/// let mut sed = ShortestExpectedDelay::new();
+/// assert_eq!(sed.pick(&candidates, &Request::default()), Ok(0));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShortestExpectedDelay {
+    learned: Vec<Learned>,
+    known_rates: Vec<f64>,
+    discount_errors: bool,
+    rates: Vec<f64>,
+    start: usize,
+}
+
+/// The weight of a new outcome latency in the fallback's moving average.
+const OUTCOME_SMOOTHING: f64 = 0.2;
+
+/// The highest error rate the discount believes; a worker failing every job
+/// still keeps a twentieth of its rate, so that it is probed, not starved forever.
+const MAX_DISCOUNTED_ERROR_RATE: f64 = 0.95;
+
+impl ShortestExpectedDelay {
+    /// Shortest expected delay from learned rates.
+    pub fn new() -> ShortestExpectedDelay {
+        ShortestExpectedDelay {
+            learned: Vec::new(),
+            known_rates: Vec::new(),
+            discount_errors: true,
+            rates: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// Shortest expected delay from given rates, in jobs per second, indexed
+    /// by worker; the simulator's oracle. A rate of 0 or below is learned instead.
+    /// Known rates are not discounted for errors.
+    pub fn with_rates(rates: Vec<f64>) -> ShortestExpectedDelay {
+        ShortestExpectedDelay {
+            known_rates: rates,
+            ..ShortestExpectedDelay::new()
+        }
+    }
+
+    /// Replaces worker `index`'s known rate (jobs per second), as when the
+    /// simulator slows a worker down.
+    pub fn set_rate(&mut self, index: usize, rate: f64) {
+        *slot(&mut self.known_rates, index) = rate;
+    }
+
+    /// Whether a worker's recent error rate lowers its rate (on by default).
+    #[must_use]
+    pub fn discount_errors(mut self, discount: bool) -> ShortestExpectedDelay {
+        self.discount_errors = discount;
+        self
+    }
+
+    /// Jobs per second this worker completes, if known or measured.
+    fn rate(&mut self, candidate: &Candidate) -> Option<f64> {
+        if let Some(&known) = self.known_rates.get(candidate.index)
+            && known > 0.0
+        {
+            return Some(known);
+        }
+        let learned = slot(&mut self.learned, candidate.index);
+        learned.parallelism = learned.parallelism.max(candidate.load.running).max(1);
+        let service = candidate
+            .load
+            .mean_latency
+            .map(|d| d.as_secs_f64())
+            .or(learned.outcome_seconds)?
+            .max(1e-9);
+        let mut rate = learned.parallelism as f64 / service;
+        if self.discount_errors {
+            let error_rate = candidate.load.error_rate;
+            let error_rate = if error_rate.is_finite() {
+                error_rate.clamp(0.0, MAX_DISCOUNTED_ERROR_RATE)
+            } else {
+                MAX_DISCOUNTED_ERROR_RATE
+            };
+            rate *= 1.0 - error_rate;
+        }
+        Some(rate)
+    }
+
+    fn parallelism(&self, index: usize) -> f64 {
+        self.learned
+            .get(index)
+            .map_or(1.0, |l| l.parallelism.max(1) as f64)
+    }
+}
+
+impl Default for ShortestExpectedDelay {
+    fn default() -> ShortestExpectedDelay {
+        ShortestExpectedDelay::new()
+    }
+}
+
+impl Balancer for ShortestExpectedDelay {
+    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+        // First pass: each available worker's rate (NaN while unknown), and
+        // the mean of the known ones to stand in for the unknown.
+        let mut rates = std::mem::take(&mut self.rates);
+        rates.clear();
+        let (mut known_sum, mut known_count, mut unknown) = (0.0, 0usize, false);
+        for candidate in candidates {
+            let rate = if candidate.is_available() {
+                self.rate(candidate)
+            } else {
+                None
+            };
+            match rate {
+                Some(r) if r.is_finite() && r > 0.0 => {
+                    known_sum += r;
+                    known_count += 1;
+                    rates.push(r);
+                }
+                _ => {
+                    unknown |= candidate.is_available();
+                    rates.push(f64::NAN);
+                }
+            }
+        }
+        let stand_in = if known_count == 0 {
+            1.0
+        } else {
+            known_sum / known_count as f64
+        };
+
+        let mut best: Option<(usize, f64)> = None;
+        for position in rotated(self.start, candidates.len()) {
+            let candidate = &candidates[position];
+            if !candidate.is_available() {
+                continue;
+            }
+            let mut rate = rates[position];
+            if unknown && rate.is_nan() {
+                rate = stand_in;
+            }
+            // A free slot starts the job at once: one service time.
+            let parallelism = self.parallelism(candidate.index);
+            let queue_factor = ((candidate.load.in_flight() as f64 + 1.0) / parallelism).max(1.0);
+            let delay = queue_factor * parallelism / rate;
+            if best.is_none_or(|(_, shortest)| delay < shortest) {
+                best = Some((candidate.index, delay));
+            }
+        }
+        self.rates = rates;
+        self.start = self.start.wrapping_add(1);
+        best.map(|(index, _)| index)
+            .ok_or_else(|| no_available_candidate(candidates))
+    }
+
+    fn observe(&mut self, outcome: &Outcome) {
+        let learned = slot(&mut self.learned, outcome.worker);
+        let sample = outcome.latency.as_secs_f64();
+        learned.outcome_seconds = Some(match learned.outcome_seconds {
+            None => sample,
+            Some(mean) => mean + OUTCOME_SMOOTHING * (sample - mean),
+        });
+    }
+}
+
+#[cfg(all(test, not(workmill_loom)))]
+mod tests {
+    use super::*;
+    use crate::strategy::test_support::loaded;
+    use std::time::Duration;
+    use workmill_core::Load;
+
+    fn worker(index: usize, in_flight: usize, service_ms: u64) -> Candidate {
+        Candidate::new(
+            index,
+            Load {
+                running: in_flight.min(1),
+                queued: in_flight.saturating_sub(1),
+                ..Load::default()
+            }
+            .with_latency(Duration::from_millis(service_ms)),
+        )
+    }
+
+    #[test]
+    fn picks_the_shortest_expected_delay() {
+        let mut sed = ShortestExpectedDelay::new();
+        // Expected delays: (4 + 1) x 0.2 = 1.0, (0 + 1) x 0.9 = 0.9, (1 + 1) x 0.5 = 1.0.
+        let candidates = [worker(0, 4, 200), worker(1, 0, 900), worker(2, 1, 500)];
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(1));
+        let candidates = [worker(0, 3, 200), worker(1, 0, 900), worker(2, 1, 500)];
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(0));
+    }
+
+    #[test]
+    fn known_rates_override_measurements() {
+        let mut sed = ShortestExpectedDelay::with_rates(vec![1.0, 10.0]);
+        let candidates = [worker(0, 0, 1), worker(1, 5, 1_000)];
+        // (5 + 1) / 10 = 0.6 s beats (0 + 1) / 1 = 1 s.
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(1));
+        sed.set_rate(1, 2.0);
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(0));
+    }
+
+    #[test]
+    fn errors_discount_the_rate() {
+        let mut failing = worker(0, 0, 200);
+        failing.load.error_rate = 0.9;
+        let candidates = [failing, worker(1, 0, 500)];
+        let mut sed = ShortestExpectedDelay::new();
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(1));
+        let mut blind = ShortestExpectedDelay::new().discount_errors(false);
+        assert_eq!(blind.pick(&candidates, &Request::default()), Ok(0));
+    }
+
+    #[test]
+    fn unmeasured_workers_act_as_least_loaded_then_learn_from_outcomes() {
+        let mut sed = ShortestExpectedDelay::new();
+        assert_eq!(sed.pick(&loaded(&[2, 0, 1]), &Request::default()), Ok(1));
+        for _ in 0..20 {
+            sed.observe(&Outcome {
+                worker: 0,
+                latency: Duration::from_millis(100),
+                success: true,
+            });
+            sed.observe(&Outcome {
+                worker: 1,
+                latency: Duration::from_secs(2),
+                success: true,
+            });
+        }
+        // 0.1 s x (2 + 1) beats 2 s x (0 + 1); worker 2 stands in at the mean rate.
+        let picked = sed.pick(&loaded(&[2, 0, 9]), &Request::default());
+        assert_eq!(picked, Ok(0));
+    }
+
+    #[test]
+    fn parallel_workers_are_learned_from_running_jobs() {
+        let mut sed = ShortestExpectedDelay::new();
+        let four_slots = Candidate::new(
+            0,
+            Load {
+                running: 4,
+                queued: 2,
+                ..Load::default()
+            }
+            .with_latency(Duration::from_secs(1)),
+        );
+        // (6 + 1) / (4 / 1 s) = 1.75 s beats one job of 2 s on a single slot.
+        let candidates = [four_slots, worker(1, 0, 2_000)];
+        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(0));
+    }
+}
