@@ -7,6 +7,7 @@ mod clock;
 mod health;
 mod metrics;
 mod score;
+pub mod sim;
 mod strategy;
 mod sync;
 mod window;
@@ -21,3 +22,9 @@ pub use strategy::{
     Adaptive, AdaptiveWeights, LeastLoaded, PeakEwma, PowerOfTwoChoices, Random, Rendezvous,
     RoundRobin, ShortestExpectedDelay, WeightedRoundRobin, no_available_candidate,
 };
+
+/// The strategy a [`Pool`] uses unless told otherwise: [`ShortestExpectedDelay`]
+/// from learned rates.
+pub fn default_balancer() -> ShortestExpectedDelay {
+    ShortestExpectedDelay::new()
+}

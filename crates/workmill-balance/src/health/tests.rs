@@ -8,6 +8,16 @@ const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// The defaults with Envoy's streak of five, which keeps the tests short.
+fn config() -> HealthConfig {
+    HealthConfig {
+        consecutive_failures: 5,
+        error_window: 20,
+        min_requests: 10,
+        ..HealthConfig::default()
+    }
+}
+
 fn fail_times(health: &mut HealthTracker, worker: usize, n: usize, now: Duration) -> bool {
     let mut ejected = false;
     for _ in 0..n {
@@ -29,7 +39,7 @@ fn fail_probe(health: &mut HealthTracker, worker: usize) -> Duration {
 
 #[test]
 fn consecutive_failures_eject_for_30s_times_ejections_capped_at_300s() {
-    let mut health = HealthTracker::new(HealthConfig::default(), 10);
+    let mut health = HealthTracker::new(config(), 10);
     assert!(!fail_times(&mut health, 0, 4, secs(10)));
     assert_eq!(health.state(0), HealthState::Healthy);
     assert!(fail_times(&mut health, 0, 1, secs(10)));
@@ -53,11 +63,11 @@ fn consecutive_failures_eject_for_30s_times_ejections_capped_at_300s() {
 #[test]
 fn a_success_breaks_the_streak() {
     // Only the streak rule: 8 failures in 9 outcomes would trip the error rate.
-    let config = HealthConfig {
+    let custom = HealthConfig {
         max_error_rate: 1.0,
-        ..HealthConfig::default()
+        ..config()
     };
-    let mut health = HealthTracker::new(config, 10);
+    let mut health = HealthTracker::new(custom, 10);
     for _ in 0..10 {
         fail_times(&mut health, 0, 4, secs(1));
         health.record(0, Dispatch::Normal, true, secs(1));
@@ -71,11 +81,11 @@ fn a_success_breaks_the_streak() {
 
 #[test]
 fn the_windowed_error_rate_ejects_once_the_window_has_enough_outcomes() {
-    let config = HealthConfig {
+    let custom = HealthConfig {
         consecutive_failures: 0,
-        ..HealthConfig::default()
+        ..config()
     };
-    let mut health = HealthTracker::new(config, 10);
+    let mut health = HealthTracker::new(custom, 10);
     // Alternating failures: 50% errors, never two in a row.
     let mut ejected_after = None;
     for i in 0..20 {
@@ -91,11 +101,11 @@ fn the_windowed_error_rate_ejects_once_the_window_has_enough_outcomes() {
 
 #[test]
 fn no_more_than_the_configured_share_is_ejected_at_once() {
-    let config = HealthConfig {
+    let custom = HealthConfig {
         max_ejected_share: 0.25,
-        ..HealthConfig::default()
+        ..config()
     };
-    let mut health = HealthTracker::new(config, 8);
+    let mut health = HealthTracker::new(custom, 8);
     let ejected: Vec<bool> = (0..4)
         .map(|w| fail_times(&mut health, w, 5, secs(1)))
         .collect();
@@ -112,14 +122,14 @@ fn no_more_than_the_configured_share_is_ejected_at_once() {
     assert!(!fail_times(&mut off, 0, 50, secs(1)));
     let tiny = HealthConfig {
         max_ejected_share: 0.01,
-        ..HealthConfig::default()
+        ..config()
     };
     assert_eq!(tiny.max_ejected(8), 1);
 }
 
 #[test]
 fn a_returning_worker_gets_exactly_one_probe_and_stale_outcomes_do_not_count() {
-    let mut health = HealthTracker::new(HealthConfig::default(), 3);
+    let mut health = HealthTracker::new(config(), 3);
     fail_times(&mut health, 2, 5, secs(0));
     // Jobs queued before the ejection fail while it is out: ignored.
     assert!(!fail_times(&mut health, 2, 20, secs(10)));
@@ -144,11 +154,11 @@ fn a_returning_worker_gets_exactly_one_probe_and_stale_outcomes_do_not_count() {
 
 #[test]
 fn slow_start_ramps_the_share_of_picks() {
-    let config = HealthConfig {
+    let custom = HealthConfig {
         slow_start: Some(secs(100)),
-        ..HealthConfig::default()
+        ..config()
     };
-    let mut health = HealthTracker::new(config, 2).seed(3);
+    let mut health = HealthTracker::new(custom, 2).seed(3);
     fail_times(&mut health, 0, 5, secs(0));
     assert!(health.admits(0, secs(30)));
     health.on_dispatch(0);
@@ -166,7 +176,7 @@ fn slow_start_ramps_the_share_of_picks() {
 
 #[test]
 fn time_in_rotation_forgives_past_ejections() {
-    let mut health = HealthTracker::new(HealthConfig::default(), 2);
+    let mut health = HealthTracker::new(config(), 2);
     fail_times(&mut health, 0, 5, secs(0));
     fail_probe(&mut health, 0);
     assert_eq!(health.ejections(0), 2);
@@ -195,22 +205,23 @@ fn time_in_rotation_forgives_past_ejections() {
 #[test]
 fn bad_configs_are_refused_with_a_reason() {
     assert_eq!(HealthConfig::default().validate(), Ok(()));
+    assert_eq!(config().validate(), Ok(()));
     let bad = [
         HealthConfig {
             max_error_rate: 1.5,
-            ..HealthConfig::default()
+            ..config()
         },
         HealthConfig {
             min_requests: 50,
-            ..HealthConfig::default()
+            ..config()
         },
         HealthConfig {
             base_ejection: secs(600),
-            ..HealthConfig::default()
+            ..config()
         },
         HealthConfig {
             slow_start: Some(Duration::ZERO),
-            ..HealthConfig::default()
+            ..config()
         },
     ];
     for config in bad {

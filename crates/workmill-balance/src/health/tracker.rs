@@ -62,7 +62,7 @@ struct WorkerHealth {
 ///
 /// let mut health = HealthTracker::new(HealthConfig::default(), 4);
 /// let t = Duration::from_secs(100);
-/// for _ in 0..5 {
+/// for _ in 0..10 {
 ///     health.record(2, Dispatch::Normal, false, t);
 /// }
 /// assert_eq!(health.state(2), HealthState::Ejected { until: t + Duration::from_secs(30) });

@@ -48,11 +48,14 @@ struct History {
 /// score = w.health * (1 - health) + w.load * in_flight / capacity + w.response * mean_response_s
 /// ```
 ///
-/// Response times and errors come from the outcomes it observes: the last 10
-/// latencies (the seed's mean) and the last 20 outcomes. The seed counted
-/// errors since the start and load as running jobs only; here both are
-/// windowed and load counts queued jobs too, so that a worker recovers and a
-/// long queue counts. A worker of unknown capacity (0) has its load ratio taken
+/// The response time is the worker's processing time, as the seed measured it:
+/// the mean time from start to finish the candidate reports in its load (the
+/// pool measures it over a window). For a worker that reports none, it is the
+/// mean of the last 10 outcome latencies observed (the seed's window), which
+/// include queueing. Errors are counted over the last 20 outcomes observed.
+/// The seed counted errors since the start and load as running jobs only;
+/// here errors are windowed and load counts queued jobs too, so that a worker
+/// recovers and a long queue counts. A worker of unknown capacity (0) has its load ratio taken
 /// as `in_flight / 10`, the scale of the seed's load penalty.
 ///
 /// # Examples
@@ -131,7 +134,7 @@ impl Adaptive {
 
     /// The health score the seed would give this worker now.
     pub fn health(&self, candidate: &Candidate) -> f64 {
-        let (error_rate, mean) = self.measures(candidate.index);
+        let (error_rate, mean) = self.measures(candidate);
         health_score(
             error_rate,
             candidate.load.in_flight(),
@@ -139,10 +142,14 @@ impl Adaptive {
         )
     }
 
-    fn measures(&self, worker: usize) -> (f64, Option<f64>) {
-        self.history.get(worker).map_or((0.0, None), |h| {
-            (h.outcomes.mean().unwrap_or(0.0), h.latencies.mean())
-        })
+    /// The windowed error rate, and the response time in seconds if known.
+    fn measures(&self, candidate: &Candidate) -> (f64, Option<f64>) {
+        let reported = candidate.load.mean_latency.map(|d| d.as_secs_f64());
+        self.history
+            .get(candidate.index)
+            .map_or((0.0, reported), |h| {
+                (h.outcomes.mean().unwrap_or(0.0), reported.or(h.latencies.mean()))
+            })
     }
 
     /// The seed's selection score (lower is better), or `None` if too unhealthy to pick.
@@ -156,7 +163,7 @@ impl Adaptive {
             0 => in_flight / 10.0,
             capacity => in_flight / capacity as f64,
         };
-        let response = self.measures(candidate.index).1.unwrap_or(0.0);
+        let response = self.measures(candidate).1.unwrap_or(0.0);
         Some(
             self.weights.health * (1.0 - health)
                 + self.weights.load * load_ratio

@@ -23,8 +23,13 @@ struct Learned {
 /// mean of the outcome latencies this balancer observed. Its parallelism is
 /// the most jobs it has been seen running at once. So
 /// `rate = parallelism / service time`, and a worker with a free slot is
-/// expected to take one service time. The rate is discounted by the worker's
-/// recent success share, since a failed attempt has to run again elsewhere.
+/// expected to take one service time. With
+/// [`discount_errors`](Self::discount_errors) the rate is also multiplied by
+/// the worker's recent success share. That is off by default: in the
+/// simulator it over-penalises the seed's 30%-failing worker, whose capacity
+/// is needed at 0.9 load, and raised p99 to 1.3-1.7x the oracle's, against
+/// 1.02-1.11x without it. Workers that fail badly are the health tracker's
+/// business: it ejects them.
 ///
 /// Until a worker has been measured it is given the mean rate of the measured
 /// ones (all equal when none is), so new workers are tried without being
@@ -72,7 +77,7 @@ impl ShortestExpectedDelay {
         ShortestExpectedDelay {
             learned: Vec::new(),
             known_rates: Vec::new(),
-            discount_errors: true,
+            discount_errors: false,
             rates: Vec::new(),
             start: 0,
         }
@@ -94,7 +99,7 @@ impl ShortestExpectedDelay {
         *slot(&mut self.known_rates, index) = rate;
     }
 
-    /// Whether a worker's recent error rate lowers its rate (on by default).
+    /// Whether a worker's recent error rate lowers its rate (off by default).
     #[must_use]
     pub fn discount_errors(mut self, discount: bool) -> ShortestExpectedDelay {
         self.discount_errors = discount;
@@ -251,9 +256,9 @@ mod tests {
         let mut failing = worker(0, 0, 200);
         failing.load.error_rate = 0.9;
         let candidates = [failing, worker(1, 0, 500)];
-        let mut sed = ShortestExpectedDelay::new();
-        assert_eq!(sed.pick(&candidates, &Request::default()), Ok(1));
-        let mut blind = ShortestExpectedDelay::new().discount_errors(false);
+        let mut discounting = ShortestExpectedDelay::new().discount_errors(true);
+        assert_eq!(discounting.pick(&candidates, &Request::default()), Ok(1));
+        let mut blind = ShortestExpectedDelay::new();
         assert_eq!(blind.pick(&candidates, &Request::default()), Ok(0));
     }
 

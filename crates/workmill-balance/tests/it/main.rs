@@ -1,0 +1,3 @@
+//! Integration tests of workmill-balance: the simulator against closed forms and the targets, and the pool end to end.
+
+mod sim;
