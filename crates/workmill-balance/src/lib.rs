@@ -6,6 +6,7 @@
 mod clock;
 mod health;
 mod metrics;
+mod pool;
 mod score;
 pub mod sim;
 mod strategy;
@@ -17,6 +18,9 @@ pub use health::{
     Dispatch, HealthConfig, HealthMonitor, HealthState, HealthTracker, InvalidHealthConfig,
 };
 pub use metrics::MetricsWindows;
+pub use pool::{
+    BuildError, Job, Pool, PoolBuilder, PoolError, Refused, TaskHandle, ThreadWorker, WorkerStats,
+};
 pub use score::health_score;
 pub use strategy::{
     Adaptive, AdaptiveWeights, LeastLoaded, PeakEwma, PowerOfTwoChoices, Random, Rendezvous,

@@ -214,6 +214,18 @@ impl HealthTracker {
         }
     }
 
+    /// Takes back a dispatch that never reached the worker (it refused the job),
+    /// so that a probe can be offered again.
+    pub fn cancel_dispatch(&mut self, worker: usize, dispatch: Dispatch) {
+        if let (Some(w), Dispatch::Probe) = (self.workers.get_mut(worker), dispatch)
+            && w.state == (HealthState::Probing { probe_in_flight: true })
+        {
+            w.state = HealthState::Probing {
+                probe_in_flight: false,
+            };
+        }
+    }
+
     /// Records a job's outcome. Returns true if this outcome ejected the worker.
     ///
     /// Outcomes of ordinary jobs that finish while the worker is out of
