@@ -142,7 +142,8 @@ where
 
     fn abandon(self: Box<Self>, shared: &Shared<W>) {
         drop(self.cell.take_task());
-        self.cell.reply(Err(PoolError::Abandoned { task: self.cell.id }));
+        self.cell
+            .reply(Err(PoolError::Abandoned { task: self.cell.id }));
         shared.outstanding.exit();
     }
 }
@@ -330,7 +331,9 @@ impl<W: Worker + 'static> Shared<W> {
     }
 
     pub(crate) fn cancel_admission(&self, worker: usize, admission: Admission) {
-        lock(&self.dispatcher).health.cancel_dispatch(worker, admission);
+        lock(&self.dispatcher)
+            .health
+            .cancel_dispatch(worker, admission);
     }
 
     /// Picks a worker, skipping `refused` ones and the one that just failed
@@ -382,7 +385,11 @@ impl<W: Worker + 'static> Shared<W> {
     }
 
     /// Hands the task in `cell` to a worker, trying others while workers refuse.
-    fn place<T: Task + 'static>(self: &Arc<Self>, cell: &Arc<TaskCell<T>>, failed_on: Option<usize>) -> Result<(), BalanceError>
+    fn place<T: Task + 'static>(
+        self: &Arc<Self>,
+        cell: &Arc<TaskCell<T>>,
+        failed_on: Option<usize>,
+    ) -> Result<(), BalanceError>
     where
         W::Job: From<Job>,
     {
@@ -398,7 +405,10 @@ impl<W: Worker + 'static> Shared<W> {
                 token,
                 dispatched_at: Instant::now(),
             };
-            match self.slots[worker].worker.submit(W::Job::from(attempt.into_job())) {
+            match self.slots[worker]
+                .worker
+                .submit(W::Job::from(attempt.into_job()))
+            {
                 Ok(()) => return Ok(()),
                 Err(Rejected { job, .. }) => {
                     cell.recall_attempt();
@@ -412,8 +422,11 @@ impl<W: Worker + 'static> Shared<W> {
     }
 
     /// Retries a failed task on another worker, or queues it in the backlog.
-    pub(crate) fn retry_elsewhere<T: Task + 'static>(self: &Arc<Self>, cell: Arc<TaskCell<T>>, failed_on: usize)
-    where
+    pub(crate) fn retry_elsewhere<T: Task + 'static>(
+        self: &Arc<Self>,
+        cell: Arc<TaskCell<T>>,
+        failed_on: usize,
+    ) where
         W::Job: From<Job>,
     {
         if self.place(&cell, Some(failed_on)).is_err() {

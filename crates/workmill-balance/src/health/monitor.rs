@@ -49,7 +49,10 @@ impl HealthMonitor {
             .spawn(move || {
                 // The sender is never used to send: dropping it disconnects the
                 // channel, which ends the wait at once.
-                while stopped.recv_timeout(interval).is_err_and(|e| e.is_timeout()) {
+                while stopped
+                    .recv_timeout(interval)
+                    .is_err_and(|e| e.is_timeout())
+                {
                     check();
                 }
             })?;

@@ -136,7 +136,10 @@ fn a_returning_worker_gets_exactly_one_probe_and_stale_outcomes_do_not_count() {
     assert!(!health.admits(2, secs(29)));
     assert!(health.admits(2, secs(30)));
     assert_eq!(health.on_dispatch(2), Dispatch::Probe);
-    assert!(!health.admits(2, secs(30)), "a second job before the probe's outcome");
+    assert!(
+        !health.admits(2, secs(30)),
+        "a second job before the probe's outcome"
+    );
     // A stale job's outcome arrives while the probe is out: ignored too.
     assert!(!health.record(2, Dispatch::Normal, false, secs(31)));
     assert_eq!(

@@ -99,7 +99,7 @@ impl HealthTracker {
                 })
                 .collect(),
             out_of_rotation: 0,
-            rng: fastrand::Rng::with_seed(0x5eed_0f_5107),
+            rng: fastrand::Rng::with_seed(0x5EED_0F51_0700),
         }
     }
 
@@ -166,7 +166,10 @@ impl HealthTracker {
             }
             _ => {}
         }
-        if matches!(w.state, HealthState::Healthy | HealthState::SlowStart { .. }) {
+        if matches!(
+            w.state,
+            HealthState::Healthy | HealthState::SlowStart { .. }
+        ) {
             while w.ejections > 0 && now.saturating_sub(w.healthy_since) >= base {
                 w.ejections -= 1;
                 w.healthy_since += base;
@@ -204,7 +207,12 @@ impl HealthTracker {
     /// Notes that a job was sent to `worker`; returns whether it is the worker's probe.
     pub fn on_dispatch(&mut self, worker: usize) -> Dispatch {
         match self.workers.get_mut(worker) {
-            Some(w) if w.state == (HealthState::Probing { probe_in_flight: false }) => {
+            Some(w)
+                if w.state
+                    == (HealthState::Probing {
+                        probe_in_flight: false,
+                    }) =>
+            {
                 w.state = HealthState::Probing {
                     probe_in_flight: true,
                 };
@@ -218,7 +226,10 @@ impl HealthTracker {
     /// so that a probe can be offered again.
     pub fn cancel_dispatch(&mut self, worker: usize, dispatch: Dispatch) {
         if let (Some(w), Dispatch::Probe) = (self.workers.get_mut(worker), dispatch)
-            && w.state == (HealthState::Probing { probe_in_flight: true })
+            && w.state
+                == (HealthState::Probing {
+                    probe_in_flight: true,
+                })
         {
             w.state = HealthState::Probing {
                 probe_in_flight: false,
@@ -231,7 +242,13 @@ impl HealthTracker {
     /// Outcomes of ordinary jobs that finish while the worker is out of
     /// rotation (they were queued before the ejection) are ignored: the probe
     /// alone decides its return.
-    pub fn record(&mut self, worker: usize, dispatch: Dispatch, success: bool, now: Duration) -> bool {
+    pub fn record(
+        &mut self,
+        worker: usize,
+        dispatch: Dispatch,
+        success: bool,
+        now: Duration,
+    ) -> bool {
         self.refresh(worker, now);
         let Some(w) = self.workers.get_mut(worker) else {
             return false;

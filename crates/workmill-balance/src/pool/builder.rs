@@ -61,7 +61,12 @@ where
 
     /// Adds a worker with a weight, for weighted strategies.
     #[must_use]
-    pub fn weighted_worker(mut self, name: impl Into<String>, worker: W, weight: u32) -> PoolBuilder<W> {
+    pub fn weighted_worker(
+        mut self,
+        name: impl Into<String>,
+        worker: W,
+        weight: u32,
+    ) -> PoolBuilder<W> {
         self.workers.push((name.into(), worker, weight));
         self
     }

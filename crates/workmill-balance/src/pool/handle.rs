@@ -27,7 +27,9 @@ impl<O> TaskHandle<O> {
 
     /// Blocks until the task succeeds or fails for good.
     pub fn wait(self) -> Result<O, PoolError> {
-        self.result.recv().unwrap_or(Err(PoolError::Abandoned { task: self.id }))
+        self.result
+            .recv()
+            .unwrap_or(Err(PoolError::Abandoned { task: self.id }))
     }
 
     /// Waits at most `timeout`; on [`PoolError::Timeout`] the handle can wait again.

@@ -55,14 +55,22 @@ mod tests {
     #[test]
     fn work_has_mean_one_and_the_shapes_spread() {
         let mut rng = fastrand::Rng::with_seed(1);
-        let draw = |rng: &mut fastrand::Rng, shape| (0..200_000).map(|_| work(rng, shape)).collect::<Vec<_>>();
+        let draw = |rng: &mut fastrand::Rng, shape| {
+            (0..200_000).map(|_| work(rng, shape)).collect::<Vec<_>>()
+        };
         let (mean, cv) = mean_and_cv(&draw(&mut rng, ServiceShape::Exponential));
-        assert!((mean - 1.0).abs() < 0.01 && (cv - 1.0).abs() < 0.02, "{mean} {cv}");
+        assert!(
+            (mean - 1.0).abs() < 0.01 && (cv - 1.0).abs() < 0.02,
+            "{mean} {cv}"
+        );
         let (mean, cv) = mean_and_cv(&draw(&mut rng, ServiceShape::Deterministic));
         assert!(mean == 1.0 && cv == 0.0);
         let sigma: f64 = 0.5;
         let (mean, cv) = mean_and_cv(&draw(&mut rng, ServiceShape::LogNormal { sigma }));
         let expected_cv = (sigma.powi(2).exp() - 1.0).sqrt();
-        assert!((mean - 1.0).abs() < 0.01 && (cv - expected_cv).abs() < 0.02, "{mean} {cv}");
+        assert!(
+            (mean - 1.0).abs() < 0.01 && (cv - expected_cv).abs() < 0.02,
+            "{mean} {cv}"
+        );
     }
 }

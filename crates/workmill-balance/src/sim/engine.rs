@@ -230,7 +230,10 @@ impl Engine<'_> {
             self.schedule(to_nanos(slow.from), EventKind::SlowdownStarts);
             self.schedule(to_nanos(slow.until), EventKind::SlowdownEnds);
         }
-        self.schedule(to_nanos(self.scenario.health.interval.as_secs_f64()), EventKind::Tick);
+        self.schedule(
+            to_nanos(self.scenario.health.interval.as_secs_f64()),
+            EventKind::Tick,
+        );
         if matches!(self.mode, Mode::Central(_)) {
             self.pull_idle();
         } else {
@@ -479,10 +482,7 @@ impl Engine<'_> {
         }
         w.metrics.record(Duration::from_nanos(service), success);
         let now = Duration::from_nanos(self.now);
-        if self
-            .health
-            .record(worker, attempt.admission, success, now)
-        {
+        if self.health.record(worker, attempt.admission, success, now) {
             self.report.ejections += 1;
         }
         let outcome = Outcome {

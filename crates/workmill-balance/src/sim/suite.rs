@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use workmill_core::Balancer;
 
-use super::{Arrivals, Dispatch, RunReport, Scenario, ServiceShape, Slowdown, simulate, useful_capacity};
+use super::{
+    Arrivals, Dispatch, RunReport, Scenario, ServiceShape, Slowdown, simulate, useful_capacity,
+};
 use crate::clock::ManualClock;
 use crate::strategy::{
     Adaptive, LeastLoaded, PeakEwma, PowerOfTwoChoices, Random, Rendezvous, RoundRobin,
@@ -34,7 +36,9 @@ pub fn standard_strategies() -> Vec<(&'static str, StrategyFactory)> {
         }),
         ("adaptive (seed formula)", |_, _| Box::new(Adaptive::new())),
         ("rendezvous (1000 keys)", |_, seed| {
-            Box::new(Rendezvous::with_fallback(PowerOfTwoChoices::with_seed(seed)))
+            Box::new(Rendezvous::with_fallback(PowerOfTwoChoices::with_seed(
+                seed,
+            )))
         }),
     ]
 }
@@ -50,7 +54,10 @@ pub fn standard_scenarios(tasks: usize, seed: u64) -> Vec<Scenario> {
     for load in [0.35, 0.7, 0.9] {
         scenarios.push(Scenario::seed_mix(poisson(load), seed));
     }
-    for shape in [ServiceShape::Deterministic, ServiceShape::LogNormal { sigma: 1.0 }] {
+    for shape in [
+        ServiceShape::Deterministic,
+        ServiceShape::LogNormal { sigma: 1.0 },
+    ] {
         for load in [0.7, 0.9] {
             let mut scenario = Scenario::seed_mix(poisson(load), seed);
             scenario.shape = shape;
@@ -139,7 +146,11 @@ impl Suite {
                 ));
             }
             push(oracle.clone());
-            push(simulate(scenario, Dispatch::CentralQueue, &ManualClock::new()));
+            push(simulate(
+                scenario,
+                Dispatch::CentralQueue,
+                &ManualClock::new(),
+            ));
         }
         Suite { rows }
     }

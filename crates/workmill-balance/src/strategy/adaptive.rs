@@ -148,7 +148,10 @@ impl Adaptive {
         self.history
             .get(candidate.index)
             .map_or((0.0, reported), |h| {
-                (h.outcomes.mean().unwrap_or(0.0), reported.or(h.latencies.mean()))
+                (
+                    h.outcomes.mean().unwrap_or(0.0),
+                    reported.or(h.latencies.mean()),
+                )
             })
     }
 
@@ -179,7 +182,11 @@ impl Default for Adaptive {
 }
 
 impl Balancer for Adaptive {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         let mut best: Option<(usize, f64)> = None;
         let mut any_available = false;
         for position in rotated(self.start, candidates.len()) {

@@ -35,7 +35,11 @@ impl LeastLoaded {
 }
 
 impl Balancer for LeastLoaded {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         let mut best: Option<&Candidate> = None;
         for position in rotated(self.start, candidates.len()) {
             let candidate = &candidates[position];
@@ -72,6 +76,9 @@ mod tests {
     fn never_picks_an_unavailable_worker_even_if_idle() {
         let mut candidates = loaded(&[0, 5]);
         candidates[0].healthy = false;
-        assert_eq!(LeastLoaded::new().pick(&candidates, &Request::default()), Ok(1));
+        assert_eq!(
+            LeastLoaded::new().pick(&candidates, &Request::default()),
+            Ok(1)
+        );
     }
 }

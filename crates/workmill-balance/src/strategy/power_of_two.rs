@@ -124,7 +124,10 @@ impl PowerOfTwoChoices {
             1 => Ok(candidates[available[0]].index),
             len => {
                 let (a, b) = self.two_positions(len);
-                Ok(cheaper(&candidates[available[a]], &candidates[available[b]]))
+                Ok(cheaper(
+                    &candidates[available[a]],
+                    &candidates[available[b]],
+                ))
             }
         };
         self.available = available;

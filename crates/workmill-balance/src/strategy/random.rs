@@ -51,7 +51,11 @@ impl Default for Random {
 }
 
 impl Balancer for Random {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         if candidates.is_empty() {
             return Err(BalanceError::NoWorkers);
         }

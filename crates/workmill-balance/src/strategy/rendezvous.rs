@@ -130,7 +130,10 @@ mod tests {
             }
         }
         let moved = before.iter().filter(|&&b| b == 3).count();
-        assert!((1_000..1_500).contains(&moved), "{moved} of 10000 keys lived on worker 3");
+        assert!(
+            (1_000..1_500).contains(&moved),
+            "{moved} of 10000 keys lived on worker 3"
+        );
     }
 
     #[test]

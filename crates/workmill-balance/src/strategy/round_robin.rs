@@ -36,7 +36,11 @@ impl RoundRobin {
 }
 
 impl Balancer for RoundRobin {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         let len = candidates.len();
         let mut position = if self.next < len { self.next } else { 0 };
         for _ in 0..len {

@@ -148,7 +148,11 @@ impl Default for ShortestExpectedDelay {
 }
 
 impl Balancer for ShortestExpectedDelay {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         // First pass: each available worker's rate (NaN while unknown), and
         // the mean of the known ones to stand in for the unknown.
         let mut rates = std::mem::take(&mut self.rates);

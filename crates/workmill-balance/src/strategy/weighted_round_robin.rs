@@ -43,7 +43,11 @@ impl WeightedRoundRobin {
 }
 
 impl Balancer for WeightedRoundRobin {
-    fn pick(&mut self, candidates: &[Candidate], _request: &Request) -> Result<usize, BalanceError> {
+    fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        _request: &Request,
+    ) -> Result<usize, BalanceError> {
         let mut total: i64 = 0;
         let mut best: Option<(usize, i64)> = None;
         for candidate in candidates.iter().filter(|c| c.is_available()) {

@@ -65,7 +65,9 @@ fn log() -> Arc<Mutex<Vec<&'static str>>> {
 fn test_pool(workers: Vec<TestWorker>) -> PoolBuilder<TestWorker> {
     workers
         .into_iter()
-        .fold(PoolBuilder::new().monitor(false), |b, w| b.worker(w.name, w))
+        .fold(PoolBuilder::new().monitor(false), |b, w| {
+            b.worker(w.name, w)
+        })
 }
 
 #[test]
@@ -100,7 +102,10 @@ fn results_come_back_and_stats_add_up() {
     assert_eq!(sum, expected);
     let stats = pool.stats();
     assert_eq!(stats.iter().map(|s| s.processed).sum::<u64>(), 200);
-    assert_eq!(stats.iter().map(|s| s.capacity).collect::<Vec<_>>(), [8, 5, 3]);
+    assert_eq!(
+        stats.iter().map(|s| s.capacity).collect::<Vec<_>>(),
+        [8, 5, 3]
+    );
     for s in &stats {
         assert!(s.healthy && s.failed == 0 && s.error_rate == 0.0);
         assert!(s.health_score > 0.4 && s.health_score <= 1.0, "{s:?}");
@@ -159,7 +164,10 @@ fn a_failed_task_is_retried_on_another_worker() {
         assert_eq!(handle.wait().unwrap(), 2);
         let ran_on = log.lock().unwrap().clone();
         assert_eq!(ran_on.len(), 2);
-        assert_ne!(ran_on[0], ran_on[1], "the retry ran where the task failed: {ran_on:?}");
+        assert_ne!(
+            ran_on[0], ran_on[1],
+            "the retry ran where the task failed: {ran_on:?}"
+        );
     }
     pool.shutdown();
 }
@@ -189,7 +197,9 @@ fn with_one_worker_the_retry_runs_on_it_and_attempts_are_capped() {
         panic!("expected Failed, got {err:?}");
     };
     assert_eq!((*attempts, worker.as_str()), (3, "solo"));
-    assert!(err.to_string().contains("after 3 attempt(s)") && err.to_string().contains("always down"));
+    assert!(
+        err.to_string().contains("after 3 attempt(s)") && err.to_string().contains("always down")
+    );
 
     // A permanent error is not retried.
     let runs = Arc::new(AtomicUsize::new(0));
@@ -220,7 +230,13 @@ fn a_panicking_task_is_a_failed_attempt_and_the_worker_lives_on() {
         .wait()
         .unwrap_err();
     assert!(err.to_string().contains("task panicked: boom"), "{err}");
-    assert_eq!(pool.distribute(|| Ok::<_, TaskError>(1)).unwrap().wait().unwrap(), 1);
+    assert_eq!(
+        pool.distribute(|| Ok::<_, TaskError>(1))
+            .unwrap()
+            .wait()
+            .unwrap(),
+        1
+    );
     assert_eq!(pool.stats()[0].failed, 1);
     pool.shutdown();
 }
@@ -235,7 +251,13 @@ fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
         .build()
         .unwrap();
     for n in 0..6 {
-        assert_eq!(pool.distribute(move || Ok::<_, TaskError>(n)).unwrap().wait().unwrap(), n);
+        assert_eq!(
+            pool.distribute(move || Ok::<_, TaskError>(n))
+                .unwrap()
+                .wait()
+                .unwrap(),
+            n
+        );
     }
     assert!(log.lock().unwrap().iter().all(|&w| w == "open"));
     pool.shutdown();
@@ -243,8 +265,15 @@ fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
     let dropping = TestWorker::new("dropping", &log);
     dropping.drop_jobs.store(true, Ordering::SeqCst);
     let pool = test_pool(vec![dropping]).build().unwrap();
-    let err = pool.distribute(|| Ok::<_, TaskError>(())).unwrap().wait().unwrap_err();
-    assert!(matches!(&err, PoolError::NotRun { worker, .. } if worker == "dropping"), "{err:?}");
+    let err = pool
+        .distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(&err, PoolError::NotRun { worker, .. } if worker == "dropping"),
+        "{err:?}"
+    );
     assert_eq!(pool.outstanding(), 0);
     pool.shutdown();
 }
@@ -271,7 +300,10 @@ fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
         let _ = pool.distribute(fail).unwrap().wait();
     }
     let stats = pool.stats();
-    assert!(stats.iter().all(|s| !s.healthy && s.ejections == 1), "{stats:?}");
+    assert!(
+        stats.iter().all(|s| !s.healthy && s.ejections == 1),
+        "{stats:?}"
+    );
     let refused = pool.distribute(|| Ok::<_, TaskError>(())).unwrap_err();
     assert!(matches!(
         refused.error,
@@ -282,7 +314,10 @@ fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
     clock.advance(Duration::from_secs(29));
     assert!(pool.distribute(|| Ok::<_, TaskError>(())).is_err());
     clock.advance(Duration::from_secs(1));
-    pool.distribute(|| Ok::<_, TaskError>(())).unwrap().wait().unwrap();
+    pool.distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap();
     let states: Vec<HealthState> = pool.stats().iter().map(|s| s.state).collect();
     assert!(states.contains(&HealthState::Healthy), "{states:?}");
     // The other worker's probe fails: ejected again, for 60 s.

@@ -66,7 +66,13 @@ fn one_worker_with_c_slots_through_a_strategy_is_erlang_c() {
 
 #[test]
 fn runs_are_deterministic_and_every_task_is_accounted_for() {
-    let scenario = Scenario::seed_mix(Arrivals::Poisson { load: 0.7, tasks: 3_000 }, 5);
+    let scenario = Scenario::seed_mix(
+        Arrivals::Poisson {
+            load: 0.7,
+            tasks: 3_000,
+        },
+        5,
+    );
     let run = || {
         sim::simulate(
             &scenario,
@@ -85,7 +91,13 @@ fn runs_are_deterministic_and_every_task_is_accounted_for() {
 fn the_default_strategy_meets_the_targets_on_the_seed_profile() {
     for seed in [2026, 7] {
         for load in [0.7, 0.9] {
-            let scenario = Scenario::seed_mix(Arrivals::Poisson { load, tasks: 20_000 }, seed);
+            let scenario = Scenario::seed_mix(
+                Arrivals::Poisson {
+                    load,
+                    tasks: 20_000,
+                },
+                seed,
+            );
             let default = sim::simulate(
                 &scenario,
                 Dispatch::balancer("default", workmill_balance::default_balancer()),
