@@ -12,8 +12,9 @@ use workmill_balance::{
 use workmill_core::{Balancer, Candidate, Load, Outcome, Request};
 
 /// Distinct candidate snapshots the benches cycle through, so that loads vary
-/// between decisions as they do in a pool.
-const SNAPSHOTS: usize = 256;
+/// between decisions as they do in a pool. Few enough to stay in cache, as the
+/// pool's one reused candidate buffer does.
+const SNAPSHOTS: usize = 16;
 
 /// Snapshots of `workers` workers: mixed speeds, 0 to 7 jobs in flight, a few errors.
 fn snapshots(workers: usize) -> Vec<Vec<Candidate>> {

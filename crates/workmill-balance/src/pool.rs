@@ -435,12 +435,17 @@ impl<W: Worker + 'static> Shared<W> {
     }
 
     /// Places waiting retries, oldest first, until one finds no room.
+    ///
+    /// The backlog is not locked while a retry is placed: a worker that runs
+    /// jobs inline would otherwise come back here and deadlock on it.
     pub(crate) fn drain_backlog(self: &Arc<Self>) {
-        let mut backlog = lock(&self.backlog);
-        while let Some(retry) = backlog.pop_front() {
+        loop {
+            let Some(retry) = lock(&self.backlog).pop_front() else {
+                return;
+            };
             if let Err(retry) = retry.place(self) {
-                backlog.push_front(retry);
-                break;
+                lock(&self.backlog).push_front(retry);
+                return;
             }
         }
     }

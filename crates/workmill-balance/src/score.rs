@@ -27,6 +27,19 @@ use std::time::Duration;
 /// assert!((score - 0.5).abs() < 1e-9);
 /// ```
 pub fn health_score(error_rate: f64, in_flight: usize, mean_response: Option<Duration>) -> f64 {
+    health_score_seconds(
+        error_rate,
+        in_flight,
+        mean_response.map(|d| d.as_secs_f64()),
+    )
+}
+
+/// [`health_score`] with the response time in seconds, for the hot path.
+pub(crate) fn health_score_seconds(
+    error_rate: f64,
+    in_flight: usize,
+    mean_response: Option<f64>,
+) -> f64 {
     let error_rate = if error_rate.is_finite() {
         error_rate.clamp(0.0, 1.0)
     } else {
@@ -34,7 +47,7 @@ pub fn health_score(error_rate: f64, in_flight: usize, mean_response: Option<Dur
     };
     let error_penalty = 1.0 - (error_rate * 2.0).min(0.8);
     let load_penalty = 1.0 - (in_flight as f64 / 10.0).min(0.5);
-    let response = mean_response.map_or(0.0, |d| d.as_secs_f64());
+    let response = mean_response.unwrap_or(0.0);
     let response_penalty = 1.0 - (response / 2.0).min(0.5);
     (error_penalty + load_penalty + response_penalty) / 3.0
 }

@@ -74,8 +74,13 @@ pub(crate) fn slot<T: Default>(states: &mut Vec<T>, index: usize) -> &mut T {
 /// Positions `0..len` starting at `start` and wrapping, so that ties between
 /// equal candidates fall to a different one on each pick.
 pub(crate) fn rotated(start: usize, len: usize) -> impl Iterator<Item = usize> {
-    let start = if len == 0 { 0 } else { start % len };
+    let start = if start < len { start } else { 0 };
     (start..len).chain(0..start)
+}
+
+/// The next starting position after `start` among `len`, wrapping without a division.
+pub(crate) fn advance(start: usize, len: usize) -> usize {
+    if start + 1 < len { start + 1 } else { 0 }
 }
 
 #[cfg(all(test, not(workmill_loom)))]

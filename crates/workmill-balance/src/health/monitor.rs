@@ -15,20 +15,18 @@ use crossbeam_channel::{Sender, bounded};
 /// # Examples
 ///
 /// ```
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::mpsc;
 /// use std::time::Duration;
 /// use workmill_balance::HealthMonitor;
 ///
-/// let checks = Arc::new(AtomicUsize::new(0));
-/// let counter = Arc::clone(&checks);
+/// let (tick, ticks) = mpsc::channel();
 /// let monitor = HealthMonitor::spawn(Duration::from_millis(1), move || {
-///     counter.fetch_add(1, Ordering::Relaxed);
+///     let _ = tick.send(());
 /// })?;
-/// while checks.load(Ordering::Relaxed) < 3 {
-///     std::thread::yield_now();
+/// for _ in 0..3 {
+///     ticks.recv().unwrap();
 /// }
-/// monitor.stop();
+/// assert!(monitor.stop());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]

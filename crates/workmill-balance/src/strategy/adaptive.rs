@@ -1,11 +1,9 @@
 //! `Adaptive`: the seed's adaptive balancer, scoring workers by health, load against capacity and response time.
 
-use std::time::Duration;
-
 use workmill_core::{BalanceError, Balancer, Candidate, Outcome, Request};
 
-use super::{no_available_candidate, rotated};
-use crate::score::health_score;
+use super::{advance, no_available_candidate, rotated};
+use crate::score::health_score_seconds;
 use crate::window::Window;
 
 /// How much each part of the adaptive score weighs; the seed's formula is all ones.
@@ -135,11 +133,7 @@ impl Adaptive {
     /// The health score the seed would give this worker now.
     pub fn health(&self, candidate: &Candidate) -> f64 {
         let (error_rate, mean) = self.measures(candidate);
-        health_score(
-            error_rate,
-            candidate.load.in_flight(),
-            mean.and_then(|s| Duration::try_from_secs_f64(s).ok()),
-        )
+        health_score_seconds(error_rate, candidate.load.in_flight(), mean)
     }
 
     /// The windowed error rate, and the response time in seconds if known.
@@ -157,16 +151,18 @@ impl Adaptive {
 
     /// The seed's selection score (lower is better), or `None` if too unhealthy to pick.
     fn score(&self, candidate: &Candidate) -> Option<f64> {
-        let health = self.health(candidate);
+        let (error_rate, mean) = self.measures(candidate);
+        let in_flight = candidate.load.in_flight();
+        let health = health_score_seconds(error_rate, in_flight, mean);
         if health.partial_cmp(&self.min_health) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
-        let in_flight = candidate.load.in_flight() as f64;
+        let in_flight = in_flight as f64;
         let load_ratio = match candidate.load.capacity {
             0 => in_flight / 10.0,
             capacity => in_flight / capacity as f64,
         };
-        let response = self.measures(candidate).1.unwrap_or(0.0);
+        let response = mean.unwrap_or(0.0);
         Some(
             self.weights.health * (1.0 - health)
                 + self.weights.load * load_ratio
@@ -201,7 +197,7 @@ impl Balancer for Adaptive {
                 best = Some((candidate.index, score));
             }
         }
-        self.start = self.start.wrapping_add(1);
+        self.start = advance(self.start, candidates.len());
         match best {
             Some((index, _)) => Ok(index),
             None if any_available => Err(BalanceError::NoHealthyWorkers {
@@ -224,6 +220,7 @@ impl Balancer for Adaptive {
 mod tests {
     use super::*;
     use crate::strategy::test_support::{idle, loaded};
+    use std::time::Duration;
 
     fn observe(adaptive: &mut Adaptive, worker: usize, millis: u64, success: bool) {
         adaptive.observe(&Outcome {

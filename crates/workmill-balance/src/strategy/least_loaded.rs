@@ -2,7 +2,7 @@
 
 use workmill_core::{BalanceError, Balancer, Candidate, Request};
 
-use super::{no_available_candidate, rotated};
+use super::{advance, no_available_candidate, rotated};
 
 /// Picks the available worker holding the fewest jobs, running or queued.
 ///
@@ -49,7 +49,7 @@ impl Balancer for LeastLoaded {
                 best = Some(candidate);
             }
         }
-        self.start = self.start.wrapping_add(1);
+        self.start = advance(self.start, candidates.len());
         best.map(|c| c.index)
             .ok_or_else(|| no_available_candidate(candidates))
     }

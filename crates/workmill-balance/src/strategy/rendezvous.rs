@@ -88,15 +88,18 @@ impl<B: Balancer> Balancer for Rendezvous<B> {
         let uniform = available.clone().all(|c| c.weight == first.weight);
         let best = if uniform {
             // Equal weights: the raw hash orders the same as the weighted score, without a logarithm.
-            available.max_by_key(|c| mix(key, c.index))
+            available.max_by_key(|c| mix(key, c.index)).map(|c| c.index)
         } else {
-            available.max_by(|a, b| {
-                weighted_score(mix(key, a.index), a.weight)
-                    .total_cmp(&weighted_score(mix(key, b.index), b.weight))
-            })
+            let mut best: Option<(usize, f64)> = None;
+            for c in available {
+                let score = weighted_score(mix(key, c.index), c.weight);
+                if best.is_none_or(|(_, top)| score > top) {
+                    best = Some((c.index, score));
+                }
+            }
+            best.map(|(index, _)| index)
         };
-        best.map(|c| c.index)
-            .ok_or_else(|| no_available_candidate(candidates))
+        best.ok_or_else(|| no_available_candidate(candidates))
     }
 
     fn observe(&mut self, outcome: &Outcome) {

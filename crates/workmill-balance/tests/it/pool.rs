@@ -1,6 +1,5 @@
 //! The pool end to end: results, typed errors with the task handed back, retries elsewhere, ejection, stats and shutdown.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -15,8 +14,8 @@ struct TestWorker {
     name: &'static str,
     inner: ThreadWorker,
     log: Arc<Mutex<Vec<&'static str>>>,
-    refuse: AtomicBool,
-    drop_jobs: AtomicBool,
+    refuse: Mutex<bool>,
+    drop_jobs: Mutex<bool>,
 }
 
 impl TestWorker {
@@ -25,8 +24,8 @@ impl TestWorker {
             name,
             inner: ThreadWorker::new(1, 64).unwrap(),
             log: Arc::clone(log),
-            refuse: AtomicBool::new(false),
-            drop_jobs: AtomicBool::new(false),
+            refuse: Mutex::new(false),
+            drop_jobs: Mutex::new(false),
         }
     }
 }
@@ -35,13 +34,13 @@ impl Worker for TestWorker {
     type Job = Job;
 
     fn submit(&self, job: Job) -> Result<(), Rejected<Job>> {
-        if self.refuse.load(Ordering::SeqCst) {
+        if *self.refuse.lock().unwrap() {
             return Err(Rejected {
                 job,
                 reason: RejectReason::Full,
             });
         }
-        if self.drop_jobs.load(Ordering::SeqCst) {
+        if *self.drop_jobs.lock().unwrap() {
             drop(job);
             return Ok(());
         }
@@ -179,17 +178,17 @@ fn with_one_worker_the_retry_runs_on_it_and_attempts_are_capped() {
         .max_attempts(3)
         .build()
         .unwrap();
-    let runs = Arc::new(AtomicUsize::new(0));
+    let runs = Arc::new(Mutex::new(0usize));
     let counted = Arc::clone(&runs);
     let err = pool
         .distribute(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
+            *counted.lock().unwrap() += 1;
             Err::<(), _>(TaskError::retryable("always down"))
         })
         .unwrap()
         .wait()
         .unwrap_err();
-    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(*runs.lock().unwrap(), 3);
     let PoolError::Failed {
         attempts, worker, ..
     } = &err
@@ -202,17 +201,17 @@ fn with_one_worker_the_retry_runs_on_it_and_attempts_are_capped() {
     );
 
     // A permanent error is not retried.
-    let runs = Arc::new(AtomicUsize::new(0));
+    let runs = Arc::new(Mutex::new(0usize));
     let counted = Arc::clone(&runs);
     let err = pool
         .distribute(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
+            *counted.lock().unwrap() += 1;
             Err::<(), _>(TaskError::permanent("bad input"))
         })
         .unwrap()
         .wait()
         .unwrap_err();
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(*runs.lock().unwrap(), 1);
     assert!(matches!(err, PoolError::Failed { attempts: 1, .. }));
     pool.shutdown();
 }
@@ -245,7 +244,7 @@ fn a_panicking_task_is_a_failed_attempt_and_the_worker_lives_on() {
 fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
     let log = log();
     let refusing = TestWorker::new("refusing", &log);
-    refusing.refuse.store(true, Ordering::SeqCst);
+    *refusing.refuse.lock().unwrap() = true;
     let pool = test_pool(vec![refusing, TestWorker::new("open", &log)])
         .balancer(RoundRobin::new())
         .build()
@@ -263,7 +262,7 @@ fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
     pool.shutdown();
 
     let dropping = TestWorker::new("dropping", &log);
-    dropping.drop_jobs.store(true, Ordering::SeqCst);
+    *dropping.drop_jobs.lock().unwrap() = true;
     let pool = test_pool(vec![dropping]).build().unwrap();
     let err = pool
         .distribute(|| Ok::<_, TaskError>(()))
@@ -342,13 +341,13 @@ fn shutdown_waits_for_every_accepted_task() {
         .worker("b", ThreadWorker::new(1, 64).unwrap())
         .build()
         .unwrap();
-    let done = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(Mutex::new(0usize));
     let handles: Vec<_> = (0..60)
         .map(|i| {
             let done = Arc::clone(&done);
             pool.distribute(move || {
                 std::thread::sleep(Duration::from_millis(1));
-                done.fetch_add(1, Ordering::SeqCst);
+                *done.lock().unwrap() += 1;
                 if i % 7 == 0 {
                     Err(TaskError::retryable("retry me"))
                 } else {
@@ -368,7 +367,7 @@ fn shutdown_waits_for_every_accepted_task() {
         .filter(|r| matches!(r, Err(PoolError::Failed { attempts: 3, .. })))
         .count();
     assert_eq!(failed, 9);
-    assert_eq!(done.load(Ordering::SeqCst), 51 + 9 * 3);
+    assert_eq!(*done.lock().unwrap(), 51 + 9 * 3);
 }
 
 #[test]
