@@ -7,9 +7,10 @@
 //! virtual, so a run of 50 000 tasks takes milliseconds, and a run is a pure
 //! function of its [`Scenario`] (seed included) and its dispatcher.
 //!
-//! Every dispatcher sees the same arrivals, job sizes and failure draws
-//! (common random numbers): a job's size is drawn at arrival and scaled by the
-//! mean service time of the worker that runs it.
+//! Every dispatcher sees the same arrivals and job sizes (common random
+//! numbers): a job's size is drawn at arrival and scaled by the mean service
+//! time of the worker that runs it. Failures are drawn from one stream per
+//! worker, so a worker's n-th attempt fails or not alike under every dispatcher.
 //!
 //! Two references bound what strategies can do: [`Dispatch::Oracle`] is
 //! shortest expected delay given the true (current) service rates, and
