@@ -31,7 +31,7 @@ use crate::health::{HealthMonitor, HealthState};
 use crate::score::health_score;
 use crate::sync::{Ordering, lock};
 
-/// A pool of workers that each task is pushed to, by a [`Balancer`].
+/// A pool of workers that each task is pushed to, by a [`Balancer`](workmill_core::Balancer).
 ///
 /// Each worker keeps its own bounded queue ([`ThreadWorker`] out of the box;
 /// any [`Worker`] whose job type converts from [`Job`] works). For each task
@@ -39,10 +39,10 @@ use crate::sync::{Ordering, lock};
 ///
 /// 1. asks its balancer to pick among the workers, giving each one's load
 ///    (jobs queued and running, capacity, windowed mean service time and
-///    error rate) and whether the [`HealthTracker`] admits it now;
+///    error rate) and whether the [`HealthTracker`](crate::HealthTracker) admits it now;
 /// 2. hands the attempt to that worker; if the worker refuses (full), picks
 ///    again without it, and hands the task back in [`Refused`] with
-///    [`BalanceError::AllAtCapacity`] or [`BalanceError::NoHealthyWorkers`]
+///    [`BalanceError::AllAtCapacity`](workmill_core::BalanceError::AllAtCapacity) or [`BalanceError::NoHealthyWorkers`](workmill_core::BalanceError::NoHealthyWorkers)
 ///    if no worker will take it;
 /// 3. when the attempt ends, feeds the outcome to the balancer and the health
 ///    tracker, and on failure retries on another worker than the one that
@@ -95,8 +95,8 @@ where
     /// Pushes `task` to the worker the balancer picks; the result arrives on the handle.
     ///
     /// Refuses, handing the task back, when the pool is shut down or no worker
-    /// can take it now ([`BalanceError::NoHealthyWorkers`],
-    /// [`BalanceError::AllAtCapacity`]).
+    /// can take it now ([`BalanceError::NoHealthyWorkers`](workmill_core::BalanceError::NoHealthyWorkers),
+    /// [`BalanceError::AllAtCapacity`](workmill_core::BalanceError::AllAtCapacity)).
     pub fn distribute<T>(&self, task: T) -> Result<TaskHandle<T::Output>, Refused<T>>
     where
         T: Task + 'static,
