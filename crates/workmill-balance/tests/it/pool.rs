@@ -1,0 +1,389 @@
+//! The pool end to end: results, typed errors with the task handed back, retries elsewhere, ejection, stats and shutdown.
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use workmill_balance::{
+    BuildError, HealthConfig, HealthState, Job, ManualClock, Pool, PoolBuilder, PoolError,
+    RoundRobin, ThreadWorker,
+};
+use workmill_core::{BalanceError, Load, RejectReason, Rejected, TaskError, Worker};
+
+/// A worker that logs which jobs reach it, and can refuse or drop them on demand.
+struct TestWorker {
+    name: &'static str,
+    inner: ThreadWorker,
+    log: Arc<Mutex<Vec<&'static str>>>,
+    refuse: Mutex<bool>,
+    drop_jobs: Mutex<bool>,
+}
+
+impl TestWorker {
+    fn new(name: &'static str, log: &Arc<Mutex<Vec<&'static str>>>) -> TestWorker {
+        TestWorker {
+            name,
+            inner: ThreadWorker::new(1, 64).unwrap(),
+            log: Arc::clone(log),
+            refuse: Mutex::new(false),
+            drop_jobs: Mutex::new(false),
+        }
+    }
+}
+
+impl Worker for TestWorker {
+    type Job = Job;
+
+    fn submit(&self, job: Job) -> Result<(), Rejected<Job>> {
+        if *self.refuse.lock().unwrap() {
+            return Err(Rejected {
+                job,
+                reason: RejectReason::Full,
+            });
+        }
+        if *self.drop_jobs.lock().unwrap() {
+            drop(job);
+            return Ok(());
+        }
+        let (name, log) = (self.name, Arc::clone(&self.log));
+        self.inner.submit(Job::new(move || {
+            log.lock().unwrap().push(name);
+            job.run();
+        }))
+    }
+
+    fn load(&self) -> Load {
+        // Reports nothing, so the pool relies on its own counts.
+        Load::default()
+    }
+}
+
+fn log() -> Arc<Mutex<Vec<&'static str>>> {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+fn test_pool(workers: Vec<TestWorker>) -> PoolBuilder<TestWorker> {
+    workers
+        .into_iter()
+        .fold(PoolBuilder::new().monitor(false), |b, w| {
+            b.worker(w.name, w)
+        })
+}
+
+#[test]
+fn results_come_back_and_stats_add_up() {
+    let pool = Pool::builder()
+        .worker("fast", ThreadWorker::new(2, 8).unwrap())
+        .worker("medium", ThreadWorker::new(1, 5).unwrap())
+        .worker("slow", ThreadWorker::new(1, 3).unwrap())
+        .build()
+        .unwrap();
+    let mut handles = Vec::new();
+    let mut expected = 0u64;
+    for n in 0..200u64 {
+        expected += n * n;
+        let mut task = move || Ok::<_, TaskError>(n * n);
+        loop {
+            match pool.distribute(task) {
+                Ok(handle) => break handles.push(handle),
+                // Full for now: the task comes back and is offered again.
+                Err(refused) => {
+                    assert!(matches!(
+                        refused.error,
+                        PoolError::Balance(BalanceError::AllAtCapacity { .. })
+                    ));
+                    task = refused.task;
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+    let sum: u64 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+    assert_eq!(sum, expected);
+    let stats = pool.stats();
+    assert_eq!(stats.iter().map(|s| s.processed).sum::<u64>(), 200);
+    assert_eq!(
+        stats.iter().map(|s| s.capacity).collect::<Vec<_>>(),
+        [8, 5, 3]
+    );
+    for s in &stats {
+        assert!(s.healthy && s.failed == 0 && s.error_rate == 0.0);
+        assert!(s.health_score > 0.4 && s.health_score <= 1.0, "{s:?}");
+        assert_eq!(s.state, HealthState::Healthy);
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn a_full_pool_hands_the_task_back_with_all_at_capacity() {
+    let pool = Pool::builder()
+        .worker("only", ThreadWorker::new(1, 1).unwrap())
+        .build()
+        .unwrap();
+    let (release, blocked) = mpsc::channel::<()>();
+    let blocker = pool
+        .distribute(move || blocked.recv().map_err(TaskError::from))
+        .unwrap();
+    let refused = pool.distribute(|| Ok::<_, TaskError>(7)).unwrap_err();
+    assert!(matches!(
+        refused.error,
+        PoolError::Balance(BalanceError::AllAtCapacity { healthy: 1 })
+    ));
+    assert!(refused.to_string().contains("at capacity"), "{refused}");
+    // Nothing was lost: the refused task is whole and runs later.
+    let task = refused.task;
+    release.send(()).unwrap();
+    blocker.wait().unwrap();
+    assert_eq!(task().unwrap(), 7);
+    pool.shutdown();
+}
+
+#[test]
+fn a_failed_task_is_retried_on_another_worker() {
+    let log = log();
+    // Round-robin puts every first attempt on `a`, so its failures would eject
+    // it (and then the retry rightly falls back to `b` itself): no ejection here.
+    let pool = test_pool(vec![TestWorker::new("a", &log), TestWorker::new("b", &log)])
+        .balancer(RoundRobin::new())
+        .health(HealthConfig::never_eject())
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        log.lock().unwrap().clear();
+        let mut calls = 0;
+        let handle = pool
+            .distribute(move || {
+                calls += 1;
+                if calls == 1 {
+                    Err(TaskError::retryable("flaky"))
+                } else {
+                    Ok(calls)
+                }
+            })
+            .unwrap();
+        assert_eq!(handle.wait().unwrap(), 2);
+        let ran_on = log.lock().unwrap().clone();
+        assert_eq!(ran_on.len(), 2);
+        assert_ne!(
+            ran_on[0], ran_on[1],
+            "the retry ran where the task failed: {ran_on:?}"
+        );
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn with_one_worker_the_retry_runs_on_it_and_attempts_are_capped() {
+    let log = log();
+    let pool = test_pool(vec![TestWorker::new("solo", &log)])
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let runs = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&runs);
+    let err = pool
+        .distribute(move || {
+            *counted.lock().unwrap() += 1;
+            Err::<(), _>(TaskError::retryable("always down"))
+        })
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(*runs.lock().unwrap(), 3);
+    let PoolError::Failed {
+        attempts, worker, ..
+    } = &err
+    else {
+        panic!("expected Failed, got {err:?}");
+    };
+    assert_eq!((*attempts, worker.as_str()), (3, "solo"));
+    assert!(
+        err.to_string().contains("after 3 attempt(s)") && err.to_string().contains("always down")
+    );
+
+    // A permanent error is not retried.
+    let runs = Arc::new(Mutex::new(0usize));
+    let counted = Arc::clone(&runs);
+    let err = pool
+        .distribute(move || {
+            *counted.lock().unwrap() += 1;
+            Err::<(), _>(TaskError::permanent("bad input"))
+        })
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(*runs.lock().unwrap(), 1);
+    assert!(matches!(err, PoolError::Failed { attempts: 1, .. }));
+    pool.shutdown();
+}
+
+#[test]
+fn a_panicking_task_is_a_failed_attempt_and_the_worker_lives_on() {
+    let pool = Pool::builder()
+        .worker("w", ThreadWorker::new(1, 4).unwrap())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let err = pool
+        .distribute(|| -> Result<(), TaskError> { panic!("boom") })
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(err.to_string().contains("task panicked: boom"), "{err}");
+    assert_eq!(
+        pool.distribute(|| Ok::<_, TaskError>(1))
+            .unwrap()
+            .wait()
+            .unwrap(),
+        1
+    );
+    assert_eq!(pool.stats()[0].failed, 1);
+    pool.shutdown();
+}
+
+#[test]
+fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
+    let log = log();
+    let refusing = TestWorker::new("refusing", &log);
+    *refusing.refuse.lock().unwrap() = true;
+    let pool = test_pool(vec![refusing, TestWorker::new("open", &log)])
+        .balancer(RoundRobin::new())
+        .build()
+        .unwrap();
+    for n in 0..6 {
+        assert_eq!(
+            pool.distribute(move || Ok::<_, TaskError>(n))
+                .unwrap()
+                .wait()
+                .unwrap(),
+            n
+        );
+    }
+    assert!(log.lock().unwrap().iter().all(|&w| w == "open"));
+    pool.shutdown();
+
+    let dropping = TestWorker::new("dropping", &log);
+    *dropping.drop_jobs.lock().unwrap() = true;
+    let pool = test_pool(vec![dropping]).build().unwrap();
+    let err = pool
+        .distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(&err, PoolError::NotRun { worker, .. } if worker == "dropping"),
+        "{err:?}"
+    );
+    assert_eq!(pool.outstanding(), 0);
+    pool.shutdown();
+}
+
+#[test]
+fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
+    let clock = ManualClock::new();
+    let health = HealthConfig {
+        consecutive_failures: 3,
+        max_ejected_share: 1.0,
+        ..HealthConfig::default()
+    };
+    let log = log();
+    let pool = test_pool(vec![TestWorker::new("a", &log), TestWorker::new("b", &log)])
+        .balancer(RoundRobin::new())
+        .health(health)
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let fail = || Err::<(), _>(TaskError::retryable("down"));
+    // Round-robin alternates, so six failures are three on each worker.
+    for _ in 0..6 {
+        let _ = pool.distribute(fail).unwrap().wait();
+    }
+    let stats = pool.stats();
+    assert!(
+        stats.iter().all(|s| !s.healthy && s.ejections == 1),
+        "{stats:?}"
+    );
+    let refused = pool.distribute(|| Ok::<_, TaskError>(())).unwrap_err();
+    assert!(matches!(
+        refused.error,
+        PoolError::Balance(BalanceError::NoHealthyWorkers { total: 2 })
+    ));
+
+    // After 30 s each worker may take one probe; a good probe returns it.
+    clock.advance(Duration::from_secs(29));
+    assert!(pool.distribute(|| Ok::<_, TaskError>(())).is_err());
+    clock.advance(Duration::from_secs(1));
+    pool.distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    let states: Vec<HealthState> = pool.stats().iter().map(|s| s.state).collect();
+    assert!(states.contains(&HealthState::Healthy), "{states:?}");
+    // The other worker's probe fails: ejected again, for 60 s.
+    let _ = pool.distribute(fail).unwrap().wait();
+    let stats = pool.stats();
+    let ejected: Vec<_> = stats.iter().filter(|s| !s.healthy).collect();
+    assert_eq!(ejected.len(), 1, "{stats:?}");
+    assert_eq!(ejected[0].ejections, 2);
+    assert_eq!(
+        ejected[0].state,
+        HealthState::Ejected {
+            until: Duration::from_secs(90)
+        }
+    );
+    pool.shutdown();
+}
+
+#[test]
+fn shutdown_waits_for_every_accepted_task() {
+    let pool = Pool::builder()
+        .worker("a", ThreadWorker::new(2, 64).unwrap())
+        .worker("b", ThreadWorker::new(1, 64).unwrap())
+        .build()
+        .unwrap();
+    let done = Arc::new(Mutex::new(0usize));
+    let handles: Vec<_> = (0..60)
+        .map(|i| {
+            let done = Arc::clone(&done);
+            pool.distribute(move || {
+                std::thread::sleep(Duration::from_millis(1));
+                *done.lock().unwrap() += 1;
+                if i % 7 == 0 {
+                    Err(TaskError::retryable("retry me"))
+                } else {
+                    Ok(i)
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    pool.shutdown();
+    // Every handle has its final answer: success, or failure after its attempts.
+    let results: Vec<_> = handles.into_iter().map(|h| h.try_result()).collect();
+    assert!(results.iter().all(Option::is_some));
+    let failed = results
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r, Err(PoolError::Failed { attempts: 3, .. })))
+        .count();
+    assert_eq!(failed, 9);
+    assert_eq!(*done.lock().unwrap(), 51 + 9 * 3);
+}
+
+#[test]
+fn bad_configurations_are_refused() {
+    assert!(matches!(
+        Pool::builder().build().map(drop),
+        Err(BuildError::NoWorkers)
+    ));
+    let err = Pool::builder()
+        .worker("w", ThreadWorker::new(1, 1).unwrap())
+        .health(HealthConfig {
+            max_ejected_share: 2.0,
+            ..HealthConfig::default()
+        })
+        .build()
+        .map(drop)
+        .unwrap_err();
+    assert!(err.to_string().contains("max_ejected_share"), "{err}");
+}
