@@ -110,6 +110,7 @@ impl State {
                     result: None,
                 },
                 uid: self.next_uid,
+                hash: 0,
                 seq,
                 lease_expires: Timestamp::EPOCH,
                 before_reserve: (None, None),
