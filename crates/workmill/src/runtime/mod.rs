@@ -277,20 +277,25 @@ impl Runtime {
     /// Stops the runtime as `mode` says and reports what it did and left.
     ///
     /// From the first call on, submissions are refused with
-    /// [`RuntimeError::ShutDown`]. A second call stops nothing more and
-    /// reports the backend's counts.
+    /// [`RuntimeError::ShutDown`]. A second call (even a concurrent one, which
+    /// waits for the first) stops nothing more and reports the backend's counts.
     pub fn shutdown(&self, mode: Shutdown) -> Result<ShutdownReport, RuntimeError> {
         *self
             .shared
             .closed
             .write()
             .unwrap_or_else(|e| e.into_inner()) = true;
-        let workers = std::mem::take(&mut *self.workers_mut());
+        // Held to the end, so a concurrent second call waits for this one
+        // instead of stopping the loops in the middle of its drain.
+        let mut running = self.workers_mut();
+        let workers = std::mem::take(&mut *running);
+        let mut drained = Ok(());
         if mode == Shutdown::Drain && !workers.is_empty() {
             // A paused runtime drains too.
             self.shared.control.set(Mode::Run);
-            self.wait_idle(Duration::MAX)?;
+            drained = self.wait_idle(Duration::MAX).map(|_| ());
         }
+        // Even if the drain failed (the backend broke), the loops are stopped and joined.
         self.shared.control.set(Mode::Stop);
         if let Some(memory) = &self.shared.memory {
             memory.wake_workers();
@@ -304,6 +309,8 @@ impl Runtime {
                 reported += 1;
             }
         }
+        drop(running);
+        drained?;
         let stats = self.shared.queue.stats()?;
         Ok(ShutdownReport {
             mode,

@@ -136,6 +136,34 @@ fn abandon_under_load_accounts_for_every_task() {
 }
 
 #[test]
+fn concurrent_shutdowns_let_the_drain_finish() {
+    let runtime = Runtime::builder().threads(2).paused().build().unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    runtime
+        .submit_all((0..2_000).map(|x| echo.call(x)))
+        .unwrap();
+    let reports: Vec<_> = std::thread::scope(|scope| {
+        let drain = scope.spawn(|| runtime.shutdown(Shutdown::Drain).unwrap());
+        let abandon = scope.spawn(|| runtime.shutdown(Shutdown::Abandon).unwrap());
+        vec![drain.join().unwrap(), abandon.join().unwrap()]
+    });
+    // Whichever call came first stopped the workers: after a drain everything
+    // finished; after an abandon the rest is left pending and reported.
+    let stopping: Vec<_> = reports.iter().filter(|r| r.workers == 2).collect();
+    assert_eq!(stopping.len(), 1);
+    let stats = runtime.stats().unwrap();
+    assert!(stats.is_consistent() && stats.running == 0);
+    assert_eq!(stats.completed + stats.pending, 2_000);
+    if stopping[0].mode == Shutdown::Drain {
+        assert_eq!(stats.completed, 2_000);
+    } else {
+        assert_eq!(stopping[0].left_waiting, stats.pending);
+    }
+}
+
+#[test]
 fn dropping_a_runtime_stops_its_workers() {
     for _ in 0..3 {
         let runtime = Runtime::builder().threads(2).build().unwrap();
