@@ -1,6 +1,17 @@
-//! Task queue backends for workmill, and the conformance suite that holds every backend to the
+//! Task queue backends for workmill: where submitted tasks wait, are leased to workers, and keep
+//! their results; and the conformance suite that holds every backend to the
 //! [`Queue`](workmill_core::Queue) contract.
 //!
+//! Every backend implements [`workmill_core::Queue`] with the same semantics:
+//! priority order with FIFO within a priority, attempts counted at reserve,
+//! leases that a rescue turns into failed attempts, retries decided by
+//! [`RetryPolicy::decide`](workmill_core::RetryPolicy::decide), dead letters,
+//! cancel and requeue, and exact [`QueueStats`](workmill_core::QueueStats).
+//!
+//! - [`MemoryQueue`]: in this process, for one program that submits and runs
+//!   its own tasks (the `workmill` runtime's default backend). Bounded
+//!   capacity with [`OnFull`], a retention bound on finished records, and
+//!   condition-variable wake-ups instead of polling.
 //! - `sqlite` (feature `sqlite`): `SqliteQueue`, durable tasks in one SQLite
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
@@ -8,38 +19,65 @@
 //!
 //! # Examples
 //!
-//! A task goes in, is leased to a worker, fails once, and completes on its retry:
+//! A task that fails once is retried, demoted, and completes:
+//!
+//! ```
+//! use std::time::Duration;
+//! use workmill_core::{
+//!     Backoff, Failure, FailureKind, FailOutcome, NewTask, Priority, Queue, RetryPolicy,
+//!     TaskStatus, WorkerId,
+//! };
+//! use workmill_queue::MemoryQueue;
+//!
+//! let queue = MemoryQueue::new();
+//! let policy = RetryPolicy::new(3).backoff(Backoff::Immediate).demote_by(10);
+//! let id = queue.enqueue(NewTask::new("resize", vec![7]).priority(Priority::HIGH).retry(policy))?;
+//! let worker = WorkerId::new("worker-1")?;
+//!
+//! let first = queue.reserve(&worker, 1, Duration::from_secs(30))?.remove(0);
+//! let outcome = queue.fail(&first.lease, Failure::new(FailureKind::Error, "disk busy"))?;
+//! assert!(matches!(outcome, FailOutcome::Retrying { priority, .. } if priority == Priority::new(11)));
+//!
+//! let second = queue.reserve(&worker, 1, Duration::from_secs(30))?.remove(0);
+//! assert_eq!(second.attempt, 2);
+//! queue.complete(&second.lease, vec![])?;
+//!
+//! let stats = queue.stats()?;
+//! assert_eq!((stats.completed, stats.failed_attempts, stats.retried), (1, 1, 1));
+//! assert_eq!(queue.status(&id)?.status, TaskStatus::Completed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same flow on a durable SQLite file (feature `sqlite`):
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
 //! use std::time::Duration;
-//! use workmill_core::{Backoff, FailOutcome, Failure, FailureKind, NewTask, Queue, RetryPolicy, TaskStatus, WorkerId};
+//! use workmill_core::{Backoff, NewTask, Queue, RetryPolicy, TaskStatus, WorkerId};
 //! use workmill_queue::sqlite::SqliteQueue;
 //!
 //! let queue = SqliteQueue::open("sqlite::memory:")?;
-//! let policy = RetryPolicy::new(3).backoff(Backoff::Immediate);
-//! let id = queue.enqueue(NewTask::new("thumbnail.resize", vec![1, 2, 3]).retry(policy))?;
+//! let id = queue.enqueue(NewTask::new("thumbnail.resize", vec![1, 2, 3]).retry(RetryPolicy::new(3).backoff(Backoff::Immediate)))?;
 //! let worker = WorkerId::new("worker-1")?;
-//!
-//! let first = queue.reserve(&worker, 8, Duration::from_secs(30))?.remove(0);
-//! let outcome = queue.fail(&first.lease, Failure::new(FailureKind::Error, "cold cache"))?;
-//! assert!(matches!(outcome, FailOutcome::Retrying { .. }));
-//!
-//! let second = queue.reserve(&worker, 8, Duration::from_secs(30))?.remove(0);
-//! assert_eq!(second.attempt, 2);
-//! queue.complete(&second.lease, b"ok".to_vec())?;
-//! let record = queue.status(&id)?;
-//! assert_eq!((record.status, record.attempts), (TaskStatus::Completed, 2));
+//! let task = queue.reserve(&worker, 8, Duration::from_secs(30))?.remove(0);
+//! queue.complete(&task.lease, b"ok".to_vec())?;
+//! assert_eq!(queue.status(&id)?.status, TaskStatus::Completed);
 //! assert!(queue.stats()?.is_consistent());
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
+mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub(crate) mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use memory::{
+    Clock, DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, IdleTimeout, ManualClock, MemoryConfig,
+    MemoryQueue, OnFull, ReadyQueue, SystemClock,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteQueue;

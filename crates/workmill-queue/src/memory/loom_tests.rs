@@ -1,0 +1,116 @@
+//! Loom model checks of the memory backend's sleep and wake-up protocol: every sleeper that should
+//! wake does, whatever the interleaving (loom's timed waits never time out, so a lost wake-up
+//! shows as a deadlock).
+
+use std::time::Duration;
+
+use loom::sync::Arc;
+use loom::thread;
+use workmill_core::{NewTask, Queue, RetryPolicy, TaskId, TaskStatus, WorkerId};
+
+use super::{MemoryConfig, MemoryQueue, OnFull};
+
+const LONG: Duration = Duration::from_secs(3_600);
+
+fn task(id: &str) -> NewTask {
+    NewTask::new("loom", vec![])
+        .with_id(TaskId::new(id).unwrap())
+        .retry(RetryPolicy::never())
+}
+
+fn worker() -> WorkerId {
+    WorkerId::new("loom-worker").unwrap()
+}
+
+/// Reserves one task, sleeping in `await_work` until there is one.
+fn take_one(queue: &MemoryQueue) -> TaskId {
+    loop {
+        if let Some(reservation) = queue.reserve(&worker(), 1, LONG).unwrap().pop() {
+            return reservation.id().clone();
+        }
+        queue.await_work(LONG).unwrap();
+    }
+}
+
+#[test]
+fn loom_enqueue_wakes_an_idle_worker() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        let worker = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || take_one(&queue))
+        };
+        queue.enqueue(task("t")).unwrap();
+        assert_eq!(worker.join().unwrap().as_str(), "t");
+    });
+}
+
+#[test]
+fn loom_a_batch_wakes_as_many_idle_workers_as_it_has_tasks() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                thread::spawn(move || take_one(&queue))
+            })
+            .collect();
+        queue.enqueue_batch(vec![task("a"), task("b")]).unwrap();
+        let mut taken: Vec<String> = workers
+            .into_iter()
+            .map(|w| w.join().unwrap().to_string())
+            .collect();
+        taken.sort();
+        assert_eq!(taken, ["a", "b"]);
+    });
+}
+
+#[test]
+fn loom_completion_wakes_a_waiter() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        queue.enqueue(task("t")).unwrap();
+        let waiter = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
+        };
+        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        queue.complete(&reservation.lease, vec![7]).unwrap();
+        let record = waiter.join().unwrap().unwrap();
+        assert_eq!(record.status, TaskStatus::Completed);
+        assert_eq!(record.result, Some(vec![7]));
+    });
+}
+
+#[test]
+fn loom_reserving_wakes_a_producer_waiting_for_room() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default()
+                .capacity(1)
+                .on_full(OnFull::Wait(LONG)),
+        ));
+        queue.enqueue(task("first")).unwrap();
+        let producer = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.enqueue(task("second")))
+        };
+        assert_eq!(take_one(&queue).as_str(), "first");
+        assert_eq!(producer.join().unwrap().unwrap().as_str(), "second");
+    });
+}
+
+#[test]
+fn loom_the_last_completion_wakes_wait_idle() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        queue.enqueue(task("t")).unwrap();
+        let idle = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.wait_idle(LONG))
+        };
+        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        queue.complete(&reservation.lease, vec![]).unwrap();
+        assert_eq!(idle.join().unwrap().unwrap().completed, 1);
+    });
+}

@@ -1,0 +1,387 @@
+//! `MemoryQueue`: the in-process backend, a priority queue with delays, leases, dead letters and exact stats behind one lock.
+//!
+//! The design (one lock, lazy deletion, tokens that encode the slot, wake-ups
+//! sent after unlocking and only to sleepers) is written down in `README.md`
+//! next to this file.
+
+mod clock;
+mod config;
+mod ready;
+mod slots;
+mod state;
+mod timers;
+mod transitions;
+mod wake;
+
+#[cfg(all(test, workmill_loom))]
+mod loom_tests;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use workmill_core::{
+    FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats, Reservation,
+    TaskId, TaskRecord, TaskStatus, WorkerId,
+};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, MemoryConfig, OnFull};
+pub use ready::ReadyQueue;
+
+use crate::sync::{Mutex, MutexGuard, lock};
+use state::State;
+use wake::{Notices, Signals};
+
+/// The longest single sleep when a caller asked to wait "forever" (a timeout
+/// too large to add to the current instant); the wait simply resumes.
+const LONGEST_SLEEP: Duration = Duration::from_secs(3_600);
+
+/// A task queue held in this process's memory.
+///
+/// It keeps the same semantics as the durable backends (see
+/// [`Queue`]): tasks leave in [`QueueKey`](workmill_core::QueueKey) order,
+/// delayed and retrying tasks wait in a timer set, every reservation carries
+/// a lease that a rescue turns into a failed attempt once it lapses, failures
+/// follow [`RetryPolicy::decide`](workmill_core::RetryPolicy::decide), and
+/// dead tasks stay as dead letters until requeued or purged. Beyond the
+/// trait it can bound the waiting tasks ([`MemoryConfig::capacity`]) and
+/// the finished records it keeps ([`MemoryConfig::retention`]), and it wakes
+/// sleepers directly: [`Queue::await_work`] and [`Queue::wait`] block on
+/// condition variables rather than polling, and [`MemoryQueue::wait_idle`]
+/// waits for all work to finish.
+///
+/// Every operation takes one lock for a short, allocation-light critical
+/// section; the batch operations ([`Queue::enqueue_batch`],
+/// [`Queue::reserve`] with `max > 1`, [`Queue::complete_batch`]) take it once
+/// per batch.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workmill_core::{NewTask, Priority, Queue, TaskStatus, WorkerId};
+/// use workmill_queue::MemoryQueue;
+///
+/// let queue = MemoryQueue::new();
+/// let low = queue.enqueue(NewTask::new("report", vec![1]).priority(Priority::LOW))?;
+/// let high = queue.enqueue(NewTask::new("alert", vec![2]).priority(Priority::HIGH))?;
+///
+/// let worker = WorkerId::new("w-1")?;
+/// let batch = queue.reserve(&worker, 10, Duration::from_secs(30))?;
+/// assert_eq!(batch.iter().map(|r| r.id().clone()).collect::<Vec<_>>(), [high.clone(), low]);
+///
+/// queue.complete(&batch[0].lease, b"sent".to_vec())?;
+/// let record = queue.status(&high)?;
+/// assert_eq!(record.status, TaskStatus::Completed);
+/// assert_eq!(record.result.as_deref(), Some(&b"sent"[..]));
+/// assert!(queue.stats()?.is_consistent());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MemoryQueue {
+    state: Mutex<State>,
+    signals: Signals,
+    clock: Arc<dyn Clock>,
+    max_payload: Option<usize>,
+    capacity: Option<usize>,
+    on_full: OnFull,
+}
+
+/// [`MemoryQueue::wait_idle`] ran out of time with work still unfinished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdleTimeout {
+    /// How long the caller waited.
+    pub waited: Duration,
+    /// The counts when the wait ended.
+    pub stats: QueueStats,
+}
+
+impl fmt::Display for IdleTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the queue still had {} pending, {} retrying and {} running tasks after {:?}",
+            self.stats.pending, self.stats.retrying, self.stats.running, self.waited
+        )
+    }
+}
+
+impl std::error::Error for IdleTimeout {}
+
+impl MemoryQueue {
+    /// An unbounded queue with the default retention and payload limit.
+    pub fn new() -> MemoryQueue {
+        MemoryQueue::with_config(MemoryConfig::default())
+    }
+
+    /// A queue bounded as `config` says.
+    pub fn with_config(config: MemoryConfig) -> MemoryQueue {
+        MemoryQueue {
+            clock: Arc::clone(&config.clock),
+            max_payload: config.max_payload,
+            capacity: config.capacity,
+            on_full: config.on_full,
+            state: Mutex::new(State::new(config)),
+            signals: Signals::new(),
+        }
+    }
+
+    /// Blocks until no task is pending, retrying or running (delayed tasks
+    /// count as pending), or until `timeout` passes.
+    pub fn wait_idle(&self, timeout: Duration) -> Result<QueueStats, IdleTimeout> {
+        let start = Instant::now();
+        let mut state = lock(&self.state);
+        loop {
+            if state.active() == 0 {
+                return Ok(state.stats);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(IdleTimeout {
+                    waited,
+                    stats: state.stats,
+                });
+            }
+            state.sleepers.idle += 1;
+            state = self
+                .signals
+                .sleep_for_idle(state, (timeout - waited).min(LONGEST_SLEEP));
+            state.sleepers.idle -= 1;
+        }
+    }
+
+    /// Wakes every worker blocked in [`Queue::await_work`], for example so that
+    /// they notice a request to stop. They see a spurious return, which the
+    /// contract allows.
+    pub fn wake_workers(&self) {
+        self.signals.send(Notices::all_workers());
+    }
+
+    /// Runs `op` under the lock with the current time, then sends the wake-ups it owes.
+    fn apply<R>(&self, op: impl FnOnce(&mut State, workmill_core::Timestamp) -> R) -> R {
+        let mut state = lock(&self.state);
+        let now = self.clock.now();
+        let out = op(&mut state, now);
+        self.unlock(state);
+        out
+    }
+
+    /// Releases the lock, then notifies whoever the work done under it concerns.
+    fn unlock(&self, mut state: MutexGuard<'_, State>) {
+        let notices = Notices::take(&mut state);
+        drop(state);
+        self.signals.send(notices);
+    }
+
+    /// Checks a submission before taking the lock.
+    fn check_new(&self, task: &NewTask) -> Result<(), QueueError> {
+        if let Err(source) = task.retry.validate() {
+            return Err(QueueError::InvalidPolicy {
+                id: task.id.clone(),
+                source,
+            });
+        }
+        if let Some(limit) = self.max_payload
+            && task.payload.len() > limit
+        {
+            return Err(QueueError::PayloadTooLarge {
+                id: task.id.clone(),
+                size: task.payload.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for MemoryQueue {
+    fn default() -> MemoryQueue {
+        MemoryQueue::new()
+    }
+}
+
+impl fmt::Debug for MemoryQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryQueue")
+            .field("capacity", &self.capacity)
+            .field("on_full", &self.on_full)
+            .field("max_payload", &self.max_payload)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queue for MemoryQueue {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn enqueue(&self, task: NewTask) -> Result<TaskId, QueueError> {
+        let id = task.id.clone();
+        self.enqueue_batch(vec![task])?
+            .pop()
+            .ok_or(QueueError::NotFound { id })
+    }
+
+    /// Adds all of `tasks` or none of them: a duplicate id, an invalid policy
+    /// or an oversized payload anywhere in the batch refuses the whole batch.
+    fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
+        for task in &tasks {
+            self.check_new(task)?;
+        }
+        let count = tasks.len();
+        let start = Instant::now();
+        let mut state = lock(&self.state);
+        while !state.has_room(count) {
+            let capacity = self.capacity.unwrap_or(usize::MAX);
+            let patience = match self.on_full {
+                OnFull::Wait(patience) if count <= capacity => patience,
+                _ => return Err(QueueError::QueueFull { capacity }),
+            };
+            let waited = start.elapsed();
+            if waited >= patience {
+                return Err(QueueError::QueueFull { capacity });
+            }
+            state.sleepers.producers += 1;
+            state = self.signals.sleep_for_room(state, patience - waited);
+            state.sleepers.producers -= 1;
+        }
+        let now = self.clock.now();
+        let ids = state.enqueue(tasks, now);
+        self.unlock(state);
+        ids
+    }
+
+    fn reserve(
+        &self,
+        worker: &WorkerId,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<Reservation>, QueueError> {
+        Ok(self.apply(|state, now| state.reserve(worker, max, lease, now)))
+    }
+
+    /// Sleeps on a condition variable until a task is queued, the earliest
+    /// delayed task or lease falls due, or `timeout` passes.
+    fn await_work(&self, timeout: Duration) -> Result<(), QueueError> {
+        let mut state = lock(&self.state);
+        let now = self.clock.now();
+        state.promote_due(now);
+        if state.peek_ready().is_some() {
+            return Ok(());
+        }
+        let mut sleep = timeout.min(LONGEST_SLEEP);
+        for at in [state.timers.next_due(), state.timers.next_expiry()]
+            .into_iter()
+            .flatten()
+        {
+            sleep = sleep.min(at.saturating_duration_since(now));
+        }
+        if sleep.is_zero() {
+            return Ok(());
+        }
+        state.sleepers.workers += 1;
+        let mut state = self.signals.sleep_for_work(state, sleep);
+        state.sleepers.workers -= 1;
+        Ok(())
+    }
+
+    fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
+        self.apply(|state, now| state.heartbeat(lease, extend, now))
+    }
+
+    fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
+        self.apply(|state, now| state.complete(lease, result, now))
+    }
+
+    /// Records every attempt under one lock.
+    fn complete_batch(
+        &self,
+        done: Vec<(Lease, Vec<u8>)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        Ok(self.apply(|state, now| {
+            done.into_iter()
+                .map(|(lease, result)| state.complete(&lease, result, now))
+                .collect()
+        }))
+    }
+
+    fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
+        self.apply(|state, now| state.fail(lease, failure, now))
+    }
+
+    fn release(&self, lease: &Lease) -> Result<(), QueueError> {
+        self.apply(|state, now| state.release(lease, now))
+    }
+
+    fn cancel(&self, id: &TaskId) -> Result<(), QueueError> {
+        self.apply(|state, now| state.cancel(id, now))
+    }
+
+    fn requeue(&self, id: &TaskId) -> Result<(), QueueError> {
+        self.apply(|state, now| state.requeue(id, now))
+    }
+
+    fn status(&self, id: &TaskId) -> Result<TaskRecord, QueueError> {
+        let state = lock(&self.state);
+        let slot = state.slots.slot_of(id)?;
+        state
+            .slots
+            .get(slot)
+            .map(|task| task.record.clone())
+            .ok_or_else(|| QueueError::NotFound { id: id.clone() })
+    }
+
+    /// Blocks on a condition variable that the task's completion, failure,
+    /// cancellation or removal signals; never polls.
+    fn wait(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
+        let start = Instant::now();
+        let mut state = lock(&self.state);
+        loop {
+            let slot = state.slots.slot_of(id)?;
+            let Some(task) = state.slots.get_mut(slot) else {
+                return Err(QueueError::NotFound { id: id.clone() });
+            };
+            if task.record.status.is_final() {
+                return Ok(task.record.clone());
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(QueueError::Timeout {
+                    id: id.clone(),
+                    waited,
+                    status: task.record.status,
+                });
+            }
+            task.waiters += 1;
+            let uid = task.uid;
+            state =
+                self.signals
+                    .sleep_for_result(slot, state, (timeout - waited).min(LONGEST_SLEEP));
+            // Unregister from the task that was waited on; if it was removed
+            // meanwhile, its count went with it.
+            if let Some(task) = state.slots.get_mut(slot)
+                && task.uid == uid
+            {
+                task.waiters -= 1;
+            }
+        }
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Vec<TaskRecord>, QueueError> {
+        Ok(lock(&self.state).list(filter))
+    }
+
+    fn stats(&self) -> Result<QueueStats, QueueError> {
+        Ok(lock(&self.state).stats)
+    }
+
+    fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
+        Ok(self.apply(|state, _| state.purge(statuses)))
+    }
+
+    fn rescue_expired(&self) -> Result<u64, QueueError> {
+        Ok(self.apply(|state, now| state.rescue_expired(now)))
+    }
+}

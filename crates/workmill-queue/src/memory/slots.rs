@@ -1,0 +1,316 @@
+//! `Slots`: the memory backend's task table, a slab of records indexed by id, whose positions lease tokens encode.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+
+use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
+
+/// The `finish_seq` of a task that is not finished; real ones count up from 1.
+pub(crate) const NOT_FINISHED: u64 = 0;
+
+/// One task as the memory backend keeps it: the public record and the
+/// bookkeeping that never leaves the backend.
+#[derive(Debug)]
+pub(crate) struct Task {
+    /// What [`Queue::status`](workmill_core::Queue::status) returns, kept current.
+    pub(crate) record: TaskRecord,
+    /// Unique per table entry, so a waiter can tell its task from a later
+    /// occupant of the same slot.
+    pub(crate) uid: u64,
+    /// The keyed hash of its id, computed once while the id is in cache.
+    pub(crate) hash: u64,
+    /// The arrival number of its current place in the ready queue.
+    pub(crate) seq: u64,
+    /// When the current lease lapses; meaningful while `Running`.
+    pub(crate) lease_expires: Timestamp,
+    /// `started_at` and `worker` before the current reservation, restored by a release.
+    pub(crate) before_reserve: (Option<Timestamp>, Option<WorkerId>),
+    /// Threads blocked in `wait` on this task.
+    pub(crate) waiters: u32,
+    /// Its place in the finished list while final (the retention order).
+    pub(crate) finish_seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct Cell {
+    /// Counts the reservations made in this slot, by any occupant; the low
+    /// half of a lease token. It never resets, so a token is never reused.
+    reservations: u32,
+    task: Option<Task>,
+}
+
+/// A hasher for keys that are hashes already: it passes them through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A slab of tasks with an index by id.
+///
+/// A lease token is `slot << 32 | reservation count`, so completing or
+/// failing a task finds it without hashing its id, and a stale token (an
+/// older reservation of the same slot) never matches.
+///
+/// The index maps the keyed hash of an id (computed once, kept in the task)
+/// to its slot, so its entries are small and dropping a finished task does
+/// not read its id again. An id whose hash another id holds already goes to
+/// `overflow`, keyed by the id itself; with a keyed 64-bit hash that happens
+/// about once in 10^10 pairs, and nobody can cause it on purpose.
+#[derive(Debug)]
+pub(crate) struct Slots<S = RandomState> {
+    cells: Vec<Cell>,
+    free: Vec<u32>,
+    hasher: S,
+    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    overflow: HashMap<TaskId, u32>,
+}
+
+impl Default for Slots {
+    fn default() -> Slots {
+        Slots::with_hasher(RandomState::new())
+    }
+}
+
+impl<S: BuildHasher> Slots<S> {
+    /// An empty table hashing ids with `hasher`.
+    pub(crate) fn with_hasher(hasher: S) -> Slots<S> {
+        Slots {
+            cells: Vec::new(),
+            free: Vec::new(),
+            hasher,
+            index: HashMap::default(),
+            overflow: HashMap::new(),
+        }
+    }
+
+    /// How many tasks it holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.index.len() + self.overflow.len()
+    }
+
+    /// The slot of task `id`.
+    pub(crate) fn find(&self, id: &TaskId) -> Option<u32> {
+        let slot = *self.index.get(&self.hasher.hash_one(id))?;
+        if self.get(slot).is_some_and(|task| task.record.id == *id) {
+            Some(slot)
+        } else {
+            self.overflow.get(id).copied()
+        }
+    }
+
+    /// The slot of task `id`, or `NotFound`.
+    pub(crate) fn slot_of(&self, id: &TaskId) -> Result<u32, QueueError> {
+        self.find(id)
+            .ok_or_else(|| QueueError::NotFound { id: id.clone() })
+    }
+
+    /// Adds `task`, or refuses it with its id if the id is taken.
+    pub(crate) fn insert(&mut self, mut task: Task) -> Result<u32, TaskId> {
+        use std::collections::hash_map::Entry;
+        let slot = match self.free.last() {
+            Some(&slot) => slot,
+            None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
+        };
+        task.hash = self.hasher.hash_one(&task.record.id);
+        match self.index.entry(task.hash) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(slot);
+            }
+            Entry::Occupied(holder) => {
+                let holder = *holder.get();
+                let taken = self.cells[holder as usize]
+                    .task
+                    .as_ref()
+                    .is_some_and(|other| other.record.id == task.record.id);
+                if taken || self.overflow.contains_key(&task.record.id) {
+                    return Err(task.record.id);
+                }
+                self.overflow.insert(task.record.id.clone(), slot);
+            }
+        }
+        if self.free.pop().is_none() {
+            self.cells.push(Cell::default());
+        }
+        self.cells[slot as usize].task = Some(task);
+        Ok(slot)
+    }
+
+    /// Removes the task in `slot`.
+    pub(crate) fn remove(&mut self, slot: u32) -> Option<Task> {
+        let task = self.cells.get_mut(slot as usize)?.task.take()?;
+        if self.index.get(&task.hash) == Some(&slot) {
+            self.index.remove(&task.hash);
+            // An id that collided with this one takes over the hash.
+            if !self.overflow.is_empty() {
+                let heir = self
+                    .overflow
+                    .keys()
+                    .find(|id| self.hasher.hash_one(*id) == task.hash)
+                    .cloned();
+                if let Some(heir) = heir
+                    && let Some(heir_slot) = self.overflow.remove(&heir)
+                {
+                    self.index.insert(task.hash, heir_slot);
+                }
+            }
+        } else {
+            self.overflow.remove(&task.record.id);
+        }
+        self.free.push(slot);
+        Some(task)
+    }
+
+    /// The task in `slot`.
+    pub(crate) fn get(&self, slot: u32) -> Option<&Task> {
+        self.cells.get(slot as usize)?.task.as_ref()
+    }
+
+    /// The task in `slot`, to change.
+    pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut Task> {
+        self.cells.get_mut(slot as usize)?.task.as_mut()
+    }
+
+    /// A fresh lease token for a new reservation of `slot`.
+    pub(crate) fn next_token(&mut self, slot: u32) -> u64 {
+        let cell = &mut self.cells[slot as usize];
+        cell.reservations = cell.reservations.wrapping_add(1);
+        (u64::from(slot) << 32) | u64::from(cell.reservations)
+    }
+
+    /// The slot a token was issued for, and whether that token is the slot's latest.
+    pub(crate) fn token_slot(&self, token: u64) -> (u32, bool) {
+        let slot = (token >> 32) as u32;
+        let latest = self
+            .cells
+            .get(slot as usize)
+            .is_some_and(|cell| cell.reservations == token as u32);
+        (slot, latest)
+    }
+
+    /// Every task, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &Task)> {
+        self.cells
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, cell)| Some((slot as u32, cell.task.as_ref()?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, Hasher};
+
+    use workmill_core::{RetryPolicy, TaskStatus};
+
+    use super::*;
+
+    /// Hashes every id alike, so every insert after the first collides.
+    #[derive(Clone, Copy, Default)]
+    struct Collide;
+
+    impl Hasher for Collide {
+        fn finish(&self) -> u64 {
+            42
+        }
+        fn write(&mut self, _bytes: &[u8]) {}
+    }
+
+    impl BuildHasher for Collide {
+        type Hasher = Collide;
+        fn build_hasher(&self) -> Collide {
+            Collide
+        }
+    }
+
+    fn task(id: &str) -> Task {
+        Task {
+            record: TaskRecord {
+                id: TaskId::new(id).unwrap(),
+                name: "t".to_owned(),
+                payload: Vec::new(),
+                status: TaskStatus::Pending,
+                priority: workmill_core::Priority::NORMAL,
+                attempts: 0,
+                retry: RetryPolicy::never(),
+                created_at: Timestamp::EPOCH,
+                run_at: Timestamp::EPOCH,
+                started_at: None,
+                finished_at: None,
+                last_error: None,
+                worker: None,
+                result: None,
+            },
+            uid: 0,
+            hash: 0,
+            seq: 0,
+            lease_expires: Timestamp::EPOCH,
+            before_reserve: (None, None),
+            waiters: 0,
+            finish_seq: NOT_FINISHED,
+        }
+    }
+
+    fn id(text: &str) -> TaskId {
+        TaskId::new(text).unwrap()
+    }
+
+    #[test]
+    fn colliding_ids_are_told_apart_and_survive_each_others_removal() {
+        let mut slots = Slots::with_hasher(Collide);
+        let a = slots.insert(task("a")).unwrap();
+        let b = slots.insert(task("b")).unwrap();
+        let c = slots.insert(task("c")).unwrap();
+        assert_eq!(
+            slots.insert(task("b")),
+            Err(id("b")),
+            "a taken id in overflow"
+        );
+        assert_eq!(
+            slots.insert(task("a")),
+            Err(id("a")),
+            "a taken id in the index"
+        );
+        assert_eq!(
+            [
+                slots.find(&id("a")),
+                slots.find(&id("b")),
+                slots.find(&id("c"))
+            ],
+            [Some(a), Some(b), Some(c)]
+        );
+        assert_eq!(slots.find(&id("d")), None);
+
+        // Removing the index holder hands the hash to a colliding id.
+        assert_eq!(slots.remove(a).unwrap().record.id, id("a"));
+        assert_eq!(slots.find(&id("a")), None);
+        assert_eq!(
+            (slots.find(&id("b")), slots.find(&id("c"))),
+            (Some(b), Some(c))
+        );
+        assert_eq!(slots.remove(c).unwrap().record.id, id("c"));
+        assert_eq!(
+            (slots.find(&id("b")), slots.find(&id("c"))),
+            (Some(b), None)
+        );
+        assert_eq!(slots.remove(b).unwrap().record.id, id("b"));
+        assert_eq!(slots.len(), 0);
+        // The freed slots and the hash are reusable.
+        let again = slots.insert(task("a")).unwrap();
+        assert_eq!(slots.find(&id("a")), Some(again));
+    }
+}

@@ -1,0 +1,159 @@
+//! Unit tests of the memory backend's internals: stale entries are dropped, tokens never repeat
+//! across slot reuse, and the lease heap stays proportional to the leases actually held.
+
+use std::time::Duration;
+
+use workmill_core::{NewTask, Priority, Queue, RetryPolicy, TaskId, TaskStatus, WorkerId};
+
+use super::{MemoryConfig, MemoryQueue};
+use crate::sync::lock;
+
+fn worker() -> WorkerId {
+    WorkerId::new("unit").unwrap()
+}
+
+fn task(id: &str) -> NewTask {
+    NewTask::new("unit", vec![])
+        .with_id(TaskId::new(id).unwrap())
+        .retry(RetryPolicy::never())
+}
+
+#[test]
+fn the_lease_heap_stays_proportional_to_held_leases() {
+    let queue = MemoryQueue::new();
+    for round in 0..50 {
+        let batch: Vec<NewTask> = (0..100)
+            .map(|i| NewTask::new("unit", vec![]).priority(Priority::new(i % 3)))
+            .collect();
+        queue.enqueue_batch(batch).unwrap();
+        let reserved = queue
+            .reserve(&worker(), 100, Duration::from_secs(3_600))
+            .unwrap();
+        let done = reserved.into_iter().map(|r| (r.lease, vec![])).collect();
+        assert!(
+            queue
+                .complete_batch(done)
+                .unwrap()
+                .iter()
+                .all(Result::is_ok)
+        );
+        let state = lock(&queue.state);
+        assert!(
+            state.timers.lease_entries() <= 2 * 100 + 64,
+            "round {round}: {} entries for 0 leases held",
+            state.timers.lease_entries()
+        );
+    }
+    assert_eq!(queue.stats().unwrap().completed, 5_000);
+}
+
+#[test]
+fn cancelled_tasks_leave_stale_entries_that_reserve_skips() {
+    let queue = MemoryQueue::new();
+    for i in 0..10 {
+        queue.enqueue(task(&format!("t{i}"))).unwrap();
+    }
+    for i in (0..10).step_by(2) {
+        queue
+            .cancel(&TaskId::new(format!("t{i}")).unwrap())
+            .unwrap();
+    }
+    assert_eq!(lock(&queue.state).ready.len(), 10, "cancel is lazy");
+    let ids: Vec<String> = queue
+        .reserve(&worker(), 10, Duration::from_secs(60))
+        .unwrap()
+        .iter()
+        .map(|r| r.id().to_string())
+        .collect();
+    assert_eq!(ids, ["t1", "t3", "t5", "t7", "t9"]);
+    assert!(lock(&queue.state).ready.is_empty());
+    assert_eq!(lock(&queue.state).next_key(), None);
+}
+
+#[test]
+fn a_reused_slot_never_reissues_a_token() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
+    let mut tokens = std::collections::HashSet::new();
+    for i in 0..100 {
+        queue.enqueue(task(&format!("t{i}"))).unwrap();
+        let reservation = queue
+            .reserve(&worker(), 1, Duration::from_secs(60))
+            .unwrap()
+            .remove(0);
+        assert!(
+            tokens.insert(reservation.lease.token),
+            "token reissued at {i}"
+        );
+        queue.complete(&reservation.lease, vec![]).unwrap();
+        // Retention 0: the record is evicted at once and its slot is reused.
+        assert_eq!(lock(&queue.state).slots.len(), 0);
+    }
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.completed, stats.evicted), (100, 100));
+}
+
+#[test]
+fn an_old_lease_cannot_touch_the_next_occupant_of_its_slot() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
+    queue.enqueue(task("first")).unwrap();
+    let first = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
+    queue.complete(&first.lease, vec![]).unwrap();
+    queue.enqueue(task("second")).unwrap();
+    let second = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        first.lease.token >> 32,
+        second.lease.token >> 32,
+        "same slot"
+    );
+    // The first task is gone: NotFound, and the second task is untouched.
+    assert!(matches!(
+        queue.complete(&first.lease, vec![]),
+        Err(workmill_core::QueueError::NotFound { .. })
+    ));
+    assert_eq!(
+        queue
+            .status(&TaskId::new("second").unwrap())
+            .unwrap()
+            .status,
+        TaskStatus::Running
+    );
+}
+
+#[test]
+fn a_requeued_task_is_not_evicted_through_its_old_finished_entry() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(1)));
+    queue.enqueue(task("dead")).unwrap();
+    let reservation = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap()
+        .remove(0);
+    queue
+        .fail(
+            &reservation.lease,
+            workmill_core::Failure::new(workmill_core::FailureKind::Error, "x"),
+        )
+        .unwrap();
+    let id = TaskId::new("dead").unwrap();
+    queue.requeue(&id).unwrap();
+    // Two more tasks finish; the requeued one is pending and must survive.
+    for name in ["a", "b"] {
+        queue.enqueue(task(name)).unwrap();
+    }
+    let batch = queue
+        .reserve(&worker(), 3, Duration::from_secs(60))
+        .unwrap();
+    let names: Vec<&str> = batch.iter().map(|r| r.id().as_str()).collect();
+    assert_eq!(names, ["dead", "a", "b"], "requeued before a and b arrived");
+    queue.complete(&batch[1].lease, vec![]).unwrap();
+    queue.complete(&batch[2].lease, vec![]).unwrap();
+    assert_eq!(queue.status(&id).unwrap().status, TaskStatus::Running);
+    let stats = queue.stats().unwrap();
+    assert!(stats.is_consistent());
+    assert_eq!((stats.completed, stats.evicted, stats.running), (2, 1, 1));
+}

@@ -1,0 +1,306 @@
+//! The memory backend's operations on tasks already in the table: complete, fail, release, extend, cancel,
+//! requeue, purge, and the retention bound that drops the oldest finished records.
+
+use std::time::Duration;
+
+use workmill_core::{
+    FailOutcome, Failure, IllegalTransition, Lease, ListFilter, QueueError, RetryDecision, TaskId,
+    TaskRecord, TaskStatus, Timestamp,
+};
+
+use super::slots::NOT_FINISHED;
+use super::state::{State, gauge, lease_is_live, set_status};
+use super::timers::Expiry;
+
+impl State {
+    /// Records a successful attempt of the task `lease` holds.
+    pub(crate) fn complete(
+        &mut self,
+        lease: &Lease,
+        result: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<(), QueueError> {
+        let slot = self.held(lease)?;
+        let task = self
+            .slots
+            .get_mut(slot)
+            .ok_or_else(|| not_found(&lease.task))?;
+        set_status(&mut self.stats, task, TaskStatus::Completed)?;
+        task.record.result = Some(result);
+        task.record.finished_at = Some(now);
+        self.finish(slot);
+        Ok(())
+    }
+
+    /// Records a failed attempt of the task `lease` holds.
+    pub(crate) fn fail(
+        &mut self,
+        lease: &Lease,
+        failure: Failure,
+        now: Timestamp,
+    ) -> Result<FailOutcome, QueueError> {
+        let slot = self.held(lease)?;
+        self.fail_slot(slot, &lease.task, failure, now)
+    }
+
+    /// Applies the task's retry policy to a failed attempt of the running task in `slot`.
+    pub(crate) fn fail_slot(
+        &mut self,
+        slot: u32,
+        id: &TaskId,
+        failure: Failure,
+        now: Timestamp,
+    ) -> Result<FailOutcome, QueueError> {
+        let seq = self.next_seq;
+        let task = self.slots.get_mut(slot).ok_or_else(|| not_found(id))?;
+        let record = &mut task.record;
+        let decision = record.retry.decide_now(
+            record.attempts,
+            failure.kind.is_permanent(),
+            record.priority,
+        );
+        self.stats.failed_attempts += 1;
+        match decision {
+            RetryDecision::Retry { delay, priority } => {
+                set_status(&mut self.stats, task, TaskStatus::Retrying)?;
+                let record = &mut task.record;
+                record.last_error = Some(failure);
+                record.priority = priority;
+                record.run_at = now.saturating_add(delay);
+                // A retry re-enters behind the tasks already waiting at its priority.
+                task.seq = seq;
+                self.next_seq += 1;
+                self.stats.retried += 1;
+                let run_at = record.run_at;
+                self.schedule(slot, now);
+                Ok(FailOutcome::Retrying { run_at, priority })
+            }
+            RetryDecision::GiveUp => {
+                set_status(&mut self.stats, task, TaskStatus::Dead)?;
+                task.record.last_error = Some(failure);
+                task.record.finished_at = Some(now);
+                self.finish(slot);
+                Ok(FailOutcome::Dead)
+            }
+        }
+    }
+
+    /// Hands an unstarted task back to its place in the queue, undoing the attempt.
+    pub(crate) fn release(&mut self, lease: &Lease, now: Timestamp) -> Result<(), QueueError> {
+        let slot = self.held(lease)?;
+        let task = self
+            .slots
+            .get_mut(slot)
+            .ok_or_else(|| not_found(&lease.task))?;
+        set_status(&mut self.stats, task, TaskStatus::Pending)?;
+        let record = &mut task.record;
+        record.attempts -= 1;
+        (record.started_at, record.worker) = std::mem::take(&mut task.before_reserve);
+        // It keeps its arrival number, so it returns to the front of its priority.
+        self.schedule(slot, now);
+        Ok(())
+    }
+
+    /// Extends the lease to `extend` from `now`.
+    pub(crate) fn heartbeat(
+        &mut self,
+        lease: &Lease,
+        extend: Duration,
+        now: Timestamp,
+    ) -> Result<Lease, QueueError> {
+        let slot = self.held(lease)?;
+        let expires_at = now.saturating_add(extend);
+        let running = self.stats.running;
+        let task = self
+            .slots
+            .get_mut(slot)
+            .ok_or_else(|| not_found(&lease.task))?;
+        task.lease_expires = expires_at;
+        let slots = &self.slots;
+        self.timers.lease(
+            Expiry {
+                at: expires_at,
+                token: lease.token,
+            },
+            running,
+            |expiry| lease_is_live(slots, expiry),
+        );
+        Ok(Lease {
+            task: lease.task.clone(),
+            token: lease.token,
+            expires_at,
+        })
+    }
+
+    /// Cancels a task that has not started.
+    pub(crate) fn cancel(&mut self, id: &TaskId, now: Timestamp) -> Result<(), QueueError> {
+        let slot = self.slots.slot_of(id)?;
+        let task = self.slots.get_mut(slot).ok_or_else(|| not_found(id))?;
+        set_status(&mut self.stats, task, TaskStatus::Cancelled)?;
+        task.record.finished_at = Some(now);
+        self.wakes.room = true;
+        self.finish(slot);
+        Ok(())
+    }
+
+    /// Puts a dead task back to `Pending` with a fresh set of attempts, as a new arrival.
+    pub(crate) fn requeue(&mut self, id: &TaskId, now: Timestamp) -> Result<(), QueueError> {
+        let slot = self.slots.slot_of(id)?;
+        let seq = self.next_seq;
+        let task = self.slots.get_mut(slot).ok_or_else(|| not_found(id))?;
+        // Pending is reachable from Running and Retrying too, but only a dead
+        // task is requeued.
+        if task.record.status != TaskStatus::Dead {
+            return Err(QueueError::IllegalTransition {
+                id: id.clone(),
+                source: IllegalTransition {
+                    from: task.record.status,
+                    to: TaskStatus::Pending,
+                },
+            });
+        }
+        set_status(&mut self.stats, task, TaskStatus::Pending)?;
+        let record = &mut task.record;
+        record.attempts = 0;
+        record.run_at = now;
+        record.finished_at = None;
+        record.result = None;
+        task.seq = seq;
+        self.next_seq += 1;
+        // Its entry in the finished list is now stale and is skipped.
+        task.finish_seq = NOT_FINISHED;
+        self.retained_finished -= 1;
+        self.schedule(slot, now);
+        Ok(())
+    }
+
+    /// Deletes every task in one of `statuses` as if it had never been submitted.
+    pub(crate) fn purge(&mut self, statuses: &[TaskStatus]) -> u64 {
+        let doomed: Vec<u32> = self
+            .slots
+            .iter()
+            .filter(|(_, task)| statuses.contains(&task.record.status))
+            .map(|(slot, _)| slot)
+            .collect();
+        for &slot in &doomed {
+            let Some(task) = self.slots.remove(slot) else {
+                continue;
+            };
+            let status = task.record.status;
+            *gauge(&mut self.stats, status) -= 1;
+            self.stats.submitted -= 1;
+            if status.is_final() {
+                self.retained_finished -= 1;
+            }
+            if status.is_waiting() {
+                self.wakes.room = true;
+            }
+            if task.waiters > 0 {
+                self.wakes.wake_waiters_of(slot);
+            }
+        }
+        if !doomed.is_empty() {
+            // Drop the entries that pointed at purged tasks rather than wait for them to surface.
+            let slots = &self.slots;
+            self.ready.retain(|key, &slot| {
+                slots
+                    .get(slot)
+                    .is_some_and(|task| task.seq == key.seq && task.record.status.is_waiting())
+            });
+            self.timers.retain_delayed(|due| {
+                slots
+                    .get(due.slot)
+                    .is_some_and(|task| task.seq == due.seq && task.record.status.is_waiting())
+            });
+            let slots = &self.slots;
+            self.finished.retain(|&(finish_seq, slot)| {
+                slots
+                    .get(slot)
+                    .is_some_and(|task| task.finish_seq == finish_seq)
+            });
+        }
+        // Records the retention bound already dropped are still counted in their final status;
+        // a purge takes them out of the counts too, as if they had never been submitted.
+        let mut purged = doomed.len() as u64;
+        let mut seen: Vec<TaskStatus> = Vec::with_capacity(statuses.len());
+        for &status in statuses {
+            if !status.is_final() || seen.contains(&status) {
+                continue;
+            }
+            seen.push(status);
+            let evicted = std::mem::take(gauge(&mut self.stats, status));
+            self.stats.submitted -= evicted;
+            purged += evicted;
+        }
+        purged
+    }
+
+    /// Records matching `filter`, oldest first.
+    pub(crate) fn list(&self, filter: &ListFilter) -> Vec<TaskRecord> {
+        let mut matching: Vec<(u64, &TaskRecord)> = self
+            .slots
+            .iter()
+            .filter(|(_, task)| {
+                filter
+                    .status
+                    .is_none_or(|status| task.record.status == status)
+            })
+            .map(|(_, task)| (task.uid, &task.record))
+            .collect();
+        matching.sort_unstable_by_key(|&(uid, _)| uid);
+        matching
+            .into_iter()
+            .take(filter.limit)
+            .map(|(_, record)| record.clone())
+            .collect()
+    }
+
+    /// Bookkeeping for a task that just reached a final status: wake its
+    /// waiters, and drop the oldest finished records beyond the retention bound.
+    pub(crate) fn finish(&mut self, slot: u32) {
+        let finish_seq = self.next_finish;
+        self.next_finish += 1;
+        if let Some(task) = self.slots.get_mut(slot) {
+            task.finish_seq = finish_seq;
+            if task.waiters > 0 {
+                self.wakes.wake_waiters_of(slot);
+            }
+        }
+        self.finished.push_back((finish_seq, slot));
+        self.retained_finished += 1;
+        let Some(retention) = self.config.retention else {
+            return;
+        };
+        while self.retained_finished > retention {
+            let Some((finish_seq, slot)) = self.finished.pop_front() else {
+                break;
+            };
+            let current = self
+                .slots
+                .get(slot)
+                .is_some_and(|task| task.finish_seq == finish_seq && task.record.status.is_final());
+            if !current {
+                continue;
+            }
+            if let Some(task) = self.slots.remove(slot) {
+                self.retained_finished -= 1;
+                self.stats.evicted += 1;
+                if task.waiters > 0 {
+                    self.wakes.wake_waiters_of(slot);
+                }
+            }
+        }
+    }
+
+    /// Queue order of the next ready task, for tests of the ordering.
+    #[cfg(test)]
+    pub(crate) fn next_key(&mut self) -> Option<workmill_core::QueueKey> {
+        let slot = self.peek_ready()?;
+        let task = self.slots.get(slot)?;
+        Some(workmill_core::QueueKey::new(task.record.priority, task.seq))
+    }
+}
+
+fn not_found(id: &TaskId) -> QueueError {
+    QueueError::NotFound { id: id.clone() }
+}

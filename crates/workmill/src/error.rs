@@ -1,0 +1,121 @@
+//! `RuntimeError` and `RegistryError`: what can go wrong submitting, running and waiting for tasks, each naming the task.
+
+use std::time::Duration;
+
+use thiserror::Error;
+use workmill_core::{CodecError, Failure, InvalidId, QueueError, TaskId, TaskStatus};
+
+/// A handler could not be registered.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RegistryError {
+    /// Another handler has this name already.
+    #[error(
+        "a handler named {name:?} is registered already; task names must be unique within a registry"
+    )]
+    DuplicateName {
+        /// The name that is taken.
+        name: String,
+    },
+    /// The name is empty.
+    #[error("a task name must not be empty")]
+    EmptyName,
+}
+
+/// What went wrong in a [`Runtime`](crate::Runtime) operation.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The backend refused or failed the operation; the inner error names the task.
+    ///
+    /// This is where [`QueueError::DuplicateTask`], [`QueueError::PayloadTooLarge`],
+    /// [`QueueError::QueueFull`] and [`QueueError::NotFound`] arrive.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A handler could not be registered.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The task reached a final status other than `Completed`, so it has no result.
+    #[error("task {id} ended {status} without a result{}", describe(last_error.as_ref()))]
+    TaskFailed {
+        /// The task.
+        id: TaskId,
+        /// `Dead` or `Cancelled`.
+        status: TaskStatus,
+        /// Why its last attempt failed, if it ran.
+        last_error: Option<Failure>,
+    },
+    /// The task did not finish in time; it keeps running or waiting.
+    #[error(
+        "task {id} did not finish within {waited:?} (it is {status}); wait longer, or check that a worker with its handler is running"
+    )]
+    Timeout {
+        /// The task waited for.
+        id: TaskId,
+        /// How long the caller waited.
+        waited: Duration,
+        /// Its status when the wait ended.
+        status: TaskStatus,
+    },
+    /// Work was still unfinished when [`Runtime::wait_idle`](crate::Runtime::wait_idle) gave up.
+    #[error("{unfinished} tasks were still pending, retrying or running after {waited:?}")]
+    IdleTimeout {
+        /// How long the caller waited.
+        waited: Duration,
+        /// Tasks not yet final.
+        unfinished: u64,
+    },
+    /// A task's input could not be encoded at submit.
+    #[error("could not encode the input of a {name:?} task: {source}")]
+    Encode {
+        /// The task's name.
+        name: String,
+        /// The codec's explanation.
+        source: CodecError,
+    },
+    /// A completed task's result does not decode as the type asked for.
+    #[error("task {id}: its result does not decode as the requested type: {source}")]
+    DecodeResult {
+        /// The task.
+        id: TaskId,
+        /// The codec's explanation.
+        source: CodecError,
+    },
+    /// A custom task id or a worker id is malformed.
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    /// The runtime's settings do not make sense.
+    #[error("invalid runtime configuration: {0}")]
+    Config(String),
+    /// A worker thread could not be started.
+    #[error("could not start worker thread {name}: {source}")]
+    Spawn {
+        /// The thread's name.
+        name: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The runtime was shut down and accepts no more tasks.
+    #[error("the runtime is shut down and accepts no more tasks")]
+    ShutDown,
+}
+
+fn describe(failure: Option<&Failure>) -> String {
+    failure.map_or_else(String::new, |failure| format!(": {failure}"))
+}
+
+impl RuntimeError {
+    /// True if the error is the backend's refusal of a taken custom id.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, RuntimeError::Queue(QueueError::DuplicateTask { .. }))
+    }
+
+    /// Maps a backend timeout to [`RuntimeError::Timeout`], leaving other errors as they are.
+    pub(crate) fn from_wait(error: QueueError) -> RuntimeError {
+        match error {
+            QueueError::Timeout { id, waited, status } => {
+                RuntimeError::Timeout { id, waited, status }
+            }
+            other => RuntimeError::Queue(other),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! workmill: distribute work in Rust. This crate is the facade: the [`Runtime`] that runs named
+//! tasks with priorities, retries and results, over the queue backends of `workmill-queue`.
+//!
+//! - Register tasks by name: [`NamedTask`] types with [`Runtime::register`], or
+//!   closures with [`Runtime::register_fn`].
+//! - Submit them with [`Runtime::submit`]: a [`Priority`] (lower runs first, FIFO
+//!   within a priority), a [`RetryPolicy`] (attempts, backoff, demotion), a custom
+//!   [`TaskId`] that doubles as an idempotency key, a delay.
+//! - Watch them: [`Runtime::status`] gives the whole [`TaskRecord`],
+//!   [`Runtime::get_result`] blocks for the typed result, [`Runtime::stats`] gives
+//!   exact counts, [`Runtime::cancel`] stops one that has not started.
+//! - Stop with [`Runtime::shutdown`]: drain everything, or abandon the queue and report it.
+//!
+//! Bad input is an outcome, not a crash: an unknown task name ends
+//! [`Dead`](TaskStatus::Dead) with [`FailureKind::UnknownTask`], an
+//! undecodable payload ends dead with the decode error, an oversized payload
+//! is refused at submit, a panicking task is a failed attempt carrying the
+//! panic message (the worker thread lives on), and a permanent
+//! [`TaskError`] skips the remaining retries.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use serde::{Deserialize, Serialize};
+//! use workmill::{
+//!     Backoff, NamedTask, Priority, RetryPolicy, Runtime, Shutdown, TaskContext, TaskError,
+//!     TaskStatus,
+//! };
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Resize { width: u32, height: u32 }
+//!
+//! impl NamedTask for Resize {
+//!     const NAME: &'static str = "image.resize";
+//!     type Output = u64;
+//!     fn run(self, ctx: &TaskContext<'_>) -> Result<u64, TaskError> {
+//!         if self.width == 0 {
+//!             return Err(TaskError::permanent("width must be positive"));
+//!         }
+//!         if ctx.attempt() == 1 {
+//!             return Err(TaskError::retryable("cache cold"));
+//!         }
+//!         Ok(u64::from(self.width) * u64::from(self.height))
+//!     }
+//! }
+//!
+//! let runtime = Runtime::builder()
+//!     .threads(2)
+//!     .default_retry(RetryPolicy::new(3).backoff(Backoff::Fixed(Duration::from_millis(1))))
+//!     .build()?;
+//! runtime.register::<Resize>()?;
+//! let double = runtime.register_fn("math.double", |x: u64| Ok::<_, TaskError>(x * 2))?;
+//!
+//! let area = runtime.submit(Resize { width: 4, height: 3 }).priority(Priority::HIGH).send()?;
+//! let broken = runtime.submit(Resize { width: 0, height: 3 }).send()?;
+//! let doubled = runtime.submit(double.call(21)).send()?;
+//!
+//! let wait = Duration::from_secs(10);
+//! assert_eq!(runtime.wait_for(&area, wait)?, 12);
+//! assert_eq!(runtime.wait_for(&doubled, wait)?, 42);
+//! assert!(runtime.wait_for(&broken, wait).is_err());
+//! assert_eq!(runtime.status(broken.id())?.status, TaskStatus::Dead);
+//!
+//! let report = runtime.shutdown(Shutdown::Drain)?;
+//! assert_eq!((report.stats.completed, report.stats.dead, report.stats.retried), (2, 1, 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod error;
+mod registry;
+mod runtime;
+mod submit;
+pub(crate) mod sync;
+pub mod worker;
+
+pub use error::{RegistryError, RuntimeError};
+pub use registry::{FnHandle, Registry, SharedRegistry};
+pub use runtime::{Runtime, RuntimeBuilder, Shutdown, ShutdownReport};
+pub use submit::{Call, Submission, Submit, TaskHandle};
+
+pub use workmill_core::{
+    Backoff, Failure, FailureKind, ListFilter, NamedTask, NewTask, Priority, Queue, QueueError,
+    QueueStats, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
+    WorkerId,
+};
+pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};

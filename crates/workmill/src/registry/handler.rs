@@ -1,0 +1,81 @@
+//! Handlers: the type-erased closures that decode a payload, run a task, and encode its output, with panics caught.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use workmill_core::{Codec, Failure, FailureKind, NamedTask, Postcard, TaskContext, TaskError};
+
+/// One registered task: bytes in, bytes or a failure out.
+pub(super) type Handler =
+    Arc<dyn Fn(&[u8], &TaskContext<'_>) -> Result<Vec<u8>, Failure> + Send + Sync>;
+
+/// The handler of a [`NamedTask`]: the value itself is the input.
+pub(super) fn named<T: NamedTask>() -> Handler {
+    Arc::new(|payload, ctx| {
+        let input: T = decode(payload, T::NAME)?;
+        encode(&run(|| input.run(ctx))?, T::NAME)
+    })
+}
+
+/// The handler of a closure taking its input by value.
+pub(super) fn function<I, O, F>(f: F) -> Handler
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Result<O, TaskError> + Send + Sync + 'static,
+{
+    Arc::new(move |payload, _ctx| {
+        let input: I = decode(payload, std::any::type_name::<I>())?;
+        encode(&run(|| f(input))?, std::any::type_name::<O>())
+    })
+}
+
+/// Calls `handler`, turning a panic anywhere in it (decoding included) into a failure.
+pub(super) fn call(
+    handler: &Handler,
+    payload: &[u8],
+    ctx: &TaskContext<'_>,
+) -> Result<Vec<u8>, Failure> {
+    // The handler's captured state is the user's; a panic leaves it as a
+    // panicking thread pool would, and the worker thread carries on.
+    catch_unwind(AssertUnwindSafe(|| handler(payload, ctx)))
+        .unwrap_or_else(|panic| Err(panic_failure(panic.as_ref())))
+}
+
+fn run<O>(attempt: impl FnOnce() -> Result<O, TaskError>) -> Result<O, Failure> {
+    attempt().map_err(|error| error.to_failure())
+}
+
+fn decode<I: DeserializeOwned>(payload: &[u8], what: &str) -> Result<I, Failure> {
+    Postcard.decode(payload).map_err(|error| {
+        Failure::new(
+            FailureKind::Decode,
+            format!("the payload is not a valid input for {what}: {error}"),
+        )
+    })
+}
+
+fn encode<O: Serialize>(output: &O, what: &str) -> Result<Vec<u8>, Failure> {
+    Postcard.encode(output).map_err(|error| {
+        Failure::new(
+            FailureKind::Permanent,
+            format!("the output of {what} could not be encoded: {error}"),
+        )
+    })
+}
+
+/// A failure carrying the panic's message, when it has one.
+fn panic_failure(panic: &(dyn Any + Send)) -> Failure {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a non-string payload");
+    Failure::new(
+        FailureKind::Panic,
+        format!("the handler panicked: {message}"),
+    )
+}

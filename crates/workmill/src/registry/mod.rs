@@ -1,0 +1,216 @@
+//! `Registry`: task names mapped to handlers that decode the payload, run the task and encode its output.
+//!
+//! A worker, whether a `Runtime` thread or a worker process, runs a reserved
+//! task by looking up its name here. Every way an attempt can go wrong comes
+//! back as a [`Failure`] of the right kind, so the backend's retry policy can
+//! decide: an unknown name is [`FailureKind::UnknownTask`], an undecodable
+//! payload [`FailureKind::Decode`], a panic [`FailureKind::Panic`] with its
+//! message, and a [`TaskError`] keeps its retryable or permanent kind.
+
+mod handler;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use workmill_core::{Failure, FailureKind, NamedTask, TaskContext, TaskError};
+
+use crate::error::RegistryError;
+use crate::submit::Call;
+use handler::Handler;
+
+/// Handlers by task name.
+///
+/// # Examples
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use workmill::{NamedTask, Registry, TaskContext, TaskError};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Square(u64);
+///
+/// impl NamedTask for Square {
+///     const NAME: &'static str = "math.square";
+///     type Output = u64;
+///     fn run(self, _ctx: &TaskContext<'_>) -> Result<u64, TaskError> {
+///         Ok(self.0 * self.0)
+///     }
+/// }
+///
+/// let mut registry = Registry::new();
+/// registry.register::<Square>()?;
+/// let double = registry.register_fn("math.double", |x: u64| Ok::<_, TaskError>(x * 2))?;
+/// assert!(registry.contains("math.square") && registry.contains(double.name()));
+/// assert!(registry.register::<Square>().is_err(), "names are unique");
+/// # Ok::<(), workmill::RegistryError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<Arc<str>, Handler>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers the named task `T` under [`T::NAME`](NamedTask::NAME).
+    pub fn register<T: NamedTask>(&mut self) -> Result<&mut Registry, RegistryError> {
+        self.insert(T::NAME, handler::named::<T>())?;
+        Ok(self)
+    }
+
+    /// Registers a closure under `name`, as the seed's `register_function` does, and
+    /// returns a typed handle for submitting calls to it.
+    pub fn register_fn<I, O, F>(
+        &mut self,
+        name: impl Into<String>,
+        f: F,
+    ) -> Result<FnHandle<I, O>, RegistryError>
+    where
+        I: Serialize + DeserializeOwned + Send + 'static,
+        O: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(I) -> Result<O, TaskError> + Send + Sync + 'static,
+    {
+        let name: Arc<str> = Arc::from(name.into());
+        self.insert(&name, handler::function(f))?;
+        Ok(FnHandle {
+            name,
+            _types: PhantomData,
+        })
+    }
+
+    fn insert(&mut self, name: &str, handler: Handler) -> Result<(), RegistryError> {
+        if name.is_empty() {
+            return Err(RegistryError::EmptyName);
+        }
+        if self.handlers.contains_key(name) {
+            return Err(RegistryError::DuplicateName {
+                name: name.to_owned(),
+            });
+        }
+        self.handlers.insert(Arc::from(name), handler);
+        Ok(())
+    }
+
+    /// True if a handler is registered under `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
+    }
+
+    /// The registered names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.handlers.keys().map(|name| &**name).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// Runs one attempt of the task `name` on `payload`: the encoded output, or why it failed.
+    ///
+    /// Never panics and never lets a handler's panic escape: a panic is a
+    /// [`FailureKind::Panic`] failure carrying the panic message.
+    pub fn run(
+        &self,
+        name: &str,
+        payload: &[u8],
+        ctx: &TaskContext<'_>,
+    ) -> Result<Vec<u8>, Failure> {
+        match self.handlers.get(name) {
+            Some(handler) => handler::call(handler, payload, ctx),
+            None => Err(Failure::new(
+                FailureKind::UnknownTask,
+                format!(
+                    "no handler is registered under {name:?}; register it in every worker that may \
+                     reserve such tasks (known: {})",
+                    self.names().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+/// A typed handle on a closure registered with [`Registry::register_fn`] or
+/// [`Runtime::register_fn`](crate::Runtime::register_fn): makes calls that submit with the right types.
+pub struct FnHandle<I, O> {
+    name: Arc<str>,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O> FnHandle<I, O> {
+    /// The name the closure is registered under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A call of the closure on `input`, to pass to [`Runtime::submit`](crate::Runtime::submit).
+    pub fn call(&self, input: I) -> Call<I, O> {
+        Call::new(Arc::clone(&self.name), input)
+    }
+}
+
+impl<I, O> Clone for FnHandle<I, O> {
+    fn clone(&self) -> FnHandle<I, O> {
+        FnHandle {
+            name: Arc::clone(&self.name),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<I, O> fmt::Debug for FnHandle<I, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FnHandle").field(&self.name).finish()
+    }
+}
+
+/// A registry that may grow while workers use it: workers take a snapshot
+/// per batch, registering replaces the snapshot (copy on write).
+///
+/// A worker snapshots after it reserved its batch, and a task is submitted
+/// only after its handler was registered, so a worker always sees the handler
+/// of every task it reserved.
+#[derive(Debug, Default)]
+pub struct SharedRegistry {
+    current: Mutex<Arc<Registry>>,
+}
+
+impl SharedRegistry {
+    /// A shared registry starting with `registry`.
+    pub fn new(registry: Registry) -> SharedRegistry {
+        SharedRegistry {
+            current: Mutex::new(Arc::new(registry)),
+        }
+    }
+
+    /// The registry as it is now.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        Arc::clone(&self.current.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Changes the registry with `change`, which sees a copy; the copy replaces it if `change` succeeds.
+    pub fn update<R>(
+        &self,
+        change: impl FnOnce(&mut Registry) -> Result<R, RegistryError>,
+    ) -> Result<R, RegistryError> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = Registry::clone(&current);
+        let out = change(&mut next)?;
+        *current = Arc::new(next);
+        Ok(out)
+    }
+}

@@ -1,0 +1,229 @@
+//! `RuntimeBuilder`: the backend, the worker loops (how many, where, under which worker id), and the submission defaults.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use workmill_core::{Queue, RetryPolicy, WorkerId};
+use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
+
+use super::host::Host;
+use super::{Runtime, Shared};
+use crate::error::RuntimeError;
+use crate::registry::{Registry, SharedRegistry};
+use crate::worker::{
+    Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, Mode, WorkerOptions, run_loop,
+};
+
+enum Backend {
+    Memory(MemoryConfig),
+    SharedMemory(Arc<MemoryQueue>),
+    Other(Arc<dyn Queue>),
+}
+
+/// Configures and starts a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workmill::{Backoff, MemoryConfig, RetryPolicy, Runtime, WorkerId};
+///
+/// let runtime = Runtime::builder()
+///     .memory(MemoryConfig::default().capacity(100_000))
+///     .threads(2)
+///     .worker_id(WorkerId::new("billing")?)
+///     .default_retry(RetryPolicy::new(5).backoff(Backoff::Fixed(Duration::from_millis(100))))
+///     .max_payload(Some(64 * 1024))
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RuntimeBuilder {
+    backend: Backend,
+    host: Host,
+    concurrency: Option<usize>,
+    worker_id: Option<WorkerId>,
+    max_batch: usize,
+    lease: Duration,
+    idle_wait: Duration,
+    max_payload: Option<usize>,
+    default_retry: RetryPolicy,
+    paused: bool,
+    registry: Registry,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> RuntimeBuilder {
+        RuntimeBuilder {
+            backend: Backend::Memory(MemoryConfig::default()),
+            host: Host::Threads,
+            concurrency: None,
+            worker_id: None,
+            max_batch: DEFAULT_MAX_BATCH,
+            lease: DEFAULT_LEASE,
+            idle_wait: DEFAULT_IDLE_WAIT,
+            max_payload: Some(DEFAULT_MAX_PAYLOAD),
+            default_retry: RetryPolicy::default(),
+            paused: false,
+            registry: Registry::new(),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Uses a new in-process [`MemoryQueue`] bounded as `config` says (the default backend).
+    pub fn memory(mut self, config: MemoryConfig) -> RuntimeBuilder {
+        self.backend = Backend::Memory(config);
+        self
+    }
+
+    /// Uses an existing memory queue, shared with whoever else holds it.
+    pub fn memory_queue(mut self, queue: Arc<MemoryQueue>) -> RuntimeBuilder {
+        self.backend = Backend::SharedMemory(queue);
+        self
+    }
+
+    /// Uses any backend. Waiting for a result uses the backend's
+    /// [`Queue::wait`]; waiting for idleness polls its stats.
+    pub fn backend(mut self, queue: Arc<dyn Queue>) -> RuntimeBuilder {
+        self.backend = Backend::Other(queue);
+        self
+    }
+
+    /// Runs the worker loops on `threads` dedicated threads, one loop each, so
+    /// that up to `threads` tasks run at once. The default is one per CPU.
+    ///
+    /// Dedicated threads are the only host for now; running the loops on a
+    /// shared `workmill-executor` pool will be a second option.
+    pub fn threads(mut self, threads: usize) -> RuntimeBuilder {
+        self.host = Host::Threads;
+        self.concurrency = Some(threads);
+        self
+    }
+
+    /// How many tasks run at once: the number of worker loops. On dedicated
+    /// threads this is the same as [`threads`](RuntimeBuilder::threads).
+    pub fn concurrency(mut self, tasks: usize) -> RuntimeBuilder {
+        self.concurrency = Some(tasks);
+        self
+    }
+
+    /// The worker id recorded on tasks; loop `i` records `{id}-{i}`. The default is
+    /// [`WorkerId::generate`] (`host-pid-n`).
+    pub fn worker_id(mut self, id: WorkerId) -> RuntimeBuilder {
+        self.worker_id = Some(id);
+        self
+    }
+
+    /// The most tasks a loop reserves at once (default 256); loops adapt below it.
+    pub fn max_batch(mut self, tasks: usize) -> RuntimeBuilder {
+        self.max_batch = tasks;
+        self
+    }
+
+    /// The lease of each reservation (default one hour). Loops do not heartbeat
+    /// yet, so a task running longer than its lease may be rescued and run again.
+    pub fn lease(mut self, lease: Duration) -> RuntimeBuilder {
+        self.lease = lease;
+        self
+    }
+
+    /// The longest an idle loop sleeps before checking for pause or stop (default 50 ms).
+    /// Backends that notify (the memory queue) wake loops sooner.
+    pub fn idle_wait(mut self, wait: Duration) -> RuntimeBuilder {
+        self.idle_wait = wait;
+        self
+    }
+
+    /// Refuses submissions whose encoded input is longer than `bytes` (default 16 MiB);
+    /// `None` leaves only the backend's own limit.
+    pub fn max_payload(mut self, bytes: Option<usize>) -> RuntimeBuilder {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// The retry policy of submissions that do not set one (default: three attempts,
+    /// 1 s doubling backoff, 10% jitter).
+    pub fn default_retry(mut self, policy: RetryPolicy) -> RuntimeBuilder {
+        self.default_retry = policy;
+        self
+    }
+
+    /// Starts paused: tasks can be submitted but none runs until
+    /// [`Runtime::resume`]. Useful to queue work before any worker starts, so
+    /// that priorities decide the order from the first task.
+    pub fn paused(mut self) -> RuntimeBuilder {
+        self.paused = true;
+        self
+    }
+
+    /// Starts with the handlers in `registry` (more can be registered later).
+    pub fn registry(mut self, registry: Registry) -> RuntimeBuilder {
+        self.registry = registry;
+        self
+    }
+
+    /// Checks the settings and starts the worker loops.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let concurrency = self.concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        if concurrency == 0 {
+            return Err(config("concurrency must be at least 1"));
+        }
+        if self.max_batch == 0 {
+            return Err(config("max_batch must be at least 1"));
+        }
+        if self.lease.is_zero() || self.idle_wait.is_zero() {
+            return Err(config("lease and idle_wait must be longer than zero"));
+        }
+        if let Err(invalid) = self.default_retry.validate() {
+            return Err(config(&format!("the default retry policy: {invalid}")));
+        }
+        let base = self.worker_id.unwrap_or_else(WorkerId::generate);
+        let workers = (0..concurrency)
+            .map(|i| WorkerId::new(format!("{base}-{i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (queue, memory): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) = match self.backend {
+            Backend::Memory(config) => {
+                let memory = Arc::new(MemoryQueue::with_config(config));
+                (memory.clone(), Some(memory))
+            }
+            Backend::SharedMemory(memory) => (memory.clone(), Some(memory)),
+            Backend::Other(queue) => (queue, None),
+        };
+        let shared = Arc::new(Shared {
+            queue,
+            memory,
+            registry: SharedRegistry::new(self.registry),
+            control: Control::new(if self.paused { Mode::Pause } else { Mode::Run }),
+            closed: RwLock::new(false),
+            max_payload: self.max_payload,
+            default_retry: self.default_retry,
+        });
+        let runtime = Runtime {
+            shared: Arc::clone(&shared),
+            workers: Mutex::new(Vec::with_capacity(concurrency)),
+        };
+        for (i, worker) in workers.into_iter().enumerate() {
+            let options = WorkerOptions {
+                worker,
+                max_batch: self.max_batch,
+                lease: self.lease,
+                idle_wait: self.idle_wait,
+            };
+            let shared = Arc::clone(&shared);
+            let running = self.host.start(format!("workmill-worker-{i}"), move || {
+                run_loop(&*shared.queue, &shared.registry, &shared.control, &options)
+            })?;
+            // If a later loop fails to start, dropping `runtime` stops the started ones.
+            runtime.workers_mut().push(running);
+        }
+        Ok(runtime)
+    }
+}
+
+fn config(reason: &str) -> RuntimeError {
+    RuntimeError::Config(reason.to_owned())
+}

@@ -1,0 +1,380 @@
+//! `Runtime`: named tasks submitted to a queue backend and run by the runtime's own worker loops, with
+//! status, typed results, cancellation, stats and shutdown.
+
+mod builder;
+mod host;
+mod shutdown;
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use workmill_core::{
+    Codec, NamedTask, NewTask, Postcard, Queue, QueueError, QueueStats, TaskError, TaskId,
+    TaskRecord, TaskStatus,
+};
+use workmill_queue::MemoryQueue;
+
+use crate::error::RuntimeError;
+use crate::registry::{FnHandle, SharedRegistry};
+use crate::submit::{Submission, Submit, TaskHandle, new_task};
+use crate::worker::{Control, LoopReport, Mode};
+pub use builder::RuntimeBuilder;
+use host::Running;
+pub use shutdown::{Shutdown, ShutdownReport};
+
+/// How many tasks [`Runtime::submit_all`] hands the backend at once: large
+/// enough to amortize the backend's lock, small enough that workers are not
+/// kept from it for long.
+const SUBMIT_CHUNK: usize = 512;
+
+/// A queue of named tasks and the workers that run them, in this process.
+///
+/// Tasks are registered by name ([`register`](Runtime::register) for
+/// [`NamedTask`] types, [`register_fn`](Runtime::register_fn) for closures),
+/// submitted with a priority, a retry policy, an optional custom id and an
+/// optional delay ([`submit`](Runtime::submit)), and run by the runtime's
+/// worker loops, which reserve them from the backend in priority order. The
+/// caller watches a task's [`status`](Runtime::status), blocks for its typed
+/// result ([`get_result`](Runtime::get_result)), can
+/// [`cancel`](Runtime::cancel) it before it starts, and reads exact
+/// [`stats`](Runtime::stats). The backend is an in-process [`MemoryQueue`]
+/// unless the builder says otherwise.
+///
+/// Dropping a runtime shuts it down with [`Shutdown::Abandon`]; call
+/// [`shutdown`](Runtime::shutdown) to drain instead, or to read the report.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use serde::{Deserialize, Serialize};
+/// use workmill::{NamedTask, Priority, Runtime, Shutdown, TaskContext, TaskError};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Square(u64);
+///
+/// impl NamedTask for Square {
+///     const NAME: &'static str = "math.square";
+///     type Output = u64;
+///     fn run(self, _ctx: &TaskContext<'_>) -> Result<u64, TaskError> {
+///         Ok(self.0 * self.0)
+///     }
+/// }
+///
+/// let runtime = Runtime::builder().threads(2).build()?;
+/// runtime.register::<Square>()?;
+/// let task = runtime.submit(Square(12)).priority(Priority::HIGH).send()?;
+/// assert_eq!(runtime.wait_for(&task, Duration::from_secs(10))?, 144);
+///
+/// let report = runtime.shutdown(Shutdown::Drain)?;
+/// assert_eq!((report.stats.completed, report.left_waiting), (1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    workers: Mutex<Vec<Running>>,
+}
+
+/// What the runtime and its worker loops share.
+pub(crate) struct Shared {
+    pub(crate) queue: Arc<dyn Queue>,
+    /// The same queue when it is a memory queue, for its direct wake-ups.
+    pub(crate) memory: Option<Arc<MemoryQueue>>,
+    pub(crate) registry: SharedRegistry,
+    pub(crate) control: Control,
+    /// True once shutdown began: submissions are refused. Submitters hold the
+    /// read side while they enqueue, so once shutdown holds the write side no
+    /// submission is half done and a drain cannot miss one.
+    pub(crate) closed: RwLock<bool>,
+    pub(crate) max_payload: Option<usize>,
+    pub(crate) default_retry: workmill_core::RetryPolicy,
+}
+
+impl Runtime {
+    /// A builder with the defaults: a memory queue, one worker thread per CPU.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A runtime with the defaults; see [`Runtime::builder`].
+    pub fn new() -> Result<Runtime, RuntimeError> {
+        Runtime::builder().build()
+    }
+
+    /// Registers the named task `T`, so that workers can run tasks named [`T::NAME`](NamedTask::NAME).
+    pub fn register<T: NamedTask>(&self) -> Result<(), RuntimeError> {
+        self.shared
+            .registry
+            .update(|registry| registry.register::<T>().map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Registers a closure under `name` (the seed's `register_function`) and
+    /// returns a typed handle whose [`call`](FnHandle::call)s can be submitted.
+    ///
+    /// The closure runs on worker threads, once per attempt; a panic in it is
+    /// a failed attempt carrying the panic message.
+    pub fn register_fn<I, O, F>(
+        &self,
+        name: impl Into<String>,
+        f: F,
+    ) -> Result<FnHandle<I, O>, RuntimeError>
+    where
+        I: Serialize + DeserializeOwned + Send + 'static,
+        O: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(I) -> Result<O, TaskError> + Send + Sync + 'static,
+    {
+        let name = name.into();
+        Ok(self
+            .shared
+            .registry
+            .update(move |registry| registry.register_fn(name, f))?)
+    }
+
+    /// Starts a submission of `task` with the runtime's defaults; set options on the
+    /// returned [`Submit`], then [`send`](Submit::send) it.
+    pub fn submit<S: Submission>(&self, task: S) -> Submit<'_, S::Output> {
+        Submit::new(self, new_task(&task, &self.shared.default_retry))
+    }
+
+    /// Submits many tasks with the runtime's defaults, a chunk of them per backend call.
+    ///
+    /// Each chunk is accepted whole or not at all by the memory queue; on an
+    /// error, earlier chunks stay submitted (their handles are lost with the
+    /// error, but their ids can be found with the backend's `list`).
+    pub fn submit_all<S, I>(&self, tasks: I) -> Result<Vec<TaskHandle<S::Output>>, RuntimeError>
+    where
+        S: Submission,
+        I: IntoIterator<Item = S>,
+    {
+        let tasks = tasks.into_iter();
+        let mut ids = Vec::with_capacity(tasks.size_hint().0);
+        let mut chunk = Vec::with_capacity(SUBMIT_CHUNK.min(tasks.size_hint().0.max(1)));
+        for task in tasks {
+            chunk.push(new_task(&task, &self.shared.default_retry)?);
+            if chunk.len() == SUBMIT_CHUNK {
+                ids.extend(self.enqueue_batch(std::mem::take(&mut chunk))?);
+            }
+        }
+        if !chunk.is_empty() {
+            ids.extend(self.enqueue_batch(chunk)?);
+        }
+        Ok(ids.into_iter().map(TaskHandle::new).collect())
+    }
+
+    /// The task's whole record: status, attempts, timestamps, last error, worker, result bytes.
+    pub fn status(&self, id: &TaskId) -> Result<TaskRecord, RuntimeError> {
+        Ok(self.shared.queue.status(id)?)
+    }
+
+    /// Blocks until the task finishes, then decodes its result as `R`.
+    ///
+    /// Waiting uses the backend's notification (a condition variable for the
+    /// memory queue), not polling. Fails with [`RuntimeError::Timeout`] if the
+    /// task is not finished within `timeout`, and with
+    /// [`RuntimeError::TaskFailed`] (carrying the last error) if it ended dead
+    /// or cancelled.
+    pub fn get_result<R: DeserializeOwned>(
+        &self,
+        id: &TaskId,
+        timeout: Duration,
+    ) -> Result<R, RuntimeError> {
+        let record = self
+            .shared
+            .queue
+            .wait(id, timeout)
+            .map_err(RuntimeError::from_wait)?;
+        match record.status {
+            TaskStatus::Completed => {
+                let bytes = record.result.unwrap_or_default();
+                Postcard
+                    .decode(&bytes)
+                    .map_err(|source| RuntimeError::DecodeResult {
+                        id: record.id,
+                        source,
+                    })
+            }
+            status => Err(RuntimeError::TaskFailed {
+                id: record.id,
+                status,
+                last_error: record.last_error,
+            }),
+        }
+    }
+
+    /// [`get_result`](Runtime::get_result) with the result type taken from the handle.
+    pub fn wait_for<R: DeserializeOwned>(
+        &self,
+        task: &TaskHandle<R>,
+        timeout: Duration,
+    ) -> Result<R, RuntimeError> {
+        self.get_result(task.id(), timeout)
+    }
+
+    /// Cancels a task that has not started; a running or finished task is refused.
+    pub fn cancel(&self, id: &TaskId) -> Result<(), RuntimeError> {
+        Ok(self.shared.queue.cancel(id)?)
+    }
+
+    /// Gives a dead task a fresh set of attempts (an operator's retry).
+    pub fn requeue(&self, id: &TaskId) -> Result<(), RuntimeError> {
+        Ok(self.shared.queue.requeue(id)?)
+    }
+
+    /// The backend's exact counts.
+    pub fn stats(&self) -> Result<QueueStats, RuntimeError> {
+        Ok(self.shared.queue.stats()?)
+    }
+
+    /// Blocks until no task is pending, retrying or running, or until `timeout` passes.
+    ///
+    /// The memory queue signals idleness; other backends are polled (1 ms
+    /// growing to 50 ms between looks).
+    pub fn wait_idle(&self, timeout: Duration) -> Result<QueueStats, RuntimeError> {
+        if let Some(memory) = &self.shared.memory {
+            return memory
+                .wait_idle(timeout)
+                .map_err(|idle| RuntimeError::IdleTimeout {
+                    waited: idle.waited,
+                    unfinished: idle.stats.pending + idle.stats.retrying + idle.stats.running,
+                });
+        }
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let stats = self.shared.queue.stats()?;
+            let unfinished = stats.pending + stats.retrying + stats.running;
+            if unfinished == 0 {
+                return Ok(stats);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                return Err(RuntimeError::IdleTimeout { waited, unfinished });
+            }
+            std::thread::sleep(pause.min(timeout - waited));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the worker loops from starting tasks until [`resume`](Runtime::resume);
+    /// running tasks finish. Submissions are still accepted.
+    pub fn pause(&self) {
+        self.shared.control.set(Mode::Pause);
+    }
+
+    /// Lets paused worker loops run tasks again.
+    pub fn resume(&self) {
+        self.shared.control.set(Mode::Run);
+    }
+
+    /// The backend, for operations the runtime does not wrap (`list`, `purge`, ...).
+    pub fn queue(&self) -> Arc<dyn Queue> {
+        Arc::clone(&self.shared.queue)
+    }
+
+    /// Stops the runtime as `mode` says and reports what it did and left.
+    ///
+    /// From the first call on, submissions are refused with
+    /// [`RuntimeError::ShutDown`]. A second call (even a concurrent one, which
+    /// waits for the first) stops nothing more and reports the backend's counts.
+    pub fn shutdown(&self, mode: Shutdown) -> Result<ShutdownReport, RuntimeError> {
+        *self
+            .shared
+            .closed
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = true;
+        // Held to the end, so a concurrent second call waits for this one
+        // instead of stopping the loops in the middle of its drain.
+        let mut running = self.workers_mut();
+        let workers = std::mem::take(&mut *running);
+        let mut drained = Ok(());
+        if mode == Shutdown::Drain && !workers.is_empty() {
+            // A paused runtime drains too.
+            self.shared.control.set(Mode::Run);
+            drained = self.wait_idle(Duration::MAX).map(|_| ());
+        }
+        // Even if the drain failed (the backend broke), the loops are stopped and joined.
+        self.shared.control.set(Mode::Stop);
+        if let Some(memory) = &self.shared.memory {
+            memory.wake_workers();
+        }
+        let started = workers.len();
+        let mut loops = LoopReport::default();
+        let mut reported = 0;
+        for worker in workers {
+            if let Some(report) = worker.join() {
+                loops.add(&report);
+                reported += 1;
+            }
+        }
+        drop(running);
+        drained?;
+        let stats = self.shared.queue.stats()?;
+        Ok(ShutdownReport {
+            mode,
+            workers: started,
+            unreported_workers: started - reported,
+            loops,
+            stats,
+            left_waiting: stats.pending + stats.retrying,
+        })
+    }
+
+    /// Submits one prepared task, unless the runtime is shut down or the payload is too large.
+    pub(crate) fn enqueue(&self, task: NewTask) -> Result<TaskId, RuntimeError> {
+        self.check_payload(&task)?;
+        let closed = self.shared.closed.read().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return Err(RuntimeError::ShutDown);
+        }
+        Ok(self.shared.queue.enqueue(task)?)
+    }
+
+    fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, RuntimeError> {
+        for task in &tasks {
+            self.check_payload(task)?;
+        }
+        let closed = self.shared.closed.read().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return Err(RuntimeError::ShutDown);
+        }
+        Ok(self.shared.queue.enqueue_batch(tasks)?)
+    }
+
+    fn check_payload(&self, task: &NewTask) -> Result<(), RuntimeError> {
+        match self.shared.max_payload {
+            Some(limit) if task.payload.len() > limit => {
+                Err(RuntimeError::Queue(QueueError::PayloadTooLarge {
+                    id: task.id.clone(),
+                    size: task.payload.len(),
+                    limit,
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn workers_mut(&self) -> MutexGuard<'_, Vec<Running>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.workers_mut().is_empty() {
+            let _ = self.shutdown(Shutdown::Abandon);
+        }
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("backend", &self.shared.queue.backend_name())
+            .field("workers", &self.workers_mut().len())
+            .field("mode", &self.shared.control.mode())
+            .finish_non_exhaustive()
+    }
+}

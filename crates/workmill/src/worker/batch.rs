@@ -1,0 +1,75 @@
+//! `BatchSize`: how many tasks a worker loop reserves at once, grown while batches run fast and shrunk when they do not.
+
+use std::time::Duration;
+
+/// A batch that runs longer than this is too large: the tasks at its end wait
+/// behind the ones at its start while other workers may be idle.
+const TARGET: Duration = Duration::from_micros(500);
+
+/// The reservation size of one worker loop.
+///
+/// Reserving many tasks at once amortizes the backend's lock or round trip,
+/// which is what makes short tasks fast; but a worker holding a batch delays
+/// every task in it behind the one it runs, and keeps other workers from them.
+/// So a loop starts with one task, doubles the batch while batches come back
+/// full and finish within [`TARGET`], halves it when a batch takes longer,
+/// and starts over from one after it finds the queue empty.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchSize {
+    current: usize,
+    max: usize,
+}
+
+impl BatchSize {
+    pub(crate) fn new(max: usize) -> BatchSize {
+        BatchSize {
+            current: 1,
+            max: max.max(1),
+        }
+    }
+
+    /// How many tasks to reserve next.
+    pub(crate) fn get(&self) -> usize {
+        self.current
+    }
+
+    /// Adjusts after a batch of `reserved` tasks that took `elapsed` to run.
+    pub(crate) fn record(&mut self, reserved: usize, elapsed: Duration) {
+        if elapsed > TARGET {
+            self.current = (self.current / 2).max(1);
+        } else if reserved >= self.current {
+            self.current = (self.current * 2).min(self.max);
+        }
+    }
+
+    /// Starts over after the queue was found empty.
+    pub(crate) fn reset(&mut self) {
+        self.current = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_while_fast_and_full_shrinks_when_slow_and_resets_when_idle() {
+        let mut size = BatchSize::new(256);
+        let fast = Duration::from_micros(10);
+        let mut seen = vec![size.get()];
+        for _ in 0..10 {
+            size.record(size.get(), fast);
+            seen.push(size.get());
+        }
+        assert_eq!(seen, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256, 256]);
+        size.record(100, fast);
+        assert_eq!(size.get(), 256, "a batch that was not full keeps the size");
+        size.record(256, Duration::from_millis(5));
+        assert_eq!(size.get(), 128);
+        size.reset();
+        assert_eq!(size.get(), 1);
+        size.record(1, Duration::from_secs(1));
+        assert_eq!(size.get(), 1, "never below one");
+        assert_eq!(BatchSize::new(0).get(), 1);
+    }
+}

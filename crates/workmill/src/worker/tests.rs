@@ -1,0 +1,149 @@
+//! Worker loop tests: a loop runs what it reserves, records each outcome, pauses and stops when told,
+//! and hands back the unstarted rest of a batch.
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use workmill_core::{
+    Backoff, Codec, NewTask, Postcard, Queue, RetryPolicy, TaskError, TaskStatus, WorkerId,
+};
+use workmill_queue::MemoryQueue;
+
+use super::*;
+use crate::registry::Registry;
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn options() -> WorkerOptions {
+    WorkerOptions::new(WorkerId::new("loop-test").unwrap())
+}
+
+fn call(name: &str, input: u64) -> NewTask {
+    NewTask::new(name, Postcard.encode(&input).unwrap())
+        .retry(RetryPolicy::new(2).backoff(Backoff::Immediate))
+}
+
+/// A registry with `square`, `fail-once` (fails on attempt 1 of any input) and `panic`.
+fn registry() -> SharedRegistry {
+    let mut registry = Registry::new();
+    registry
+        .register_fn("square", |x: u64| Ok::<_, TaskError>(x * x))
+        .unwrap();
+    registry
+        .register_fn("panic", |x: u64| -> Result<u64, TaskError> {
+            panic!("panic on {x}")
+        })
+        .unwrap();
+    SharedRegistry::new(registry)
+}
+
+#[test]
+fn a_loop_runs_everything_then_stops_with_a_report() {
+    let queue = Arc::new(MemoryQueue::new());
+    let registry = Arc::new(registry());
+    let control = Arc::new(Control::new(Mode::Run));
+    let worker = {
+        let (queue, registry, control) = (queue.clone(), registry.clone(), control.clone());
+        thread::spawn(move || run_loop(&*queue, &registry, &control, &options()))
+    };
+    let mut tasks: Vec<NewTask> = (0..500).map(|i| call("square", i)).collect();
+    tasks.push(call("panic", 1));
+    tasks.push(call("missing", 1));
+    let ids = queue.enqueue_batch(tasks).unwrap();
+    let stats = queue.wait_idle(LONG).unwrap();
+    control.set(Mode::Stop);
+    queue.wake_workers();
+    let report = worker.join().unwrap();
+
+    assert_eq!((stats.completed, stats.dead), (500, 2));
+    assert_eq!(
+        report,
+        LoopReport {
+            attempts: 503,
+            completed: 500,
+            failed: 3,
+            released: 0,
+            backend_errors: 0,
+        },
+        "the panicking task ran twice (retryable), the unknown one once"
+    );
+    for (i, id) in ids.iter().take(500).enumerate() {
+        let record = queue.status(id).unwrap();
+        let result: u64 = Postcard.decode(record.result.as_deref().unwrap()).unwrap();
+        assert_eq!(result, (i as u64) * (i as u64));
+        assert_eq!(record.worker.unwrap().as_str(), "loop-test");
+    }
+    let panicked = queue.status(&ids[500]).unwrap();
+    assert_eq!(panicked.attempts, 2);
+    assert!(panicked.last_error.unwrap().message.contains("panic on 1"));
+}
+
+#[test]
+fn a_paused_loop_starts_nothing_until_resumed() {
+    let queue = Arc::new(MemoryQueue::new());
+    let registry = Arc::new(registry());
+    let control = Arc::new(Control::new(Mode::Pause));
+    let worker = {
+        let (queue, registry, control) = (queue.clone(), registry.clone(), control.clone());
+        thread::spawn(move || run_loop(&*queue, &registry, &control, &options()))
+    };
+    let id = queue.enqueue(call("square", 3)).unwrap();
+    // Paused: the task cannot start, so a short wait must time out with it pending.
+    assert!(queue.wait(&id, Duration::from_millis(20)).is_err());
+    assert_eq!(queue.status(&id).unwrap().status, TaskStatus::Pending);
+    control.set(Mode::Run);
+    assert_eq!(queue.wait(&id, LONG).unwrap().status, TaskStatus::Completed);
+    control.set(Mode::Stop);
+    queue.wake_workers();
+    assert_eq!(worker.join().unwrap().completed, 1);
+}
+
+#[test]
+fn stopping_mid_batch_hands_back_the_unstarted_tasks() {
+    let queue = MemoryQueue::new();
+    let control = Arc::new(Control::new(Mode::Run));
+    let ran = Arc::new(Mutex::new(0));
+    let mut registry = Registry::new();
+    {
+        let (control, ran) = (control.clone(), ran.clone());
+        registry
+            .register_fn("stop-after-me", move |x: u64| {
+                *ran.lock().unwrap() += 1;
+                control.set(Mode::Stop);
+                Ok::<_, TaskError>(x)
+            })
+            .unwrap();
+    }
+    queue
+        .enqueue_batch((0..5).map(|i| call("stop-after-me", i)).collect())
+        .unwrap();
+    let batch = queue.reserve(&options().worker, 5, LONG).unwrap();
+    let mut report = LoopReport::default();
+    run_batch(&queue, &registry, &control, &options(), batch, &mut report);
+
+    assert_eq!(*ran.lock().unwrap(), 1);
+    assert_eq!(
+        (report.attempts, report.completed, report.released),
+        (1, 1, 4)
+    );
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.completed, stats.pending, stats.running), (1, 4, 0));
+    // The handed-back tasks were never started: no attempt counted.
+    let pending = queue
+        .list(&workmill_core::ListFilter {
+            status: Some(TaskStatus::Pending),
+            limit: 10,
+        })
+        .unwrap();
+    assert!(pending.iter().all(|record| record.attempts == 0));
+}
+
+#[test]
+fn a_stopped_control_stays_stopped() {
+    let control = Control::new(Mode::Pause);
+    control.set(Mode::Stop);
+    control.set(Mode::Run);
+    assert_eq!(control.mode(), Mode::Stop);
+    assert_eq!(control.wait_while_paused(), Mode::Stop);
+}
