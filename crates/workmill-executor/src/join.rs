@@ -1,0 +1,178 @@
+//! `join` and `join_context`: run two closures, potentially in parallel, and return both results.
+
+use crate::frames::Popped;
+use crate::global;
+use crate::job::StackJob;
+use crate::latch::SpinLatch;
+use crate::unwind;
+use crate::worker::WorkerThread;
+
+/// What a closure passed to [`join_context`] learns about how it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct FnContext {
+    migrated: bool,
+}
+
+impl FnContext {
+    #[inline]
+    fn new(migrated: bool) -> FnContext {
+        FnContext { migrated }
+    }
+
+    /// True when this closure was taken by another worker (stolen) instead of
+    /// running right after the first closure on the thread that called `join`.
+    ///
+    /// Always false for the first closure. A stolen closure means a worker
+    /// was idle and came for work: that is the signal of steal demand that
+    /// adaptive splitting keys on (see [`join_context`]).
+    #[inline]
+    pub fn migrated(&self) -> bool {
+        self.migrated
+    }
+}
+
+/// Runs `oper_a` and `oper_b`, potentially in parallel, and returns both results.
+///
+/// Inside a pool, `oper_a` runs on the calling worker; `oper_b` waits in the
+/// worker's join frames, where an idle worker may steal it. If nobody does,
+/// the caller runs it right after `oper_a`, at the cost of a few plain loads
+/// and stores: no allocation, no atomic read-modify-write and no wake-up for
+/// a join nested inside another join on the same worker. So recursive
+/// divide-and-conquer may split fine: idle workers take the oldest (largest)
+/// pending halves. Outside every pool, `join` runs on the global pool and
+/// blocks until both closures are done.
+///
+/// # Panics
+///
+/// If either closure panics, `join` panics with that payload, but only after
+/// the other closure has finished if it started (so nothing it borrows
+/// dangles). If `oper_a` panics before `oper_b` was stolen, `oper_b` does not
+/// run. When both panic, `oper_a`'s panic is the one propagated.
+///
+/// # Examples
+///
+/// ```
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 {
+///         return n;
+///     }
+///     let (a, b) = workmill_executor::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// assert_eq!(fib(20), 6765);
+/// ```
+///
+/// Both closures may borrow from the caller's stack:
+///
+/// ```
+/// let mut left = vec![3, 1, 2];
+/// let mut right = vec![9, 7, 8];
+/// workmill_executor::join(|| left.sort(), || right.sort());
+/// assert_eq!((left, right), (vec![1, 2, 3], vec![7, 8, 9]));
+/// ```
+#[inline]
+pub fn join<A, B, RA, RB>(oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    join_context(|_| oper_a(), |_| oper_b())
+}
+
+/// Like [`join`], but each closure receives an [`FnContext`] telling whether it was stolen.
+///
+/// This is the hook for adaptive ("thief") splitting in parallel iterators
+/// and map-reduce: split a range into pieces while there is demand for work,
+/// and treat `ctx.migrated() == true` in the second closure as fresh demand
+/// (an idle worker just took that half), for example by resetting a split
+/// budget to [`current_num_threads`](crate::current_num_threads). Because a
+/// join that nobody steals costs only a few nanoseconds here, splitting down
+/// to pieces of a microsecond or so of work is cheap; the budget mainly
+/// avoids splitting much finer than that.
+///
+/// # Examples
+///
+/// Summing a slice with a split budget that is refilled whenever a half migrates:
+///
+/// ```
+/// use workmill_executor::{current_num_threads, join_context};
+///
+/// fn sum(data: &[u64], budget: usize) -> u64 {
+///     if data.len() <= 1024 || budget == 0 {
+///         return data.iter().sum();
+///     }
+///     let (left, right) = data.split_at(data.len() / 2);
+///     let (a, b) = join_context(
+///         |_| sum(left, budget / 2),
+///         |ctx| {
+///             let budget = if ctx.migrated() { current_num_threads() * 4 } else { budget / 2 };
+///             sum(right, budget)
+///         },
+///     );
+///     a + b
+/// }
+///
+/// let data: Vec<u64> = (1..=100_000).collect();
+/// assert_eq!(sum(&data, current_num_threads() * 4), 100_000 * 100_001 / 2);
+/// ```
+///
+/// # Panics
+///
+/// As [`join`].
+#[inline]
+pub fn join_context<A, B, RA, RB>(oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let worker = WorkerThread::current();
+    if worker.is_null() {
+        return global::registry().in_worker(|worker, _| join_on_worker(worker, oper_a, oper_b));
+    }
+    // SAFETY: a non-null current worker is alive on this thread.
+    join_on_worker(unsafe { &*worker }, oper_a, oper_b)
+}
+
+/// The join proper, on the calling worker.
+#[inline]
+pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, oper_a: A, oper_b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let job_b = StackJob::new(
+        move |migrated| oper_b(FnContext::new(migrated)),
+        SpinLatch::new(worker.registry(), worker.index()),
+    );
+    let shared = worker.shared_frames();
+    let frames = worker.local_frames();
+    // SAFETY: `job_b` stays in this stack frame until `pop` below, and, if it
+    // was claimed, until its latch is set (`wait_until`).
+    if unsafe { frames.push(shared, job_b.header()) }.is_none() {
+        // Too deeply nested to share: run both here, in order.
+        let result_a = oper_a(FnContext::new(false));
+        return (result_a, job_b.run_inline(false));
+    }
+    let result_a = unwind::halt_unwinding(|| oper_a(FnContext::new(false)));
+    match frames.pop(shared) {
+        Popped::Inline => match result_a {
+            Ok(result_a) => (result_a, job_b.run_inline(false)),
+            // `oper_b` never started; dropping it here is all it needs.
+            Err(payload) => unwind::resume_unwinding(payload),
+        },
+        Popped::Claimed => {
+            worker.wait_until(&job_b.latch.core);
+            match result_a {
+                // SAFETY: the latch is set.
+                Ok(result_a) => (result_a, unsafe { job_b.into_result() }),
+                Err(payload) => unwind::resume_unwinding(payload),
+            }
+        }
+    }
+}
