@@ -40,7 +40,7 @@ pub(crate) const CAPACITY: usize = 4;
 
 /// The half of a worker's frames that thieves can see.
 pub(crate) struct SharedFrames {
-    slots: Box<[AtomicPtr<JobHeader>]>,
+    slots: [AtomicPtr<JobHeader>; CAPACITY],
     /// How many bottom slots may hold a frame; thieves scan no further.
     exposed_hint: AtomicUsize,
     /// How many frames the owner has shared, for the metrics; written by the owner only.
@@ -50,9 +50,7 @@ pub(crate) struct SharedFrames {
 impl SharedFrames {
     pub(crate) fn new() -> SharedFrames {
         SharedFrames {
-            slots: (0..CAPACITY)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             exposed_hint: AtomicUsize::new(0),
             shared_count: AtomicUsize::new(0),
         }
@@ -102,15 +100,23 @@ pub(crate) enum Popped {
 
 /// The owner's view of its frames. Only the owning worker thread touches it.
 pub(crate) struct LocalFrames {
-    private: Box<[Cell<*const JobHeader>]>,
+    /// This worker's shared half, in the registry (which the worker keeps alive).
+    shared: *const SharedFrames,
+    private: [Cell<*const JobHeader>; CAPACITY],
     depth: Cell<usize>,
     exposed: Cell<usize>,
 }
 
 impl LocalFrames {
-    pub(crate) fn new() -> LocalFrames {
+    /// The private half of the frames whose shared half is `shared`.
+    ///
+    /// # Safety
+    ///
+    /// `shared` must outlive the returned value.
+    pub(crate) unsafe fn new(shared: *const SharedFrames) -> LocalFrames {
         LocalFrames {
-            private: (0..CAPACITY).map(|_| Cell::new(ptr::null())).collect(),
+            shared,
+            private: std::array::from_fn(|_| Cell::new(ptr::null())),
             depth: Cell::new(0),
             exposed: Cell::new(0),
         }
@@ -123,23 +129,36 @@ impl LocalFrames {
     /// `header` must stay live until `pop` returns for it, and, if `pop`
     /// reports it claimed, until its latch is set.
     #[inline]
-    pub(crate) unsafe fn push(&self, shared: &SharedFrames, header: *const JobHeader) -> Option<()> {
+    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<()> {
         let depth = self.depth.get();
-        if depth == CAPACITY {
+        if depth >= CAPACITY {
             return None;
         }
         self.private[depth].set(header);
         self.depth.set(depth + 1);
         let exposed = self.exposed.get();
-        if exposed == 0 || shared.slots[exposed - 1].load(Ordering::Relaxed).is_null() {
-            self.share_oldest(shared);
+        // `exposed <= depth < CAPACITY`, so the index is in bounds.
+        if exposed == 0
+            || self.shared().slots[(exposed - 1) % CAPACITY]
+                .load(Ordering::Relaxed)
+                .is_null()
+        {
+            self.share_oldest();
         }
         Some(())
     }
 
+    #[inline(always)]
+    fn shared(&self) -> &SharedFrames {
+        // SAFETY: `new`'s contract keeps the shared half alive.
+        unsafe { &*self.shared }
+    }
+
     /// Moves the oldest private frame to the shared slots.
     #[cold]
-    fn share_oldest(&self, shared: &SharedFrames) {
+    #[inline(never)]
+    fn share_oldest(&self) {
+        let shared = self.shared();
         let exposed = self.exposed.get();
         debug_assert!(exposed < self.depth.get());
         shared.slots[exposed].store(self.private[exposed].get().cast_mut(), Ordering::Release);
@@ -149,20 +168,27 @@ impl LocalFrames {
     }
 
     /// Shares every private frame, so that a waiting owner (or a thief) can take them.
-    pub(crate) fn share_all(&self, shared: &SharedFrames) {
+    pub(crate) fn share_all(&self) {
         while self.exposed.get() < self.depth.get() {
-            self.share_oldest(shared);
+            self.share_oldest();
         }
     }
 
     /// Pops the youngest frame, which must be the one this worker pushed last.
     #[inline]
-    pub(crate) fn pop(&self, shared: &SharedFrames) -> Popped {
+    pub(crate) fn pop(&self) -> Popped {
         let index = self.depth.get() - 1;
         self.depth.set(index);
         if index >= self.exposed.get() {
             return Popped::Inline;
         }
+        self.pop_shared(index)
+    }
+
+    /// Claims back a shared frame: one atomic swap decides between the owner and a thief.
+    #[inline(never)]
+    fn pop_shared(&self, index: usize) -> Popped {
+        let shared = self.shared();
         self.exposed.set(index);
         let header = shared.slots[index].swap(ptr::null_mut(), Ordering::Acquire);
         shared.exposed_hint.store(index, Ordering::Relaxed);

@@ -130,8 +130,10 @@ where
 
     /// Runs the closure here, because no other thread took the job.
     #[inline]
-    pub(crate) fn run_inline(self, migrated: bool) -> R {
-        match self.func.into_inner() {
+    pub(crate) fn run_inline(&self, migrated: bool) -> R {
+        // SAFETY: nobody else claimed the job, so its closure is ours alone.
+        let func = self.func.with_mut(|func| unsafe { (*func).take() });
+        match func {
             Some(func) => func(migrated),
             None => unreachable!("a join's second closure ran twice"),
         }

@@ -1,10 +1,11 @@
 //! `join` and `join_context`: run two closures, potentially in parallel, and return both results.
 
+use std::mem;
+
 use crate::frames::Popped;
 use crate::global;
 use crate::job::StackJob;
-use crate::latch::SpinLatch;
-use crate::unwind;
+use crate::latch::{CoreLatch, SpinLatch};
 use crate::worker::WorkerThread;
 
 /// What a closure passed to [`join_context`] learns about how it runs.
@@ -150,29 +151,48 @@ where
         move |migrated| oper_b(FnContext::new(migrated)),
         SpinLatch::new(worker.registry(), worker.index()),
     );
-    let shared = worker.shared_frames();
     let frames = worker.local_frames();
     // SAFETY: `job_b` stays in this stack frame until `pop` below, and, if it
     // was claimed, until its latch is set (`wait_until`).
-    if unsafe { frames.push(shared, job_b.header()) }.is_none() {
+    if unsafe { frames.push(job_b.header()) }.is_none() {
         // Too deeply nested to share: run both here, in order.
         let result_a = oper_a(FnContext::new(false));
         return (result_a, job_b.run_inline(false));
     }
-    let result_a = unwind::halt_unwinding(|| oper_a(FnContext::new(false)));
-    match frames.pop(shared) {
-        Popped::Inline => match result_a {
-            Ok(result_a) => (result_a, job_b.run_inline(false)),
-            // `oper_b` never started; dropping it here is all it needs.
-            Err(payload) => unwind::resume_unwinding(payload),
-        },
+    // If `oper_a` unwinds, the guard takes the frame back and, if a thief
+    // claimed `oper_b`, waits for it before the unwinding leaves this frame.
+    // A guard instead of `catch_unwind` keeps `oper_a` inlinable.
+    let guard = UnwindGuard {
+        worker,
+        latch: &job_b.latch.core,
+    };
+    let result_a = oper_a(FnContext::new(false));
+    mem::forget(guard);
+    match frames.pop() {
+        Popped::Inline => (result_a, job_b.run_inline(false)),
         Popped::Claimed => {
             worker.wait_until(&job_b.latch.core);
-            match result_a {
-                // SAFETY: the latch is set.
-                Ok(result_a) => (result_a, unsafe { job_b.into_result() }),
-                Err(payload) => unwind::resume_unwinding(payload),
-            }
+            // SAFETY: the latch is set.
+            (result_a, unsafe { job_b.into_result() })
+        }
+    }
+}
+
+/// Cleans up a join frame when its first closure panics.
+struct UnwindGuard<'a> {
+    worker: &'a WorkerThread,
+    latch: &'a CoreLatch,
+}
+
+impl Drop for UnwindGuard<'_> {
+    #[cold]
+    fn drop(&mut self) {
+        // Only reached while unwinding out of `oper_a`. If nobody claimed
+        // `oper_b`, it never runs; otherwise it borrows from the frame being
+        // unwound, so wait until it is done. Jobs run while waiting catch
+        // their own panics, so nothing here unwinds again.
+        if self.worker.local_frames().pop() == Popped::Claimed {
+            self.worker.wait_until(self.latch);
         }
     }
 }

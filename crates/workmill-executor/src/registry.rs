@@ -119,11 +119,6 @@ impl Registry {
         lanes + local
     }
 
-    /// True if some worker offers a shared join frame.
-    pub(crate) fn has_shared_frames(&self) -> bool {
-        self.thread_infos.iter().any(|info| info.frames.live() > 0)
-    }
-
     /// Runs `op` on a worker of this pool: here if this thread is one, otherwise
     /// by injecting it and waiting. The flag tells `op` whether it was injected.
     pub(crate) fn in_worker<OP, R>(self: &Arc<Self>, op: OP) -> R

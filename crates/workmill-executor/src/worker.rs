@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use crate::deque::{Steal, Worker};
-use crate::frames::{LocalFrames, SharedFrames};
+use crate::frames::LocalFrames;
 use crate::job::JobRef;
 use crate::latch::CoreLatch;
 use crate::registry::{Registry, ThreadInfo};
@@ -52,11 +52,6 @@ impl WorkerThread {
     #[inline]
     fn info(&self) -> &ThreadInfo {
         &self.registry.thread_infos[self.index]
-    }
-
-    #[inline]
-    pub(crate) fn shared_frames(&self) -> &SharedFrames {
-        &self.info().frames
     }
 
     #[inline]
@@ -134,7 +129,7 @@ impl WorkerThread {
         if self.frames.depth() > 0 {
             // We are waiting inside a join or scope: our own pending joins are
             // work too. Sharing them first makes them claimable by anyone.
-            self.frames.share_all(&info.frames);
+            self.frames.share_all();
             if let Some(job) = info.frames.steal() {
                 return Some(job);
             }
@@ -220,9 +215,12 @@ impl Drop for CurrentGuard {
 
 /// The body of a worker thread: runs jobs until the pool terminates.
 pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+    let shared_frames: *const _ = &registry.thread_infos[index].frames;
     let worker = WorkerThread {
         deque,
-        frames: LocalFrames::new(),
+        // SAFETY: the registry, which holds the shared frames, outlives the
+        // worker: the worker holds an `Arc` to it.
+        frames: unsafe { LocalFrames::new(shared_frames) },
         index,
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
         registry,
