@@ -2,10 +2,9 @@
 //! 1023-node tree, workmill against rayon and a sequential baseline, each measured inside its pool.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use workmill_executor::ThreadPool;
+use workmill_benches::executor::{pools, timed};
 
 const FIB_N: u64 = 32;
 
@@ -34,7 +33,11 @@ fn fib_rayon(n: u64) -> u64 {
 
 /// Joins made by `fib(n)`: one per call with `n >= 2`.
 fn fib_joins(n: u64) -> u64 {
-    if n < 2 { 0 } else { 1 + fib_joins(n - 1) + fib_joins(n - 2) }
+    if n < 2 {
+        0
+    } else {
+        1 + fib_joins(n - 1) + fib_joins(n - 2)
+    }
 }
 
 struct Node {
@@ -79,39 +82,17 @@ fn sum_rayon(node: &Node) -> u64 {
         })
 }
 
-fn pools() -> (ThreadPool, rayon::ThreadPool) {
-    let threads = num_threads();
-    let ours = ThreadPool::builder()
-        .num_threads(threads)
-        .build()
-        .expect("the workmill pool starts");
-    let theirs = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("the rayon pool starts");
-    (ours, theirs)
-}
-
-fn num_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// Times `iters` calls of `f` on a worker, so that the pool entry is not measured.
-fn timed(iters: u64, f: impl Fn()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed()
-}
-
 fn fib(c: &mut Criterion) {
     let (ours, theirs) = pools();
     let mut group = c.benchmark_group("executor/fib32");
     group.throughput(Throughput::Elements(fib_joins(FIB_N)));
     group.bench_function("workmill", |b| {
         b.iter_custom(|iters| {
-            ours.install(|| timed(iters, || assert_eq!(fib_workmill(black_box(FIB_N)), 2_178_309)))
+            ours.install(|| {
+                timed(iters, || {
+                    assert_eq!(fib_workmill(black_box(FIB_N)), 2_178_309)
+                })
+            })
         })
     });
     group.bench_function("rayon", |b| {
@@ -132,7 +113,11 @@ fn tree_sum(c: &mut Criterion) {
     let mut group = c.benchmark_group("executor/tree1023");
     group.bench_function("workmill", |b| {
         b.iter_custom(|iters| {
-            ours.install(|| timed(iters, || assert_eq!(sum_workmill(black_box(&root)), expected)))
+            ours.install(|| {
+                timed(iters, || {
+                    assert_eq!(sum_workmill(black_box(&root)), expected)
+                })
+            })
         })
     });
     group.bench_function("rayon", |b| {
@@ -140,19 +125,7 @@ fn tree_sum(c: &mut Criterion) {
             theirs.install(|| timed(iters, || assert_eq!(sum_rayon(black_box(&root)), expected)))
         })
     });
-    let quiet = ThreadPool::builder().num_threads(2).heartbeat_interval(None).build().unwrap();
-    group.bench_function("workmill-nohb", |b| {
-        b.iter_custom(|iters| {
-            quiet.install(|| timed(iters, || assert_eq!(sum_workmill(black_box(&root)), expected)))
-        })
-    });
-    let one = ThreadPool::builder().num_threads(1).build().unwrap();
-    group.bench_function("workmill-one", |b| {
-        b.iter_custom(|iters| {
-            one.install(|| timed(iters, || assert_eq!(sum_workmill(black_box(&root)), expected)))
-        })
-    });
-    eprintln!("{:?}", ours.metrics());
+
     group.bench_function("sequential", |b| {
         b.iter(|| assert_eq!(sum_sequential(black_box(&root)), expected))
     });

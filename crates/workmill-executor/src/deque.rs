@@ -61,7 +61,9 @@ mod loom_queue {
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            lock(&self.items).pop_front().map_or(Steal::Empty, Steal::Success)
+            lock(&self.items)
+                .pop_front()
+                .map_or(Steal::Empty, Steal::Success)
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -85,7 +87,9 @@ mod loom_queue {
         }
 
         pub(crate) fn steal(&self) -> Steal<T> {
-            lock(&self.items).pop_front().map_or(Steal::Empty, Steal::Success)
+            lock(&self.items)
+                .pop_front()
+                .map_or(Steal::Empty, Steal::Success)
         }
 
         /// Takes one item; the real injector also moves a batch into `dest`,

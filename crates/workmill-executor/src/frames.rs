@@ -68,7 +68,12 @@ impl SharedFrames {
             // that reused the same stack address; winning the CAS still means
             // the slot held a shared, unclaimed frame, which is now ours.
             if slot
-                .compare_exchange(header, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    header,
+                    ptr::null_mut(),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 // SAFETY: we won the claim, so the frame is live and ours: its

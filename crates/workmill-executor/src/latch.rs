@@ -57,12 +57,9 @@ impl CoreLatch {
     /// The waiter is awake again (unless the latch was set).
     pub(crate) fn wake_up(&self) {
         if !self.probe() {
-            let _ = self.state.compare_exchange(
-                SLEEPING,
-                UNSET,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.state
+                    .compare_exchange(SLEEPING, UNSET, Ordering::SeqCst, Ordering::Relaxed);
         }
     }
 

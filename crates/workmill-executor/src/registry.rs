@@ -1,7 +1,7 @@
 //! The registry: what a pool's workers share (queues, join frames, sleep state, hooks) and how work enters it.
 
-use std::any::Any;
 use crossbeam_utils::CachePadded;
+use std::any::Any;
 
 use crate::deque::{Injector, Stealer};
 use crate::frames::SharedFrames;

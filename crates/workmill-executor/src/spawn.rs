@@ -301,7 +301,11 @@ impl<T: Send> JoinHandle<T> {
     /// # Ok::<(), workmill_executor::BuildError>(())
     /// ```
     pub fn cancel(self) -> Result<(), JoinHandle<T>> {
-        if self.task.cancel() { Ok(()) } else { Err(self) }
+        if self.task.cancel() {
+            Ok(())
+        } else {
+            Err(self)
+        }
     }
 }
 

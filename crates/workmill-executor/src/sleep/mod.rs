@@ -3,9 +3,7 @@
 use crossbeam_utils::CachePadded;
 
 use crate::latch::CoreLatch;
-use crate::sync::{
-    AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait,
-};
+use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait};
 
 /// Searches for work (each a `thread::yield_now`) before a worker announces it is sleepy.
 #[cfg(not(workmill_loom))]
