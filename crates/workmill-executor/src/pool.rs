@@ -240,12 +240,14 @@ impl Drop for ThreadPool {
     fn drop(&mut self) {
         // The pool handle's own count: once spawned tasks are done too, the workers exit.
         self.registry.job_finished();
-        let me = thread::current().id();
+        // A pool dropped by one of its own tasks cannot wait for its threads:
+        // they exit once that task (and all other work) is done.
+        if self.current_thread_index().is_some() {
+            return;
+        }
         for handle in self.threads.drain(..) {
-            // A pool dropped by one of its own tasks cannot wait for itself.
-            if handle.thread().id() != me {
-                let _ = handle.join();
-            }
+            // A worker never panics out of its main loop; a join error carries nothing to report.
+            let _ = handle.join();
         }
     }
 }
