@@ -5,6 +5,7 @@ use std::fmt;
 use crate::global;
 use crate::job::StackJob;
 use crate::latch::{CountLatch, CountLatchRef};
+use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
 /// What a broadcast closure learns about where it runs.
@@ -66,7 +67,9 @@ where
     // SAFETY: a non-null current worker is alive on this thread.
     match unsafe { worker.as_ref() } {
         Some(worker) => broadcast_on_worker(worker, &op),
-        None => global::registry().in_worker(|worker, _| broadcast_on_worker(worker, &op)),
+        None => Registry::in_worker(global::registry(), |worker, _| {
+            broadcast_on_worker(worker, &op)
+        }),
     }
 }
 

@@ -66,10 +66,6 @@ mod loom_queue {
                 .map_or(Steal::Empty, Steal::Success)
         }
 
-        pub(crate) fn is_empty(&self) -> bool {
-            lock(&self.items).is_empty()
-        }
-
         pub(crate) fn len(&self) -> usize {
             lock(&self.items).len()
         }

@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use crate::registry::Registry;
-use crate::sync::{Arc, Ordering, thread};
+use crate::sync::{Arc, Ordering};
 
 /// The default interval between heartbeats.
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_micros(100);
@@ -26,7 +26,8 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
     // Per worker: its share count at the last tick, if it had a live shared frame then.
     let mut last_seen: Vec<Option<usize>> = vec![None; registry.num_threads()];
     while sleep.heartbeat_wait_until_useful() {
-        thread::sleep(interval);
+        // Wall-clock time: the heartbeat never runs under loom.
+        std::thread::sleep(interval);
         if sleep.heartbeat_terminated() {
             break;
         }

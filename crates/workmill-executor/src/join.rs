@@ -6,6 +6,7 @@ use crate::frames::Popped;
 use crate::global;
 use crate::job::StackJob;
 use crate::latch::{CoreLatch, SpinLatch};
+use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
 /// What a closure passed to [`join_context`] learns about how it runs.
@@ -132,7 +133,9 @@ where
 {
     let worker = WorkerThread::current();
     if worker.is_null() {
-        return global::registry().in_worker(|worker, _| join_on_worker(worker, oper_a, oper_b));
+        return Registry::in_worker(global::registry(), |worker, _| {
+            join_on_worker(worker, oper_a, oper_b)
+        });
     }
     // SAFETY: a non-null current worker is alive on this thread.
     join_on_worker(unsafe { &*worker }, oper_a, oper_b)

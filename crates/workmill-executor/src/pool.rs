@@ -107,7 +107,7 @@ impl ThreadPool {
         OP: FnOnce() -> R + Send,
         R: Send,
     {
-        self.registry.in_worker(|_, _| op())
+        Registry::in_worker(&self.registry, |_, _| op())
     }
 
     /// [`join`](crate::join) on this pool.
@@ -126,7 +126,7 @@ impl ThreadPool {
         RA: Send,
         RB: Send,
     {
-        self.registry.in_worker(|worker, _| {
+        Registry::in_worker(&self.registry, |worker, _| {
             join::join_on_worker(worker, |_: FnContext| oper_a(), |_: FnContext| oper_b())
         })
     }
@@ -139,8 +139,9 @@ impl ThreadPool {
         RA: Send,
         RB: Send,
     {
-        self.registry
-            .in_worker(|worker, _| join::join_on_worker(worker, oper_a, oper_b))
+        Registry::in_worker(&self.registry, |worker, _| {
+            join::join_on_worker(worker, oper_a, oper_b)
+        })
     }
 
     /// [`scope`](crate::scope) on this pool: spawns may borrow from the caller's stack.
@@ -163,8 +164,7 @@ impl ThreadPool {
         OP: FnOnce(&Scope<'scope>) -> R + Send,
         R: Send,
     {
-        self.registry
-            .in_worker(|worker, _| scope::run_scope(worker, op))
+        Registry::in_worker(&self.registry, |worker, _| scope::run_scope(worker, op))
     }
 
     /// Spawns a `'static` task in the normal lane; see [`spawn`](crate::spawn).
@@ -200,8 +200,9 @@ impl ThreadPool {
         OP: Fn(BroadcastContext) -> R + Sync,
         R: Send,
     {
-        self.registry
-            .in_worker(|worker, _| broadcast::broadcast_on_worker(worker, &op))
+        Registry::in_worker(&self.registry, |worker, _| {
+            broadcast::broadcast_on_worker(worker, &op)
+        })
     }
 
     /// The number of worker threads.
@@ -296,3 +297,6 @@ impl Worker for ThreadPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,6 +33,7 @@ pub(crate) struct ThreadInfo {
 }
 
 /// The pool's hooks, as the builder left them.
+#[derive(Default)]
 pub(crate) struct Hooks {
     pub(crate) panic_handler: Option<Box<PanicHandler>>,
     pub(crate) start_handler: Option<Box<ThreadHook>>,
@@ -52,6 +53,16 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
+    /// A registry without threads and without hooks, for unit and loom tests
+    /// that play the workers themselves.
+    #[cfg(test)]
+    pub(crate) fn for_test(num_threads: usize) -> Arc<Registry> {
+        let stealers = (0..num_threads)
+            .map(|_| crate::deque::Worker::new_lifo().stealer())
+            .collect();
+        Arc::new(Registry::new(stealers, Hooks::default()))
+    }
+
     pub(crate) fn new(stealers: Vec<Stealer<JobRef>>, hooks: Hooks) -> Registry {
         let num_threads = stealers.len();
         Registry {
@@ -121,7 +132,7 @@ impl Registry {
 
     /// Runs `op` on a worker of this pool: here if this thread is one, otherwise
     /// by injecting it and waiting. The flag tells `op` whether it was injected.
-    pub(crate) fn in_worker<OP, R>(self: &Arc<Self>, op: OP) -> R
+    pub(crate) fn in_worker<OP, R>(registry: &Arc<Registry>, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread, bool) -> R + Send,
         R: Send,
@@ -129,15 +140,15 @@ impl Registry {
         let worker = WorkerThread::current();
         // SAFETY: a non-null current worker is alive on this thread.
         match unsafe { worker.as_ref() } {
-            None => self.in_worker_cold(op),
-            Some(worker) if worker.belongs_to(self) => op(worker, false),
-            Some(worker) => self.in_worker_cross(worker, op),
+            None => registry.in_worker_cold(op),
+            Some(worker) if worker.belongs_to(registry) => op(worker, false),
+            Some(worker) => registry.in_worker_cross(worker, op),
         }
     }
 
     /// From a thread outside every pool: inject, then block.
     #[cold]
-    fn in_worker_cold<OP, R>(self: &Arc<Self>, op: OP) -> R
+    fn in_worker_cold<OP, R>(&self, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread, bool) -> R + Send,
         R: Send,
@@ -159,7 +170,7 @@ impl Registry {
 
     /// From a worker of another pool: inject here, and keep that worker busy with its own pool's work while waiting.
     #[cold]
-    fn in_worker_cross<OP, R>(self: &Arc<Self>, current: &WorkerThread, op: OP) -> R
+    fn in_worker_cross<OP, R>(&self, current: &WorkerThread, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread, bool) -> R + Send,
         R: Send,

@@ -63,7 +63,7 @@ where
     // SAFETY: a non-null current worker is alive on this thread.
     match unsafe { worker.as_ref() } {
         Some(worker) => run_scope(worker, op),
-        None => global::registry().in_worker(|worker, _| run_scope(worker, op)),
+        None => Registry::in_worker(global::registry(), |worker, _| run_scope(worker, op)),
     }
 }
 

@@ -2,13 +2,16 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+// A std `Arc` even under loom: loom's cannot coerce to `Arc<dyn TaskControl<T>>`,
+// and the reference count is not what the model checks.
+use std::sync::Arc;
 
 use workmill_core::Priority;
 
 use crate::global;
 use crate::job::HeapJob;
 use crate::registry::Registry;
-use crate::sync::{Arc, AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
+use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
 use crate::unwind::{self, Panic};
 use crate::worker::WorkerThread;
 

@@ -8,9 +8,10 @@ use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock
 /// Searches for work (each a `thread::yield_now`) before a worker announces it is sleepy.
 #[cfg(not(workmill_loom))]
 const ROUNDS_UNTIL_SLEEPY: u32 = 32;
-/// Under loom, one round: the model checker explores the interleavings, not the spin.
+/// Under loom, no spinning: loom treats a yield as "cannot progress until
+/// another thread does", which would hide the races the model must explore.
 #[cfg(workmill_loom)]
-const ROUNDS_UNTIL_SLEEPY: u32 = 1;
+const ROUNDS_UNTIL_SLEEPY: u32 = 0;
 
 /// `counters` packs two numbers: the sleeping threads in the low bits and the
 /// jobs event counter (JEC) above them. An odd JEC means "someone is sleepy".

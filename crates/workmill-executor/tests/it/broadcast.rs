@@ -12,7 +12,11 @@ fn every_worker_runs_the_closure_exactly_once() {
     for _ in 0..20 {
         let results = pool.broadcast(|ctx| {
             assert_eq!(ctx.num_threads(), 3);
-            (ctx.index(), workmill_executor::current_thread_index(), std::thread::current().id())
+            (
+                ctx.index(),
+                workmill_executor::current_thread_index(),
+                std::thread::current().id(),
+            )
         });
         assert_eq!(results.len(), 3);
         for (i, (index, current, _)) in results.iter().enumerate() {
@@ -30,7 +34,8 @@ fn broadcast_from_inside_the_pool_does_not_deadlock() {
     let counts = pool.install(|| workmill_executor::broadcast(|ctx| ctx.index() * 10));
     assert_eq!(counts, vec![0, 10]);
     // Even from a job on a busy pool, nested in a join.
-    let nested = pool.install(|| workmill_executor::join(|| pool.broadcast(|ctx| ctx.index()), || 1));
+    let nested =
+        pool.install(|| workmill_executor::join(|| pool.broadcast(|ctx| ctx.index()), || 1));
     assert_eq!(nested, (vec![0, 1], 1));
 }
 
@@ -49,12 +54,18 @@ fn a_panicking_copy_propagates_after_all_copies_ran() {
     let payload = result.unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"copy 1 failed"));
     assert_eq!(ran.load(Ordering::SeqCst), 3);
-    assert_eq!(pool.broadcast(|ctx| ctx.index()), vec![0, 1, 2], "every worker survived");
+    assert_eq!(
+        pool.broadcast(|ctx| ctx.index()),
+        vec![0, 1, 2],
+        "every worker survived"
+    );
 }
 
 #[test]
 fn broadcast_wakes_parked_workers() {
     let pool = pool(2);
-    crate::eventually("both workers parked", || pool.metrics().parked_threads() == 2);
+    crate::eventually("both workers parked", || {
+        pool.metrics().parked_threads() == 2
+    });
     assert_eq!(pool.broadcast(|ctx| ctx.index()), vec![0, 1]);
 }

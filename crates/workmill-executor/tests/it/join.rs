@@ -16,7 +16,11 @@ fn fib(n: u64) -> u64 {
 }
 
 fn fib_sequential(n: u64) -> u64 {
-    if n < 2 { n } else { fib_sequential(n - 1) + fib_sequential(n - 2) }
+    if n < 2 {
+        n
+    } else {
+        fib_sequential(n - 1) + fib_sequential(n - 2)
+    }
 }
 
 #[test]
@@ -67,7 +71,10 @@ fn joins_nested_deeper_than_the_frame_stack_run_in_order() {
         .build()
         .unwrap();
     let depth = 1000;
-    assert_eq!(pool.install(|| chain(depth)), 1 + u64::from(depth) * u64::from(depth + 1) / 2);
+    assert_eq!(
+        pool.install(|| chain(depth)),
+        1 + u64::from(depth) * u64::from(depth + 1) / 2
+    );
 }
 
 /// The second closure runs while the first is still running, even though
@@ -114,7 +121,10 @@ fn a_panic_in_the_first_closure_waits_for_the_stolen_second() {
         })
     }));
     let payload = result.expect_err("the panic propagates");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"first closure failed"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"first closure failed")
+    );
     assert!(
         b_finished.load(Ordering::SeqCst),
         "join re-raised the panic before the second closure, which borrows the stack, finished"
@@ -131,7 +141,10 @@ fn a_panic_in_the_first_closure_drops_an_unstarted_second() {
         pool.install(|| join(|| panic!("early"), || b_ran.store(true, Ordering::SeqCst)))
     }));
     assert!(result.is_err());
-    assert!(!b_ran.load(Ordering::SeqCst), "nobody could steal it, so it never ran");
+    assert!(
+        !b_ran.load(Ordering::SeqCst),
+        "nobody could steal it, so it never ran"
+    );
     assert_eq!(pool.install(|| fib(12)), 144);
 }
 
@@ -151,7 +164,10 @@ fn a_panic_in_the_second_closure_propagates_after_the_first_finished() {
         })
     }));
     let payload = result.expect_err("the panic propagates");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"second closure failed"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"second closure failed")
+    );
     assert!(a_finished.load(Ordering::SeqCst));
 }
 
@@ -170,7 +186,11 @@ fn nested_joins_panicking_deep_inside_keep_every_frame_consistent() {
         let calls = AtomicUsize::new(0);
         let result = panic::catch_unwind(AssertUnwindSafe(|| pool.install(|| explode(8, &calls))));
         assert!(result.is_err());
-        assert_eq!(calls.load(Ordering::Relaxed), 9, "each level ran its first closure once");
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            9,
+            "each level ran its first closure once"
+        );
         // The frames unwound cleanly: ordinary joins still work afterwards.
         assert_eq!(pool.install(|| fib(16)), 987);
     }
@@ -179,7 +199,10 @@ fn nested_joins_panicking_deep_inside_keep_every_frame_consistent() {
 #[test]
 fn join_outside_every_pool_uses_the_global_pool() {
     let (a, b) = join(workmill_executor::current_thread_index, || 2);
-    assert!(a.is_some(), "the closure ran on a worker of the global pool");
+    assert!(
+        a.is_some(),
+        "the closure ran on a worker of the global pool"
+    );
     assert_eq!(b, 2);
 }
 

@@ -25,12 +25,20 @@ fn the_builder_sets_thread_count_names_and_stack_size() {
     names.sort();
     assert_eq!(
         names,
-        vec![Some("mill-0".to_owned()), Some("mill-1".to_owned()), Some("mill-2".to_owned())]
+        vec![
+            Some("mill-0".to_owned()),
+            Some("mill-1".to_owned()),
+            Some("mill-2".to_owned())
+        ]
     );
     // A recursion that needs several megabytes of stack runs on the 8 MiB workers.
     fn deep(n: u32) -> u64 {
         let pad = std::hint::black_box([n as u8; 4096]);
-        if n == 0 { u64::from(pad[0]) } else { deep(n - 1) + u64::from(pad[1]) }
+        if n == 0 {
+            u64::from(pad[0])
+        } else {
+            deep(n - 1) + u64::from(pad[1])
+        }
     }
     assert_eq!(pool.install(|| deep(1000)), deep_expected());
 }
@@ -77,7 +85,11 @@ fn install_runs_on_a_worker_and_propagates_panics() {
     assert_eq!(current_thread_index(), None);
     let index = pool.install(current_thread_index).expect("on a worker");
     assert!(index < 2);
-    assert_eq!(pool.current_thread_index(), None, "the test thread is no worker");
+    assert_eq!(
+        pool.current_thread_index(),
+        None,
+        "the test thread is no worker"
+    );
     let result = panic::catch_unwind(AssertUnwindSafe(|| pool.install(|| panic!("inside"))));
     assert_eq!(result.unwrap_err().downcast_ref::<&str>(), Some(&"inside"));
     assert_eq!(pool.install(|| 2 + 2), 4, "the worker survived");
@@ -100,7 +112,8 @@ fn nested_install_across_two_pools_works_both_ways() {
     let b = pool(3);
     let result = a.install(|| {
         let in_a = current_num_threads();
-        let (in_b, back_in_a) = b.install(|| (current_num_threads(), a.install(current_num_threads)));
+        let (in_b, back_in_a) =
+            b.install(|| (current_num_threads(), a.install(current_num_threads)));
         (in_a, in_b, back_in_a)
     });
     assert_eq!(result, (2, 3, 2));
@@ -148,7 +161,9 @@ fn an_idle_pool_parks_every_thread_after_work_ends() {
     let pool = pool(2);
     let sum = pool.install(|| {
         fn fib(n: u64) -> u64 {
-            if n < 2 { n } else {
+            if n < 2 {
+                n
+            } else {
                 let (a, b) = workmill_executor::join(|| fib(n - 1), || fib(n - 2));
                 a + b
             }
@@ -156,7 +171,9 @@ fn an_idle_pool_parks_every_thread_after_work_ends() {
         fib(24)
     });
     assert_eq!(sum, 46368);
-    eventually("every worker parked", || pool.metrics().parked_threads() == 2);
+    eventually("every worker parked", || {
+        pool.metrics().parked_threads() == 2
+    });
     let metrics = pool.metrics();
     assert!(metrics.total().parked);
     for worker in &metrics.workers {
@@ -165,9 +182,14 @@ fn an_idle_pool_parks_every_thread_after_work_ends() {
     }
     // And it wakes up again for new work.
     assert_eq!(pool.install(|| 5), 5);
-    eventually("every worker parked again", || pool.metrics().parked_threads() == 2);
+    eventually("every worker parked again", || {
+        pool.metrics().parked_threads() == 2
+    });
     let later = pool.metrics().total();
-    assert!(later.wake_ups > metrics.total().wake_ups, "a worker was woken for the install");
+    assert!(
+        later.wake_ups > metrics.total().wake_ups,
+        "a worker was woken for the install"
+    );
 }
 
 #[test]
@@ -182,7 +204,11 @@ fn shutdown_finishes_queued_work_and_joins_the_threads() {
         }));
     }
     pool.shutdown();
-    assert_eq!(done.load(Ordering::SeqCst), 200, "every queued task ran before shutdown returned");
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        200,
+        "every queued task ran before shutdown returned"
+    );
 }
 
 #[test]
@@ -238,14 +264,24 @@ fn yield_now_runs_one_queued_job() {
         handle.join().unwrap();
         (first, second, pool.yield_now())
     });
-    assert_eq!(outcome, (Some(Yield::Executed), Some(Yield::Idle), Some(Yield::Idle)));
-    assert_eq!(pool.yield_now(), None, "the test thread is no worker of this pool");
+    assert_eq!(
+        outcome,
+        (Some(Yield::Executed), Some(Yield::Idle), Some(Yield::Idle))
+    );
+    assert_eq!(
+        pool.yield_now(),
+        None,
+        "the test thread is no worker of this pool"
+    );
 }
 
 #[test]
 fn the_global_pool_is_built_lazily_and_only_once() {
     assert!(current_num_threads() >= 1, "first use builds it");
-    let err = ThreadPoolBuilder::new().num_threads(1).build_global().unwrap_err();
+    let err = ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .unwrap_err();
     assert!(matches!(err, BuildError::GlobalAlreadyInitialized));
     assert!(err.to_string().contains("already initialized"));
 }
@@ -264,7 +300,8 @@ fn a_pool_is_a_workmill_core_worker_with_a_load() {
     let (done_tx, done_rx) = mpsc::channel();
     for i in 0..5 {
         let done_tx = done_tx.clone();
-        pool.submit(Box::new(move || done_tx.send(i).unwrap())).unwrap();
+        pool.submit(Box::new(move || done_tx.send(i).unwrap()))
+            .unwrap();
     }
     let load = pool.load();
     assert_eq!(load.capacity, 1);
@@ -291,7 +328,8 @@ fn a_panicking_submitted_job_reaches_the_panic_handler() {
         .build()
         .unwrap();
     for _ in 0..3 {
-        pool.submit(Box::new(|| panic!("submitted job failed"))).unwrap();
+        pool.submit(Box::new(|| panic!("submitted job failed")))
+            .unwrap();
     }
     pool.shutdown();
     assert_eq!(count.load(Ordering::SeqCst), 3);

@@ -1,8 +1,8 @@
 //! `scope`: borrowing spawns, nested spawns, completion counting, panic order.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use workmill_executor::scope;
 
@@ -111,8 +111,15 @@ fn a_job_panic_propagates_only_after_every_other_job_finished() {
     }));
     let payload = result.expect_err("the job's panic propagates");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"job failed"));
-    assert!(slow_finished.load(Ordering::SeqCst), "re-raised before a borrowing job finished");
-    assert_eq!(others.load(Ordering::Relaxed), 100, "every job ran despite the panic");
+    assert!(
+        slow_finished.load(Ordering::SeqCst),
+        "re-raised before a borrowing job finished"
+    );
+    assert_eq!(
+        others.load(Ordering::Relaxed),
+        100,
+        "every job ran despite the panic"
+    );
 }
 
 #[test]
@@ -157,7 +164,11 @@ fn a_scope_job_can_be_spawned_from_a_plain_thread_inside_the_scope() {
     pool.scope(|s| {
         std::thread::scope(|ts| {
             ts.spawn(|| {
-                s.spawn(|_| seen.lock().unwrap().push(workmill_executor::current_thread_index()));
+                s.spawn(|_| {
+                    seen.lock()
+                        .unwrap()
+                        .push(workmill_executor::current_thread_index())
+                });
             });
         });
     });

@@ -24,7 +24,9 @@ fn block_workers(pool: &ThreadPool) -> Vec<mpsc::Sender<()>> {
             release
         })
         .collect();
-    eventually("every worker is blocked", || started.load(Ordering::SeqCst) == threads);
+    eventually("every worker is blocked", || {
+        started.load(Ordering::SeqCst) == threads
+    });
     releases
 }
 
@@ -70,7 +72,10 @@ fn a_panicking_task_reaches_its_handle_and_the_handler_and_the_worker_survives()
     assert!(err.to_string().contains("task 7 failed"));
     assert_eq!(*seen.lock().unwrap(), vec!["task 7 failed".to_owned()]);
     let payload = err.into_panic();
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("task 7 failed"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("task 7 failed")
+    );
     // The only worker is still alive and running tasks.
     assert_eq!(pool.spawn(|| 5).join().unwrap(), 5);
     assert_eq!(pool.current_num_threads(), 1);
@@ -88,7 +93,11 @@ fn cancel_prevents_a_queued_task_and_reports_it() {
     let other = pool.spawn(move || drop(witness));
     assert!(queued.cancel().is_ok(), "the task had not started");
     assert!(other.cancel().is_ok());
-    assert_eq!(Arc::strong_count(&dropped_on_cancel), 1, "cancel dropped the closure at once");
+    assert_eq!(
+        Arc::strong_count(&dropped_on_cancel),
+        1,
+        "cancel dropped the closure at once"
+    );
     drop(releases);
     // Later work runs; the cancelled task never does.
     assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
@@ -107,12 +116,16 @@ fn cancel_of_a_started_task_hands_the_handle_back() {
         "finished anyway"
     });
     started_rx.recv().unwrap();
-    let handle = handle.cancel().expect_err("a running task cannot be cancelled");
+    let handle = handle
+        .cancel()
+        .expect_err("a running task cannot be cancelled");
     release.send(()).unwrap();
     assert_eq!(handle.join().unwrap(), "finished anyway");
     let done = pool.spawn(|| 3);
     eventually("the task finished", || done.is_finished());
-    let done = done.cancel().expect_err("a finished task cannot be cancelled");
+    let done = done
+        .cancel()
+        .expect_err("a finished task cannot be cancelled");
     assert_eq!(done.join().unwrap(), 3);
 }
 
@@ -121,7 +134,9 @@ fn joining_a_queued_task_from_inside_the_pool_runs_it_inline() {
     // One worker: waiting by blocking would deadlock, running inline cannot.
     let pool = pool(1);
     let result = pool.install(|| {
-        let handles: Vec<_> = (0..10).map(|i| workmill_executor::spawn(move || i + 1)).collect();
+        let handles: Vec<_> = (0..10)
+            .map(|i| workmill_executor::spawn(move || i + 1))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
     });
     assert_eq!(result, 55);
@@ -153,14 +168,20 @@ fn a_high_priority_task_behind_ten_thousand_normal_ones_starts_first() {
         handles.push(pool.spawn(move || order.lock().unwrap().push(("normal", i))));
     }
     let high_order = Arc::clone(&order);
-    handles.push(pool.spawn_with(Lane::High, move || high_order.lock().unwrap().push(("high", 0))));
+    handles.push(pool.spawn_with(Lane::High, move || {
+        high_order.lock().unwrap().push(("high", 0))
+    }));
     drop(releases);
     for handle in handles {
         handle.join().unwrap();
     }
     let order = order.lock().unwrap();
     assert_eq!(order.len(), 10_001);
-    assert_eq!(order[0], ("high", 0), "the high-priority task started before every normal one");
+    assert_eq!(
+        order[0],
+        ("high", 0),
+        "the high-priority task started before every normal one"
+    );
 }
 
 #[test]
@@ -196,14 +217,19 @@ fn a_spawn_from_inside_in_the_high_lane_overtakes_the_workers_own_queue() {
         let mut handles = Vec::new();
         for i in 0..1_000u32 {
             let order = Arc::clone(&order);
-            handles.push(workmill_executor::spawn(move || order.lock().unwrap().push(i)));
+            handles.push(workmill_executor::spawn(move || {
+                order.lock().unwrap().push(i)
+            }));
         }
         let high = Arc::clone(&order);
         handles.push(workmill_executor::spawn_with(Lane::High, move || {
             high.lock().unwrap().push(u32::MAX);
         }));
         // Let the worker run one job: it must pick the high-lane task.
-        assert_eq!(workmill_executor::yield_now(), Some(workmill_executor::Yield::Executed));
+        assert_eq!(
+            workmill_executor::yield_now(),
+            Some(workmill_executor::Yield::Executed)
+        );
         let first = order.lock().unwrap()[0];
         for handle in handles {
             handle.join().unwrap();
