@@ -70,6 +70,25 @@
 //! # Ok::<(), workmill_executor::BuildError>(())
 //! ```
 //!
+//! Data that is not `Send` cannot cross a `join`:
+//!
+//! ```compile_fail
+//! use std::rc::Rc;
+//!
+//! let shared = Rc::new(1);
+//! workmill_executor::join(|| Rc::clone(&shared), || 2);
+//! ```
+//!
+//! and a scope's jobs cannot outlive what they borrow:
+//!
+//! ```compile_fail
+//! let mut escaped = None;
+//! workmill_executor::scope(|s| {
+//!     let local = 5;
+//!     s.spawn(|_| escaped = Some(&local));
+//! });
+//! ```
+//!
 //! # Design
 //!
 //! Each worker owns a crossbeam-deque `Worker` for spawned jobs and a stack of

@@ -21,8 +21,11 @@ pub struct Scope<'scope> {
     /// The first panic among the body and the jobs, re-raised when all are done.
     panic: Mutex<Option<Panic>>,
     /// Invariant in `'scope`, as the closures it accepts are.
-    marker: PhantomData<Box<dyn FnOnce(&Scope<'scope>) + Send + Sync + 'scope>>,
+    marker: PhantomData<Box<ScopeBody<'scope>>>,
 }
+
+/// The shape of the closures a scope accepts; only used to make `Scope` invariant in `'scope`.
+type ScopeBody<'scope> = dyn FnOnce(&Scope<'scope>) + Send + Sync + 'scope;
 
 /// Creates a scope on the current pool (the global pool outside every pool),
 /// runs `op` in it, and returns once `op` and every job spawned in the scope

@@ -258,14 +258,13 @@ impl<T: Send> JoinHandle<T> {
         // SAFETY: a non-null current worker is alive on this thread.
         if let Some(worker) = unsafe { worker.as_ref() }
             && std::ptr::eq(&**worker.registry(), self.registry)
+            && !self.task.try_run(worker.registry())
         {
-            if !self.task.try_run(worker.registry()) {
-                while !self.task.is_finished() {
-                    match worker.find_work() {
-                        Some(job) => worker.execute(job),
-                        // The task is running on another worker: block until it ends.
-                        None => break,
-                    }
+            while !self.task.is_finished() {
+                match worker.find_work() {
+                    Some(job) => worker.execute(job),
+                    // The task is running on another worker: block until it ends.
+                    None => break,
                 }
             }
         }

@@ -126,7 +126,7 @@ impl Sleep {
     fn announce_sleepy(&self) -> usize {
         let sleepy = loop {
             let counters = self.counters.load(Ordering::SeqCst);
-            if jec(counters) % 2 == 1 {
+            if !jec(counters).is_multiple_of(2) {
                 break jec(counters);
             }
             if self
@@ -217,7 +217,7 @@ impl Sleep {
         fence(Ordering::SeqCst);
         loop {
             let counters = self.counters.load(Ordering::SeqCst);
-            if jec(counters) % 2 == 0 {
+            if jec(counters).is_multiple_of(2) {
                 return sleeping(counters);
             }
             if self
