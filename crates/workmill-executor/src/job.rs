@@ -111,9 +111,13 @@ where
     }
 
     /// The job's header, to publish as a join frame.
+    ///
+    /// The pointer is derived from the whole job, not from the `header`
+    /// field, so that a thief may use it to reach the rest of the job (the
+    /// header is at offset 0 by `repr(C)`).
     #[inline]
     pub(crate) fn header(&self) -> *const JobHeader {
-        &self.header
+        (self as *const Self).cast()
     }
 
     /// The job as a reference to queue.
