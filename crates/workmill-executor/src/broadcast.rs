@@ -9,6 +9,15 @@ use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
 /// What a broadcast closure learns about where it runs.
+///
+/// # Examples
+///
+/// ```
+/// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+/// let seen = pool.broadcast(|ctx| (ctx.index(), ctx.num_threads()));
+/// assert_eq!(seen, vec![(0, 2), (1, 2)]);
+/// # Ok::<(), workmill_executor::BuildError>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct BroadcastContext {
     index: usize,

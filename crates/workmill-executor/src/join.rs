@@ -10,6 +10,13 @@ use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
 /// What a closure passed to [`join_context`] learns about how it runs.
+///
+/// # Examples
+///
+/// ```
+/// let (a, _) = workmill_executor::join_context(|ctx| ctx.migrated(), |_| ());
+/// assert!(!a);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct FnContext {
     migrated: bool,

@@ -132,6 +132,16 @@ impl ThreadPool {
     }
 
     /// [`join_context`](crate::join_context) on this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+    /// let (a, b) = pool.join_context(|ctx| ctx.migrated(), |_| 7);
+    /// assert!(!a, "the first closure always runs on the calling worker");
+    /// assert_eq!(b, 7);
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn join_context<A, B, RA, RB>(&self, oper_a: A, oper_b: B) -> (RA, RB)
     where
         A: FnOnce(FnContext) -> RA + Send,
@@ -186,6 +196,19 @@ impl ThreadPool {
     }
 
     /// Spawns a `'static` task in a priority lane; see [`Lane`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_core::Priority;
+    /// use workmill_executor::{Lane, ThreadPool};
+    ///
+    /// let pool = ThreadPool::builder().num_threads(2).build()?;
+    /// let urgent = pool.spawn_with(Lane::from(Priority::HIGH), || "urgent");
+    /// let batch = pool.spawn_with(Lane::Low, || "batch");
+    /// assert_eq!((urgent.join().unwrap(), batch.join().unwrap()), ("urgent", "batch"));
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn spawn_with<F, T>(&self, lane: Lane, func: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -195,6 +218,15 @@ impl ThreadPool {
     }
 
     /// Runs `op` once on every worker of this pool; see [`broadcast`](crate::broadcast).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+    /// let sizes = pool.broadcast(|ctx| ctx.num_threads());
+    /// assert_eq!(sizes, vec![2, 2]);
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn broadcast<OP, R>(&self, op: OP) -> Vec<R>
     where
         OP: Fn(BroadcastContext) -> R + Sync,
@@ -211,6 +243,15 @@ impl ThreadPool {
     }
 
     /// The index of the current thread if it is a worker of this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+    /// assert_eq!(pool.current_thread_index(), None);
+    /// assert!(pool.install(|| pool.current_thread_index()).is_some());
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn current_thread_index(&self) -> Option<usize> {
         let worker = WorkerThread::current();
         // SAFETY: a non-null current worker is alive on this thread.
@@ -225,13 +266,42 @@ impl ThreadPool {
         crate::yield_now()
     }
 
-    /// A snapshot of each worker's counters.
+    /// A snapshot of each worker's counters; see [`PoolMetrics`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+    /// pool.install(|| ());
+    /// let metrics = pool.metrics();
+    /// assert_eq!(metrics.total().injected, 1, "one job came from outside");
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn metrics(&self) -> PoolMetrics {
         PoolMetrics::read(&self.registry)
     }
 
     /// Finishes every queued `'static` task, then stops and joins the worker
-    /// threads. Dropping the pool does the same.
+    /// threads. Dropping the pool does the same. Called from one of the
+    /// pool's own tasks, it returns at once and the threads exit when the
+    /// remaining work is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let pool = workmill_executor::ThreadPool::builder().num_threads(2).build()?;
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..10 {
+    ///     let done = Arc::clone(&done);
+    ///     drop(pool.spawn(move || done.fetch_add(1, Ordering::SeqCst)));
+    /// }
+    /// pool.shutdown();
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn shutdown(self) {
         drop(self);
     }

@@ -253,6 +253,25 @@ impl<T: Send> JoinHandle<T> {
     /// On a worker of the task's pool this never deadlocks: a task that has
     /// not started yet runs right here, inline; one that is running elsewhere
     /// is waited for while this worker runs other queued work.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskPanicked`] if the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_executor::ThreadPool;
+    ///
+    /// // One worker, and the joiner runs on it: the queued tasks run inline.
+    /// let pool = ThreadPool::builder().num_threads(1).build()?;
+    /// let sum = pool.install(|| {
+    ///     let parts: Vec<_> = (1..=4).map(|i| workmill_executor::spawn(move || i * 10)).collect();
+    ///     parts.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    /// });
+    /// assert_eq!(sum, 100);
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
     pub fn join(self) -> Result<T, TaskPanicked> {
         let worker = WorkerThread::current();
         // SAFETY: a non-null current worker is alive on this thread.
@@ -272,6 +291,16 @@ impl<T: Send> JoinHandle<T> {
     }
 
     /// True once the task has finished (returned or panicked); `join` will not block then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = workmill_executor::spawn(|| 1);
+    /// while !handle.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(handle.join().unwrap(), 1);
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
