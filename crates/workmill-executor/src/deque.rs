@@ -66,6 +66,11 @@ mod loom_queue {
                 .map_or(Steal::Empty, Steal::Success)
         }
 
+        /// Takes one item; the real stealer also moves a batch into `dest`.
+        pub(crate) fn steal_batch_and_pop(&self, _dest: &Worker<T>) -> Steal<T> {
+            self.steal()
+        }
+
         pub(crate) fn len(&self) -> usize {
             lock(&self.items).len()
         }

@@ -149,8 +149,8 @@ impl WorkerThread {
     }
 
     /// Steals from the other workers, starting at a random one: shared join
-    /// frames first (the oldest, largest work), then the deque. Retries while
-    /// some deque answered `Steal::Retry`.
+    /// frames first (the oldest, largest work), then a batch from the deque.
+    /// Retries while some deque answered `Steal::Retry`.
     fn steal(&self) -> Option<JobRef> {
         let infos = &self.registry.thread_infos;
         let count = infos.len();
@@ -169,7 +169,9 @@ impl WorkerThread {
                 if let Some(job) = info.frames.steal() {
                     return Some(job);
                 }
-                match info.stealer.steal() {
+                // Half of the victim's deque at once: one contended CAS
+                // moves many spawned jobs, which then run from our own deque.
+                match info.stealer.steal_batch_and_pop(&self.deque) {
                     Steal::Success(job) => return Some(job),
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
