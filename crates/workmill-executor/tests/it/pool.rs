@@ -54,7 +54,7 @@ fn the_default_thread_count_is_the_number_of_cpus() {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(num_cpus::get);
     assert_eq!(pool.current_num_threads(), expected);
 }
 
