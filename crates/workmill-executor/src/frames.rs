@@ -18,9 +18,13 @@
 //! took the youngest). So every busy worker offers exactly one frame, the
 //! oldest and therefore the largest piece of work, and replaces it as soon as
 //! it is stolen. A tiny computation pays for one shared frame per top-level
-//! join; everything below it runs on private frames. Sharing wakes nobody:
-//! idle workers that are awake find shared frames by scanning, and the
-//! heartbeat thread wakes a sleeper when shared frames wait for a whole tick.
+//! join; everything below it runs on private frames.
+//!
+//! The first frame of a computation wakes nobody: idle workers that are awake
+//! find it by scanning, and the heartbeat thread wakes a sleeper when a shared
+//! frame waits for a whole tick. A frame shared to replace a stolen one is
+//! different: a thief came for work, so more may be worth doing in parallel,
+//! and `join` publishes it like any pushed job (waking a sleeper if any).
 //!
 //! Sharing always takes the oldest private frame, so the shared frames are a
 //! prefix of the stack and a slot above `exposed` is always null.
@@ -127,14 +131,17 @@ impl LocalFrames {
         }
     }
 
-    /// Pushes a frame; `None` if the stack is full (the caller then runs both closures itself).
+    /// Pushes a frame; `None` if the stack is full (the caller then runs both
+    /// closures itself). `Some(true)` when the push shared a frame to replace
+    /// one a thief took: there is demand for work, so the caller should wake
+    /// a sleeper for it (see the module docs).
     ///
     /// # Safety
     ///
     /// `header` must stay live until `pop` returns for it, and, if `pop`
     /// reports it claimed, until its latch is set.
     #[inline]
-    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<()> {
+    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<bool> {
         let depth = self.depth.get();
         if depth >= CAPACITY {
             return None;
@@ -142,15 +149,22 @@ impl LocalFrames {
         self.private[depth].set(header);
         self.depth.set(depth + 1);
         let exposed = self.exposed.get();
-        // `exposed <= depth < CAPACITY`, so the index is in bounds.
-        if exposed == 0
-            || self.shared().slots[(exposed - 1) % CAPACITY]
-                .load(Ordering::Relaxed)
-                .is_null()
-        {
+        if exposed == 0 {
+            // A fresh computation on this worker: share its oldest frame, but
+            // wake nobody; it may well finish before a sleeper could help.
             self.share_oldest();
+            return Some(false);
         }
-        Some(())
+        // `exposed <= depth < CAPACITY`, so the index is in bounds.
+        if self.shared().slots[(exposed - 1) % CAPACITY]
+            .load(Ordering::Relaxed)
+            .is_null()
+        {
+            // A thief took our last shared frame: offer the next one.
+            self.share_oldest();
+            return Some(true);
+        }
+        Some(false)
     }
 
     #[inline(always)]

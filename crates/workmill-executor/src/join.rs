@@ -164,10 +164,14 @@ where
     let frames = worker.local_frames();
     // SAFETY: `job_b` stays in this stack frame until `pop` below, and, if it
     // was claimed, until its latch is set (`wait_until`).
-    if unsafe { frames.push(job_b.header()) }.is_none() {
-        // Too deeply nested to share: run both here, in order.
-        let result_a = oper_a(FnContext::new(false));
-        return (result_a, job_b.run_inline(false));
+    match unsafe { frames.push(job_b.header()) } {
+        Some(false) => {}
+        Some(true) => worker.registry().sleep.new_jobs(),
+        None => {
+            // Too deeply nested to share: run both here, in order.
+            let result_a = oper_a(FnContext::new(false));
+            return (result_a, job_b.run_inline(false));
+        }
     }
     // If `oper_a` unwinds, the guard takes the frame back and, if a thief
     // claimed `oper_b`, waits for it before the unwinding leaves this frame.
