@@ -22,11 +22,8 @@ mod std_tests {
         let frames = unsafe { LocalFrames::new(&shared) };
         for n in 1..=3 {
             // SAFETY: see above.
-            assert_eq!(
-                unsafe { frames.push(header(n)) },
-                Some(false),
-                "no demand yet"
-            );
+            let pushed = unsafe { frames.push(header(n)) };
+            assert_eq!(pushed, Some(false), "no demand yet");
         }
         assert_eq!(frames.depth(), 3);
         assert_eq!(shared.live(), 1, "one shared frame per worker");
@@ -52,11 +49,8 @@ mod std_tests {
         let claimed = shared.slots[0].swap(ptr::null_mut(), Ordering::AcqRel);
         assert_eq!(claimed.cast_const(), header(1));
         // SAFETY: see above.
-        assert_eq!(
-            unsafe { frames.push(header(2)) },
-            Some(true),
-            "a replacement is demand"
-        );
+        let pushed = unsafe { frames.push(header(2)) };
+        assert_eq!(pushed, Some(true), "a replacement is demand");
         assert_eq!(shared.live(), 1, "the new frame replaced the claimed one");
         // SAFETY: see above.
         unsafe { frames.push(header(3)) }.unwrap();
