@@ -1,5 +1,7 @@
 //! Shared helpers for the workmill benchmarks: realistic inputs, and the knobs `cargo xtask bench` passes in.
 
+pub mod executor;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,253 @@
+//! `ThreadPoolBuilder`: the size, names, stack size, hooks and heartbeat of a pool, and `BuildError`.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::deque::Worker;
+use crate::global;
+use crate::heartbeat;
+use crate::pool::ThreadPool;
+use crate::registry::{Hooks, PanicHandler, Registry, ThreadHook};
+use crate::sync::{Arc, thread};
+use crate::worker;
+
+/// Why a pool could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The operating system refused to start a thread.
+    #[error(
+        "could not start worker thread {index} of the pool: {source}; lower num_threads or the stack size, or raise the process's thread limit"
+    )]
+    Spawn {
+        /// The index of the thread that failed to start.
+        index: usize,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// `build_global` was called after the global pool already existed.
+    #[error(
+        "the global thread pool is already initialized (by an earlier build_global or by first use); call build_global once, before any parallel work"
+    )]
+    GlobalAlreadyInitialized,
+}
+
+/// Configures and builds a [`ThreadPool`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use workmill_executor::ThreadPoolBuilder;
+///
+/// let started = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&started);
+/// let pool = ThreadPoolBuilder::new()
+///     .num_threads(2)
+///     .thread_name(|index| format!("crunch-{index}"))
+///     .stack_size(4 << 20)
+///     .start_handler(move |_index| {
+///         counter.fetch_add(1, Ordering::SeqCst);
+///     })
+///     .build()?;
+/// let name = pool.install(|| std::thread::current().name().map(str::to_owned));
+/// assert!(name.unwrap().starts_with("crunch-"));
+/// drop(pool); // joins the threads
+/// assert_eq!(started.load(Ordering::SeqCst), 2);
+/// # Ok::<(), workmill_executor::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until build() or build_global()"]
+pub struct ThreadPoolBuilder {
+    num_threads: usize,
+    thread_name: Option<Box<dyn FnMut(usize) -> String>>,
+    stack_size: Option<usize>,
+    start_handler: Option<Box<ThreadHook>>,
+    exit_handler: Option<Box<ThreadHook>>,
+    panic_handler: Option<Box<PanicHandler>>,
+    heartbeat: Option<Duration>,
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("num_threads", &self.num_threads)
+            .field("stack_size", &self.stack_size)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with the defaults: one thread per CPU, no names, the
+    /// platform's stack size, no hooks, a 100 µs heartbeat.
+    pub fn new() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            num_threads: 0,
+            thread_name: None,
+            stack_size: None,
+            start_handler: None,
+            exit_handler: None,
+            panic_handler: None,
+            heartbeat: Some(heartbeat::DEFAULT_INTERVAL),
+        }
+    }
+
+    /// The number of worker threads. 0 (the default) means: the value of the
+    /// `WORKMILL_NUM_THREADS` environment variable if it is a positive number,
+    /// otherwise the number of logical CPUs.
+    pub fn num_threads(mut self, num_threads: usize) -> ThreadPoolBuilder {
+        self.num_threads = num_threads;
+        self
+    }
+
+    /// Names each worker thread by its index.
+    pub fn thread_name<F>(mut self, name: F) -> ThreadPoolBuilder
+    where
+        F: FnMut(usize) -> String + 'static,
+    {
+        self.thread_name = Some(Box::new(name));
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> ThreadPoolBuilder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Called on each worker thread, with its index, before it runs any job.
+    pub fn start_handler<F>(mut self, handler: F) -> ThreadPoolBuilder
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.start_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Called on each worker thread, with its index, just before it exits.
+    pub fn exit_handler<F>(mut self, handler: F) -> ThreadPoolBuilder
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.exit_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Called on the worker thread with the payload of every panic in a
+    /// `'static` spawned task (`spawn`, `spawn_with`, `Worker::submit`),
+    /// before the panic is handed to the task's `JoinHandle`. Panics in
+    /// `join`, `scope` and `install` propagate to their caller instead.
+    /// Without a handler such panics are still caught: a worker never dies.
+    pub fn panic_handler<F>(mut self, handler: F) -> ThreadPoolBuilder
+    where
+        F: Fn(&(dyn Any + Send)) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// How often the heartbeat thread checks for shared join work waiting
+    /// while workers sleep, and wakes one (default 100 µs); `None` disables it,
+    /// so that only workers already awake pick up shared join halves.
+    pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> ThreadPoolBuilder {
+        self.heartbeat = interval;
+        self
+    }
+
+    fn resolved_num_threads(&self) -> usize {
+        if self.num_threads > 0 {
+            return self.num_threads;
+        }
+        std::env::var("WORKMILL_NUM_THREADS")
+            .ok()
+            .and_then(|value| value.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(num_cpus::get)
+            .max(1)
+    }
+
+    /// Starts the pool's threads.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Spawn`] if a thread cannot be started; the threads
+    /// started before it are shut down again.
+    pub fn build(mut self) -> Result<ThreadPool, BuildError> {
+        let num_threads = self.resolved_num_threads();
+        let deques: Vec<Worker<_>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        // The heartbeat is a wall-clock timer: loom cannot model it, and a
+        // single worker has nobody to wake.
+        let heartbeat = if cfg!(workmill_loom) || num_threads == 1 {
+            None
+        } else {
+            self.heartbeat
+        };
+        let registry = Arc::new(Registry::new(
+            stealers,
+            Hooks {
+                panic_handler: self.panic_handler.take(),
+                start_handler: self.start_handler.take(),
+                exit_handler: self.exit_handler.take(),
+            },
+        ));
+        let mut threads = Vec::with_capacity(num_threads + 1);
+        for (index, deque) in deques.into_iter().enumerate() {
+            let mut builder = thread::Builder::new();
+            if let Some(name) = &mut self.thread_name {
+                builder = builder.name(name(index));
+            }
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let thread_registry = Arc::clone(&registry);
+            match builder.spawn(move || worker::main_loop(thread_registry, index, deque)) {
+                Ok(handle) => threads.push(handle),
+                Err(source) => {
+                    // Shut down what started, then report.
+                    drop(ThreadPool::from_parts(registry, threads));
+                    return Err(BuildError::Spawn { index, source });
+                }
+            }
+        }
+        if let Some(interval) = heartbeat {
+            let heartbeat_registry = Arc::clone(&registry);
+            let spawned = thread::Builder::new()
+                .name("workmill-heartbeat".to_owned())
+                .spawn(move || heartbeat::run(heartbeat_registry, interval));
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(source) => {
+                    drop(ThreadPool::from_parts(registry, threads));
+                    return Err(BuildError::Spawn {
+                        index: num_threads,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(ThreadPool::from_parts(registry, threads))
+    }
+
+    /// Builds the pool and makes it the global pool, used by the free
+    /// functions ([`join`](crate::join), [`scope`](crate::scope),
+    /// [`spawn`](crate::spawn), ...) outside every pool.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::GlobalAlreadyInitialized`] if the global pool exists
+    /// already (built here before, or lazily by first use), and
+    /// [`BuildError::Spawn`] as for [`build`](Self::build).
+    pub fn build_global(self) -> Result<(), BuildError> {
+        global::set(self)
+    }
+}

@@ -1,0 +1,228 @@
+//! Join frames: the lazy, heartbeat-style half of `join`. A join's second closure stays private to
+//! its worker unless the worker has no unclaimed shared frame; thieves claim shared frames with one CAS.
+//!
+//! rayon pushes every join's second closure onto a crossbeam deque, which
+//! costs a fence on every pop, and wakes sleeping threads for each push. Most
+//! of those closures are popped back by their own worker a few nanoseconds
+//! later. Here each worker keeps its pending joins in a stack indexed by
+//! depth:
+//!
+//! - frames `[0, exposed)` are *shared*: their header pointer sits in an
+//!   atomic slot that a thief claims with `compare_exchange(ptr, null)` and
+//!   the owner claims back with `swap(null)`; exactly one wins;
+//! - frames `[exposed, depth)` are *private*: plain memory, popped without any
+//!   atomic read-modify-write.
+//!
+//! A new frame is pushed private, and then the oldest private frame is shared
+//! when the worker has no unclaimed shared frame left (none yet, or a thief
+//! took the youngest). So every busy worker offers exactly one frame, the
+//! oldest and therefore the largest piece of work, and replaces it as soon as
+//! it is stolen. A tiny computation pays for one shared frame per top-level
+//! join; everything below it runs on private frames.
+//!
+//! The first frame of a computation wakes nobody: idle workers that are awake
+//! find it by scanning, and the heartbeat thread wakes a sleeper when a shared
+//! frame waits for a whole tick. A frame shared to replace a stolen one is
+//! different: a thief came for work, so more may be worth doing in parallel,
+//! and `join` publishes it like any pushed job (waking a sleeper if any).
+//!
+//! Sharing always takes the oldest private frame, so the shared frames are a
+//! prefix of the stack and a slot above `exposed` is always null.
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::job::{JobHeader, JobRef};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+/// The deepest join nesting that can be shared; deeper joins run their two closures one after the other.
+#[cfg(not(workmill_loom))]
+pub(crate) const CAPACITY: usize = 128;
+/// Tiny under loom, so that the model reaches the edge.
+#[cfg(workmill_loom)]
+pub(crate) const CAPACITY: usize = 4;
+
+/// The half of a worker's frames that thieves can see.
+pub(crate) struct SharedFrames {
+    slots: [AtomicPtr<JobHeader>; CAPACITY],
+    /// How many bottom slots may hold a frame; thieves scan no further.
+    exposed_hint: AtomicUsize,
+    /// How many frames the owner has shared, for the metrics; written by the owner only.
+    pub(crate) shared_count: AtomicUsize,
+}
+
+impl SharedFrames {
+    pub(crate) fn new() -> SharedFrames {
+        SharedFrames {
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            exposed_hint: AtomicUsize::new(0),
+            shared_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Claims the oldest shared frame, if any.
+    pub(crate) fn steal(&self) -> Option<JobRef> {
+        let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
+        for slot in &self.slots[..limit] {
+            let header = slot.load(Ordering::Acquire);
+            if header.is_null() {
+                continue;
+            }
+            // A pointer equal to the one we read may belong to a newer frame
+            // that reused the same stack address; winning the CAS still means
+            // the slot held a shared, unclaimed frame, which is now ours.
+            if slot
+                .compare_exchange(
+                    header,
+                    ptr::null_mut(),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                // SAFETY: we won the claim, so the frame is live and ours: its
+                // owner waits on the job's latch before leaving the frame.
+                return Some(unsafe { JobRef::from_header(header) });
+            }
+        }
+        None
+    }
+
+    /// Shared frames not claimed yet.
+    pub(crate) fn live(&self) -> usize {
+        let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
+        self.slots[..limit]
+            .iter()
+            .filter(|slot| !slot.load(Ordering::Relaxed).is_null())
+            .count()
+    }
+}
+
+/// What became of a frame when its owner came back for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Popped {
+    /// Nobody took it: run the closure inline.
+    Inline,
+    /// A thread claimed it: wait for its latch.
+    Claimed,
+}
+
+/// The owner's view of its frames. Only the owning worker thread touches it.
+pub(crate) struct LocalFrames {
+    /// This worker's shared half, in the registry (which the worker keeps alive).
+    shared: *const SharedFrames,
+    private: [Cell<*const JobHeader>; CAPACITY],
+    depth: Cell<usize>,
+    exposed: Cell<usize>,
+}
+
+impl LocalFrames {
+    /// The private half of the frames whose shared half is `shared`.
+    ///
+    /// # Safety
+    ///
+    /// `shared` must outlive the returned value.
+    pub(crate) unsafe fn new(shared: *const SharedFrames) -> LocalFrames {
+        LocalFrames {
+            shared,
+            private: std::array::from_fn(|_| Cell::new(ptr::null())),
+            depth: Cell::new(0),
+            exposed: Cell::new(0),
+        }
+    }
+
+    /// Pushes a frame; `None` if the stack is full (the caller then runs both
+    /// closures itself). `Some(true)` when the push shared a frame to replace
+    /// one a thief took: there is demand for work, so the caller should wake
+    /// a sleeper for it (see the module docs).
+    ///
+    /// # Safety
+    ///
+    /// `header` must stay live until `pop` returns for it, and, if `pop`
+    /// reports it claimed, until its latch is set.
+    #[inline]
+    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<bool> {
+        let depth = self.depth.get();
+        if depth >= CAPACITY {
+            return None;
+        }
+        self.private[depth].set(header);
+        self.depth.set(depth + 1);
+        let exposed = self.exposed.get();
+        if exposed == 0 {
+            // A fresh computation on this worker: share its oldest frame, but
+            // wake nobody; it may well finish before a sleeper could help.
+            self.share_oldest();
+            return Some(false);
+        }
+        // `exposed <= depth < CAPACITY`, so the index is in bounds.
+        if self.shared().slots[(exposed - 1) % CAPACITY]
+            .load(Ordering::Relaxed)
+            .is_null()
+        {
+            // A thief took our last shared frame: offer the next one.
+            self.share_oldest();
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> &SharedFrames {
+        // SAFETY: `new`'s contract keeps the shared half alive.
+        unsafe { &*self.shared }
+    }
+
+    /// Moves the oldest private frame to the shared slots.
+    #[cold]
+    #[inline(never)]
+    fn share_oldest(&self) {
+        let shared = self.shared();
+        let exposed = self.exposed.get();
+        debug_assert!(exposed < self.depth.get());
+        shared.slots[exposed].store(self.private[exposed].get().cast_mut(), Ordering::Release);
+        self.exposed.set(exposed + 1);
+        shared.exposed_hint.store(exposed + 1, Ordering::Release);
+        crate::sleep::bump(&shared.shared_count);
+    }
+
+    /// Shares every private frame, so that a waiting owner (or a thief) can take them.
+    pub(crate) fn share_all(&self) {
+        while self.exposed.get() < self.depth.get() {
+            self.share_oldest();
+        }
+    }
+
+    /// Pops the youngest frame, which must be the one this worker pushed last.
+    #[inline]
+    pub(crate) fn pop(&self) -> Popped {
+        let index = self.depth.get() - 1;
+        self.depth.set(index);
+        if index >= self.exposed.get() {
+            return Popped::Inline;
+        }
+        self.pop_shared(index)
+    }
+
+    /// Claims back a shared frame: one atomic swap decides between the owner and a thief.
+    #[inline(never)]
+    fn pop_shared(&self, index: usize) -> Popped {
+        let shared = self.shared();
+        self.exposed.set(index);
+        let header = shared.slots[index].swap(ptr::null_mut(), Ordering::Acquire);
+        shared.exposed_hint.store(index, Ordering::Relaxed);
+        if header.is_null() {
+            Popped::Claimed
+        } else {
+            Popped::Inline
+        }
+    }
+
+    /// Pending frames on this worker's stack.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth.get()
+    }
+}
+
+#[cfg(test)]
+mod tests;

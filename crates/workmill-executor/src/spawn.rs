@@ -1,0 +1,414 @@
+//! `spawn`: `'static` tasks on a priority lane, each with a `JoinHandle` to join, poll or cancel it.
+
+use std::fmt;
+use std::marker::PhantomData;
+// A std `Arc` even under loom: loom's cannot coerce to `Arc<dyn TaskControl<T>>`,
+// and the reference count is not what the model checks.
+use std::sync::Arc;
+
+use workmill_core::Priority;
+
+use crate::global;
+use crate::job::HeapJob;
+use crate::registry::Registry;
+use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
+use crate::unwind::{self, Panic};
+use crate::worker::WorkerThread;
+
+/// The priority lane of a spawned task. Workers take high-lane tasks before
+/// anything else queued, and low-lane tasks only when nothing else is left.
+///
+/// A [`Priority`] from workmill-core maps onto a lane: [`Priority::HIGH`] and
+/// more urgent to `High`, [`Priority::LOW`] and less urgent to `Low`, the rest
+/// to `Normal`.
+///
+/// # Examples
+///
+/// ```
+/// use workmill_core::Priority;
+/// use workmill_executor::Lane;
+///
+/// assert_eq!(Lane::from(Priority::HIGHEST), Lane::High);
+/// assert_eq!(Lane::from(Priority::NORMAL), Lane::Normal);
+/// assert_eq!(Lane::from(Priority::new(200)), Lane::Low);
+/// assert_eq!(Lane::default(), Lane::Normal);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Runs before any queued normal or low task.
+    High = 0,
+    /// The default.
+    #[default]
+    Normal = 1,
+    /// Runs when no high or normal task is waiting.
+    Low = 2,
+}
+
+impl From<Priority> for Lane {
+    fn from(priority: Priority) -> Lane {
+        if priority <= Priority::HIGH {
+            Lane::High
+        } else if priority >= Priority::LOW {
+            Lane::Low
+        } else {
+            Lane::Normal
+        }
+    }
+}
+
+/// A spawned task panicked; the error carries the panic's message and payload.
+///
+/// # Examples
+///
+/// ```
+/// let handle = workmill_executor::spawn(|| -> u32 { panic!("disk on fire") });
+/// let err = handle.join().unwrap_err();
+/// assert_eq!(err.message(), "disk on fire");
+/// assert!(err.to_string().contains("disk on fire"));
+/// ```
+#[derive(thiserror::Error)]
+#[error("spawned task panicked: {message}; the worker thread survived, the task's result is lost")]
+pub struct TaskPanicked {
+    message: String,
+    // A std mutex only to make the error `Sync` (payloads are merely `Send`).
+    payload: std::sync::Mutex<Option<Panic>>,
+}
+
+impl TaskPanicked {
+    fn new(payload: Panic) -> TaskPanicked {
+        TaskPanicked {
+            message: unwind::message(&*payload),
+            payload: std::sync::Mutex::new(Some(payload)),
+        }
+    }
+
+    /// The panic message (or a note that the payload was not a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The panic's payload, for example to re-raise it with `std::panic::resume_unwind`.
+    pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        let payload = self
+            .payload
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        payload.unwrap_or_else(|| Box::new(self.message))
+    }
+}
+
+impl fmt::Debug for TaskPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskPanicked")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const CANCELLED: u8 = 3;
+
+/// The state a spawned task shares with its handle and its queued job.
+///
+/// `state` decides who may touch `func`: whoever moves it out of `QUEUED`
+/// (the worker that runs it, a joiner that runs it inline, or `cancel`).
+pub(crate) struct TaskCell<F, T> {
+    state: AtomicU8,
+    func: UnsafeCell<Option<F>>,
+    result: Mutex<Option<Result<T, TaskPanicked>>>,
+    done: Condvar,
+}
+
+// SAFETY: `func` is only accessed by the single thread that won the state
+// transition out of QUEUED, and `F: Send`; the rest is synchronised.
+unsafe impl<F: Send, T: Send> Sync for TaskCell<F, T> {}
+
+impl<F, T> TaskCell<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    pub(crate) fn new(func: F) -> TaskCell<F, T> {
+        TaskCell {
+            state: AtomicU8::new(QUEUED),
+            func: UnsafeCell::new(Some(func)),
+            result: Mutex::new(None),
+            done: Condvar::new(),
+        }
+    }
+
+    /// Runs the task if nobody started or cancelled it; true if this call ran it.
+    pub(crate) fn try_run(&self, registry: &Registry) -> bool {
+        if self
+            .state
+            .compare_exchange(QUEUED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: we won the transition out of QUEUED, so `func` is ours alone.
+        let func = self.func.with_mut(|func| unsafe { (*func).take() });
+        let Some(func) = func else {
+            unreachable!("a spawned task's closure was taken twice")
+        };
+        let result = unwind::halt_unwinding(func).map_err(|payload| {
+            registry.report_panic(&*payload);
+            TaskPanicked::new(payload)
+        });
+        let mut slot = lock(&self.result);
+        *slot = Some(result);
+        self.state.store(DONE, Ordering::Release);
+        self.done.notify_all();
+        true
+    }
+
+    /// Prevents the task from starting; true if it had not started.
+    pub(crate) fn cancel(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(QUEUED, CANCELLED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: we won the transition out of QUEUED, so `func` is ours alone.
+        let func = self.func.with_mut(|func| unsafe { (*func).take() });
+        drop(func);
+        true
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Blocks until the task has run, and takes its result.
+    pub(crate) fn wait(&self) -> Result<T, TaskPanicked> {
+        let mut slot = lock(&self.result);
+        loop {
+            if let Some(result) = slot.take() {
+                return result;
+            }
+            slot = wait(&self.done, slot);
+        }
+    }
+}
+
+/// What a `JoinHandle` needs from its task, without naming the closure's type.
+trait TaskControl<T>: Send + Sync {
+    fn try_run(&self, registry: &Registry) -> bool;
+    fn cancel(&self) -> bool;
+    fn is_finished(&self) -> bool;
+    fn wait(&self) -> Result<T, TaskPanicked>;
+}
+
+impl<F, T> TaskControl<T> for TaskCell<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn try_run(&self, registry: &Registry) -> bool {
+        TaskCell::try_run(self, registry)
+    }
+    fn cancel(&self) -> bool {
+        TaskCell::cancel(self)
+    }
+    fn is_finished(&self) -> bool {
+        TaskCell::is_finished(self)
+    }
+    fn wait(&self) -> Result<T, TaskPanicked> {
+        TaskCell::wait(self)
+    }
+}
+
+/// An owned handle to a spawned task: join it, poll it, or cancel it.
+///
+/// Dropping the handle detaches the task: it still runs, and a panic in it
+/// still reaches the pool's panic handler, if one is set.
+#[must_use = "dropping a JoinHandle detaches the task; call join() to get its result"]
+pub struct JoinHandle<T> {
+    task: Arc<dyn TaskControl<T>>,
+    /// The pool the task was spawned on, by address, to recognise its workers.
+    registry: *const Registry,
+    marker: PhantomData<T>,
+}
+
+// SAFETY: `registry` is only compared by address, never dereferenced through the handle.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: as above; the task itself is `Sync`.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.task.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send> JoinHandle<T> {
+    /// Waits for the task and returns its result, or [`TaskPanicked`] if it panicked.
+    ///
+    /// On a worker of the task's pool this never deadlocks: a task that has
+    /// not started yet runs right here, inline; one that is running elsewhere
+    /// is waited for while this worker runs other queued work.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskPanicked`] if the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_executor::ThreadPool;
+    ///
+    /// // One worker, and the joiner runs on it: the queued tasks run inline.
+    /// let pool = ThreadPool::builder().num_threads(1).build()?;
+    /// let sum = pool.install(|| {
+    ///     let parts: Vec<_> = (1..=4).map(|i| workmill_executor::spawn(move || i * 10)).collect();
+    ///     parts.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    /// });
+    /// assert_eq!(sum, 100);
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
+    pub fn join(self) -> Result<T, TaskPanicked> {
+        let worker = WorkerThread::current();
+        // SAFETY: a non-null current worker is alive on this thread.
+        if let Some(worker) = unsafe { worker.as_ref() }
+            && std::ptr::eq(&**worker.registry(), self.registry)
+            && !self.task.try_run(worker.registry())
+        {
+            while !self.task.is_finished() {
+                match worker.find_work() {
+                    Some(job) => worker.execute(job),
+                    // The task is running on another worker: block until it ends.
+                    None => break,
+                }
+            }
+        }
+        self.task.wait()
+    }
+
+    /// True once the task has finished (returned or panicked); `join` will not block then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = workmill_executor::spawn(|| 1);
+    /// while !handle.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(handle.join().unwrap(), 1);
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Prevents the task from running if it has not started yet.
+    ///
+    /// Returns `Ok(())` if the task will never run (its closure is dropped
+    /// now), or gives the handle back in `Err` if the task already started or
+    /// finished, so that its result can still be joined.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_executor::ThreadPool;
+    ///
+    /// let pool = ThreadPool::builder().num_threads(1).build()?;
+    /// let (started_tx, started_rx) = std::sync::mpsc::channel();
+    /// let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    /// // Keep the only worker busy so that the next task stays queued.
+    /// let blocker = pool.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     release_rx.recv().unwrap();
+    /// });
+    /// started_rx.recv().unwrap();
+    /// let queued = pool.spawn(|| 42);
+    /// assert!(queued.cancel().is_ok(), "a queued task can be cancelled");
+    /// release_tx.send(()).unwrap();
+    /// blocker.join().unwrap();
+    /// # Ok::<(), workmill_executor::BuildError>(())
+    /// ```
+    pub fn cancel(self) -> Result<(), JoinHandle<T>> {
+        if self.task.cancel() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+/// Spawns a `'static` task on `registry` in `lane`.
+pub(crate) fn spawn_in<F, T>(registry: &Registry, lane: Lane, func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let task = Arc::new(TaskCell::new(func));
+    let queued = Arc::clone(&task);
+    registry.job_started();
+    let job = HeapJob::new(move || {
+        // SAFETY: jobs run on a worker of the registry they were queued on.
+        let worker = unsafe { &*WorkerThread::current() };
+        let registry = worker.registry();
+        queued.try_run(registry);
+        drop(queued);
+        registry.job_finished();
+    });
+    // SAFETY: the job owns everything it uses (`'static`).
+    registry.push_spawned(lane, unsafe { job.into_job_ref() });
+    JoinHandle {
+        task,
+        registry,
+        marker: PhantomData,
+    }
+}
+
+/// Spawns a `'static` task on the current pool (the global pool outside every
+/// pool) and returns a handle to join, poll or cancel it.
+///
+/// A panic in the task is caught: the worker lives on, the pool's panic
+/// handler (if any) sees the payload, and [`JoinHandle::join`] returns
+/// [`TaskPanicked`].
+///
+/// # Examples
+///
+/// ```
+/// let handle = workmill_executor::spawn(|| (1..=10u64).product::<u64>());
+/// assert_eq!(handle.join().unwrap(), 3_628_800);
+/// ```
+pub fn spawn<F, T>(func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_with(Lane::Normal, func)
+}
+
+/// Like [`spawn`], in a chosen priority lane.
+///
+/// # Examples
+///
+/// ```
+/// use workmill_executor::{Lane, spawn_with};
+///
+/// let urgent = spawn_with(Lane::High, || "first");
+/// assert_eq!(urgent.join().unwrap(), "first");
+/// ```
+pub fn spawn_with<F, T>(lane: Lane, func: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let worker = WorkerThread::current();
+    // SAFETY: a non-null current worker is alive on this thread.
+    match unsafe { worker.as_ref() } {
+        Some(worker) => spawn_in(worker.registry(), lane, func),
+        None => spawn_in(global::registry(), lane, func),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,242 @@
+//! A worker thread: its deque and join frames, where it looks for work, and how it waits by working.
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::deque::{Steal, Worker};
+use crate::frames::LocalFrames;
+use crate::job::JobRef;
+use crate::latch::CoreLatch;
+use crate::registry::{Registry, ThreadInfo};
+use crate::sleep::{IdleState, bump};
+use crate::spawn::Lane;
+use crate::sync::{Arc, Ordering};
+
+#[cfg(not(workmill_loom))]
+std::thread_local! {
+    static WORKER_THREAD: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+}
+#[cfg(workmill_loom)]
+loom::thread_local! {
+    static WORKER_THREAD: Cell<*const WorkerThread> = Cell::new(ptr::null());
+}
+
+/// The state of one worker, living on its thread's stack for the thread's whole life.
+pub(crate) struct WorkerThread {
+    deque: Worker<JobRef>,
+    frames: LocalFrames,
+    index: usize,
+    rng: Cell<u64>,
+    registry: Arc<Registry>,
+}
+
+impl WorkerThread {
+    /// The worker running on this thread, or null outside every pool.
+    #[inline]
+    pub(crate) fn current() -> *const WorkerThread {
+        WORKER_THREAD.with(Cell::get)
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub(crate) fn belongs_to(&self, registry: &Registry) -> bool {
+        ptr::eq(&*self.registry, registry)
+    }
+
+    #[inline]
+    fn info(&self) -> &ThreadInfo {
+        &self.registry.thread_infos[self.index]
+    }
+
+    #[inline]
+    pub(crate) fn local_frames(&self) -> &LocalFrames {
+        &self.frames
+    }
+
+    /// Pushes a spawned job on this worker's own deque.
+    pub(crate) fn push(&self, job: JobRef) {
+        self.deque.push(job);
+    }
+
+    /// Runs a job taken from a queue.
+    #[inline]
+    pub(crate) fn execute(&self, job: JobRef) {
+        bump(&self.info().tasks_run);
+        // SAFETY: every queued job is live and runs exactly once: whoever
+        // popped, stole or claimed it is the only one holding it.
+        unsafe { job.execute() }
+    }
+
+    /// Waits until `latch` is set, running other work meanwhile.
+    #[inline]
+    pub(crate) fn wait_until(&self, latch: &CoreLatch) {
+        if !latch.probe() {
+            self.wait_until_cold(latch, false);
+        }
+    }
+
+    #[cold]
+    fn wait_until_cold(&self, latch: &CoreLatch, main_loop: bool) {
+        let sleep = &self.registry.sleep;
+        let mut idle: Option<IdleState> = None;
+        while !latch.probe() {
+            if let Some(job) = self.find_work() {
+                if idle.take().is_some() && main_loop {
+                    self.info().idle.store(false, Ordering::Relaxed);
+                }
+                self.execute(job);
+                continue;
+            }
+            match &mut idle {
+                None => {
+                    if main_loop {
+                        self.info().idle.store(true, Ordering::Relaxed);
+                    }
+                    idle = Some(sleep.start_looking(self.index));
+                }
+                Some(state) => sleep.no_work_found(state, latch),
+            }
+        }
+    }
+
+    /// Looks for one job: the broadcast inbox, the high lane, the own deque,
+    /// the own join frames, a random victim's frames and deque, then the
+    /// normal and low lanes.
+    pub(crate) fn find_work(&self) -> Option<JobRef> {
+        let info = self.info();
+        let registry = &*self.registry;
+        if let Some(job) = take(|| info.inbox.steal()) {
+            return Some(job);
+        }
+        // The high lane comes before the own deque so that a high-priority
+        // task overtakes normal work already queued on this worker.
+        let high = registry.lane(Lane::High);
+        if !high.is_empty()
+            && let Some(job) = take(|| high.steal())
+        {
+            bump(&info.injected);
+            return Some(job);
+        }
+        if let Some(job) = self.deque.pop() {
+            return Some(job);
+        }
+        if self.frames.depth() > 0 {
+            // We are waiting inside a join or scope: our own pending joins are
+            // work too. Sharing them first makes them claimable by anyone.
+            self.frames.share_all();
+            if let Some(job) = info.frames.steal() {
+                return Some(job);
+            }
+        }
+        if let Some(job) = self.steal() {
+            bump(&info.steals);
+            return Some(job);
+        }
+        for lane in [Lane::Normal, Lane::Low] {
+            let injector = registry.lane(lane);
+            if let Some(job) = take(|| injector.steal_batch_and_pop(&self.deque)) {
+                bump(&info.injected);
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// Steals from the other workers, starting at a random one: shared join
+    /// frames first (the oldest, largest work), then a batch from the deque.
+    /// Retries while some deque answered `Steal::Retry`.
+    fn steal(&self) -> Option<JobRef> {
+        let infos = &self.registry.thread_infos;
+        let count = infos.len();
+        if count <= 1 {
+            return None;
+        }
+        let start = self.next_random() % count;
+        loop {
+            let mut retry = false;
+            for offset in 0..count {
+                let victim = (start + offset) % count;
+                if victim == self.index {
+                    continue;
+                }
+                let info = &infos[victim];
+                if let Some(job) = info.frames.steal() {
+                    return Some(job);
+                }
+                // Half of the victim's deque at once: one contended CAS
+                // moves many spawned jobs, which then run from our own deque.
+                match info.stealer.steal_batch_and_pop(&self.deque) {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// xorshift64*: a fast private random number, to pick victims.
+    fn next_random(&self) -> usize {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as usize
+    }
+}
+
+/// Retries a steal until it succeeds or finds the queue empty.
+#[inline]
+fn take(mut steal: impl FnMut() -> Steal<JobRef>) -> Option<JobRef> {
+    loop {
+        match steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => crate::sync::spin(),
+        }
+    }
+}
+
+/// Clears the thread-local pointer when the worker's stack frame ends, even by unwinding.
+struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        WORKER_THREAD.with(|current| current.set(ptr::null()));
+    }
+}
+
+/// The body of a worker thread: runs jobs until the pool terminates.
+pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<JobRef>) {
+    let shared_frames: *const _ = &registry.thread_infos[index].frames;
+    let worker = WorkerThread {
+        deque,
+        // SAFETY: the registry, which holds the shared frames, outlives the
+        // worker: the worker holds an `Arc` to it.
+        frames: unsafe { LocalFrames::new(shared_frames) },
+        index,
+        rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
+        registry,
+    };
+    WORKER_THREAD.with(|current| current.set(&worker));
+    let _guard = CurrentGuard;
+    let registry = &worker.registry;
+    if let Some(start) = &registry.hooks.start_handler {
+        // A panicking hook must not take the worker down.
+        let _ = crate::unwind::halt_unwinding(|| start(index));
+    }
+    let terminate = &registry.thread_infos[index].terminate;
+    worker.wait_until_cold(terminate, true);
+    if let Some(exit) = &registry.hooks.exit_handler {
+        let _ = crate::unwind::halt_unwinding(|| exit(index));
+    }
+}

@@ -1,0 +1,223 @@
+//! `join` and `join_context`: results, borrowing, deep nesting, stealing, and panic order.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use workmill_executor::{ThreadPool, join, join_context};
+
+use crate::{pool, wait_for};
+
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = join(|| fib(n - 1), || fib(n - 2));
+    a + b
+}
+
+fn fib_sequential(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib_sequential(n - 1) + fib_sequential(n - 2)
+    }
+}
+
+#[test]
+fn fib_matches_the_sequential_result_inside_and_outside_a_pool() {
+    assert_eq!(fib(22), fib_sequential(22));
+    let pool = pool(2);
+    for n in [0, 1, 2, 10, 25] {
+        assert_eq!(pool.install(|| fib(n)), fib_sequential(n), "fib({n})");
+    }
+    assert_eq!(pool.join(|| fib(15), || fib(16)), (610, 987));
+}
+
+#[test]
+fn both_closures_borrow_and_mutate_the_callers_stack() {
+    let pool = pool(2);
+    let mut left: Vec<u32> = (0..1000).rev().collect();
+    let mut right: Vec<u32> = (1000..3000).rev().collect();
+    let (l, r) = pool.install(|| {
+        join(
+            || {
+                left.sort();
+                left.len()
+            },
+            || {
+                right.sort();
+                right.len()
+            },
+        )
+    });
+    assert_eq!((l, r), (1000, 2000));
+    assert!(left.windows(2).all(|w| w[0] < w[1]));
+    assert!(right.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// Recursion deeper than the join frames can hold still computes the right sum.
+#[test]
+fn joins_nested_deeper_than_the_frame_stack_run_in_order() {
+    fn chain(depth: u32) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let (a, b) = join(|| chain(depth - 1), || u64::from(depth));
+        a + b
+    }
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .stack_size(64 << 20)
+        .build()
+        .unwrap();
+    let depth = 1000;
+    assert_eq!(
+        pool.install(|| chain(depth)),
+        1 + u64::from(depth) * u64::from(depth + 1) / 2
+    );
+}
+
+/// The second closure runs while the first is still running, even though
+/// the first never calls `join` again: the shared frame is stolen.
+#[test]
+fn a_long_first_closure_lets_another_worker_take_the_second() {
+    let pool = pool(2);
+    let b_started = AtomicBool::new(false);
+    let (migrated_a, migrated_b) = pool.install(|| {
+        join_context(
+            |ctx| {
+                wait_for(&b_started, "the second closure started on another worker");
+                ctx.migrated()
+            },
+            |ctx| {
+                b_started.store(true, Ordering::SeqCst);
+                ctx.migrated()
+            },
+        )
+    });
+    assert!(!migrated_a, "the first closure never migrates");
+    assert!(migrated_b, "the second closure was stolen");
+    assert!(pool.metrics().total().steals >= 1);
+}
+
+#[test]
+fn a_panic_in_the_first_closure_waits_for_the_stolen_second() {
+    let pool = pool(2);
+    let b_started = AtomicBool::new(false);
+    let b_finished = AtomicBool::new(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.install(|| {
+            join(
+                || {
+                    wait_for(&b_started, "the second closure started");
+                    panic!("first closure failed");
+                },
+                || {
+                    b_started.store(true, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    b_finished.store(true, Ordering::SeqCst);
+                },
+            )
+        })
+    }));
+    let payload = result.expect_err("the panic propagates");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"first closure failed")
+    );
+    assert!(
+        b_finished.load(Ordering::SeqCst),
+        "join re-raised the panic before the second closure, which borrows the stack, finished"
+    );
+    // The workers survived.
+    assert_eq!(pool.install(|| fib(10)), 55);
+}
+
+#[test]
+fn a_panic_in_the_first_closure_drops_an_unstarted_second() {
+    let pool = pool(1);
+    let b_ran = AtomicBool::new(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.install(|| join(|| panic!("early"), || b_ran.store(true, Ordering::SeqCst)))
+    }));
+    assert!(result.is_err());
+    assert!(
+        !b_ran.load(Ordering::SeqCst),
+        "nobody could steal it, so it never ran"
+    );
+    assert_eq!(pool.install(|| fib(12)), 144);
+}
+
+#[test]
+fn a_panic_in_the_second_closure_propagates_after_the_first_finished() {
+    let pool = pool(2);
+    let a_finished = AtomicBool::new(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.install(|| {
+            join(
+                || {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    a_finished.store(true, Ordering::SeqCst);
+                },
+                || panic!("second closure failed"),
+            )
+        })
+    }));
+    let payload = result.expect_err("the panic propagates");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"second closure failed")
+    );
+    assert!(a_finished.load(Ordering::SeqCst));
+}
+
+#[test]
+fn nested_joins_panicking_deep_inside_keep_every_frame_consistent() {
+    fn explode(depth: u32, calls: &AtomicUsize) -> u32 {
+        calls.fetch_add(1, Ordering::Relaxed);
+        if depth == 0 {
+            panic!("leaf");
+        }
+        let (a, b) = join(|| explode(depth - 1, calls), || depth);
+        a + b
+    }
+    let pool = pool(2);
+    for _ in 0..20 {
+        let calls = AtomicUsize::new(0);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| pool.install(|| explode(8, &calls))));
+        assert!(result.is_err());
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            9,
+            "each level ran its first closure once"
+        );
+        // The frames unwound cleanly: ordinary joins still work afterwards.
+        assert_eq!(pool.install(|| fib(16)), 987);
+    }
+}
+
+#[test]
+fn join_outside_every_pool_uses_the_global_pool() {
+    let (a, b) = join(workmill_executor::current_thread_index, || 2);
+    assert!(
+        a.is_some(),
+        "the closure ran on a worker of the global pool"
+    );
+    assert_eq!(b, 2);
+}
+
+#[test]
+fn many_threads_joining_at_once_all_get_their_results() {
+    let pool = pool(2);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|i| {
+                let pool = &pool;
+                s.spawn(move || pool.install(|| fib(12 + i % 4)))
+            })
+            .collect();
+        for (i, handle) in handles.into_iter().enumerate() {
+            assert_eq!(handle.join().unwrap(), fib_sequential(12 + i as u64 % 4));
+        }
+    });
+}

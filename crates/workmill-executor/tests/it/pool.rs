@@ -1,0 +1,336 @@
+//! `ThreadPool` and its builder: configuration, install, nesting, metrics, idleness, shutdown, the global pool, `Worker`.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use workmill_core::Worker;
+use workmill_executor::{
+    BuildError, ThreadPool, ThreadPoolBuilder, Yield, current_num_threads, current_thread_index,
+    yield_now,
+};
+
+use crate::{eventually, pool};
+
+#[test]
+fn the_builder_sets_thread_count_names_and_stack_size() {
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(3)
+        .thread_name(|i| format!("mill-{i}"))
+        .stack_size(8 << 20)
+        .build()
+        .unwrap();
+    assert_eq!(pool.current_num_threads(), 3);
+    let mut names = pool.broadcast(|_| std::thread::current().name().map(str::to_owned));
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            Some("mill-0".to_owned()),
+            Some("mill-1".to_owned()),
+            Some("mill-2".to_owned())
+        ]
+    );
+    // A recursion that needs several megabytes of stack runs on the 8 MiB workers.
+    fn deep(n: u32) -> u64 {
+        let pad = std::hint::black_box([n as u8; 4096]);
+        if n == 0 {
+            u64::from(pad[0])
+        } else {
+            deep(n - 1) + u64::from(pad[1])
+        }
+    }
+    assert_eq!(pool.install(|| deep(1000)), deep_expected());
+}
+
+fn deep_expected() -> u64 {
+    (1..=1000u32).map(|n| u64::from(n as u8)).sum()
+}
+
+#[test]
+fn the_default_thread_count_is_the_number_of_cpus() {
+    let pool = ThreadPool::new().unwrap();
+    let expected = std::env::var("WORKMILL_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(num_cpus::get);
+    assert_eq!(pool.current_num_threads(), expected);
+}
+
+#[test]
+fn start_and_exit_hooks_run_once_per_worker() {
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let exited = Arc::new(Mutex::new(Vec::new()));
+    let (s, e) = (Arc::clone(&started), Arc::clone(&exited));
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(3)
+        .start_handler(move |i| s.lock().unwrap().push((i, current_thread_index())))
+        .exit_handler(move |i| e.lock().unwrap().push(i))
+        .build()
+        .unwrap();
+    assert_eq!(pool.install(|| 1), 1);
+    pool.shutdown();
+    let mut started = started.lock().unwrap().clone();
+    started.sort();
+    assert_eq!(started, vec![(0, Some(0)), (1, Some(1)), (2, Some(2))]);
+    let mut exited = exited.lock().unwrap().clone();
+    exited.sort();
+    assert_eq!(exited, vec![0, 1, 2]);
+}
+
+#[test]
+fn install_runs_on_a_worker_and_propagates_panics() {
+    let pool = pool(2);
+    assert_eq!(current_thread_index(), None);
+    let index = pool.install(current_thread_index).expect("on a worker");
+    assert!(index < 2);
+    assert_eq!(
+        pool.current_thread_index(),
+        None,
+        "the test thread is no worker"
+    );
+    let result = panic::catch_unwind(AssertUnwindSafe(|| pool.install(|| panic!("inside"))));
+    assert_eq!(result.unwrap_err().downcast_ref::<&str>(), Some(&"inside"));
+    assert_eq!(pool.install(|| 2 + 2), 4, "the worker survived");
+}
+
+#[test]
+fn install_from_inside_the_same_pool_runs_inline() {
+    let pool = pool(1);
+    let nested = pool.install(|| {
+        let outer = current_thread_index();
+        let inner = pool.install(current_thread_index);
+        (outer, inner, pool.install(|| pool.install(|| 9)))
+    });
+    assert_eq!(nested, (Some(0), Some(0), 9));
+}
+
+#[test]
+fn nested_install_across_two_pools_works_both_ways() {
+    let a = pool(2);
+    let b = pool(3);
+    let result = a.install(|| {
+        let in_a = current_num_threads();
+        let (in_b, back_in_a) =
+            b.install(|| (current_num_threads(), a.install(current_num_threads)));
+        (in_a, in_b, back_in_a)
+    });
+    assert_eq!(result, (2, 3, 2));
+    // Many concurrent crossings from both sides.
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let (a, b, total) = (&a, &b, &total);
+            s.spawn(move || {
+                let (first, second) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                for _ in 0..50 {
+                    let n = first.install(|| second.install(|| first.install(|| 1)));
+                    total.fetch_add(n, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(total.load(Ordering::Relaxed), 200);
+}
+
+#[test]
+fn metrics_count_tasks_and_steals_per_worker() {
+    let pool = pool(2);
+    let before = pool.metrics().total();
+    pool.scope(|s| {
+        for _ in 0..1000 {
+            s.spawn(|_| {
+                std::hint::black_box(0);
+            });
+        }
+    });
+    let after = pool.metrics();
+    assert_eq!(after.workers.len(), 2);
+    let total = after.total();
+    // The scope body was injected (one task) and spawned 1000 jobs.
+    assert_eq!(total.tasks_run - before.tasks_run, 1001);
+    assert_eq!(total.injected - before.injected, 1);
+    assert!(total.steals <= 1000);
+    let sum: u64 = after.workers.iter().map(|w| w.tasks_run).sum();
+    assert_eq!(sum, total.tasks_run);
+}
+
+#[test]
+fn an_idle_pool_parks_every_thread_after_work_ends() {
+    let pool = pool(2);
+    let sum = pool.install(|| {
+        fn fib(n: u64) -> u64 {
+            if n < 2 {
+                n
+            } else {
+                let (a, b) = workmill_executor::join(|| fib(n - 1), || fib(n - 2));
+                a + b
+            }
+        }
+        fib(24)
+    });
+    assert_eq!(sum, 46368);
+    eventually("every worker parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let metrics = pool.metrics();
+    assert!(metrics.total().parked);
+    for worker in &metrics.workers {
+        // Parked right now: exactly one park not yet matched by a wake-up.
+        assert_eq!(worker.parks, worker.wake_ups + 1, "{worker:?}");
+    }
+    // And it wakes up again for new work.
+    assert_eq!(pool.install(|| 5), 5);
+    eventually("every worker parked again", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let later = pool.metrics().total();
+    assert!(
+        later.wake_ups > metrics.total().wake_ups,
+        "a worker was woken for the install"
+    );
+}
+
+#[test]
+fn shutdown_finishes_queued_work_and_joins_the_threads() {
+    let pool = pool(2);
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..200 {
+        let done = Arc::clone(&done);
+        drop(pool.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    pool.shutdown();
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        200,
+        "every queued task ran before shutdown returned"
+    );
+}
+
+#[test]
+fn drop_waits_for_tasks_spawned_by_tasks() {
+    let done = Arc::new(AtomicUsize::new(0));
+    {
+        let pool = pool(2);
+        let outer_done = Arc::clone(&done);
+        drop(pool.spawn(move || {
+            for _ in 0..10 {
+                let done = Arc::clone(&outer_done);
+                drop(workmill_executor::spawn(move || {
+                    done.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+        }));
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn a_pool_dropped_by_its_own_task_shuts_down_without_deadlock() {
+    let pool = pool(2);
+    let exited = Arc::new(AtomicUsize::new(0));
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel();
+    let slot = Arc::new(Mutex::new(None::<ThreadPool>));
+    let task_slot = Arc::clone(&slot);
+    drop(pool.spawn(move || {
+        go_rx.recv().unwrap();
+        let pool = task_slot.lock().unwrap().take();
+        assert!(pool.is_some(), "the pool was handed to its own task");
+        drop(pool);
+        done_tx.send(()).unwrap();
+    }));
+    *slot.lock().unwrap() = Some(pool);
+    go_tx.send(()).unwrap();
+    done_rx.recv().unwrap();
+    drop(exited);
+}
+
+#[test]
+fn yield_now_runs_one_queued_job() {
+    assert_eq!(yield_now(), None, "outside every pool");
+    let pool = pool(1);
+    let outcome = pool.install(|| {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let handle = workmill_executor::spawn(move || flag.store(true, Ordering::SeqCst));
+        let first = yield_now();
+        let second = yield_now();
+        assert!(ran.load(Ordering::SeqCst));
+        handle.join().unwrap();
+        (first, second, pool.yield_now())
+    });
+    assert_eq!(
+        outcome,
+        (Some(Yield::Executed), Some(Yield::Idle), Some(Yield::Idle))
+    );
+    assert_eq!(
+        pool.yield_now(),
+        None,
+        "the test thread is no worker of this pool"
+    );
+}
+
+#[test]
+fn the_global_pool_is_built_lazily_and_only_once() {
+    assert!(current_num_threads() >= 1, "first use builds it");
+    let err = ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .unwrap_err();
+    assert!(matches!(err, BuildError::GlobalAlreadyInitialized));
+    assert!(err.to_string().contains("already initialized"));
+}
+
+#[test]
+fn a_pool_is_a_workmill_core_worker_with_a_load() {
+    let pool = pool(1);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release, wait) = mpsc::channel::<()>();
+    pool.submit(Box::new(move || {
+        started_tx.send(()).unwrap();
+        wait.recv().unwrap();
+    }))
+    .unwrap();
+    started_rx.recv().unwrap();
+    let (done_tx, done_rx) = mpsc::channel();
+    for i in 0..5 {
+        let done_tx = done_tx.clone();
+        pool.submit(Box::new(move || done_tx.send(i).unwrap()))
+            .unwrap();
+    }
+    let load = pool.load();
+    assert_eq!(load.capacity, 1);
+    assert_eq!(load.running, 1, "the blocked job runs");
+    assert_eq!(load.queued, 5);
+    assert!(load.is_saturated());
+    release.send(()).unwrap();
+    let mut received: Vec<i32> = (0..5).map(|_| done_rx.recv().unwrap()).collect();
+    received.sort();
+    assert_eq!(received, vec![0, 1, 2, 3, 4]);
+    eventually("the pool is idle", || pool.load().running == 0);
+    assert_eq!(pool.load().queued, 0);
+}
+
+#[test]
+fn a_panicking_submitted_job_reaches_the_panic_handler() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(2)
+        .panic_handler(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        pool.submit(Box::new(|| panic!("submitted job failed")))
+            .unwrap();
+    }
+    pool.shutdown();
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}

@@ -1,0 +1,246 @@
+//! `spawn` and `JoinHandle`: results, panics, cancel, joining from inside the pool, priority lanes.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use workmill_core::Priority;
+use workmill_executor::{Lane, ThreadPool};
+
+use crate::{eventually, pool};
+
+/// Occupies every worker of `pool` until the returned sender is dropped or sent to.
+fn block_workers(pool: &ThreadPool) -> Vec<mpsc::Sender<()>> {
+    let threads = pool.current_num_threads();
+    let started = Arc::new(AtomicUsize::new(0));
+    let releases = (0..threads)
+        .map(|_| {
+            let (release, wait) = mpsc::channel::<()>();
+            let started = Arc::clone(&started);
+            drop(pool.spawn_with(Lane::High, move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                let _ = wait.recv();
+            }));
+            release
+        })
+        .collect();
+    eventually("every worker is blocked", || {
+        started.load(Ordering::SeqCst) == threads
+    });
+    releases
+}
+
+#[test]
+fn a_spawned_task_returns_its_value_through_the_handle() {
+    let pool = pool(2);
+    let handles: Vec<_> = (0..100u64).map(|i| pool.spawn(move || i * i)).collect();
+    let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results, (0..100u64).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[test]
+fn is_finished_turns_true_once_the_task_ran() {
+    let pool = pool(2);
+    let (release, wait) = mpsc::channel::<()>();
+    let handle = pool.spawn(move || wait.recv().map(|()| 7));
+    assert!(!handle.is_finished(), "it waits for the release");
+    release.send(()).unwrap();
+    eventually("the task finished", || handle.is_finished());
+    assert_eq!(handle.join().unwrap().unwrap(), 7);
+}
+
+#[test]
+fn a_panicking_task_reaches_its_handle_and_the_handler_and_the_worker_survives() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler_seen = Arc::clone(&seen);
+    let pool = ThreadPool::builder()
+        .num_threads(1)
+        .panic_handler(move |payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            handler_seen.lock().unwrap().push(message);
+        })
+        .build()
+        .unwrap();
+    let id = std::hint::black_box(7);
+    let handle = pool.spawn(move || -> u32 { panic!("task {id} failed") });
+    let err = handle.join().unwrap_err();
+    assert_eq!(err.message(), "task 7 failed");
+    assert!(err.to_string().contains("task 7 failed"));
+    assert_eq!(*seen.lock().unwrap(), vec!["task 7 failed".to_owned()]);
+    let payload = err.into_panic();
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("task 7 failed")
+    );
+    // The only worker is still alive and running tasks.
+    assert_eq!(pool.spawn(|| 5).join().unwrap(), 5);
+    assert_eq!(pool.current_num_threads(), 1);
+}
+
+#[test]
+fn cancel_prevents_a_queued_task_and_reports_it() {
+    let pool = pool(1);
+    let releases = block_workers(&pool);
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let queued = pool.spawn(move || flag.store(true, Ordering::SeqCst));
+    let dropped_on_cancel = Arc::new(());
+    let witness = Arc::clone(&dropped_on_cancel);
+    let other = pool.spawn(move || drop(witness));
+    assert!(queued.cancel().is_ok(), "the task had not started");
+    assert!(other.cancel().is_ok());
+    assert_eq!(
+        Arc::strong_count(&dropped_on_cancel),
+        1,
+        "cancel dropped the closure at once"
+    );
+    drop(releases);
+    // Later work runs; the cancelled task never does.
+    assert_eq!(pool.spawn(|| 1).join().unwrap(), 1);
+    pool.shutdown();
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled task never runs");
+}
+
+#[test]
+fn cancel_of_a_started_task_hands_the_handle_back() {
+    let pool = pool(1);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release, wait) = mpsc::channel::<()>();
+    let handle = pool.spawn(move || {
+        started_tx.send(()).unwrap();
+        wait.recv().unwrap();
+        "finished anyway"
+    });
+    started_rx.recv().unwrap();
+    let handle = handle
+        .cancel()
+        .expect_err("a running task cannot be cancelled");
+    release.send(()).unwrap();
+    assert_eq!(handle.join().unwrap(), "finished anyway");
+    let done = pool.spawn(|| 3);
+    eventually("the task finished", || done.is_finished());
+    let done = done
+        .cancel()
+        .expect_err("a finished task cannot be cancelled");
+    assert_eq!(done.join().unwrap(), 3);
+}
+
+#[test]
+fn joining_a_queued_task_from_inside_the_pool_runs_it_inline() {
+    // One worker: waiting by blocking would deadlock, running inline cannot.
+    let pool = pool(1);
+    let result = pool.install(|| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| workmill_executor::spawn(move || i + 1))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+    });
+    assert_eq!(result, 55);
+}
+
+#[test]
+fn tasks_spawned_from_tasks_wait_for_each_other_without_deadlock() {
+    let pool = pool(2);
+    let total = pool
+        .spawn(|| {
+            let inner: Vec<_> = (0..50u64)
+                .map(|i| workmill_executor::spawn(move || i))
+                .collect();
+            inner.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        })
+        .join()
+        .unwrap();
+    assert_eq!(total, 49 * 50 / 2);
+}
+
+#[test]
+fn a_high_priority_task_behind_ten_thousand_normal_ones_starts_first() {
+    let pool = pool(1);
+    let releases = block_workers(&pool);
+    let order = Arc::new(Mutex::new(Vec::with_capacity(10_002)));
+    let mut handles = Vec::new();
+    for i in 0..10_000u32 {
+        let order = Arc::clone(&order);
+        handles.push(pool.spawn(move || order.lock().unwrap().push(("normal", i))));
+    }
+    let high_order = Arc::clone(&order);
+    handles.push(pool.spawn_with(Lane::High, move || {
+        high_order.lock().unwrap().push(("high", 0))
+    }));
+    drop(releases);
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let order = order.lock().unwrap();
+    assert_eq!(order.len(), 10_001);
+    assert_eq!(
+        order[0],
+        ("high", 0),
+        "the high-priority task started before every normal one"
+    );
+}
+
+#[test]
+fn low_priority_tasks_wait_until_normal_ones_are_done() {
+    let pool = pool(1);
+    let releases = block_workers(&pool);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 0..100u32 {
+        let order = Arc::clone(&order);
+        handles.push(pool.spawn_with(Lane::Low, move || order.lock().unwrap().push(("low", i))));
+    }
+    for i in 0..100u32 {
+        let order = Arc::clone(&order);
+        handles.push(pool.spawn_with(Lane::from(Priority::NORMAL), move || {
+            order.lock().unwrap().push(("normal", i));
+        }));
+    }
+    drop(releases);
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let order = order.lock().unwrap();
+    assert!(order[..100].iter().all(|(lane, _)| *lane == "normal"));
+    assert!(order[100..].iter().all(|(lane, _)| *lane == "low"));
+}
+
+#[test]
+fn a_spawn_from_inside_in_the_high_lane_overtakes_the_workers_own_queue() {
+    let pool = pool(1);
+    let order = pool.install(|| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for i in 0..1_000u32 {
+            let order = Arc::clone(&order);
+            handles.push(workmill_executor::spawn(move || {
+                order.lock().unwrap().push(i)
+            }));
+        }
+        let high = Arc::clone(&order);
+        handles.push(workmill_executor::spawn_with(Lane::High, move || {
+            high.lock().unwrap().push(u32::MAX);
+        }));
+        // Let the worker run one job: it must pick the high-lane task.
+        assert_eq!(
+            workmill_executor::yield_now(),
+            Some(workmill_executor::Yield::Executed)
+        );
+        let first = order.lock().unwrap()[0];
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        first
+    });
+    assert_eq!(order, u32::MAX);
+}
+
+#[test]
+fn spawn_outside_every_pool_uses_the_global_pool() {
+    let handle = workmill_executor::spawn(workmill_executor::current_thread_index);
+    assert!(handle.join().unwrap().is_some());
+}
