@@ -5,15 +5,17 @@
 //! The rules every backend keeps are written on [`Queue`](crate::Queue)
 //! under "Jobs".
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::UnknownJobStatus;
+use crate::error::{QueueError, UnknownJobStatus};
 use crate::id::TaskId;
 use crate::queue::NewTask;
 use crate::record::Failure;
+use crate::status::TaskStatus;
 use crate::time::Timestamp;
 
 /// A map-reduce job on its way into a queue: map tasks that run now, and a
@@ -63,6 +65,45 @@ impl NewJob {
     pub fn map(mut self, task: NewTask) -> NewJob {
         self.maps.push(task);
         self
+    }
+
+    /// The checks that need no store, which every backend makes before it
+    /// stores anything: at least one map and at most `u32::MAX`
+    /// ([`QueueError::InvalidJob`]), no task id twice within the job, the
+    /// reduce's included ([`QueueError::DuplicateTask`]), and a usable retry
+    /// policy on every task ([`QueueError::InvalidPolicy`]).
+    pub fn validate(&self) -> Result<(), QueueError> {
+        if self.maps.is_empty() {
+            return Err(QueueError::InvalidJob {
+                id: self.id.clone(),
+                reason: "it has no map tasks; a job needs at least one map".to_owned(),
+            });
+        }
+        if u32::try_from(self.maps.len()).is_err() {
+            return Err(QueueError::InvalidJob {
+                id: self.id.clone(),
+                reason: format!(
+                    "it has {} map tasks, more than the {} a job may have; split it into several jobs",
+                    self.maps.len(),
+                    u32::MAX
+                ),
+            });
+        }
+        let mut seen = HashSet::with_capacity(self.maps.len() + 1);
+        for task in self.maps.iter().chain(std::iter::once(&self.reduce)) {
+            if !seen.insert(&task.id) {
+                return Err(QueueError::DuplicateTask {
+                    id: task.id.clone(),
+                });
+            }
+            task.retry
+                .validate()
+                .map_err(|source| QueueError::InvalidPolicy {
+                    id: task.id.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -124,6 +165,19 @@ impl JobStatus {
             self,
             JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
         )
+    }
+
+    /// The task status whose [`purge`](crate::Queue::purge) removes a job in
+    /// this status: that of the task that ended it (`Completed` for a completed
+    /// job, `Dead` for a failed one, `Cancelled` for a cancelled one). `None`
+    /// for a job still running, which no purge removes.
+    pub fn purged_with(self) -> Option<TaskStatus> {
+        match self {
+            JobStatus::Mapping | JobStatus::Reducing => None,
+            JobStatus::Completed => Some(TaskStatus::Completed),
+            JobStatus::Failed => Some(TaskStatus::Dead),
+            JobStatus::Cancelled => Some(TaskStatus::Cancelled),
+        }
     }
 
     /// The lowercase name used in stores and on the command line.
@@ -244,6 +298,55 @@ mod tests {
         }
         let err = "done".parse::<JobStatus>().unwrap_err();
         assert!(err.to_string().contains("done") && err.to_string().contains("mapping"));
+    }
+
+    #[test]
+    fn a_job_is_purged_with_the_status_of_the_task_that_ended_it() {
+        assert_eq!(Mapping.purged_with(), None);
+        assert_eq!(Reducing.purged_with(), None);
+        assert_eq!(Completed.purged_with(), Some(TaskStatus::Completed));
+        assert_eq!(Failed.purged_with(), Some(TaskStatus::Dead));
+        assert_eq!(Cancelled.purged_with(), Some(TaskStatus::Cancelled));
+        for status in JobStatus::ALL {
+            assert_eq!(status.purged_with().is_some(), status.is_final());
+        }
+    }
+
+    fn named(id: &str) -> NewTask {
+        NewTask::new("t", Vec::new()).with_id(TaskId::new(id).unwrap())
+    }
+
+    #[test]
+    fn validate_refuses_what_no_store_could_run() {
+        let ok = NewJob::new(vec![named("m0"), named("m1")], named("r"));
+        assert!(ok.validate().is_ok());
+
+        let empty = NewJob::new(Vec::new(), named("r")).with_id(TaskId::new("j").unwrap());
+        match empty.validate() {
+            Err(QueueError::InvalidJob { id, reason }) => {
+                assert_eq!(id.as_str(), "j");
+                assert!(reason.contains("no map tasks"), "{reason}");
+            }
+            other => panic!("expected InvalidJob, got {other:?}"),
+        }
+        for (job, twice) in [
+            (
+                NewJob::new(vec![named("m0"), named("m0")], named("r")),
+                "m0",
+            ),
+            (NewJob::new(vec![named("m0"), named("r")], named("r")), "r"),
+        ] {
+            assert!(
+                matches!(job.validate(), Err(QueueError::DuplicateTask { id }) if id.as_str() == twice)
+            );
+        }
+        let bad_policy = NewJob::new(
+            vec![named("m0")],
+            named("r").retry(crate::RetryPolicy::new(0)),
+        );
+        assert!(
+            matches!(bad_policy.validate(), Err(QueueError::InvalidPolicy { id, .. }) if id.as_str() == "r")
+        );
     }
 
     #[test]

@@ -279,7 +279,8 @@ impl Default for ListFilter {
 ///
 /// - **Submit** ([`submit_job`](Queue::submit_job)) is atomic: every map is
 ///   enqueued and the job recorded ([`JobStatus::Mapping`](crate::JobStatus)),
-///   or nothing is. Refused: a job without maps or with more than `u32::MAX`
+///   or nothing is. Refused ([`NewJob::validate`] makes the checks that need
+///   no store): a job without maps or with more than `u32::MAX`
 ///   ([`QueueError::InvalidJob`]); a taken job id ([`QueueError::DuplicateJob`];
 ///   job ids are their own namespace, apart from task ids); a map or reduce id
 ///   that is stored already, repeated within the job, or held back as the
@@ -319,8 +320,9 @@ impl Default for ListFilter {
 ///   and are deleted too if `Cancelled` is among the purged statuses).
 ///   Deleting finished tasks of an unfinished job does not touch it: its
 ///   results live with the job. A job is removed, with its results, by a purge
-///   of the status of the task that ended it: `Completed` removes completed
-///   jobs, `Dead` failed jobs, `Cancelled` cancelled jobs. Tasks of a removed
+///   of the status of the task that ended it
+///   ([`JobStatus::purged_with`](crate::JobStatus::purged_with)): `Completed`
+///   removes completed jobs, `Dead` failed jobs, `Cancelled` cancelled jobs. Tasks of a removed
 ///   job that stay stored become plain tasks. Purge counts tasks, not jobs.
 /// - **Retention** never removes a job or its results; purge does.
 pub trait Queue: Send + Sync {
