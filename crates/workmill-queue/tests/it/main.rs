@@ -2,6 +2,7 @@
 
 mod bounds;
 mod harness;
+mod jobs;
 mod leases;
 mod lifecycle;
 mod memory_conformance;
