@@ -171,6 +171,9 @@ fn handles_on_one_file_racing_on_last_maps_enqueue_each_reduce_once() {
     assert_eq!((stats.submitted, stats.completed), (total, total));
 }
 
+/// A row of `job_overview`: id, status, maps done, failed task, failure message.
+type OverviewRow = (String, String, String, Option<String>, Option<String>);
+
 #[test]
 fn the_job_tables_explain_themselves_to_a_person_at_the_sqlite3_prompt() {
     let dir = tempfile::tempdir().unwrap();
@@ -196,7 +199,7 @@ fn the_job_tables_explain_themselves_to_a_person_at_the_sqlite3_prompt() {
     drop(queue);
 
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let overview: Vec<(String, String, String, Option<String>, Option<String>)> = conn
+    let overview: Vec<OverviewRow> = conn
         .prepare(
             "SELECT id, status, maps_done, failed_task_id, failure_message
              FROM job_overview ORDER BY id",
