@@ -130,6 +130,7 @@ macro_rules! queue_conformance_tests {
             purge_removes_a_job_with_the_task_that_ended_it,
             purge_of_a_waiting_job_task_cancels_the_job,
             concurrent_map_completions_enqueue_each_reduce_once,
+            a_corrupted_map_fails_its_job,
         );
     };
     (@tests $harness:expr; $($check:ident,)*) => {

@@ -22,7 +22,7 @@ pub use admin::{
 pub use concurrency::{
     concurrent_map_completions_enqueue_each_reduce_once, concurrent_reservers_never_share_a_task,
 };
-pub use corruption::corrupted_payload_fails_only_that_task;
+pub use corruption::{a_corrupted_map_fails_its_job, corrupted_payload_fails_only_that_task};
 pub use failures::{
     last_attempt_dead_letters, permanent_error_dead_letters_at_once, requeue_revives_a_dead_task,
     retry_waits_out_the_backoff_and_demotes,
