@@ -68,6 +68,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod error;
 mod registry;
 mod runtime;
@@ -81,8 +82,10 @@ pub use runtime::{Runtime, RuntimeBuilder, Shutdown, ShutdownReport};
 pub use submit::{Call, Submission, Submit, TaskHandle};
 
 pub use workmill_core::{
-    Backoff, Failure, FailureKind, ListFilter, NamedTask, NewTask, Priority, Queue, QueueError,
-    QueueStats, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
-    WorkerId,
+    Backoff, Codec, FailOutcome, Failure, FailureKind, Lease, ListFilter, NamedTask, NewTask,
+    Postcard, Priority, Queue, QueueError, QueueStats, Reservation, RetryPolicy, TaskContext,
+    TaskError, TaskId, TaskRecord, TaskStatus, Timestamp, WorkerId,
 };
+#[cfg(feature = "sqlite")]
+pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
 pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
