@@ -15,8 +15,9 @@ pub(crate) struct HeartbeatReport {
     pub(crate) beats: u64,
     /// Extensions that failed because the store did (tried again next round).
     pub(crate) errors: u64,
-    /// Leases the store refused to extend: lapsed and rescued, or the task gone.
-    pub(crate) lost: u64,
+    /// Held leases the store refused to extend: lapsed and rescued, or the task gone.
+    /// (A refusal for a lease its loop settled meanwhile is the race it looks like, not a loss.)
+    pub(crate) refused: u64,
 }
 
 /// Extends the leases in `held` every `every` until `done` is stopped.
@@ -66,9 +67,10 @@ pub(crate) fn beat_once(
                 return;
             }
             Err(error) => {
-                report.lost += 1;
-                held.mark_lost(&due);
-                tracing::warn!(task = %due.task, %error, "the store refused to extend a lease; the task may run elsewhere");
+                if held.mark_lost(&due) {
+                    report.refused += 1;
+                    tracing::warn!(task = %due.task, %error, "the store refused to extend a lease; the task may run elsewhere");
+                }
             }
         }
     }
@@ -110,7 +112,7 @@ mod tests {
             HeartbeatReport {
                 beats: 2,
                 errors: 0,
-                lost: 1
+                refused: 1
             }
         );
         assert!(held.is_lost(&reserved[2].lease));

@@ -84,10 +84,14 @@ impl HeldLeases {
         }
     }
 
-    /// Records that the store refused to extend `lease`, if it is still held.
-    pub(crate) fn mark_lost(&self, lease: &Lease) {
-        if let Some(held) = lock(&self.leases).get_mut(&key(lease)) {
-            held.lost = true;
+    /// Records that the store refused to extend `lease`, if it is still held; true if it was.
+    pub(crate) fn mark_lost(&self, lease: &Lease) -> bool {
+        match lock(&self.leases).get_mut(&key(lease)) {
+            Some(held) => {
+                held.lost = true;
+                true
+            }
+            None => false,
         }
     }
 
@@ -124,7 +128,7 @@ mod tests {
         assert_eq!(due, [a.clone(), b.clone()]);
 
         held.extended(&a, later);
-        held.mark_lost(&b);
+        assert!(held.mark_lost(&b));
         assert!(held.is_lost(&b) && !held.is_lost(&a));
         assert!(held.due(later, Duration::from_millis(400)).is_empty());
         assert_eq!(
@@ -141,7 +145,7 @@ mod tests {
         held.hold([&a], Instant::now());
         held.forget(&a);
         held.extended(&a, Instant::now());
-        held.mark_lost(&a);
+        assert!(!held.mark_lost(&a), "a forgotten lease cannot be lost");
         assert_eq!(held.len(), 0);
         assert!(
             !held.is_lost(&a),
@@ -154,7 +158,7 @@ mod tests {
         let held = HeldLeases::new();
         let (old, new) = (lease("a", 1), lease("a", 2));
         held.hold([&old, &new], Instant::now());
-        held.mark_lost(&old);
+        assert!(held.mark_lost(&old));
         assert!(held.is_lost(&old) && !held.is_lost(&new));
         held.forget(&old);
         assert_eq!(held.len(), 1);

@@ -108,7 +108,8 @@ fn loom_a_settled_lease_is_never_brought_back_by_a_late_heartbeat() {
                     if due.token == 1 {
                         held.extended(&due, Instant::now());
                     } else {
-                        held.mark_lost(&due);
+                        // Refused: counts only if the loop has not settled it yet.
+                        let _still_held = held.mark_lost(&due);
                     }
                 }
             })
@@ -131,12 +132,15 @@ fn loom_a_lease_marked_lost_before_a_check_is_seen_by_it() {
         let heartbeat = {
             let (held, marked) = (Arc::clone(&held), Arc::clone(&marked));
             thread::spawn(move || {
-                held.mark_lost(&lease(1));
+                assert!(held.mark_lost(&lease(1)), "nobody forgets it here");
                 marked.store(true, loom::sync::atomic::Ordering::Release);
             })
         };
         if marked.load(loom::sync::atomic::Ordering::Acquire) {
-            assert!(held.is_lost(&lease(1)), "a mark that happened before is seen");
+            assert!(
+                held.is_lost(&lease(1)),
+                "a mark that happened before is seen"
+            );
         }
         heartbeat.join().unwrap();
         assert!(held.is_lost(&lease(1)));

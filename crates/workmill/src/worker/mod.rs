@@ -88,7 +88,9 @@ use std::time::Duration;
 use workmill_core::WorkerId;
 
 pub use control::{Control, Mode};
-pub use options::{DEFAULT_PROCESS_LEASE, DEFAULT_PROCESS_MAX_BATCH, RunOptions};
+pub use options::{
+    DEFAULT_PROCESS_BATCH_TARGET, DEFAULT_PROCESS_LEASE, DEFAULT_PROCESS_MAX_BATCH, RunOptions,
+};
 pub use process::{run, run_with};
 pub use reconnect::Reconnect;
 pub use report::WorkerReport;
@@ -99,6 +101,10 @@ pub use stop::{StopCause, StopHandle};
 pub const DEFAULT_MAX_BATCH: usize = 256;
 /// How long a runtime's reservation is leased by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(3_600);
+/// How long the tasks of one batch should take to run, by default in a runtime: a
+/// batch that takes longer is halved. Short, because an in-process reservation
+/// is cheap; worker processes aim longer ([`RunOptions::batch_target`]).
+pub const DEFAULT_BATCH_TARGET: Duration = Duration::from_micros(500);
 /// The longest a loop sleeps in [`Queue::await_work`](workmill_core::Queue::await_work)
 /// before it looks at its [`Control`] again, by default.
 pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -113,6 +119,9 @@ pub struct WorkerOptions {
     /// The fewest tasks reserved at once when that many are due (default 1). Raise it when a
     /// reservation costs far more than a task; every task in a batch waits for the ones before it.
     pub min_batch: usize,
+    /// How long the tasks of one batch should take to run: batches grow while
+    /// they run faster and shrink when they run longer (default 500 µs).
+    pub batch_target: Duration,
     /// The lease of each reservation. [`run_loop`] alone does not heartbeat: a
     /// task that runs longer than this may be rescued by the backend and run
     /// again. [`run`] heartbeats.
@@ -130,6 +139,7 @@ impl WorkerOptions {
             worker,
             max_batch: DEFAULT_MAX_BATCH,
             min_batch: 1,
+            batch_target: DEFAULT_BATCH_TARGET,
             lease: DEFAULT_LEASE,
             idle_wait: DEFAULT_IDLE_WAIT,
             reconnect: Reconnect::default(),

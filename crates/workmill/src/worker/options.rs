@@ -16,6 +16,12 @@ pub const DEFAULT_PROCESS_MAX_BATCH: usize = 32;
 /// A worker process's lease by default: long enough to ride out a stalled disk or a
 /// slow network, short enough that a dead worker's tasks come back soon.
 pub const DEFAULT_PROCESS_LEASE: Duration = Duration::from_secs(30);
+/// How long the tasks of one batch of a worker process should take to run, by default.
+///
+/// Longer than a runtime's: each reservation is a write to a shared store (a
+/// transaction, perhaps a round trip), so batches of short tasks should grow
+/// until that cost is small beside them.
+pub const DEFAULT_PROCESS_BATCH_TARGET: Duration = Duration::from_millis(20);
 
 /// How [`worker::run`](super::run) runs a worker process.
 ///
@@ -44,6 +50,7 @@ pub struct RunOptions {
     pub(crate) concurrency: usize,
     pub(crate) max_batch: usize,
     pub(crate) min_batch: usize,
+    pub(crate) batch_target: Duration,
     pub(crate) lease: Duration,
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) idle_wait: Duration,
@@ -60,7 +67,7 @@ impl Default for RunOptions {
 
 impl RunOptions {
     /// The defaults: a generated worker id (`host-pid-n`), one loop per CPU, batches of up
-    /// to 32, 30 s leases extended every quarter lease, the default [`Reconnect`], and
+    /// to 32 aiming at 20 ms of work, 30 s leases extended every quarter lease, the default [`Reconnect`], and
     /// `SIGTERM`/`SIGINT` handled.
     pub fn new() -> RunOptions {
         RunOptions {
@@ -69,6 +76,7 @@ impl RunOptions {
                 .map_or(1, std::num::NonZeroUsize::get),
             max_batch: DEFAULT_PROCESS_MAX_BATCH,
             min_batch: 1,
+            batch_target: DEFAULT_PROCESS_BATCH_TARGET,
             lease: DEFAULT_PROCESS_LEASE,
             heartbeat: None,
             idle_wait: DEFAULT_IDLE_WAIT,
@@ -99,6 +107,13 @@ impl RunOptions {
     /// The fewest tasks one loop reserves at once when that many are due (default 1).
     pub fn min_batch(mut self, tasks: usize) -> RunOptions {
         self.min_batch = tasks;
+        self
+    }
+
+    /// How long the tasks of one batch should take to run (default 20 ms): a loop's batch
+    /// grows while its batches run faster and shrinks when they run longer.
+    pub fn batch_target(mut self, target: Duration) -> RunOptions {
+        self.batch_target = target;
         self
     }
 
@@ -179,6 +194,7 @@ impl RunOptions {
             worker: WorkerId::new(format!("{}-{index}", self.worker))?,
             max_batch: self.max_batch,
             min_batch: self.min_batch,
+            batch_target: self.batch_target,
             lease: self.lease,
             idle_wait: self.idle_wait,
             reconnect: self.reconnect.clone(),

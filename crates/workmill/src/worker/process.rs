@@ -80,7 +80,7 @@ where
         tasks: LoopReport::default(),
         heartbeats: 0,
         heartbeat_errors: 0,
-        heartbeat_lost: 0,
+        heartbeat_refused: 0,
         reconnects: 0,
         stopped_by: None,
     };
@@ -148,7 +148,7 @@ where
     });
     report.heartbeats = beats.beats;
     report.heartbeat_errors = beats.errors;
-    report.heartbeat_lost = beats.lost;
+    report.heartbeat_refused = beats.refused;
     report.reconnects = queue.reconnects();
     report.stopped_by = stop.cause();
     let leftover = held.len();

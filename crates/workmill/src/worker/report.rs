@@ -22,8 +22,9 @@ pub struct WorkerReport {
     pub heartbeats: u64,
     /// Lease extensions that failed because the store did.
     pub heartbeat_errors: u64,
-    /// Leases the store refused to extend (they had lapsed and been rescued, or the task was gone).
-    pub heartbeat_lost: u64,
+    /// Held leases the store refused to extend (they had lapsed and been rescued, or the task
+    /// was gone); the loops then skip those tasks if they have not started them.
+    pub heartbeat_refused: u64,
     /// Times the store was opened again after it failed.
     pub reconnects: u64,
     /// What stopped the worker.
@@ -49,7 +50,7 @@ impl fmt::Display for WorkerReport {
             tasks.unrecorded,
             self.heartbeats,
             self.heartbeat_errors,
-            self.heartbeat_lost,
+            self.heartbeat_refused,
             self.reconnects,
             tasks.backend_errors,
         )

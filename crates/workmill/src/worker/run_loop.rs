@@ -1,7 +1,7 @@
 //! The worker loop: reserve a batch, run each task through the registry, record the outcomes;
 //! the same code for a runtime's threads and a worker process's.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use workmill_core::{Lease, Queue, Reservation, TaskContext};
 
@@ -80,7 +80,11 @@ impl<'a> WorkerLoop<'a> {
     }
 
     fn run(mut self, registry: &SharedRegistry) -> LoopReport {
-        let mut size = BatchSize::new(self.options.min_batch, self.options.max_batch);
+        let mut size = BatchSize::new(
+            self.options.min_batch,
+            self.options.max_batch,
+            self.options.batch_target,
+        );
         loop {
             match self.control.mode() {
                 Mode::Run => {}
@@ -117,15 +121,19 @@ impl<'a> WorkerLoop<'a> {
                 held.hold(batch.iter().map(|r| &r.lease), Instant::now());
             }
             let reserved = batch.len();
-            let started = Instant::now();
-            self.run_batch(&registry.snapshot(), batch);
-            size.record(reserved, started.elapsed());
+            let ran_for = self.run_batch(&registry.snapshot(), batch);
+            size.record(reserved, ran_for);
         }
         self.report
     }
 
-    /// Runs one reserved batch and records its outcomes.
-    pub(crate) fn run_batch(&mut self, registry: &Registry, batch: Vec<Reservation>) {
+    /// Runs one reserved batch and records its outcomes; how long its tasks took to run.
+    ///
+    /// The time excludes handing back and recording completions: what the batch
+    /// size weighs is how long a task waits behind the others of its batch, and
+    /// a slow store argues for larger batches, not smaller ones.
+    pub(crate) fn run_batch(&mut self, registry: &Registry, batch: Vec<Reservation>) -> Duration {
+        let started = Instant::now();
         let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         for reservation in batch.by_ref() {
@@ -154,12 +162,14 @@ impl<'a> WorkerLoop<'a> {
                 break;
             }
         }
+        let ran_for = started.elapsed();
         for unstarted in batch {
             self.hand_back(&unstarted.lease);
         }
         if !done.is_empty() {
             self.record_completions(done);
         }
+        ran_for
     }
 
     /// Forgets a lease whose task's outcome is settled.

@@ -189,7 +189,7 @@ fn held_leases_outlive_tasks_longer_than_the_lease() {
         assert_eq!(queue.status(id).unwrap().attempts, 1);
     }
     assert!(report.heartbeats >= 3, "{report}");
-    assert_eq!(report.heartbeat_lost, 0);
+    assert_eq!(report.heartbeat_refused, 0);
 }
 
 #[test]

@@ -1,0 +1,322 @@
+//! The worker processes of the process tests: their body (`worker_process_entry`, run when the
+//! test binary is started with `WORKMILL_TEST_WORKER` set) and `WorkerProcess`, the parent's handle.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use workmill::worker::{self, RunOptions, StopHandle};
+use workmill::{NamedTask, Registry, TaskContext, TaskError, WorkerId};
+
+use crate::support::WAIT;
+
+/// Set in a worker process's environment: its worker id. Nothing else runs the entry's body.
+const WORKER: &str = "WORKMILL_TEST_WORKER";
+const URL: &str = "WORKMILL_TEST_URL";
+const LEDGER: &str = "WORKMILL_TEST_LEDGER";
+const CONCURRENCY: &str = "WORKMILL_TEST_CONCURRENCY";
+const BATCH: &str = "WORKMILL_TEST_BATCH";
+const LEASE_MS: &str = "WORKMILL_TEST_LEASE_MS";
+/// The exact name of the entry test, as the child's test filter.
+const ENTRY: &str = "process::child::worker_process_entry";
+
+/// The body of the worker processes that the process tests start; not a test of its own.
+///
+/// The parent re-runs this test binary with `--exact` on this name and the
+/// settings in its environment. Without them (in an ordinary test run) it
+/// returns at once.
+#[test]
+fn worker_process_entry() {
+    let Ok(worker) = std::env::var(WORKER) else {
+        return;
+    };
+    let setting = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let number = |name: &str| -> u64 { setting(name).parse().expect("a number") };
+    let (min_batch, max_batch) = setting(BATCH)
+        .split_once(',')
+        .map(|(min, max)| (min.parse().unwrap(), max.parse().unwrap()))
+        .expect("BATCH is min,max");
+    let lease = Duration::from_millis(number(LEASE_MS));
+    let options = RunOptions::new()
+        .worker_id(WorkerId::new(&worker).unwrap())
+        .concurrency(number(CONCURRENCY) as usize)
+        .min_batch(min_batch)
+        .max_batch(max_batch)
+        .lease(lease)
+        .heartbeat_every(lease / 4);
+    let stop = options.stop_handle();
+    assert!(
+        LEDGER_FILE
+            .set(Ledger::open(Path::new(&setting(LEDGER))))
+            .is_ok()
+    );
+    assert!(STOP.set(stop.clone()).is_ok());
+    // Tells the parent the stop was taken in (by a signal), for tests that signal twice.
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if stop.wait(Duration::MAX) {
+                say(&format!("STOPPING {:?}", stop.cause()));
+            }
+        });
+    }
+    say("READY");
+    let report = worker::run(registry(), &setting(URL), options).expect("the worker runs");
+    say(&format!(
+        "REPORT attempts={} completed={} failed={} released={} lost={} unrecorded={} errors={} heartbeats={} heartbeat_refused={} stopped_by={:?}",
+        report.tasks.attempts,
+        report.tasks.completed,
+        report.tasks.failed,
+        report.tasks.released,
+        report.tasks.lost_leases,
+        report.tasks.unrecorded,
+        report.tasks.backend_errors,
+        report.heartbeats,
+        report.heartbeat_refused,
+        report.stopped_by,
+    ));
+}
+
+/// One line to the parent, marked so it stands out among the test harness's own output.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "WORKMILL {line}").unwrap();
+    out.flush().unwrap();
+}
+
+/// The file every task of a test appends a line to, shared by all its processes.
+#[derive(Clone)]
+pub(crate) struct Ledger {
+    file: Arc<File>,
+}
+
+impl Ledger {
+    fn open(path: &Path) -> Ledger {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the ledger opens");
+        Ledger {
+            file: Arc::new(file),
+        }
+    }
+
+    /// Appends one line in one `write` on an `O_APPEND` file: lines of concurrent
+    /// processes never interleave, and a line written survives its writer's death.
+    fn append(&self, line: &str) -> Result<(), TaskError> {
+        (&*self.file)
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|error| {
+                TaskError::retryable(format!("could not append to the ledger: {error}"))
+            })
+    }
+
+    /// The lines of the ledger at `path`, split at spaces.
+    pub(crate) fn read(path: &Path) -> Vec<Vec<String>> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| line.split(' ').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+/// This process's ledger and stop handle, for the tasks (a task type has no other state).
+static LEDGER_FILE: OnceLock<Ledger> = OnceLock::new();
+static STOP: OnceLock<StopHandle> = OnceLock::new();
+
+fn ledger() -> &'static Ledger {
+    LEDGER_FILE.get().expect("the worker opened its ledger")
+}
+
+/// Appends `{task id} {worker loop id}` to the ledger, then works for a quarter millisecond (as a
+/// task doing I/O would, which also lets every process take its turn at the SQLite write
+/// lock): the crash test's task.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AppendId;
+
+impl NamedTask for AppendId {
+    const NAME: &'static str = "test.append_id";
+    type Output = ();
+    fn run(self, ctx: &TaskContext<'_>) -> Result<(), TaskError> {
+        let (Some(task), Some(worker)) = (ctx.task_id(), ctx.worker()) else {
+            return Err(TaskError::permanent("a worker names the task and itself"));
+        };
+        ledger().append(&format!("{task} {worker}"))?;
+        std::thread::sleep(Duration::from_micros(250));
+        Ok(())
+    }
+}
+
+/// Appends `start {task id}`, runs until the worker is stopped, appends `end {task id}`.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct RunUntilStopped;
+
+impl NamedTask for RunUntilStopped {
+    const NAME: &'static str = "test.run_until_stopped";
+    type Output = ();
+    fn run(self, ctx: &TaskContext<'_>) -> Result<(), TaskError> {
+        let task = ctx.task_id().expect("a worker names the task");
+        ledger().append(&format!("start {task}"))?;
+        STOP.get().expect("the worker has a stop handle").wait(WAIT);
+        ledger().append(&format!("end {task}"))
+    }
+}
+
+/// Appends `start {task id}` and then hangs, ignoring stops: only an exit ends it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Hang;
+
+impl NamedTask for Hang {
+    const NAME: &'static str = "test.hang";
+    type Output = ();
+    fn run(self, ctx: &TaskContext<'_>) -> Result<(), TaskError> {
+        let task = ctx.task_id().expect("a worker names the task");
+        ledger().append(&format!("start {task}"))?;
+        std::thread::sleep(WAIT);
+        ledger().append(&format!("end {task}"))
+    }
+}
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.register::<AppendId>().unwrap();
+    registry.register::<RunUntilStopped>().unwrap();
+    registry.register::<Hang>().unwrap();
+    registry
+}
+
+/// A worker process started by a test.
+pub(crate) struct WorkerProcess {
+    pub(crate) id: String,
+    child: Child,
+    lines: Receiver<String>,
+}
+
+/// What a worker process printed when it stopped.
+pub(crate) type Report = HashMap<String, String>;
+
+/// The settings of worker processes.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) url: String,
+    pub(crate) ledger: PathBuf,
+    pub(crate) concurrency: usize,
+    pub(crate) min_batch: usize,
+    pub(crate) max_batch: usize,
+    pub(crate) lease: Duration,
+}
+
+impl WorkerProcess {
+    /// Starts worker `id` and waits until it is about to connect.
+    pub(crate) fn start(id: &str, settings: &Settings) -> WorkerProcess {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([ENTRY, "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .env(WORKER, id)
+            .env(URL, &settings.url)
+            .env(LEDGER, &settings.ledger)
+            .env(CONCURRENCY, settings.concurrency.to_string())
+            .env(
+                BATCH,
+                format!("{},{}", settings.min_batch, settings.max_batch),
+            )
+            .env(LEASE_MS, settings.lease.as_millis().to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the test binary starts again as a worker");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("WORKMILL ")
+                    && send
+                        .send(line[at + "WORKMILL ".len()..].to_owned())
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let process = WorkerProcess {
+            id: id.to_owned(),
+            child,
+            lines,
+        };
+        process.expect_line("READY");
+        process
+    }
+
+    /// Waits for the next line the worker says, which must start with `prefix`.
+    pub(crate) fn expect_line(&self, prefix: &str) -> String {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) if line.starts_with(prefix) => line,
+            Ok(line) => panic!("worker {} said {line:?}, expected {prefix}", self.id),
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("worker {} said nothing for {WAIT:?}", self.id)
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("worker {} exited before saying {prefix}", self.id)
+            }
+        }
+    }
+
+    pub(crate) fn pid(&self) -> libc::pid_t {
+        libc::pid_t::try_from(self.child.id()).unwrap()
+    }
+
+    /// Sends `signal` to the worker.
+    pub(crate) fn signal(&self, signal: libc::c_int) {
+        // SAFETY: `kill` only sends a signal; the pid is our own child, which has not been
+        // waited for, so it cannot have been reused by another process.
+        let sent = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(sent, 0, "could not signal worker {}", self.id);
+    }
+
+    /// SIGKILLs the worker and waits for it to be gone.
+    pub(crate) fn kill(mut self) -> ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+
+    /// Waits for the worker to exit after a stop; its report, and how it exited.
+    pub(crate) fn finish(mut self) -> (Report, ExitStatus) {
+        let mut report = None;
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            if let Some(fields) = line.strip_prefix("REPORT ") {
+                report = Some(
+                    fields
+                        .split(' ')
+                        .filter_map(|field| field.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                );
+            }
+        }
+        let status = self.child.wait().unwrap();
+        let report = report
+            .unwrap_or_else(|| panic!("worker {} exited without a report ({status})", self.id));
+        (report, status)
+    }
+
+    /// Waits for the worker to exit; how it exited.
+    pub(crate) fn exit_status(mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+/// A count from a worker's report.
+pub(crate) fn count(report: &Report, field: &str) -> u64 {
+    report
+        .get(field)
+        .unwrap_or_else(|| panic!("no {field} in {report:?}"))
+        .parse()
+        .unwrap()
+}
