@@ -14,6 +14,7 @@
 //! # Examples
 //!
 //! ```
+//! # #[cfg(feature = "sqlite")] {
 //! use std::time::Duration;
 //! use workmill::{NewTask, QueueError, WorkerId};
 //!
@@ -31,6 +32,7 @@
 //! let refused = workmill::backend::open("sqlit://tasks.db").err().expect("refused");
 //! assert!(matches!(refused, QueueError::InvalidUrl { .. }));
 //! assert!(refused.to_string().contains("\"sqlit\""));
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -107,9 +109,11 @@ struct Scheme {
 /// ```
 /// use workmill::backend::Backend;
 ///
+/// # #[cfg(feature = "sqlite")] {
 /// let backend = Backend::parse("sqlite://data/tasks.db")?;
 /// assert_eq!(backend.scheme(), "sqlite");
 /// assert!(backend.is_durable(), "a reopened file has the same tasks");
+/// # }
 /// assert!(!Backend::parse("memory://")?.is_durable());
 /// # Ok::<(), workmill::QueueError>(())
 /// ```

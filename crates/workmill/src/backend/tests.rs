@@ -1,8 +1,6 @@
 //! Tests of `backend::open`: each scheme opens what it names, and every refusal names the URL, the scheme and the fix.
 
-use std::time::Duration;
-
-use workmill_core::{NewTask, QueueError, TaskStatus, WorkerId};
+use workmill_core::{NewTask, QueueError};
 
 use super::*;
 
@@ -53,11 +51,18 @@ fn sqlite_urls_open_one_shared_file() {
     let worker = open(backend.url()).unwrap();
     assert_eq!(worker.backend_name(), "sqlite");
     let reserved = worker
-        .reserve(&WorkerId::new("w").unwrap(), 4, Duration::from_secs(30))
+        .reserve(
+            &workmill_core::WorkerId::new("w").unwrap(),
+            4,
+            std::time::Duration::from_secs(30),
+        )
         .unwrap();
     assert_eq!(reserved.len(), 1);
     worker.complete(&reserved[0].lease, vec![7]).unwrap();
-    assert_eq!(producer.status(&id).unwrap().status, TaskStatus::Completed);
+    assert_eq!(
+        producer.status(&id).unwrap().status,
+        workmill_core::TaskStatus::Completed
+    );
 }
 
 #[cfg(feature = "sqlite")]

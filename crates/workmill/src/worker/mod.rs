@@ -41,6 +41,7 @@
 //! The same worker in a test, stopped by its handle instead of a signal:
 //!
 //! ```
+//! # #[cfg(feature = "sqlite")] {
 //! use std::time::Duration;
 //! use workmill::worker::{self, RunOptions};
 //! use workmill::{Codec, NewTask, Postcard, Queue, Registry, TaskError};
@@ -62,6 +63,7 @@
 //! stop.stop();
 //! let report = worker.join().unwrap()?;
 //! assert_eq!((report.tasks.completed, report.tasks.released), (1, 0));
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use workmill::{QueueError, Runtime, RuntimeError, Shutdown, TaskError, TaskStatus};
+use workmill::{QueueError, Runtime, RuntimeError, TaskError};
 
 use crate::support::WAIT;
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_runtime_on_a_sqlite_url_keeps_its_tasks_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -20,7 +21,7 @@ fn a_runtime_on_a_sqlite_url_keeps_its_tasks_in_the_file() {
     for (i, handle) in handles.iter().enumerate() {
         assert_eq!(runtime.wait_for(handle, WAIT).unwrap(), (i * i) as u64);
     }
-    let report = runtime.shutdown(Shutdown::Drain).unwrap();
+    let report = runtime.shutdown(workmill::Shutdown::Drain).unwrap();
     assert_eq!(report.stats.completed, 50);
     drop(runtime);
 
@@ -29,7 +30,7 @@ fn a_runtime_on_a_sqlite_url_keeps_its_tasks_in_the_file() {
     assert_eq!(queue.backend_name(), "sqlite");
     assert_eq!(queue.stats().unwrap().completed, 50);
     let record = queue.status(handles[7].id()).unwrap();
-    assert_eq!(record.status, TaskStatus::Completed);
+    assert_eq!(record.status, workmill::TaskStatus::Completed);
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod backend_url;
 mod bad_input;
 mod flaky;
 mod lifecycle;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "sqlite"))]
 mod process;
 mod results;
 mod scenarios;

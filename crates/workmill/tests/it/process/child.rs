@@ -23,6 +23,9 @@ const LEDGER: &str = "WORKMILL_TEST_LEDGER";
 const CONCURRENCY: &str = "WORKMILL_TEST_CONCURRENCY";
 const BATCH: &str = "WORKMILL_TEST_BATCH";
 const LEASE_MS: &str = "WORKMILL_TEST_LEASE_MS";
+/// If set, the worker sends itself SIGTERM after `worker::run` returned, to show that the
+/// signal's default action (ending the process) is back.
+const SIGTERM_AFTER: &str = "WORKMILL_TEST_SIGTERM_AFTER";
 /// The exact name of the entry test, as the child's test filter.
 const ENTRY: &str = "process::child::worker_process_entry";
 
@@ -81,6 +84,12 @@ fn worker_process_entry() {
         report.heartbeat_refused,
         report.stopped_by,
     ));
+    if std::env::var_os(SIGTERM_AFTER).is_some_and(|set| !set.is_empty()) {
+        // SAFETY: `kill` only sends a signal, to this very process.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        std::thread::sleep(WAIT);
+        say("STILL ALIVE after SIGTERM");
+    }
 }
 
 /// One line to the parent, marked so it stands out among the test harness's own output.
@@ -212,6 +221,8 @@ pub(crate) struct Settings {
     pub(crate) min_batch: usize,
     pub(crate) max_batch: usize,
     pub(crate) lease: Duration,
+    /// Whether the worker sends itself SIGTERM once `worker::run` returned.
+    pub(crate) sigterm_after: bool,
 }
 
 impl WorkerProcess {
@@ -228,6 +239,7 @@ impl WorkerProcess {
                 format!("{},{}", settings.min_batch, settings.max_batch),
             )
             .env(LEASE_MS, settings.lease.as_millis().to_string())
+            .env(SIGTERM_AFTER, if settings.sigterm_after { "1" } else { "" })
             .stdout(Stdio::piped())
             .spawn()
             .expect("the test binary starts again as a worker");

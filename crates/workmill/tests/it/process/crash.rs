@@ -38,6 +38,7 @@ fn a_worker_killed_mid_run_loses_nothing_and_runs_again_only_what_it_held() {
         min_batch: 1,
         max_batch: MAX_BATCH,
         lease: LEASE,
+        sigterm_after: false,
     };
     let w1 = WorkerProcess::start("w1", &settings);
     let victim = WorkerProcess::start(VICTIM, &settings);
