@@ -236,6 +236,8 @@ impl RuntimeBuilder {
                 max_batch: self.max_batch,
                 lease: self.lease,
                 idle_wait: self.idle_wait,
+                // A memory queue never fails a write for the store's sake: no copies needed.
+                retry_writes: shared.memory.is_none(),
                 ..WorkerOptions::new(worker)
             };
             let shared = Arc::clone(&shared);

@@ -132,6 +132,12 @@ pub struct WorkerOptions {
     pub idle_wait: Duration,
     /// The wait between tries when the store fails.
     pub reconnect: Reconnect,
+    /// Whether a batch of results is kept until the store has recorded it, so that a
+    /// write the store failed can be tried again (default true). Keeping it costs a copy
+    /// of each result; a runtime on its memory queue, whose writes never fail that way,
+    /// turns it off. Off, such a write is logged and counted, and its tasks run again
+    /// once their leases lapse.
+    pub retry_writes: bool,
 }
 
 impl WorkerOptions {
@@ -145,6 +151,7 @@ impl WorkerOptions {
             lease: DEFAULT_LEASE,
             idle_wait: DEFAULT_IDLE_WAIT,
             reconnect: Reconnect::default(),
+            retry_writes: true,
         }
     }
 }
@@ -164,8 +171,9 @@ pub struct LoopReport {
     /// Tasks whose lease the store gave up before their outcome was written (or before
     /// they started): another worker has them, so they were not recorded here.
     pub lost_leases: u64,
-    /// Outcomes a stopping loop gave up writing because the store stayed down for a lease
-    /// length; those tasks run again once their leases lapse.
+    /// Outcomes not written because the store failed: given up by a stopping loop after a
+    /// lease length, or not kept for another try ([`WorkerOptions::retry_writes`] off).
+    /// Those tasks run again once their leases lapse.
     pub unrecorded: u64,
     /// Backend calls that failed (a store error, a refusal); each was logged.
     pub backend_errors: u64,

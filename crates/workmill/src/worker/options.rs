@@ -55,6 +55,7 @@ pub struct RunOptions {
     pub(crate) heartbeat: Option<Duration>,
     pub(crate) idle_wait: Duration,
     pub(crate) reconnect: Reconnect,
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) signals: bool,
     pub(crate) stop: StopHandle,
 }
@@ -198,6 +199,8 @@ impl RunOptions {
             lease: self.lease,
             idle_wait: self.idle_wait,
             reconnect: self.reconnect.clone(),
+            // A process shares its store and must outlast its failures.
+            retry_writes: true,
         })
     }
 }

@@ -27,6 +27,9 @@ impl WorkerLoop<'_> {
 
     /// Records successful attempts in one write, retrying those the store failed to record.
     pub(super) fn record_completions(&mut self, done: Vec<(Lease, Vec<u8>)>) {
+        if !self.options.retry_writes {
+            return self.record_completions_once(done);
+        }
         let mut pending = done;
         while !pending.is_empty() {
             let outcomes = match self.queue.complete_batch(pending.clone()) {
@@ -73,6 +76,40 @@ impl WorkerLoop<'_> {
                     self.not_recorded(lease, &error);
                 }
                 return;
+            }
+        }
+    }
+
+    /// Records successful attempts in one write, keeping no copy of the results: what the
+    /// store fails to record is counted, and runs again once its lease lapses.
+    fn record_completions_once(&mut self, done: Vec<(Lease, Vec<u8>)>) {
+        let leases: Vec<Lease> = done.iter().map(|(lease, _)| lease.clone()).collect();
+        match self.queue.complete_batch(done) {
+            Ok(outcomes) => {
+                let mut outcomes = outcomes.into_iter();
+                for lease in &leases {
+                    match outcomes.next() {
+                        Some(Ok(())) => {
+                            self.report.completed += 1;
+                            self.settled(lease);
+                        }
+                        Some(Err(error)) => self.not_recorded(lease, &error),
+                        None => self.not_recorded(
+                            lease,
+                            &QueueError::backend(
+                                self.queue.backend_name(),
+                                "record completed attempts",
+                                "the store reported fewer outcomes than completions",
+                            ),
+                        ),
+                    }
+                }
+            }
+            Err(error) => {
+                self.report.backend_errors += 1;
+                for lease in &leases {
+                    self.not_recorded(lease, &error);
+                }
             }
         }
     }
@@ -156,7 +193,7 @@ impl WorkerLoop<'_> {
             tracing::warn!(task = %lease.task, %error, "an outcome was not recorded: the lease is gone, and the task runs again elsewhere");
         } else if error.is_transient() {
             self.report.unrecorded += 1;
-            tracing::error!(task = %lease.task, %error, "gave up recording an outcome while stopping; the task will run again once its lease lapses");
+            tracing::error!(task = %lease.task, %error, "gave up recording an outcome; the task will run again once its lease lapses");
         } else {
             self.report.backend_errors += 1;
             tracing::warn!(task = %lease.task, %error, "the store refused an outcome");

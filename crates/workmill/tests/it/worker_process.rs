@@ -334,3 +334,42 @@ impl NamedTask for FailOnce {
         Ok(self.0)
     }
 }
+
+#[test]
+fn a_loop_that_keeps_no_copies_counts_a_failed_write_and_leaves_the_task_to_its_lease() {
+    use workmill::worker::{Control, Mode, WorkerOptions, run_loop};
+    let store = Store::new();
+    store.fail_next("complete_batch", 1);
+    let queue = store.connect().unwrap();
+    let id = queue.enqueue(call("square", 4)).unwrap();
+    let stop = workmill::worker::StopHandle::new();
+    let registry = Arc::new(workmill::SharedRegistry::new(registry(&stop)));
+    let control = Arc::new(Control::new(Mode::Run));
+    let worker = {
+        let (queue, registry, control) = (queue.clone(), registry.clone(), control.clone());
+        thread::spawn(move || {
+            let options = WorkerOptions {
+                retry_writes: false,
+                lease: Duration::from_secs(600),
+                ..WorkerOptions::new(WorkerId::new("no-copies").unwrap())
+            };
+            run_loop(&*queue, &registry, &control, &options)
+        })
+    };
+    crate::support::wait_until(|| store.served("complete_batch") == 1);
+    control.set(Mode::Stop);
+    store.memory.wake_workers();
+    let report = worker.join().unwrap();
+    assert_eq!(
+        (
+            report.attempts,
+            report.completed,
+            report.unrecorded,
+            report.backend_errors
+        ),
+        (1, 0, 1, 1)
+    );
+    // Not recorded, not lost: the task is still leased, and comes back when the lease lapses.
+    let record = store.memory.status(&id).unwrap();
+    assert_eq!((record.status, record.attempts), (TaskStatus::Running, 1));
+}
