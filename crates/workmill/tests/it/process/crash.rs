@@ -14,7 +14,8 @@ use workmill::{
     TaskId, TaskRecord, TaskStatus,
 };
 
-use super::child::{AppendId, Ledger, Settings, WorkerProcess, count};
+use super::child::{AppendId, Ledger};
+use super::parent::{Settings, WorkerProcess, count};
 use crate::support::wait_until;
 
 const TASKS: usize = 10_000;

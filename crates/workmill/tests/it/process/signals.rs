@@ -9,7 +9,8 @@ use workmill::{
     Codec, ListFilter, NamedTask, NewTask, Postcard, Queue, RetryPolicy, SqliteQueue, TaskStatus,
 };
 
-use super::child::{Hang, Ledger, RunUntilStopped, Settings, WorkerProcess, count};
+use super::child::{Hang, Ledger, RunUntilStopped};
+use super::parent::{Settings, WorkerProcess, count};
 use crate::support::wait_until;
 
 fn settings(dir: &tempfile::TempDir) -> (SqliteQueue, Settings) {
