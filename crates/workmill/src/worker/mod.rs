@@ -172,7 +172,7 @@ pub struct LoopReport {
     /// they started): another worker has them, so they were not recorded here.
     pub lost_leases: u64,
     /// Outcomes not written because the store failed: given up by a stopping loop after a
-    /// lease length, or not kept for another try ([`WorkerOptions::retry_writes`] off).
+    /// lease length (30 s at most), or not kept for another try ([`WorkerOptions::retry_writes`] off).
     /// Those tasks run again once their leases lapse.
     pub unrecorded: u64,
     /// Backend calls that failed (a store error, a refusal); each was logged.

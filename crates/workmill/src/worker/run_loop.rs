@@ -26,8 +26,8 @@ use crate::registry::{Registry, SharedRegistry};
 /// with a [transient](workmill_core::QueueError::is_transient) error is tried
 /// again after a [`Reconnect`](super::Reconnect) wait, until it is recorded or
 /// refused (a lost lease), or, once the loop is stopping, until one lease
-/// length has passed (the store then gives the task to another worker, which
-/// runs it again).
+/// length (30 s at most) has passed (the store then gives the task to another
+/// worker, which runs it again).
 pub fn run_loop(
     queue: &dyn Queue,
     registry: &SharedRegistry,

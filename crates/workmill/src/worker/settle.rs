@@ -1,12 +1,19 @@
 //! Writing a worker loop's outcomes (completions, failures, hand-backs) to the store, and riding
 //! out store failures: a capped, jittered wait, then the same write again.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use workmill_core::{Failure, Lease, QueueError};
 
 use super::control::Mode;
 use super::run_loop::WorkerLoop;
+
+/// The longest a stopping loop keeps trying to write outcomes to a failing store.
+///
+/// Past its lease a task is the store's again, so trying longer is pointless;
+/// and a program that is stopping (a runtime's long default lease) should not
+/// wait on a dead store for long either. Its tasks then run again.
+pub(crate) const STOP_RETRY_LIMIT: Duration = Duration::from_secs(30);
 
 impl WorkerLoop<'_> {
     /// Records a failed attempt; the task's retry policy decides what follows.
@@ -163,16 +170,18 @@ impl WorkerLoop<'_> {
     /// After a failed write: false if the loop should give up on it, else waits and returns true.
     ///
     /// A write that failed because the store did is tried again until it goes
-    /// through, except that a stopping loop tries for one lease length at most:
-    /// by then the lease has lapsed, and the store gives the task to another
-    /// worker once it works again.
+    /// through, except that a stopping loop tries for one lease length (or
+    /// [`STOP_RETRY_LIMIT`], if shorter) at most: by then the lease has lapsed,
+    /// and the store gives the task to another worker once it works again.
     fn retry_after(&mut self, error: &QueueError, what: &'static str) -> bool {
         if !error.is_transient() {
             return false;
         }
         if self.control.mode() == Mode::Stop {
             let now = Instant::now();
-            let give_up_at = *self.give_up_at.get_or_insert(now + self.options.lease);
+            let give_up_at = *self
+                .give_up_at
+                .get_or_insert(now + self.options.lease.min(STOP_RETRY_LIMIT));
             if now >= give_up_at {
                 return false;
             }
