@@ -18,6 +18,7 @@ enum Backend {
     Memory(MemoryConfig),
     SharedMemory(Arc<MemoryQueue>),
     Other(Arc<dyn Queue>),
+    Url(String),
 }
 
 /// Configures and starts a [`Runtime`].
@@ -90,6 +91,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Uses the backend named by `url`, opened when [`build`](RuntimeBuilder::build) is
+    /// called: `memory://` (the same as the default) or `sqlite://path/to/tasks.db`; see
+    /// [`backend::open`](crate::backend::open). A URL this build cannot open fails the
+    /// build with [`QueueError::InvalidUrl`](workmill_core::QueueError::InvalidUrl).
+    ///
+    /// The runtime's loops do not heartbeat: give tasks on a shared durable store a
+    /// [`lease`](RuntimeBuilder::lease) longer than they run, or run them in
+    /// [`worker::run`](crate::worker::run) processes, which do.
+    pub fn url(mut self, url: impl Into<String>) -> RuntimeBuilder {
+        self.backend = Backend::Url(url.into());
+        self
+    }
+
     /// Runs the worker loops on `threads` dedicated threads, one loop each, so
     /// that up to `threads` tasks run at once. The default is one per CPU.
     ///
@@ -121,8 +135,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The lease of each reservation (default one hour). Loops do not heartbeat
-    /// yet, so a task running longer than its lease may be rescued and run again.
+    /// The lease of each reservation (default one hour). A runtime's loops do not
+    /// heartbeat, so a task running longer than its lease may be rescued and run
+    /// again; worker processes ([`worker::run`](crate::worker::run)) heartbeat.
     pub fn lease(mut self, lease: Duration) -> RuntimeBuilder {
         self.lease = lease;
         self
@@ -192,6 +207,16 @@ impl RuntimeBuilder {
             }
             Backend::SharedMemory(memory) => (memory.clone(), Some(memory)),
             Backend::Other(queue) => (queue, None),
+            Backend::Url(url) => {
+                let backend = crate::backend::Backend::parse(&url)?;
+                if backend.scheme() == "memory" {
+                    // Kept as a memory queue, for its direct wake-ups and `wait_idle`.
+                    let memory = Arc::new(MemoryQueue::new());
+                    (memory.clone(), Some(memory))
+                } else {
+                    (backend.open()?, None)
+                }
+            }
         };
         let shared = Arc::new(Shared {
             queue,
@@ -208,10 +233,12 @@ impl RuntimeBuilder {
         };
         for (i, worker) in workers.into_iter().enumerate() {
             let options = WorkerOptions {
-                worker,
                 max_batch: self.max_batch,
                 lease: self.lease,
                 idle_wait: self.idle_wait,
+                // A memory queue never fails a write for the store's sake: no copies needed.
+                retry_writes: shared.memory.is_none(),
+                ..WorkerOptions::new(worker)
             };
             let shared = Arc::clone(&shared);
             let running = self.host.start(format!("workmill-worker-{i}"), move || {

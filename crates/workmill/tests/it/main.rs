@@ -1,10 +1,16 @@
-//! Integration tests of the workmill runtime: the seed's scenarios, bad input, the lifecycle through
-//! the runtime, results, shutdown, and a stress test.
+//! Integration tests of the workmill facade: the seed's scenarios, bad input, the lifecycle through
+//! the runtime, results, shutdown, a stress test, backend URLs, and worker processes (in this
+//! process, and as real processes killed and signalled).
 
+mod backend_url;
 mod bad_input;
+mod flaky;
 mod lifecycle;
+#[cfg(all(unix, feature = "sqlite"))]
+mod process;
 mod results;
 mod scenarios;
 mod shutdown;
 mod stress;
 mod support;
+mod worker_process;
