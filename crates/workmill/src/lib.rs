@@ -98,3 +98,7 @@ pub use workmill_core::{
 #[cfg(feature = "sqlite")]
 pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
 pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
+
+/// The work-stealing executor the runtime's loops can run on ([`RuntimeBuilder::pool`]) and
+/// that worker processes run their handlers on: `join`, `scope`, `spawn`, `ThreadPool`.
+pub use workmill_executor as executor;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use workmill_core::{Queue, RetryPolicy, WorkerId};
+use workmill_executor::ThreadPool;
 use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
 
 use super::host::Host;
@@ -106,12 +107,37 @@ impl RuntimeBuilder {
 
     /// Runs the worker loops on `threads` dedicated threads, one loop each, so
     /// that up to `threads` tasks run at once. The default is one per CPU.
-    ///
-    /// Dedicated threads are the only host for now; running the loops on a
-    /// shared `workmill-executor` pool will be a second option.
     pub fn threads(mut self, threads: usize) -> RuntimeBuilder {
         self.host = Host::Threads;
         self.concurrency = Some(threads);
+        self
+    }
+
+    /// Runs the worker loops as long-lived jobs on a `workmill-executor` pool, one
+    /// loop per pool thread unless [`concurrency`](RuntimeBuilder::concurrency) says
+    /// fewer. Handlers then run on the pool's threads, so the `join`, `scope` and
+    /// map-reduce calls they make share the pool instead of oversubscribing the
+    /// machine. The pool must have at least as many threads as the runtime has
+    /// loops: each loop holds a thread while the runtime runs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use workmill::Runtime;
+    /// use workmill_executor::ThreadPool;
+    ///
+    /// let pool = Arc::new(ThreadPool::builder().num_threads(2).build()?);
+    /// let runtime = Runtime::builder().pool(Arc::clone(&pool)).build()?;
+    /// // A handler that itself forks work: its `join` runs on the runtime's pool.
+    /// let halves = runtime.register_fn("sum.halves", |n: u64| {
+    ///     let (a, b) = workmill_executor::join(|| (0..n / 2).sum::<u64>(), || (n / 2..n).sum::<u64>());
+    ///     Ok(a + b)
+    /// })?;
+    /// let task = runtime.submit(halves.call(1_000)).send()?;
+    /// assert_eq!(runtime.wait_for(&task, std::time::Duration::from_secs(10))?, 499_500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool(mut self, pool: Arc<ThreadPool>) -> RuntimeBuilder {
+        self.host = Host::Pool(pool);
         self
     }
 
@@ -180,12 +206,16 @@ impl RuntimeBuilder {
 
     /// Checks the settings and starts the worker loops.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
-        let concurrency = self.concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        let concurrency = self.concurrency.unwrap_or_else(|| match &self.host {
+            Host::Pool(pool) => pool.current_num_threads(),
+            Host::Threads => {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }
         });
         if concurrency == 0 {
             return Err(config("concurrency must be at least 1"));
         }
+        self.host.check(concurrency)?;
         if self.max_batch == 0 {
             return Err(config("max_batch must be at least 1"));
         }

@@ -1,9 +1,11 @@
 //! `RunOptions`: how a worker process runs: its id, how many tasks at once, batches, leases,
 //! heartbeats, reconnection, and whether it answers `SIGTERM`/`SIGINT`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use workmill_core::WorkerId;
+use workmill_executor::ThreadPool;
 
 use super::{DEFAULT_IDLE_WAIT, Reconnect, StopHandle, WorkerOptions};
 use crate::error::RuntimeError;
@@ -58,6 +60,7 @@ pub struct RunOptions {
     #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) signals: bool,
     pub(crate) stop: StopHandle,
+    pub(crate) pool: Option<Arc<ThreadPool>>,
 }
 
 impl Default for RunOptions {
@@ -84,6 +87,7 @@ impl RunOptions {
             reconnect: Reconnect::default(),
             signals: true,
             stop: StopHandle::new(),
+            pool: None,
         }
     }
 
@@ -148,6 +152,15 @@ impl RunOptions {
     /// with the [`stop_handle`](RunOptions::stop_handle) instead.
     pub fn handle_signals(mut self, on: bool) -> RunOptions {
         self.signals = on;
+        self
+    }
+
+    /// Runs the loops as long-lived jobs on `pool` (which needs at least
+    /// [`concurrency`](RunOptions::concurrency) threads) instead of on a pool of
+    /// the worker's own. Either way handlers run on `workmill-executor` threads,
+    /// so the `join`, `scope` and map-reduce calls they make share those threads.
+    pub fn pool(mut self, pool: Arc<ThreadPool>) -> RunOptions {
+        self.pool = Some(pool);
         self
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::thread;
 
 use workmill_core::{Queue, QueueError};
+use workmill_executor::ThreadPool;
 
 use super::control::{Control, Mode};
 use super::heartbeat::{HeartbeatReport, beat_until_done};
@@ -104,6 +105,11 @@ where
                 source,
             })?
     };
+    let host = match &options.pool {
+        Some(pool) => Host::Pool(Arc::clone(pool)),
+        None => Host::Pool(Arc::new(own_pool(&options)?)),
+    };
+    host.check(loop_options.len())?;
     let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
     let mut started = Ok(());
     for (i, loop_options) in loop_options.into_iter().enumerate() {
@@ -122,7 +128,7 @@ where
                 &held,
             )
         };
-        match Host::Threads.start(format!("{}-{i}", options.worker), job) {
+        match host.start(format!("{}-{i}", options.worker), job) {
             Ok(running) => loops.push(running),
             Err(error) => {
                 // The loops already started hand back what they hold and stop.
@@ -186,4 +192,16 @@ fn first_connection(
             Err(error) => return Err(error.into()),
         }
     }
+}
+
+/// The worker's own executor pool: one thread per loop, named after the worker.
+fn own_pool(options: &RunOptions) -> Result<ThreadPool, RuntimeError> {
+    let worker = options.worker.to_string();
+    ThreadPool::builder()
+        .num_threads(options.concurrency)
+        .thread_name(move |i| format!("{worker}-{i}"))
+        .build()
+        .map_err(|error| {
+            RuntimeError::Config(format!("could not start the worker's thread pool: {error}"))
+        })
 }

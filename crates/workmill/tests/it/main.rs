@@ -6,6 +6,7 @@ mod backend_url;
 mod bad_input;
 mod flaky;
 mod lifecycle;
+mod pool_host;
 #[cfg(all(unix, feature = "sqlite"))]
 mod process;
 mod results;
