@@ -38,6 +38,8 @@
 
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod stored;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
