@@ -1,5 +1,6 @@
 //! What every backend that keeps tasks in a store shares: the checks at submit, the payload
-//! checksum, the retry policy as plain columns, and status moves checked against the one table.
+//! checksum, the retry policy as plain columns, status moves checked against the one table, and
+//! the counts those moves change.
 //!
 //! These are backend-neutral on purpose: the SQLite and PostgreSQL backends (and any other that
 //! writes a task as a row of columns) store and read a task the same way, without either
@@ -117,6 +118,52 @@ impl PolicyColumns<'_> {
     }
 }
 
+/// Changes to the stored counts made by one transaction, written in one update before it commits.
+///
+/// The gauges follow the moves a transaction made ([`Deltas::moved`]); finished records
+/// stay stored (and counted in `retained_finished`) until the retention bound evicts them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Deltas {
+    pub(crate) submitted: i64,
+    pub(crate) pending: i64,
+    pub(crate) retrying: i64,
+    pub(crate) running: i64,
+    pub(crate) completed: i64,
+    pub(crate) dead: i64,
+    pub(crate) cancelled: i64,
+    pub(crate) failed_attempts: i64,
+    pub(crate) retried: i64,
+    pub(crate) expired_leases: i64,
+    pub(crate) evicted: i64,
+    pub(crate) retained_finished: i64,
+}
+
+impl Deltas {
+    /// The gauge counting tasks in `status`.
+    pub(crate) fn gauge(&mut self, status: TaskStatus) -> &mut i64 {
+        match status {
+            TaskStatus::Pending => &mut self.pending,
+            TaskStatus::Retrying => &mut self.retrying,
+            TaskStatus::Running => &mut self.running,
+            TaskStatus::Completed => &mut self.completed,
+            TaskStatus::Dead => &mut self.dead,
+            TaskStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Counts one task moving from `from` to `to`; finished records are stored until evicted.
+    pub(crate) fn moved(&mut self, from: TaskStatus, to: TaskStatus) {
+        *self.gauge(from) -= 1;
+        *self.gauge(to) += 1;
+        if from.is_final() {
+            self.retained_finished -= 1;
+        }
+        if to.is_final() {
+            self.retained_finished += 1;
+        }
+    }
+}
+
 /// Checks a status move against [`TaskStatus::transition`], naming the task when it is refused.
 pub(crate) fn transition(
     id: &TaskId,
@@ -189,5 +236,29 @@ mod tests {
         let mut columns = PolicyColumns::of(&RetryPolicy::default());
         columns.initial_us = -1;
         assert!(columns.into_policy().unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn moves_keep_the_gauges_balanced() {
+        let mut deltas = Deltas::default();
+        deltas.moved(TaskStatus::Pending, TaskStatus::Running);
+        deltas.moved(TaskStatus::Running, TaskStatus::Completed);
+        assert_eq!(deltas.pending, -1);
+        assert_eq!(deltas.running, 0);
+        assert_eq!(deltas.completed, 1);
+        assert_eq!(deltas.retained_finished, 1);
+        deltas.moved(TaskStatus::Running, TaskStatus::Dead);
+        deltas.moved(TaskStatus::Dead, TaskStatus::Pending);
+        assert_eq!(
+            deltas.retained_finished, 1,
+            "a requeued record is no longer finished"
+        );
+        let sum = deltas.pending
+            + deltas.retrying
+            + deltas.running
+            + deltas.completed
+            + deltas.dead
+            + deltas.cancelled;
+        assert_eq!(sum, 0, "moves never change the number of tasks");
     }
 }
