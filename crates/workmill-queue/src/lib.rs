@@ -36,12 +36,18 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod stored;
+#[cfg(feature = "postgres")]
+mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteQueue;
