@@ -2,6 +2,6 @@
 //! `--cfg workmill_loom`, so that `cargo xtask loom` can model-check it, and std's otherwise.
 
 #[cfg(workmill_loom)]
-pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, atomic};
 #[cfg(not(workmill_loom))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, atomic};

@@ -57,6 +57,7 @@ pub struct PostgresConfig {
     pub(crate) synchronous_commit: SynchronousCommit,
     pub(crate) connect_timeout: Duration,
     pub(crate) poll_interval: Duration,
+    pub(crate) vacuum_every: Option<u64>,
 }
 
 impl Default for PostgresConfig {
@@ -68,7 +69,8 @@ impl Default for PostgresConfig {
 impl PostgresConfig {
     /// The defaults: the schema from the URL (else `workmill`), 30 s leases, 100,000 finished
     /// records kept, payloads up to 8 MiB, up to 4 connections per queue value, durable
-    /// commits, a 10 s connect timeout, and idle workers looking again at least every second.
+    /// commits, a 10 s connect timeout, idle workers looking again at least every second, and
+    /// a background vacuum of the queue's tables after every 100,000 row versions written.
     pub fn new() -> PostgresConfig {
         PostgresConfig {
             schema: None,
@@ -79,6 +81,7 @@ impl PostgresConfig {
             synchronous_commit: SynchronousCommit::On,
             connect_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
+            vacuum_every: Some(100_000),
         }
     }
 
@@ -145,6 +148,22 @@ impl PostgresConfig {
     #[must_use]
     pub fn poll_interval(mut self, interval: Duration) -> PostgresConfig {
         self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Vacuums the queue's tables (`VACUUM (ANALYZE, SKIP_LOCKED)`) on a background thread
+    /// after this queue value has written about `rows` row versions (each enqueue, reserve,
+    /// completion or failure writes one per task); `None` leaves it to the server.
+    ///
+    /// A queue turns its rows over quickly, and the statements that hand out and retire tasks
+    /// read the head of their indexes, where the dead row versions gather; without a vacuum
+    /// they slow down as the dead entries pile up. The server's autovacuum does this job when
+    /// it is on and runs often enough for the table; this setting keeps the queue fast when it
+    /// is off or lagging. Vacuuming needs the role that created the tables; another role's
+    /// vacuum is skipped with a warning from the server.
+    #[must_use]
+    pub fn vacuum_every(mut self, rows: Option<u64>) -> PostgresConfig {
+        self.vacuum_every = rows;
         self
     }
 

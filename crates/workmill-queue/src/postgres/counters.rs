@@ -70,13 +70,20 @@ WITH evicted AS (
         SELECT id FROM {s}.tasks
         WHERE status IN ('completed', 'dead', 'cancelled')
         ORDER BY finished_at, submission
-        LIMIT greatest(0, (SELECT coalesce(sum(retained_finished), 0) FROM {s}.queue_counters) + $1::bigint - $2::bigint)::bigint
+        LIMIT (SELECT CASE WHEN excess > 0 THEN excess + $3::bigint ELSE 0 END
+               FROM (SELECT (SELECT coalesce(sum(retained_finished), 0) FROM {s}.queue_counters)
+                            + $1::bigint - $2::bigint AS excess) AS over)::bigint
         FOR UPDATE SKIP LOCKED)
     RETURNING 1)
 SELECT count(*) FROM evicted";
 
 /// Drops the oldest finished records beyond the bound, inside a transaction that finished some
 /// (`deltas` not yet written); the dropped records stay counted in their status gauges.
+///
+/// Once over the bound, it drops the excess and a slack of 1/64 of the bound more (see
+/// [`Settings::retention_slack`]), so that the walk to the oldest records, which steps over
+/// the dead index entries of every record evicted since the last vacuum, happens once per
+/// slack's worth of finished tasks rather than in every finishing transaction.
 ///
 /// Rows another transaction is evicting at the same moment are skipped, never waited for, so
 /// two finishing transactions never deadlock here. Each computes its excess from the counts it
@@ -99,7 +106,14 @@ pub(crate) fn evict_over_retention(
         .get(client, settings, EVICT)
         .map_err(store_error(OP))?;
     let evicted: i64 = client
-        .query_one(&evict, &[&deltas.retained_finished, &bound])
+        .query_one(
+            &evict,
+            &[
+                &deltas.retained_finished,
+                &bound,
+                &settings.retention_slack(),
+            ],
+        )
         .and_then(|row| row.try_get(0))
         .map_err(store_error(OP))?;
     deltas.evicted += evicted;

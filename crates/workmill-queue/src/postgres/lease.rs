@@ -108,8 +108,9 @@ pub(crate) fn heartbeat(
 /// waiters, in one statement and so one round trip and one commit.
 ///
 /// `evicted` sees the table as it was before this statement, so the records completed here are
-/// not among its candidates; `counted` adds both moves to one shard. See `EVICT` in
-/// `counters.rs` for how concurrent evictions stay out of each other's way.
+/// not among its candidates; once over the bound it drops the excess and a slack of 1/64 of the
+/// bound more (`$8`); `counted` adds both moves to one shard. See `evict_over_retention` in
+/// `counters.rs` for the slack and for how concurrent evictions stay out of each other's way.
 const COMPLETE: &str = "
 WITH done AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS done(id, token, result)
@@ -125,9 +126,10 @@ WITH done AS (
         SELECT id FROM {s}.tasks
         WHERE status IN ('completed', 'dead', 'cancelled')
         ORDER BY finished_at, submission
-        LIMIT CASE WHEN $5::bigint IS NULL THEN 0 ELSE greatest(0,
-            (SELECT coalesce(sum(retained_finished), 0) FROM {s}.queue_counters)
-            + (SELECT count(*) FROM completed) - $5::bigint)::bigint END
+        LIMIT (SELECT CASE WHEN $5::bigint IS NOT NULL AND excess > 0 THEN excess + $8::bigint
+                           ELSE 0 END
+               FROM (SELECT (SELECT coalesce(sum(retained_finished), 0) FROM {s}.queue_counters)
+                            + (SELECT count(*) FROM completed) - $5::bigint AS excess) AS over)::bigint
         FOR UPDATE SKIP LOCKED)
     RETURNING 1
 ), counted AS (
@@ -185,6 +187,7 @@ pub(crate) fn complete_all(
                 &settings.retention(),
                 &any_shard(),
                 &settings.done_channel,
+                &settings.retention_slack(),
             ],
         )
         .map_err(store_error(OP))?;

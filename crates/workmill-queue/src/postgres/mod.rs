@@ -10,6 +10,7 @@ mod doorbell;
 mod enqueue;
 mod failure;
 mod lease;
+mod maintenance;
 mod pool;
 mod rescue;
 mod reserve;
@@ -37,6 +38,7 @@ pub use pool::ConnectError;
 pub use schema::SchemaError;
 pub use url::{DEFAULT_SCHEMA, MAX_SCHEMA_LEN, PostgresLocation, validate_schema_name};
 
+use maintenance::Maintenance;
 use pool::{Connector, Pool, Session, Settings};
 use store::{BACKEND, store_error};
 use wakeup::Wakeup;
@@ -73,6 +75,7 @@ use wakeup::Wakeup;
 pub struct PostgresQueue {
     pool: Pool,
     wakeup: Wakeup,
+    maintenance: Maintenance,
     schema: String,
     location: PostgresLocation,
     config: PostgresConfig,
@@ -140,7 +143,12 @@ impl PostgresQueue {
                 connector.clone(),
                 Arc::clone(&settings),
             ),
-            wakeup: Wakeup::new(connector, settings, config.poll_interval),
+            wakeup: Wakeup::new(
+                connector.clone(),
+                Arc::clone(&settings),
+                config.poll_interval,
+            ),
+            maintenance: Maintenance::new(config.vacuum_every, connector, settings),
             schema,
             location,
             config,
@@ -170,6 +178,18 @@ impl PostgresQueue {
     /// The largest payload accepted, in bytes.
     pub fn payload_limit(&self) -> usize {
         self.config.payload_limit
+    }
+
+    /// Passes `outcome` through, counting the row versions it wrote toward the next vacuum.
+    fn wrote<T>(
+        &self,
+        outcome: Result<T, QueueError>,
+        rows: impl FnOnce(&T) -> usize,
+    ) -> Result<T, QueueError> {
+        if let Ok(value) = &outcome {
+            self.maintenance.wrote(rows(value) as u64);
+        }
+        outcome
     }
 
     /// The schema version in the database (the newest migration applied).
@@ -202,8 +222,10 @@ impl Queue for PostgresQueue {
 
     /// Adds every task in one statement: all of them, or none.
     fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
-        self.pool
-            .with(|session| enqueue::enqueue_all(session, tasks))
+        let outcome = self
+            .pool
+            .with(|session| enqueue::enqueue_all(session, tasks));
+        self.wrote(outcome, Vec::len)
     }
 
     fn reserve(
@@ -212,8 +234,10 @@ impl Queue for PostgresQueue {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Reservation>, QueueError> {
-        self.pool
-            .with(|session| reserve::reserve(session, worker, max, lease))
+        let outcome = self
+            .pool
+            .with(|session| reserve::reserve(session, worker, max, lease));
+        self.wrote(outcome, Vec::len)
     }
 
     /// Sleeps until a notification says work arrived, the next delayed task or lease is due,
@@ -223,8 +247,10 @@ impl Queue for PostgresQueue {
     }
 
     fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
-        self.pool
-            .with(|session| lease::heartbeat(session, lease, extend))
+        let outcome = self
+            .pool
+            .with(|session| lease::heartbeat(session, lease, extend));
+        self.wrote(outcome, |_| 1)
     }
 
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
@@ -243,24 +269,32 @@ impl Queue for PostgresQueue {
         &self,
         done: Vec<(Lease, Vec<u8>)>,
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        self.pool.with(|session| lease::complete_all(session, done))
+        let outcome = self.pool.with(|session| lease::complete_all(session, done));
+        self.wrote(outcome, |outcomes| {
+            outcomes.iter().filter(|o| o.is_ok()).count()
+        })
     }
 
     fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
-        self.pool
-            .with(|session| lease::fail(session, lease, failure))
+        let outcome = self
+            .pool
+            .with(|session| lease::fail(session, lease, failure));
+        self.wrote(outcome, |_| 1)
     }
 
     fn release(&self, lease: &Lease) -> Result<(), QueueError> {
-        self.pool.with(|session| lease::release(session, lease))
+        let outcome = self.pool.with(|session| lease::release(session, lease));
+        self.wrote(outcome, |_| 1)
     }
 
     fn cancel(&self, id: &TaskId) -> Result<(), QueueError> {
-        self.pool.with(|session| admin::cancel(session, id))
+        let outcome = self.pool.with(|session| admin::cancel(session, id));
+        self.wrote(outcome, |_| 1)
     }
 
     fn requeue(&self, id: &TaskId) -> Result<(), QueueError> {
-        self.pool.with(|session| admin::requeue(session, id))
+        let outcome = self.pool.with(|session| admin::requeue(session, id));
+        self.wrote(outcome, |_| 1)
     }
 
     fn status(&self, id: &TaskId) -> Result<TaskRecord, QueueError> {
@@ -285,6 +319,9 @@ impl Queue for PostgresQueue {
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {
-        self.pool.with(admin::rescue_expired)
+        let outcome = self.pool.with(admin::rescue_expired);
+        self.wrote(outcome, |&rescued| {
+            usize::try_from(rescued).unwrap_or(usize::MAX)
+        })
     }
 }

@@ -58,6 +58,13 @@ impl Settings {
             .map(|bound| i64::try_from(bound).unwrap_or(i64::MAX))
     }
 
+    /// How many records beyond the excess an eviction drops, as a `bigint` parameter: 1/64 of
+    /// the bound. Evicting in chunks keeps the bound (stored records never exceed it) while
+    /// sparing most finishing transactions the walk to the oldest finished record.
+    pub(crate) fn retention_slack(&self) -> i64 {
+        self.retention().map_or(0, |bound| bound / 64)
+    }
+
     /// A statement template with `{s}` replaced by the schema.
     pub(crate) fn render(&self, template: &str) -> String {
         template.replace("{s}", &self.quoted_schema)

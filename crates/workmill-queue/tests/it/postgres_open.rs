@@ -286,3 +286,55 @@ fn oversized_payloads_are_refused_and_any_batch_size_is_taken() {
         .unwrap();
     assert_eq!(listed.len(), 3);
 }
+
+#[test]
+fn retention_evicts_in_chunks_and_never_exceeds_its_bound() {
+    let harness = postgres_or_skip!();
+    // A bound of 128 evicts the excess plus 128 / 64 = 2 more, so every third finish evicts 3.
+    let queue = harness.open(PostgresConfig::new().retain_finished(Some(128)));
+    let policy = workmill_core::RetryPolicy::never();
+    queue
+        .enqueue_batch(
+            (0..140u32)
+                .map(|n| NewTask::new("job", n.to_le_bytes().to_vec()).retry(policy.clone()))
+                .collect(),
+        )
+        .unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    let mut evictions = Vec::new();
+    for n in 0..140 {
+        let got = queue.reserve(&worker, 1, Duration::from_secs(60)).unwrap();
+        let lease = &got[0].lease;
+        // Completions go through the one-statement path, failures through a transaction.
+        if n % 2 == 0 {
+            queue.complete(lease, Vec::new()).unwrap();
+        } else {
+            queue
+                .fail(lease, Failure::new(FailureKind::Error, "dead on arrival"))
+                .unwrap();
+        }
+        let stats = queue.stats().unwrap();
+        let stored = queue
+            .list(&ListFilter {
+                status: None,
+                limit: 1_000,
+            })
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.status.is_final())
+            .count() as u64;
+        assert_eq!(stored, stats.finished() - stats.evicted, "after {}", n + 1);
+        assert!(
+            stored <= 128,
+            "{stored} finished records kept after {}",
+            n + 1
+        );
+        if evictions.last() != Some(&stats.evicted) {
+            evictions.push(stats.evicted);
+        }
+    }
+    assert_eq!(evictions, [0, 3, 6, 9, 12]);
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.completed, stats.dead, stats.evicted), (70, 70, 12));
+    assert!(stats.is_consistent(), "{stats:?}");
+}
