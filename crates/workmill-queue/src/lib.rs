@@ -3,6 +3,9 @@
 //!
 //! - `sqlite` (feature `sqlite`): `SqliteQueue`, durable tasks in one SQLite
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
+//! - `postgres` (feature `postgres`): `PostgresQueue`, durable tasks in a
+//!   PostgreSQL schema shared by worker processes on many machines; the sync
+//!   `postgres` crate.
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!
