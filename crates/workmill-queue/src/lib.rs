@@ -14,6 +14,9 @@
 //!   condition-variable wake-ups instead of polling.
 //! - `sqlite` (feature `sqlite`): `SqliteQueue`, durable tasks in one SQLite
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
+//! - `postgres` (feature `postgres`): `PostgresQueue`, durable tasks in a
+//!   PostgreSQL schema shared by worker processes on many machines; the sync
+//!   `postgres` crate.
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!
@@ -69,8 +72,12 @@
 #![forbid(unsafe_code)]
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod stored;
 pub(crate) mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -79,5 +86,7 @@ pub use memory::{
     Clock, DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, IdleTimeout, ManualClock, MemoryConfig,
     MemoryQueue, OnFull, ReadyQueue, SystemClock,
 };
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteQueue;

@@ -82,6 +82,8 @@ macro_rules! schemes {
 schemes! {
     "memory" => durable: false, example: "memory://", open: open_memory;
     "sqlite" (feature = "sqlite") => durable: true, example: "sqlite://path/to/tasks.db", open: workmill_queue::SqliteQueue::open;
+    "postgres" (feature = "postgres") => durable: true, example: "postgres://user@host/db?schema=tasks", open: workmill_queue::PostgresQueue::open;
+    "postgresql" (feature = "postgres") => durable: true, example: "postgresql://user@host/db?schema=tasks", open: workmill_queue::PostgresQueue::open;
 }
 
 /// One line of the scheme table.

@@ -1,4 +1,5 @@
-//! Integration tests of workmill-queue: the conformance suite against every backend, and each backend's own guarantees.
+//! Integration tests of workmill-queue: the conformance suite against every backend (memory,
+//! SQLite, PostgreSQL), and each backend's own guarantees.
 
 mod bounds;
 mod harness;
@@ -7,6 +8,10 @@ mod lifecycle;
 mod memory_conformance;
 mod model;
 mod ordering;
+mod postgres_conformance;
+mod postgres_open;
+mod postgres_restart;
+mod postgres_support;
 mod sqlite_conformance;
 mod sqlite_file;
 mod sqlite_shared;
