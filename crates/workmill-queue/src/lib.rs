@@ -82,11 +82,11 @@ pub(crate) mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresQueue;
 pub use memory::{
     Clock, DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, IdleTimeout, ManualClock, MemoryConfig,
     MemoryQueue, OnFull, ReadyQueue, SystemClock,
 };
-#[cfg(feature = "postgres")]
-pub use self::postgres::PostgresQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteQueue;
