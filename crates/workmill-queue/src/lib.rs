@@ -3,6 +3,8 @@
 //!
 //! - `sqlite` (feature `sqlite`): `SqliteQueue`, durable tasks in one SQLite
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
+//! - `redis` (feature `redis`): `RedisQueue`, one queue shared by workers on many
+//!   machines through a Redis server; Lua scripts make every move atomic.
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!
@@ -36,10 +38,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "redis")]
+pub use redis::RedisQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteQueue;

@@ -1,6 +1,8 @@
-//! Integration tests of workmill-queue: the conformance suite against SQLite, and SQLite's own guarantees.
+//! Integration tests of workmill-queue: the conformance suite against SQLite and Redis, and each backend's own guarantees.
 
 mod harness;
+mod redis_conformance;
+mod redis_harness;
 mod sqlite_conformance;
 mod sqlite_file;
 mod sqlite_shared;
