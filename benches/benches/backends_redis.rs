@@ -55,7 +55,9 @@ fn end_to_end(queue: &RedisQueue) -> Duration {
                         if *completed.lock().unwrap() >= TASKS {
                             return;
                         }
-                        queue.await_work(Duration::from_millis(5)).expect("await work");
+                        queue
+                            .await_work(Duration::from_millis(5))
+                            .expect("await work");
                         continue;
                     }
                     let done: Vec<_> = got.into_iter().map(|r| (r.lease, vec![1; 16])).collect();
@@ -84,7 +86,10 @@ fn raw(client: &redis::Client, prefix: &str) -> Duration {
             for _ in 0..TASKS / BATCH {
                 let mut pipe = redis::pipe();
                 for _ in 0..BATCH {
-                    pipe.cmd("LPUSH").arg(&jobs).arg(vec![7u8; PAYLOAD]).ignore();
+                    pipe.cmd("LPUSH")
+                        .arg(&jobs)
+                        .arg(vec![7u8; PAYLOAD])
+                        .ignore();
                 }
                 pipe.query::<()>(&mut con).expect("push");
             }

@@ -29,7 +29,10 @@ fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
 
 /// Adds `tasks` atomically: all of them, or (on a duplicate id, in the store or within the
 /// batch) none.
-pub(crate) fn enqueue_all(queue: &RedisQueue, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
+pub(crate) fn enqueue_all(
+    queue: &RedisQueue,
+    tasks: Vec<NewTask>,
+) -> Result<Vec<TaskId>, QueueError> {
     for task in &tasks {
         validate(task, queue.config.payload_limit)?;
     }
@@ -67,7 +70,9 @@ pub(crate) fn enqueue_all(queue: &RedisQueue, tasks: Vec<NewTask>) -> Result<Vec
                 .into_iter()
                 .map(|task| task.id)
                 .find(|id| id.as_str() == taken)
-                .ok_or_else(|| malformed(OP, format_args!("duplicate of an id not sent: {taken:?}")))?;
+                .ok_or_else(|| {
+                    malformed(OP, format_args!("duplicate of an id not sent: {taken:?}"))
+                })?;
             Err(QueueError::DuplicateTask { id })
         }
         other => Err(malformed(OP, format_args!("{other:?}"))),

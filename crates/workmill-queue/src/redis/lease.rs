@@ -46,7 +46,11 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// Extends the lease to `extend` from now (by the server's clock).
-pub(crate) fn heartbeat(queue: &RedisQueue, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
+pub(crate) fn heartbeat(
+    queue: &RedisQueue,
+    lease: &Lease,
+    extend: Duration,
+) -> Result<Lease, QueueError> {
     const OP: &str = "extend a lease";
     let reply: Value = queue.pool.run(OP, |con| {
         HEARTBEAT
@@ -60,7 +64,10 @@ pub(crate) fn heartbeat(queue: &RedisQueue, lease: &Lease, extend: Duration) -> 
     let read = Reply::of(OP);
     match reply {
         Value::Array(items) => {
-            let expires = items.into_iter().nth(1).ok_or_else(|| malformed(OP, "no expiry"))?;
+            let expires = items
+                .into_iter()
+                .nth(1)
+                .ok_or_else(|| malformed(OP, "no expiry"))?;
             Ok(Lease {
                 expires_at: Timestamp::from_micros(read.uint(expires)?),
                 ..lease.clone()
@@ -85,13 +92,19 @@ pub(crate) fn complete_all(
         .arg(queue.config.bound_arg())
         .arg(queue.config.age_arg());
     for (lease, result) in &done {
-        invocation.arg(lease.task.as_str()).arg(lease.token).arg(result);
+        invocation
+            .arg(lease.task.as_str())
+            .arg(lease.token)
+            .arg(result);
     }
     let reply: Value = queue.pool.run(OP, |con| invocation.invoke(con))?;
     let read = Reply::of(OP);
     let verdicts = read.items(reply)?;
     if verdicts.len() != done.len() {
-        return Err(malformed(OP, format_args!("{} verdicts for {} tasks", verdicts.len(), done.len())));
+        return Err(malformed(
+            OP,
+            format_args!("{} verdicts for {} tasks", verdicts.len(), done.len()),
+        ));
     }
     done.iter()
         .zip(verdicts)
@@ -119,7 +132,10 @@ pub(crate) struct FailItem {
 
 /// Applies decided failures in one script; returns each task's verdict: a retry's `run_at`
 /// in microseconds, `dead`, `lost`, `missing` or `held`.
-pub(crate) fn apply_failures(queue: &RedisQueue, items: &[FailItem]) -> Result<Vec<String>, QueueError> {
+pub(crate) fn apply_failures(
+    queue: &RedisQueue,
+    items: &[FailItem],
+) -> Result<Vec<String>, QueueError> {
     const OP: &str = "record a failed attempt";
     let mut invocation = FAIL.prepare_invoke();
     invocation
@@ -129,9 +145,10 @@ pub(crate) fn apply_failures(queue: &RedisQueue, items: &[FailItem]) -> Result<V
     for item in items {
         invocation.arg(&item.id).arg(item.token);
         match item.decision {
-            RetryDecision::Retry { delay, priority } => {
-                invocation.arg("retry").arg(micros(delay)).arg(priority.level())
-            }
+            RetryDecision::Retry { delay, priority } => invocation
+                .arg("retry")
+                .arg(micros(delay))
+                .arg(priority.level()),
             RetryDecision::GiveUp => invocation.arg("dead").arg(0).arg(0),
         };
         invocation
@@ -147,7 +164,10 @@ pub(crate) fn apply_failures(queue: &RedisQueue, items: &[FailItem]) -> Result<V
         .map(|v| read.text(v))
         .collect::<Result<Vec<_>, _>>()?;
     if verdicts.len() != items.len() {
-        return Err(malformed(OP, format_args!("{} verdicts for {} tasks", verdicts.len(), items.len())));
+        return Err(malformed(
+            OP,
+            format_args!("{} verdicts for {} tasks", verdicts.len(), items.len()),
+        ));
     }
     Ok(verdicts)
 }
@@ -186,7 +206,11 @@ fn decide(id: &TaskId, held: &Held, failure: &Failure) -> Result<RetryDecision, 
 /// the script then applies it only if the task is still running under the same token,
 /// which also proves that attempts and priority are as read (both change only with a new
 /// token or none).
-pub(crate) fn fail(queue: &RedisQueue, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
+pub(crate) fn fail(
+    queue: &RedisQueue,
+    lease: &Lease,
+    failure: Failure,
+) -> Result<FailOutcome, QueueError> {
     const OP: &str = "record a failed attempt";
     let fields: Vec<Option<Vec<u8>>> = queue.pool.run(OP, |con| {
         redis::cmd("HMGET")
@@ -226,7 +250,9 @@ pub(crate) fn fail(queue: &RedisQueue, lease: &Lease, failure: Failure) -> Resul
         .unwrap_or_default();
     match (verdict.as_str(), decision) {
         ("dead", RetryDecision::GiveUp) => Ok(FailOutcome::Dead),
-        (run_at, RetryDecision::Retry { priority, .. }) if run_at.bytes().all(|b| b.is_ascii_digit()) && !run_at.is_empty() => {
+        (run_at, RetryDecision::Retry { priority, .. })
+            if run_at.bytes().all(|b| b.is_ascii_digit()) && !run_at.is_empty() =>
+        {
             let run_at = run_at
                 .parse::<u64>()
                 .map_err(|_| malformed(OP, format_args!("run_at {run_at:?}")))?;
@@ -286,21 +312,32 @@ pub(crate) fn rescue_expired(queue: &RedisQueue) -> Result<u64, QueueError> {
         while let Some(id) = values.next() {
             let id = read.text(id)?;
             let mut next = || read.bytes(values.next().unwrap_or(Value::Nil));
-            let (token, attempts, level, retry, worker) = (next()?, next()?, next()?, next()?, next()?);
+            let (token, attempts, level, retry, worker) =
+                (next()?, next()?, next()?, next()?, next()?);
             let token = number::<u64>("token", &token).unwrap_or_default();
             let holder = String::from_utf8_lossy(&worker).into_owned();
             let failure = Failure::new(
                 FailureKind::LeaseExpired,
                 format!(
                     "lease {token} held by {} lapsed without a heartbeat (the worker died, hung or lost the server)",
-                    if holder.is_empty() { "an unknown worker" } else { &holder }
+                    if holder.is_empty() {
+                        "an unknown worker"
+                    } else {
+                        &holder
+                    }
                 ),
             );
             let state = held_state(&attempts, &level, &retry);
             let (decision, failure) = match (TaskId::new(&id), state) {
                 (Ok(task), Ok(state)) => (decide(&task, &state, &failure)?, failure),
-                (Err(e), _) => (RetryDecision::GiveUp, Failure::new(FailureKind::Corrupt, e.to_string())),
-                (_, Err(detail)) => (RetryDecision::GiveUp, Failure::new(FailureKind::Corrupt, detail)),
+                (Err(e), _) => (
+                    RetryDecision::GiveUp,
+                    Failure::new(FailureKind::Corrupt, e.to_string()),
+                ),
+                (_, Err(detail)) => (
+                    RetryDecision::GiveUp,
+                    Failure::new(FailureKind::Corrupt, detail),
+                ),
             };
             items.push(FailItem {
                 id,

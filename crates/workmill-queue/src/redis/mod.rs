@@ -143,7 +143,9 @@ impl RedisQueue {
     /// Asks the server for a `PONG`, over a pooled connection.
     pub fn ping(&self) -> Result<(), QueueError> {
         self.pool
-            .run("reach the server", |con| redis::cmd("PING").query::<String>(con))
+            .run("reach the server", |con| {
+                redis::cmd("PING").query::<String>(con)
+            })
             .map(drop)
     }
 

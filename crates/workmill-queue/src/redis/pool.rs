@@ -100,7 +100,11 @@ impl Pool {
     }
 
     /// Sets how long reads and writes on `connection` may block.
-    pub(crate) fn set_timeout(&self, connection: &Connection, timeout: Duration) -> RedisResult<()> {
+    pub(crate) fn set_timeout(
+        &self,
+        connection: &Connection,
+        timeout: Duration,
+    ) -> RedisResult<()> {
         // A zero duration would mean "block forever" to the socket, so it is never passed.
         let timeout = Some(timeout.max(Duration::from_millis(1)));
         connection.set_read_timeout(timeout)?;

@@ -151,7 +151,8 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
             .ok_or_else(|| format!("field {name} is missing"))
     };
     let optional = |name: &str| fields.get(name).map(Vec::as_slice);
-    let timestamp = |name: &str, bytes: &[u8]| number::<u64>(name, bytes).map(Timestamp::from_micros);
+    let timestamp =
+        |name: &str, bytes: &[u8]| number::<u64>(name, bytes).map(Timestamp::from_micros);
     let optional_timestamp = |name: &str| optional(name).map(|b| timestamp(name, b)).transpose();
 
     let payload = required("payload")?.to_vec();
@@ -174,9 +175,7 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
         }
     };
     let worker = optional("worker")
-        .map(|w| {
-            WorkerId::new(text("worker", w)?).map_err(|e| format!("field worker: {e}"))
-        })
+        .map(|w| WorkerId::new(text("worker", w)?).map_err(|e| format!("field worker: {e}")))
         .transpose()?;
     Ok(TaskRecord {
         id: id.clone(),
@@ -205,9 +204,7 @@ mod tests {
         let policies = [
             RetryPolicy::default(),
             RetryPolicy::never(),
-            RetryPolicy::new(7)
-                .backoff(Backoff::Immediate)
-                .jitter(0.0),
+            RetryPolicy::new(7).backoff(Backoff::Immediate).jitter(0.0),
             RetryPolicy::new(2)
                 .backoff(Backoff::Fixed(Duration::from_nanos(1_234_567_891)))
                 .jitter(1.0)
@@ -236,10 +233,22 @@ mod tests {
     fn damaged_policies_are_explained() {
         for (text, expected) in [
             ("", "no backoff"),
-            ("max_attempts=3 backoff=sometimes jitter=0 demote_by=0", "unknown"),
-            ("max_attempts=x backoff=immediate jitter=0 demote_by=0", "max_attempts"),
-            ("max_attempts=0 backoff=immediate jitter=0 demote_by=0", "unusable"),
-            ("max_attempts=3 backoff=fixed delay_ns=-1 jitter=0 demote_by=0", "delay_ns"),
+            (
+                "max_attempts=3 backoff=sometimes jitter=0 demote_by=0",
+                "unknown",
+            ),
+            (
+                "max_attempts=x backoff=immediate jitter=0 demote_by=0",
+                "max_attempts",
+            ),
+            (
+                "max_attempts=0 backoff=immediate jitter=0 demote_by=0",
+                "unusable",
+            ),
+            (
+                "max_attempts=3 backoff=fixed delay_ns=-1 jitter=0 demote_by=0",
+                "delay_ns",
+            ),
         ] {
             let err = parse_policy(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");

@@ -64,7 +64,10 @@ impl Reply {
         match value {
             Value::Array(items) | Value::Set(items) => Ok(items),
             Value::Nil => Ok(Vec::new()),
-            other => Err(malformed(self.operation, format_args!("expected an array, got {other:?}"))),
+            other => Err(malformed(
+                self.operation,
+                format_args!("expected an array, got {other:?}"),
+            )),
         }
     }
 
@@ -74,7 +77,10 @@ impl Reply {
             Value::BulkString(bytes) => Ok(bytes),
             Value::SimpleString(text) => Ok(text.into_bytes()),
             Value::Int(n) => Ok(n.to_string().into_bytes()),
-            other => Err(malformed(self.operation, format_args!("expected a string, got {other:?}"))),
+            other => Err(malformed(
+                self.operation,
+                format_args!("expected a string, got {other:?}"),
+            )),
         }
     }
 
@@ -90,8 +96,9 @@ impl Reply {
             Value::Int(n) => Ok(n),
             other => {
                 let text = self.text(other)?;
-                text.parse()
-                    .map_err(|_| malformed(self.operation, format_args!("{text:?} is not an integer")))
+                text.parse().map_err(|_| {
+                    malformed(self.operation, format_args!("{text:?} is not an integer"))
+                })
             }
         }
     }

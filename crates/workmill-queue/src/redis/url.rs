@@ -134,9 +134,7 @@ impl RedisUrl {
                     ((!user.is_empty()).then(|| user.to_owned()), true)
                 }
                 None if info.is_empty() => {
-                    return Err(invalid(format!(
-                        "nothing stands before '@'; {FORMS}"
-                    )));
+                    return Err(invalid(format!("nothing stands before '@'; {FORMS}")));
                 }
                 None => (Some(info.to_owned()), false),
             },
@@ -206,9 +204,7 @@ fn split_host_port(text: &str) -> Result<(String, u16), String> {
         None => 6379,
         Some(port) => match port.parse::<u16>() {
             Ok(0) | Err(_) => {
-                return Err(format!(
-                    "the port {port:?} is not a number from 1 to 65535"
-                ));
+                return Err(format!("the port {port:?} is not a number from 1 to 65535"));
             }
             Ok(port) => port,
         },
@@ -275,13 +271,19 @@ mod tests {
                 panic!("{url}: expected InvalidUrl, got {err:?}");
             };
             assert!(reason.contains(expected), "{url}: {reason}");
-            assert!(!shown.contains("hunter2"), "{url}: the password leaked: {shown}");
+            assert!(
+                !shown.contains("hunter2"),
+                "{url}: the password leaked: {shown}"
+            );
         }
     }
 
     #[test]
     fn redaction_hides_only_the_password() {
-        assert_eq!(redact("redis://u:pw@h:1/2?prefix=x"), "redis://u:***@h:1/2?prefix=x");
+        assert_eq!(
+            redact("redis://u:pw@h:1/2?prefix=x"),
+            "redis://u:***@h:1/2?prefix=x"
+        );
         assert_eq!(redact("redis://h:1"), "redis://h:1");
         assert_eq!(redact("redis://user@h"), "redis://user@h");
         assert_eq!(redact("no scheme"), "no scheme");

@@ -60,7 +60,11 @@ pub(crate) fn await_work(queue: &RedisQueue, timeout: Duration) -> Result<(), Qu
 /// subscribes on a connection of its own, then reads the record (so a task that finished
 /// before the subscription is seen), then sleeps until a message, the re-check interval,
 /// or the deadline. If subscribing fails the wait falls back to polling every 50 ms.
-pub(crate) fn wait(queue: &RedisQueue, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
+pub(crate) fn wait(
+    queue: &RedisQueue,
+    id: &TaskId,
+    timeout: Duration,
+) -> Result<TaskRecord, QueueError> {
     const OP: &str = "wait for a task";
     let start = Instant::now();
     let record = status(queue, id)?;

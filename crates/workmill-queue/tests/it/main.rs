@@ -2,7 +2,10 @@
 
 mod harness;
 mod redis_conformance;
+mod redis_connection;
 mod redis_harness;
+mod redis_restart;
+mod redis_server;
 mod sqlite_conformance;
 mod sqlite_file;
 mod sqlite_shared;

@@ -66,7 +66,12 @@ impl Harness for RedisHarness {
 
 impl Drop for RedisHarness {
     fn drop(&mut self) {
-        for queue in self.made.get_mut().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for queue in self
+            .made
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             if let Err(err) = queue.destroy() {
                 eprintln!("could not delete the keys under {}: {err}", queue.prefix());
             }
