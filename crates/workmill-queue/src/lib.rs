@@ -5,6 +5,7 @@
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
 //! - `redis` (feature `redis`): `RedisQueue`, one queue shared by workers on many
 //!   machines through a Redis server; Lua scripts make every move atomic.
+//!   Feature `redis-tls` adds `rediss://` (rustls).
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!

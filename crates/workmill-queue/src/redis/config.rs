@@ -31,6 +31,7 @@ pub struct RedisConfig {
     pub(crate) retain_for: Option<Duration>,
     pub(crate) payload_limit: usize,
     pub(crate) connections: usize,
+    pub(crate) tls_root_certificate: Option<Vec<u8>>,
 }
 
 impl Default for RedisConfig {
@@ -53,6 +54,7 @@ impl RedisConfig {
             retain_for: None,
             payload_limit: 8 * 1024 * 1024,
             connections: 8,
+            tls_root_certificate: None,
         }
     }
 
@@ -121,8 +123,18 @@ impl RedisConfig {
         self
     }
 
+    /// Trusts the certificate authority in `pem` (PEM text) for `rediss://` connections,
+    /// instead of the system's trust store: for servers whose certificate a private CA signed.
+    #[cfg(feature = "redis-tls")]
+    #[must_use]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> RedisConfig {
+        self.tls_root_certificate = Some(pem.into());
+        self
+    }
+
     /// Opens the queue at `url`: `redis://[[user]:password@]host[:port][/db][?prefix=name]`,
-    /// or `rediss://` for TLS.
+    /// or `rediss://` for TLS (feature `redis-tls`; without it `rediss://` is refused with an
+    /// explanation).
     pub fn open(self, url: &str) -> Result<RedisQueue, QueueError> {
         RedisQueue::open_with(url, self)
     }

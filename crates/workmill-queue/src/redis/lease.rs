@@ -41,8 +41,10 @@ fn refused(lease: &Lease, verdict: &str, operation: &'static str) -> QueueError 
     }
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2)
+/// A duration in microseconds for a script, capped at 2^52 (about 142 years) so that the
+/// script's arithmetic on doubles stays exact and its integers never overflow.
+pub(crate) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).map_or(1 << 52, |us| us.min(1 << 52))
 }
 
 /// Extends the lease to `extend` from now (by the server's clock).
@@ -303,7 +305,7 @@ pub(crate) fn rescue_expired(queue: &RedisQueue) -> Result<u64, QueueError> {
                 .invoke(con)
         })?;
         let values = read.items(reply)?;
-        if values.len() % 6 != 0 {
+        if !values.len().is_multiple_of(6) {
             return Err(malformed(OP, format_args!("{} values", values.len())));
         }
         let found = values.len() / 6;

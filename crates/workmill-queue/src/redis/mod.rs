@@ -31,9 +31,6 @@ pub use url::RedisUrl;
 
 use pool::{BACKEND, Pool};
 
-/// Whether this build can open `rediss://` connections.
-const TLS_BUILT_IN: bool = false;
-
 /// The prefix of every key when neither the URL nor the config names one.
 pub const DEFAULT_PREFIX: &str = "workmill";
 
@@ -99,10 +96,10 @@ impl RedisQueue {
             url: url::redact(url),
             reason,
         };
-        if parsed.tls && !TLS_BUILT_IN {
+        if parsed.tls && !cfg!(feature = "redis-tls") {
             return Err(invalid(
-                "rediss:// needs TLS, which this build leaves out; enable the `redis-tls` \
-                 feature of workmill-queue"
+                "rediss:// (TLS) needs the `redis-tls` feature of workmill-queue, which this \
+                 build leaves out"
                     .to_owned(),
             ));
         }
@@ -116,7 +113,7 @@ impl RedisQueue {
                 "the key prefix {prefix:?} is empty or holds whitespace; choose a word like \"workmill\""
             )));
         }
-        let client = redis::Client::open(parsed.connect.as_str())
+        let client = client(&parsed, &config)
             .map_err(|err| invalid(format!("the redis client refused it: {err}")))?;
         // Client names may hold only printable ASCII without spaces.
         let client_name: String = format!("workmill:{prefix}")
@@ -200,6 +197,23 @@ impl RedisQueue {
         }
         Ok(deleted)
     }
+}
+
+/// The client for `url`: with the configured root certificate for TLS, if one is set.
+fn client(url: &RedisUrl, config: &RedisConfig) -> redis::RedisResult<redis::Client> {
+    #[cfg(feature = "redis-tls")]
+    if let (true, Some(pem)) = (url.tls, &config.tls_root_certificate) {
+        return redis::Client::build_with_tls(
+            url.connect.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.clone()),
+            },
+        );
+    }
+    #[cfg(not(feature = "redis-tls"))]
+    let _ = config;
+    redis::Client::open(url.connect.as_str())
 }
 
 /// `text` with the glob characters of `SCAN MATCH` escaped.

@@ -66,7 +66,7 @@ fn reserve_once(
     max: usize,
     lease: Duration,
 ) -> Result<Batch, QueueError> {
-    let lease_us = u64::try_from(lease.as_micros()).unwrap_or(u64::MAX / 2);
+    let lease_us = super::lease::micros(lease);
     let mut invocation = RESERVE.prepare_invoke();
     invocation
         .arg(&queue.prefix)
@@ -85,7 +85,7 @@ fn reserve_once(
     let lapsed = read.uint(lapsed)?;
     let expires_at = Timestamp::from_micros(read.uint(expires)?);
     let items: Vec<Value> = items.collect();
-    if items.len() % PER_TASK != 0 {
+    if !items.len().is_multiple_of(PER_TASK) {
         return Err(malformed(OP, format_args!("{} task values", items.len())));
     }
     let mut reserved = Vec::with_capacity(items.len() / PER_TASK);
@@ -106,7 +106,7 @@ fn reserve_once(
         };
         match TaskId::new(&id)
             .map_err(|e| e.to_string())
-            .and_then(|task| Ok(reservation(lease(task), fields)?))
+            .and_then(|task| reservation(lease(task), fields))
         {
             Ok(reservation) => reserved.push(reservation),
             Err(detail) => {
@@ -125,7 +125,11 @@ fn reserve_once(
     }
     if !damaged.is_empty() {
         debug_assert!(FailureKind::Corrupt.is_permanent());
-        apply_failures(queue, &damaged)?;
+        // The good tasks are leased already and must reach the worker; a damaged task left
+        // running by a failure here lapses and is looked at again by the rescue.
+        if let Err(err) = apply_failures(queue, &damaged) {
+            tracing::warn!(error = %err, "dead-lettering corrupt tasks failed");
+        }
     }
     Ok(Batch { lapsed, reserved })
 }

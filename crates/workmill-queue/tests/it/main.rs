@@ -6,6 +6,7 @@ mod redis_connection;
 mod redis_harness;
 mod redis_restart;
 mod redis_server;
+mod redis_tls;
 mod sqlite_conformance;
 mod sqlite_file;
 mod sqlite_shared;

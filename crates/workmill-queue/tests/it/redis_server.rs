@@ -14,6 +14,7 @@ pub(crate) struct PrivateRedis {
     dir: TempDir,
     port: u16,
     extra: Vec<String>,
+    tls: bool,
 }
 
 /// True when `redis-server` can be started; otherwise prints why `test` is skipped.
@@ -48,9 +49,46 @@ impl PrivateRedis {
             dir: tempfile::tempdir().expect("a temporary directory"),
             port: free_port(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            tls: false,
         };
         server.launch();
         server
+    }
+
+    /// Starts a server that speaks only TLS on its port, with the certificate and key in
+    /// `cert_dir` (`server.crt`, `server.key`, `ca.crt`), and `extra` arguments.
+    pub(crate) fn start_tls(cert_dir: &Path, extra: &[&str]) -> PrivateRedis {
+        let file = |name: &str| cert_dir.join(name).display().to_string();
+        let port = free_port();
+        let mut args = vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.crt"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.crt"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let mut server = PrivateRedis {
+            child: None,
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            port,
+            extra: args,
+            tls: true,
+        };
+        server.launch();
+        server
+    }
+
+    /// The port the server listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The URL of the server, with `userinfo` (like `:password@`) in front of the host.
@@ -85,8 +123,21 @@ impl PrivateRedis {
         self.wait_until_it_answers();
     }
 
-    /// Polls with `PING` until the server answers (a password refusal counts as an answer).
+    /// Polls with `PING` until the server answers (a password refusal counts as an answer);
+    /// a TLS server is ready when its port accepts connections.
     fn wait_until_it_answers(&self) {
+        if self.tls {
+            let start = Instant::now();
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "the private TLS redis-server on port {} did not listen",
+                    self.port
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            return;
+        }
         let client = redis::Client::open(self.url("")).expect("a valid URL");
         let start = Instant::now();
         loop {
