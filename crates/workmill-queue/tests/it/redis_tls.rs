@@ -94,7 +94,6 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
             "server.ext",
         ],
     )?;
-    // redis-server runs as this user and reads the key itself.
     Ok(())
 }
 

@@ -85,6 +85,13 @@ local function drop(id)
   redis.call('ZREM', LEASES, id)
 end
 
+-- Removes a finished record that its caller already took out of the retention set: a
+-- finished task is in no other index, so two commands suffice.
+local function evict(id)
+  redis.call('DEL', task_key(id))
+  redis.call('ZREM', ALL, id)
+end
+
 -- The retention bound: finished records older than `age` microseconds, then the oldest
 -- beyond `bound` records, are dropped and counted as evicted. Their status gauges stay.
 -- A negative bound or age means no such limit.
@@ -92,9 +99,12 @@ local function retain(bound, age, now)
   local evicted = 0
   if age >= 0 then
     local old = redis.call('ZRANGEBYSCORE', FINISHED, '-inf', '(' .. int(now - age), 'LIMIT', 0, 1000)
-    for _, id in ipairs(old) do
-      drop(id)
-      evicted = evicted + 1
+    if #old > 0 then
+      redis.call('ZREM', FINISHED, unpack(old))
+      for _, id in ipairs(old) do
+        evict(id)
+      end
+      evicted = evicted + #old
     end
   end
   if bound >= 0 then
@@ -102,7 +112,7 @@ local function retain(bound, age, now)
     if excess > 0 then
       local old = redis.call('ZPOPMIN', FINISHED, excess)
       for i = 1, #old, 2 do
-        drop(old[i])
+        evict(old[i])
         evicted = evicted + 1
       end
     end
