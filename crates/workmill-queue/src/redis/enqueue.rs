@@ -1,7 +1,7 @@
 //! Enqueue: validating new tasks and adding a whole batch in one script, refusing any duplicate id.
 
 use redis::Value;
-use workmill_core::{NewTask, QueueError, TaskId};
+use workmill_core::{NewTask, QueueError, RetryPolicy, TaskId};
 
 use super::RedisQueue;
 use super::record::{checksum, policy_text};
@@ -41,14 +41,24 @@ pub(crate) fn enqueue_all(
     }
     let mut invocation = ENQUEUE.prepare_invoke();
     invocation.arg(&queue.prefix).arg(tasks.len());
+    // Tasks of one batch mostly share a policy; its text is written once.
+    let mut last_policy: Option<(&RetryPolicy, String)> = None;
     for task in &tasks {
+        let policy = match &last_policy {
+            Some((policy, text)) if **policy == task.retry => text.clone(),
+            _ => {
+                let text = policy_text(&task.retry);
+                last_policy = Some((&task.retry, text.clone()));
+                text
+            }
+        };
         invocation
             .arg(task.id.as_str())
             .arg(&task.name)
             .arg(&task.payload)
             .arg(checksum(&task.payload))
             .arg(task.priority.level())
-            .arg(policy_text(&task.retry));
+            .arg(policy);
         match task.run_at {
             Some(at) => invocation.arg(at.as_micros()),
             None => invocation.arg(""),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use redis::Value;
 use workmill_core::{
-    Failure, FailureKind, Lease, QueueError, Reservation, RetryDecision, TaskId, TaskStatus,
-    Timestamp, WorkerId,
+    Failure, FailureKind, Lease, QueueError, Reservation, RetryDecision, RetryPolicy, TaskId,
+    TaskStatus, Timestamp, WorkerId,
 };
 
 use super::RedisQueue;
@@ -90,6 +90,8 @@ fn reserve_once(
     }
     let mut reserved = Vec::with_capacity(items.len() / PER_TASK);
     let mut damaged = Vec::new();
+    // Tasks of one batch mostly share a policy; its text is parsed once.
+    let mut last_policy: Option<(Vec<u8>, RetryPolicy)> = None;
     let mut values = items.into_iter();
     while let Some(id) = values.next() {
         let id = read.text(id)?;
@@ -106,7 +108,7 @@ fn reserve_once(
         };
         match TaskId::new(&id)
             .map_err(|e| e.to_string())
-            .and_then(|task| reservation(lease(task), fields))
+            .and_then(|task| reservation(lease(task), fields, &mut last_policy))
         {
             Ok(reservation) => reserved.push(reservation),
             Err(detail) => {
@@ -135,16 +137,28 @@ fn reserve_once(
 }
 
 /// Reads one reserved task: name, payload, priority, attempts, retry policy, checksum.
-fn reservation(lease: Lease, fields: Vec<Vec<u8>>) -> Result<Reservation, String> {
+fn reservation(
+    lease: Lease,
+    fields: Vec<Vec<u8>>,
+    last_policy: &mut Option<(Vec<u8>, RetryPolicy)>,
+) -> Result<Reservation, String> {
     let [name, payload, level, attempts, retry, stored_checksum] =
         <[Vec<u8>; 6]>::try_from(fields).map_err(|_| "a reserved task lacks fields".to_owned())?;
     verify_payload(&payload, text("checksum", &stored_checksum)?)?;
+    let retry = match last_policy {
+        Some((text, policy)) if *text == retry => policy.clone(),
+        _ => {
+            let policy = parse_policy(text("retry", &retry)?)?;
+            *last_policy = Some((retry, policy.clone()));
+            policy
+        }
+    };
     Ok(Reservation {
         lease,
         name: text("name", &name)?.to_owned(),
         payload,
         priority: priority(&level)?,
         attempt: super::record::number("attempts", &attempts)?,
-        retry: parse_policy(text("retry", &retry)?)?,
+        retry,
     })
 }
