@@ -302,8 +302,8 @@ impl Queue for RedisQueue {
         admin::status(self, id)
     }
 
-    /// Subscribes to the task's completion channel and sleeps until a message arrives (or a
-    /// one-second re-check, in case a message was lost with a connection), instead of polling.
+    /// Subscribes to the queue's completion channel and sleeps until a message names the task
+    /// (or a one-second re-check, in case a message was lost with a connection), instead of polling.
     fn wait(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
         wait::wait(self, id, timeout)
     }

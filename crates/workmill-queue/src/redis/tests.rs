@@ -171,7 +171,7 @@ fn wait_subscribes_to_the_task_and_returns_its_final_record() {
     queue
         .enqueue(NewTask::new("awaited", vec![]).with_id(id("awaited")))
         .unwrap();
-    let channel = queue.key("done:awaited");
+    let channel = queue.key("done");
     let worker = WorkerId::new("finisher").unwrap();
     let record = std::thread::scope(|scope| {
         let waiter = scope.spawn(|| queue.wait(&id("awaited"), Duration::from_secs(20)));

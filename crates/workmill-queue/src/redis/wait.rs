@@ -56,10 +56,11 @@ pub(crate) fn await_work(queue: &RedisQueue, timeout: Duration) -> Result<(), Qu
 
 /// Blocks until the task reaches a final status, or fails with `Timeout`.
 ///
-/// Every script that finishes a task publishes on `<prefix>:done:<id>`. The waiter
-/// subscribes on a connection of its own, then reads the record (so a task that finished
-/// before the subscription is seen), then sleeps until a message, the re-check interval,
-/// or the deadline. If subscribing fails the wait falls back to polling every 50 ms.
+/// Every script that finishes tasks publishes their ids (one per line) on `<prefix>:done`.
+/// The waiter subscribes on a connection of its own, then reads the record (so a task that
+/// finished before the subscription is seen), then sleeps until a message naming the task,
+/// the re-check interval, or the deadline. If subscribing fails the wait falls back to
+/// polling every 50 ms.
 pub(crate) fn wait(
     queue: &RedisQueue,
     id: &TaskId,
@@ -78,7 +79,7 @@ pub(crate) fn wait(
             status: record.status,
         });
     }
-    let channel = queue.key(&format!("done:{}", id.as_str()));
+    let channel = queue.key("done");
     let mut connection: Option<Connection> = queue.pool.connect(OP).ok();
     let mut subscription = connection.as_mut().and_then(|con| {
         let mut pubsub = con.as_pubsub();
@@ -90,17 +91,25 @@ pub(crate) fn wait(
             }
         }
     });
+    // The first read after subscribing catches a task that finished in between.
+    let mut current = record.status;
+    let mut look = true;
+    let mut last_look = Instant::now();
     loop {
-        let record = status(queue, id)?;
-        if record.status.is_final() {
-            return Ok(record);
+        if look || last_look.elapsed() >= RECHECK {
+            let record = status(queue, id)?;
+            if record.status.is_final() {
+                return Ok(record);
+            }
+            current = record.status;
+            last_look = Instant::now();
         }
         let waited = start.elapsed();
         if waited >= timeout {
             return Err(QueueError::Timeout {
                 id: id.clone(),
                 waited,
-                status: record.status,
+                status: current,
             });
         }
         let pause = (timeout - waited).min(RECHECK);
@@ -109,14 +118,25 @@ pub(crate) fn wait(
                 .set_read_timeout(Some(pause.max(MIN_BLOCK)))
                 .and_then(|()| pubsub.get_message())
         });
-        match heard {
-            Some(Ok(_)) => {}
-            Some(Err(err)) if err.is_timeout() => {}
+        look = match heard {
+            Some(Ok(message)) => names(message.get_payload_bytes(), id),
+            Some(Err(err)) if err.is_timeout() => true,
             Some(Err(err)) => {
                 tracing::debug!(error = %err, "the subscription failed; waiting by polling");
                 subscription = None;
+                true
             }
-            None => std::thread::sleep(pause.min(Duration::from_millis(50))),
-        }
+            None => {
+                std::thread::sleep(pause.min(Duration::from_millis(50)));
+                true
+            }
+        };
     }
+}
+
+/// True when a completion message (ids, one per line) names `id`.
+fn names(payload: &[u8], id: &TaskId) -> bool {
+    payload
+        .split(|&byte| byte == b'\n')
+        .any(|line| line == id.as_str().as_bytes())
 }

@@ -44,12 +44,13 @@ for i = 4, #ARGV, 8 do
     else
       redis.call('HSET', key, 'status', 'dead', 'finished_at', int(now),
         'error_kind', ARGV[i + 5], 'error_message', ARGV[i + 6])
-      finish(id, now, 'dead')
+      finish(id, now)
       moved('running', 'dead')
       out[#out + 1] = 'dead'
     end
   end
 end
+announce()
 retain(bound, age, now)
 write_counts()
 wake(woken)

@@ -68,11 +68,34 @@ local function wake(n)
   redis.call('LTRIM', WAKE, 0, WAKE_CAP - 1)
 end
 
--- A task reached a final status at `now`: it joins the retention set, and anyone waiting
--- on it hears so.
-local function finish(id, now, status)
-  redis.call('ZADD', FINISHED, int(now), id)
-  redis.call('PUBLISH', P .. ':done:' .. id, status)
+-- Runs `cmd [first] items...` in slices: Lua's unpack takes a limited number of values.
+-- The slice length is even, so score/member pairs stay whole.
+local function bulk(cmd, first, items)
+  local step = 1000
+  for i = 1, #items, step do
+    local last = math.min(i + step - 1, #items)
+    if first then
+      redis.call(cmd, first, unpack(items, i, last))
+    else
+      redis.call(cmd, unpack(items, i, last))
+    end
+  end
+end
+
+-- Tasks that reached a final status in this script. `announce` adds them to the retention
+-- set and tells waiters, in one command each, before the retention bound is applied.
+local finished_ids = {}
+local finished_pairs = {}
+local function finish(id, now)
+  finished_ids[#finished_ids + 1] = id
+  finished_pairs[#finished_pairs + 1] = int(now)
+  finished_pairs[#finished_pairs + 1] = id
+end
+local function announce()
+  if #finished_ids > 0 then
+    bulk('ZADD', FINISHED, finished_pairs)
+    redis.call('PUBLISH', P .. ':done', table.concat(finished_ids, '\n'))
+  end
 end
 
 -- Removes every trace of a task.
@@ -85,11 +108,18 @@ local function drop(id)
   redis.call('ZREM', LEASES, id)
 end
 
--- Removes a finished record that its caller already took out of the retention set: a
--- finished task is in no other index, so two commands suffice.
-local function evict(id)
-  redis.call('DEL', task_key(id))
-  redis.call('ZREM', ALL, id)
+-- Removes finished records that their caller already took out of the retention set: a
+-- finished task is in no other index, so its hash and its submission-order entry go.
+local function evict(ids)
+  if #ids == 0 then
+    return
+  end
+  local keys = {}
+  for i, id in ipairs(ids) do
+    keys[i] = task_key(id)
+  end
+  bulk('DEL', nil, keys)
+  bulk('ZREM', ALL, ids)
 end
 
 -- The retention bound: finished records older than `age` microseconds, then the oldest
@@ -100,21 +130,21 @@ local function retain(bound, age, now)
   if age >= 0 then
     local old = redis.call('ZRANGEBYSCORE', FINISHED, '-inf', '(' .. int(now - age), 'LIMIT', 0, 1000)
     if #old > 0 then
-      redis.call('ZREM', FINISHED, unpack(old))
-      for _, id in ipairs(old) do
-        evict(id)
-      end
+      bulk('ZREM', FINISHED, old)
+      evict(old)
       evicted = evicted + #old
     end
   end
   if bound >= 0 then
     local excess = redis.call('ZCARD', FINISHED) - bound
     if excess > 0 then
-      local old = redis.call('ZPOPMIN', FINISHED, excess)
-      for i = 1, #old, 2 do
-        evict(old[i])
-        evicted = evicted + 1
+      local popped = redis.call('ZPOPMIN', FINISHED, excess)
+      local old = {}
+      for i = 1, #popped, 2 do
+        old[#old + 1] = popped[i]
       end
+      evict(old)
+      evicted = evicted + #old
     end
   end
   count('evicted', evicted)

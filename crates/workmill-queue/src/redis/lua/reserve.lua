@@ -26,7 +26,8 @@ local popped = redis.call('ZPOPMIN', READY, max)
 if #popped == 0 then
   return out
 end
-local token = redis.call('HINCRBY', COUNTERS, 'token', #popped / 2) - #popped / 2
+local token = redis.call('HINCRBY', COUNTERS, 'token', int(#popped / 2)) - #popped / 2
+local leased = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
   local key = task_key(id)
@@ -38,7 +39,8 @@ for i = 1, #popped, 2 do
     redis.call('HSET', key, 'status', 'running', 'attempts', int(attempts),
       'started_at', int(now), 'worker', worker, 'token', int(token),
       'lease_expires_at', int(expires))
-    redis.call('ZADD', LEASES, int(expires), id)
+    leased[#leased + 1] = int(expires)
+    leased[#leased + 1] = id
     moved(f[1], 'running')
     local n = #out
     out[n + 1] = id
@@ -51,5 +53,6 @@ for i = 1, #popped, 2 do
     out[n + 8] = f[7] or ''
   end
 end
+bulk('ZADD', LEASES, leased)
 write_counts()
 return out
