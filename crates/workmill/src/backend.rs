@@ -84,6 +84,8 @@ schemes! {
     "sqlite" (feature = "sqlite") => durable: true, example: "sqlite://path/to/tasks.db", open: workmill_queue::SqliteQueue::open;
     "postgres" (feature = "postgres") => durable: true, example: "postgres://user@host/db?schema=tasks", open: workmill_queue::PostgresQueue::open;
     "postgresql" (feature = "postgres") => durable: true, example: "postgresql://user@host/db?schema=tasks", open: workmill_queue::PostgresQueue::open;
+    "redis" (feature = "redis") => durable: true, example: "redis://:password@host:6379/0?prefix=tasks", open: workmill_queue::RedisQueue::open;
+    "rediss" (feature = "redis-tls") => durable: true, example: "rediss://:password@host:6380/0?prefix=tasks", open: workmill_queue::RedisQueue::open;
 }
 
 /// One line of the scheme table.

@@ -1,5 +1,5 @@
 //! Integration tests of workmill-queue: the conformance suite against every backend (memory,
-//! SQLite, PostgreSQL), and each backend's own guarantees.
+//! SQLite, PostgreSQL, Redis), and each backend's own guarantees.
 
 mod bounds;
 mod harness;
@@ -12,6 +12,12 @@ mod postgres_conformance;
 mod postgres_open;
 mod postgres_restart;
 mod postgres_support;
+mod redis_conformance;
+mod redis_connection;
+mod redis_harness;
+mod redis_restart;
+mod redis_server;
+mod redis_tls;
 mod sqlite_conformance;
 mod sqlite_file;
 mod sqlite_shared;
