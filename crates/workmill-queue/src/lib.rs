@@ -14,6 +14,12 @@
 //!   condition-variable wake-ups instead of polling.
 //! - `sqlite` (feature `sqlite`): `SqliteQueue`, durable tasks in one SQLite
 //!   file shared by the processes of one machine; rusqlite with SQLite bundled.
+//! - `postgres` (feature `postgres`): `PostgresQueue`, durable tasks in a
+//!   PostgreSQL schema shared by worker processes on many machines; the sync
+//!   `postgres` crate.
+//! - `redis` (feature `redis`): `RedisQueue`, one queue shared by workers on many
+//!   machines through a Redis server; Lua scripts make every move atomic.
+//!   Feature `redis-tls` adds `rediss://` (rustls).
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!
@@ -102,12 +108,22 @@
 #![forbid(unsafe_code)]
 
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod stored;
 pub(crate) mod sync;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresQueue;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisQueue;
 pub use memory::{
     Clock, DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, IdleTimeout, ManualClock, MemoryConfig,
     MemoryQueue, OnFull, ReadyQueue, SystemClock,

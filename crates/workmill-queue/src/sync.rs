@@ -1,13 +1,15 @@
 //! The synchronization types the queue uses: std's normally, loom's under `--cfg workmill_loom`.
 //!
-//! Every lock and condition variable in this crate comes from here, so that
-//! `cargo xtask loom` model-checks the wake-up protocols with the very code
+//! Every lock, condition variable and atomic in this crate comes from here, so
+//! that `cargo xtask loom` model-checks the wake-up protocols with the very code
 //! that runs in production.
 
 #[cfg(workmill_loom)]
-pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+#[allow(unused_imports)]
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, atomic};
 #[cfg(not(workmill_loom))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+#[allow(unused_imports)]
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, atomic};
 
 /// Locks `mutex`, ignoring poisoning.
 ///

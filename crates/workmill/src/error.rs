@@ -94,6 +94,15 @@ pub enum RuntimeError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A worker process could not install its `SIGTERM`/`SIGINT` handlers.
+    #[error(
+        "could not install the SIGTERM/SIGINT handlers: {source}; turn signal handling off with \
+         RunOptions::handle_signals(false) and stop the worker with its StopHandle"
+    )]
+    Signals {
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// The runtime was shut down and accepts no more tasks.
     #[error("the runtime is shut down and accepts no more tasks")]
     ShutDown,

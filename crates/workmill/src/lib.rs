@@ -10,6 +10,15 @@
 //!   [`Runtime::get_result`] blocks for the typed result, [`Runtime::stats`] gives
 //!   exact counts, [`Runtime::cancel`] stops one that has not started.
 //! - Stop with [`Runtime::shutdown`]: drain everything, or abandon the queue and report it.
+//! - Name a backend with a URL: [`backend::open`] turns `memory://` or
+//!   `sqlite://path/to/tasks.db` (feature `sqlite`, on by default: SQLite is the
+//!   embedded durable backend) into an `Arc<dyn Queue>`, and
+//!   [`RuntimeBuilder::url`] builds a runtime on it.
+//! - Run worker processes: [`worker::run`] is the `main` of a worker binary. It runs
+//!   tasks on several threads, keeps their leases alive with heartbeats, stops cleanly
+//!   on `SIGTERM`/`SIGINT` (or a [`worker::StopHandle`]), and rides out store
+//!   failures; a worker killed with `kill -9` loses no task, and only what it held
+//!   runs again. See `examples/worker.rs`.
 //!
 //! Bad input is an outcome, not a crash: an unknown task name ends
 //! [`Dead`](TaskStatus::Dead) with [`FailureKind::UnknownTask`], an
@@ -68,6 +77,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod backend;
 mod error;
 mod registry;
 mod runtime;
@@ -81,8 +91,15 @@ pub use runtime::{Runtime, RuntimeBuilder, Shutdown, ShutdownReport};
 pub use submit::{Call, Submission, Submit, TaskHandle};
 
 pub use workmill_core::{
-    Backoff, Failure, FailureKind, ListFilter, NamedTask, NewTask, Priority, Queue, QueueError,
-    QueueStats, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
+    Backoff, Codec, CodecError, FailOutcome, Failure, FailureKind, JobRecord, JobStatus, Lease,
+    ListFilter, NamedTask, NewJob, NewTask, Postcard, Priority, Queue, QueueError, QueueStats,
+    Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
     WorkerId,
 };
+#[cfg(feature = "sqlite")]
+pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
 pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
+
+/// The work-stealing executor the runtime's loops can run on ([`RuntimeBuilder::pool`]) and
+/// that worker processes run their handlers on: `join`, `scope`, `spawn`, `ThreadPool`.
+pub use workmill_executor as executor;

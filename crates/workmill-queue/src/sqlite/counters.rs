@@ -2,50 +2,11 @@
 //! and the arrival numbers and lease tokens handed out from it.
 
 use rusqlite::{Connection, params};
-use workmill_core::{QueueStats, TaskStatus};
+use workmill_core::QueueStats;
 
-/// Changes to the counters made by one transaction, applied in one `UPDATE` before it commits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Deltas {
-    pub(crate) submitted: i64,
-    pub(crate) pending: i64,
-    pub(crate) retrying: i64,
-    pub(crate) running: i64,
-    pub(crate) completed: i64,
-    pub(crate) dead: i64,
-    pub(crate) cancelled: i64,
-    pub(crate) failed_attempts: i64,
-    pub(crate) retried: i64,
-    pub(crate) expired_leases: i64,
-    pub(crate) evicted: i64,
-    pub(crate) retained_finished: i64,
-}
+pub(crate) use crate::stored::Deltas;
 
 impl Deltas {
-    /// The gauge counting tasks in `status`.
-    pub(crate) fn gauge(&mut self, status: TaskStatus) -> &mut i64 {
-        match status {
-            TaskStatus::Pending => &mut self.pending,
-            TaskStatus::Retrying => &mut self.retrying,
-            TaskStatus::Running => &mut self.running,
-            TaskStatus::Completed => &mut self.completed,
-            TaskStatus::Dead => &mut self.dead,
-            TaskStatus::Cancelled => &mut self.cancelled,
-        }
-    }
-
-    /// Counts one task moving from `from` to `to`; finished records are stored until evicted.
-    pub(crate) fn moved(&mut self, from: TaskStatus, to: TaskStatus) {
-        *self.gauge(from) -= 1;
-        *self.gauge(to) += 1;
-        if from.is_final() {
-            self.retained_finished -= 1;
-        }
-        if to.is_final() {
-            self.retained_finished += 1;
-        }
-    }
-
     /// Writes the changes; a transaction that changed nothing writes nothing.
     pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
         if *self == Deltas::default() {
@@ -129,33 +90,4 @@ pub(crate) fn read_stats(conn: &Connection) -> rusqlite::Result<QueueStats> {
             evicted: get(10)?,
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn moves_keep_the_gauges_balanced() {
-        let mut deltas = Deltas::default();
-        deltas.moved(TaskStatus::Pending, TaskStatus::Running);
-        deltas.moved(TaskStatus::Running, TaskStatus::Completed);
-        assert_eq!(deltas.pending, -1);
-        assert_eq!(deltas.running, 0);
-        assert_eq!(deltas.completed, 1);
-        assert_eq!(deltas.retained_finished, 1);
-        deltas.moved(TaskStatus::Running, TaskStatus::Dead);
-        deltas.moved(TaskStatus::Dead, TaskStatus::Pending);
-        assert_eq!(
-            deltas.retained_finished, 1,
-            "a requeued record is no longer finished"
-        );
-        let sum = deltas.pending
-            + deltas.retrying
-            + deltas.running
-            + deltas.completed
-            + deltas.dead
-            + deltas.cancelled;
-        assert_eq!(sum, 0, "moves never change the number of tasks");
-    }
 }

@@ -6,24 +6,7 @@ use workmill_core::{NewTask, QueueError, TaskId, Timestamp};
 use super::counters::{Deltas, next_seqs};
 use super::row::{PolicyColumns, payload_checksum};
 use super::store::{is_unique_violation, micros, store_error};
-
-/// Checks what can be checked before touching the store: the policy and the payload size.
-pub(crate) fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
-    task.retry
-        .validate()
-        .map_err(|source| QueueError::InvalidPolicy {
-            id: task.id.clone(),
-            source,
-        })?;
-    if task.payload.len() > payload_limit {
-        return Err(QueueError::PayloadTooLarge {
-            id: task.id.clone(),
-            size: task.payload.len(),
-            limit: payload_limit,
-        });
-    }
-    Ok(())
-}
+use crate::stored::validate;
 
 /// Checks every task with [`validate`].
 pub(crate) fn validate_all<'a>(

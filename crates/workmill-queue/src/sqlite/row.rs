@@ -4,14 +4,14 @@
 //! range, or a payload whose checksum does not match becomes
 //! [`QueueError::Corrupt`] for that one task, with the column named.
 
-use std::time::Duration;
-
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use workmill_core::{
-    Backoff, Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
-    TaskStatus, Timestamp, WorkerId,
+    Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord, TaskStatus,
+    Timestamp, WorkerId,
 };
+
+pub(crate) use crate::stored::{PolicyColumns, payload_checksum};
 
 /// The columns [`read_record`] expects, in order.
 pub(crate) const RECORD_COLUMNS: &str = "rowid, id, name, payload, payload_checksum, status, \
@@ -22,59 +22,6 @@ pub(crate) const RECORD_COLUMNS: &str = "rowid, id, name, payload, payload_check
 /// The columns [`read_policy`] expects, in order, starting at its `first` index.
 pub(crate) const POLICY_COLUMNS: &str =
     "max_attempts, backoff, backoff_initial_us, backoff_factor, backoff_max_us, jitter, demote_by";
-
-/// FNV-1a (64 bit) of the payload, stored as a signed SQL integer.
-///
-/// Every step of FNV-1a is a bijection of the running state, so any change to a
-/// single byte changes the result; larger damage goes unnoticed with
-/// probability 2^-64. It is a damage detector, not a defence against tampering.
-pub(crate) fn payload_checksum(payload: &[u8]) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in payload {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    i64::from_ne_bytes(hash.to_ne_bytes())
-}
-
-/// A retry policy as the values of [`POLICY_COLUMNS`].
-pub(crate) struct PolicyColumns {
-    pub(crate) max_attempts: i64,
-    pub(crate) backoff: &'static str,
-    pub(crate) initial_us: i64,
-    pub(crate) factor: f64,
-    pub(crate) max_us: i64,
-    pub(crate) jitter: f64,
-    pub(crate) demote_by: i64,
-}
-
-fn duration_us(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
-impl PolicyColumns {
-    /// Splits a policy into columns; durations are kept to the microsecond.
-    pub(crate) fn of(policy: &RetryPolicy) -> PolicyColumns {
-        let (backoff, initial, factor, max) = match *policy.backoff_schedule() {
-            Backoff::Immediate => ("immediate", Duration::ZERO, 1.0, Duration::ZERO),
-            Backoff::Fixed(d) => ("fixed", d, 1.0, d),
-            Backoff::Exponential {
-                initial,
-                factor,
-                max,
-            } => ("exponential", initial, factor, max),
-        };
-        PolicyColumns {
-            max_attempts: i64::from(policy.max_attempts()),
-            backoff,
-            initial_us: duration_us(initial),
-            factor,
-            max_us: duration_us(max),
-            jitter: policy.jitter_fraction(),
-            demote_by: i64::from(policy.demotion_step()),
-        }
-    }
-}
 
 /// Reads a row selected with [`RECORD_COLUMNS`].
 ///
@@ -154,31 +101,16 @@ fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
 
 /// Reads the policy stored in [`POLICY_COLUMNS`] starting at column `first`.
 pub(crate) fn read_policy(row: &Row<'_>, first: usize) -> Result<RetryPolicy, String> {
-    let max_attempts = u32::try_from(integer(row, first, "max_attempts")?)
-        .map_err(|_| "column max_attempts: out of range".to_owned())?;
-    let initial = micros(row, first + 2, "backoff_initial_us")?;
-    let factor = real(row, first + 3, "backoff_factor")?;
-    let max = micros(row, first + 4, "backoff_max_us")?;
-    let backoff = match text(row, first + 1, "backoff")? {
-        "immediate" => Backoff::Immediate,
-        "fixed" => Backoff::Fixed(initial),
-        "exponential" => Backoff::Exponential {
-            initial,
-            factor,
-            max,
-        },
-        other => return Err(format!("column backoff: unknown schedule {other:?}")),
-    };
-    let demote_by = u16::try_from(integer(row, first + 6, "demote_by")?)
-        .map_err(|_| "column demote_by: out of range".to_owned())?;
-    let policy = RetryPolicy::new(max_attempts)
-        .backoff(backoff)
-        .jitter(real(row, first + 5, "jitter")?)
-        .demote_by(demote_by);
-    policy
-        .validate()
-        .map_err(|e| format!("the stored retry policy is unusable: {e}"))?;
-    Ok(policy)
+    PolicyColumns {
+        max_attempts: integer(row, first, "max_attempts")?,
+        backoff: text(row, first + 1, "backoff")?,
+        initial_us: integer(row, first + 2, "backoff_initial_us")?,
+        factor: real(row, first + 3, "backoff_factor")?,
+        max_us: integer(row, first + 4, "backoff_max_us")?,
+        jitter: real(row, first + 5, "jitter")?,
+        demote_by: integer(row, first + 6, "demote_by")?,
+    }
+    .into_policy()
 }
 
 /// Reads a priority column.
@@ -243,12 +175,6 @@ fn blob<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r [u8], String
     }
 }
 
-fn micros(row: &Row<'_>, idx: usize, name: &str) -> Result<Duration, String> {
-    u64::try_from(integer(row, idx, name)?)
-        .map(Duration::from_micros)
-        .map_err(|_| format!("column {name}: negative duration"))
-}
-
 fn timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Timestamp, String> {
     u64::try_from(integer(row, idx, name)?)
         .map(Timestamp::from_micros)
@@ -259,23 +185,5 @@ fn optional_timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Option<Ti
     match value(row, idx, name)? {
         ValueRef::Null => Ok(None),
         _ => timestamp(row, idx, name).map(Some),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checksum_notices_any_single_byte_change() {
-        let payload: Vec<u8> = (0..=255).collect();
-        let original = payload_checksum(&payload);
-        for i in 0..payload.len() {
-            let mut damaged = payload.clone();
-            damaged[i] ^= 0x01;
-            assert_ne!(payload_checksum(&damaged), original, "byte {i}");
-        }
-        assert_ne!(payload_checksum(&payload[..255]), original, "truncation");
-        assert_ne!(payload_checksum(b""), payload_checksum(b"\0"));
     }
 }

@@ -1,7 +1,9 @@
 //! Small conversions shared by the SQLite operations: times and numbers to SQL integers,
 //! store errors to `QueueError`, and status moves checked against the one transition table.
 
-use workmill_core::{QueueError, TaskId, TaskStatus, Timestamp, Transition};
+use workmill_core::{QueueError, Timestamp};
+
+pub(crate) use crate::stored::{parse_status, transition};
 
 /// The backend name used in error messages.
 pub(crate) const BACKEND: &str = "sqlite";
@@ -34,25 +36,4 @@ pub(crate) fn is_unique_violation(err: &rusqlite::Error) -> bool {
             if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
                 || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
     )
-}
-
-/// Checks a status move against [`TaskStatus::transition`], naming the task when it is refused.
-pub(crate) fn transition(
-    id: &TaskId,
-    from: TaskStatus,
-    to: TaskStatus,
-) -> Result<Transition, QueueError> {
-    from.transition(to)
-        .map_err(|source| QueueError::IllegalTransition {
-            id: id.clone(),
-            source,
-        })
-}
-
-/// Reads a stored status name; the `CHECK` constraint keeps it valid unless the file was edited by hand.
-pub(crate) fn parse_status(id: &TaskId, text: &str) -> Result<TaskStatus, QueueError> {
-    text.parse().map_err(|_| QueueError::Corrupt {
-        id: id.clone(),
-        detail: format!("status {text:?} is not a task status"),
-    })
 }

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use workmill_core::{Queue, RetryPolicy, WorkerId};
+use workmill_executor::ThreadPool;
 use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
 
 use super::host::Host;
@@ -18,6 +19,7 @@ enum Backend {
     Memory(MemoryConfig),
     SharedMemory(Arc<MemoryQueue>),
     Other(Arc<dyn Queue>),
+    Url(String),
 }
 
 /// Configures and starts a [`Runtime`].
@@ -90,14 +92,52 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Uses the backend named by `url`, opened when [`build`](RuntimeBuilder::build) is
+    /// called: `memory://` (the same as the default) or `sqlite://path/to/tasks.db`; see
+    /// [`backend::open`](crate::backend::open). A URL this build cannot open fails the
+    /// build with [`QueueError::InvalidUrl`](workmill_core::QueueError::InvalidUrl).
+    ///
+    /// The runtime's loops do not heartbeat: give tasks on a shared durable store a
+    /// [`lease`](RuntimeBuilder::lease) longer than they run, or run them in
+    /// [`worker::run`](crate::worker::run) processes, which do.
+    pub fn url(mut self, url: impl Into<String>) -> RuntimeBuilder {
+        self.backend = Backend::Url(url.into());
+        self
+    }
+
     /// Runs the worker loops on `threads` dedicated threads, one loop each, so
     /// that up to `threads` tasks run at once. The default is one per CPU.
-    ///
-    /// Dedicated threads are the only host for now; running the loops on a
-    /// shared `workmill-executor` pool will be a second option.
     pub fn threads(mut self, threads: usize) -> RuntimeBuilder {
         self.host = Host::Threads;
         self.concurrency = Some(threads);
+        self
+    }
+
+    /// Runs the worker loops as long-lived jobs on a `workmill-executor` pool, one
+    /// loop per pool thread unless [`concurrency`](RuntimeBuilder::concurrency) says
+    /// fewer. Handlers then run on the pool's threads, so the `join`, `scope` and
+    /// map-reduce calls they make share the pool instead of oversubscribing the
+    /// machine. The pool must have at least as many threads as the runtime has
+    /// loops: each loop holds a thread while the runtime runs.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use workmill::Runtime;
+    /// use workmill_executor::ThreadPool;
+    ///
+    /// let pool = Arc::new(ThreadPool::builder().num_threads(2).build()?);
+    /// let runtime = Runtime::builder().pool(Arc::clone(&pool)).build()?;
+    /// // A handler that itself forks work: its `join` runs on the runtime's pool.
+    /// let halves = runtime.register_fn("sum.halves", |n: u64| {
+    ///     let (a, b) = workmill_executor::join(|| (0..n / 2).sum::<u64>(), || (n / 2..n).sum::<u64>());
+    ///     Ok(a + b)
+    /// })?;
+    /// let task = runtime.submit(halves.call(1_000)).send()?;
+    /// assert_eq!(runtime.wait_for(&task, std::time::Duration::from_secs(10))?, 499_500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pool(mut self, pool: Arc<ThreadPool>) -> RuntimeBuilder {
+        self.host = Host::Pool(pool);
         self
     }
 
@@ -121,8 +161,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The lease of each reservation (default one hour). Loops do not heartbeat
-    /// yet, so a task running longer than its lease may be rescued and run again.
+    /// The lease of each reservation (default one hour). A runtime's loops do not
+    /// heartbeat, so a task running longer than its lease may be rescued and run
+    /// again; worker processes ([`worker::run`](crate::worker::run)) heartbeat.
     pub fn lease(mut self, lease: Duration) -> RuntimeBuilder {
         self.lease = lease;
         self
@@ -165,12 +206,16 @@ impl RuntimeBuilder {
 
     /// Checks the settings and starts the worker loops.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
-        let concurrency = self.concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        let concurrency = self.concurrency.unwrap_or_else(|| match &self.host {
+            Host::Pool(pool) => pool.current_num_threads(),
+            Host::Threads => {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }
         });
         if concurrency == 0 {
             return Err(config("concurrency must be at least 1"));
         }
+        self.host.check(concurrency)?;
         if self.max_batch == 0 {
             return Err(config("max_batch must be at least 1"));
         }
@@ -192,6 +237,16 @@ impl RuntimeBuilder {
             }
             Backend::SharedMemory(memory) => (memory.clone(), Some(memory)),
             Backend::Other(queue) => (queue, None),
+            Backend::Url(url) => {
+                let backend = crate::backend::Backend::parse(&url)?;
+                if backend.scheme() == "memory" {
+                    // Kept as a memory queue, for its direct wake-ups and `wait_idle`.
+                    let memory = Arc::new(MemoryQueue::new());
+                    (memory.clone(), Some(memory))
+                } else {
+                    (backend.open()?, None)
+                }
+            }
         };
         let shared = Arc::new(Shared {
             queue,
@@ -208,10 +263,12 @@ impl RuntimeBuilder {
         };
         for (i, worker) in workers.into_iter().enumerate() {
             let options = WorkerOptions {
-                worker,
                 max_batch: self.max_batch,
                 lease: self.lease,
                 idle_wait: self.idle_wait,
+                // A memory queue never fails a write for the store's sake: no copies needed.
+                retry_writes: shared.memory.is_none(),
+                ..WorkerOptions::new(worker)
             };
             let shared = Arc::clone(&shared);
             let running = self.host.start(format!("workmill-worker-{i}"), move || {

@@ -2,7 +2,7 @@
 //! status, typed results, cancellation, stats and shutdown.
 
 mod builder;
-mod host;
+pub(crate) mod host;
 mod shutdown;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};

@@ -2,29 +2,36 @@
 
 use std::time::Duration;
 
-/// A batch that runs longer than this is too large: the tasks at its end wait
-/// behind the ones at its start while other workers may be idle.
-const TARGET: Duration = Duration::from_micros(500);
-
 /// The reservation size of one worker loop.
 ///
 /// Reserving many tasks at once amortizes the backend's lock or round trip,
 /// which is what makes short tasks fast; but a worker holding a batch delays
 /// every task in it behind the one it runs, and keeps other workers from them.
-/// So a loop starts with one task, doubles the batch while batches come back
-/// full and finish within [`TARGET`], halves it when a batch takes longer,
-/// and starts over from one after it finds the queue empty.
+/// So a loop starts with its smallest batch (one task by default), doubles
+/// the batch while batches come back full and their tasks finish within the
+/// target (a batch that runs longer is too large: the tasks at its end wait
+/// behind the ones at its start while other workers may be idle), halves it
+/// when they take longer, and starts over from the smallest after it finds
+/// the queue empty.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BatchSize {
     current: usize,
+    min: usize,
     max: usize,
+    target: Duration,
 }
 
 impl BatchSize {
-    pub(crate) fn new(max: usize) -> BatchSize {
+    /// Between `min` and `max` tasks, both at least one (`min` is capped at `max`),
+    /// aiming for batches whose tasks run within `target`.
+    pub(crate) fn new(min: usize, max: usize, target: Duration) -> BatchSize {
+        let max = max.max(1);
+        let min = min.clamp(1, max);
         BatchSize {
-            current: 1,
-            max: max.max(1),
+            current: min,
+            min,
+            max,
+            target,
         }
     }
 
@@ -35,8 +42,8 @@ impl BatchSize {
 
     /// Adjusts after a batch of `reserved` tasks that took `elapsed` to run.
     pub(crate) fn record(&mut self, reserved: usize, elapsed: Duration) {
-        if elapsed > TARGET {
-            self.current = (self.current / 2).max(1);
+        if elapsed > self.target {
+            self.current = (self.current / 2).max(self.min);
         } else if reserved >= self.current {
             self.current = (self.current * 2).min(self.max);
         }
@@ -44,7 +51,7 @@ impl BatchSize {
 
     /// Starts over after the queue was found empty.
     pub(crate) fn reset(&mut self) {
-        self.current = 1;
+        self.current = self.min;
     }
 }
 
@@ -52,9 +59,11 @@ impl BatchSize {
 mod tests {
     use super::*;
 
+    const TARGET: Duration = Duration::from_micros(500);
+
     #[test]
     fn grows_while_fast_and_full_shrinks_when_slow_and_resets_when_idle() {
-        let mut size = BatchSize::new(256);
+        let mut size = BatchSize::new(1, 256, TARGET);
         let fast = Duration::from_micros(10);
         let mut seen = vec![size.get()];
         for _ in 0..10 {
@@ -70,6 +79,24 @@ mod tests {
         assert_eq!(size.get(), 1);
         size.record(1, Duration::from_secs(1));
         assert_eq!(size.get(), 1, "never below one");
-        assert_eq!(BatchSize::new(0).get(), 1);
+        assert_eq!(BatchSize::new(0, 0, TARGET).get(), 1);
+    }
+
+    #[test]
+    fn a_floor_holds_through_slow_batches_and_resets() {
+        let mut size = BatchSize::new(4, 16, TARGET);
+        assert_eq!(size.get(), 4);
+        size.record(4, Duration::from_secs(1));
+        assert_eq!(size.get(), 4, "never below the floor");
+        size.record(4, Duration::from_micros(1));
+        assert_eq!(size.get(), 8);
+        size.reset();
+        assert_eq!(size.get(), 4);
+        assert_eq!(BatchSize::new(8, 8, TARGET).get(), 8, "a fixed size");
+        assert_eq!(
+            BatchSize::new(9, 4, TARGET).get(),
+            4,
+            "the floor is capped at the ceiling"
+        );
     }
 }

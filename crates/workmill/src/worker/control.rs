@@ -1,6 +1,7 @@
 //! `Control`: how a runtime tells its worker loops to run, pause or stop, read with one atomic load per task.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::sync::{AtomicU8, Condvar, Mutex, Ordering};
 
@@ -79,6 +80,38 @@ impl Control {
             guard = self.changed.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
         self.mode()
+    }
+}
+
+impl Control {
+    /// Sleeps until the mode is `Stop` or `timeout` passes; true if stopped.
+    ///
+    /// Used for every timed sleep of a worker process (the heartbeat interval, the
+    /// backoff after a store error), so that a stop ends them at once instead of
+    /// after their timeout. A stop sets the mode under the lock this sleep
+    /// checks it under, so it cannot be missed (`cargo xtask loom` checks this).
+    pub fn wait_for_stop(&self, timeout: Duration) -> bool {
+        if self.mode() == Mode::Stop {
+            return true;
+        }
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.mode() != Mode::Stop {
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(std::time::Instant::now()),
+                // A timeout too long to represent: wait as long as it takes.
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return false;
+            }
+            guard = self
+                .changed
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 }
 

@@ -1,9 +1,20 @@
-//! Loom model checks of `Control`: a paused loop always wakes for a resume or a stop, and a stop is final.
+//! Loom model checks of the worker's primitives: `Control` (a paused loop always wakes for a
+//! resume or a stop, a stop is final, a stop ends a timed wait), `StopHandle` (one cause, seen
+//! with the stop) and `HeldLeases` (a settled lease is never brought back by a late heartbeat).
+
+use std::time::{Duration, Instant};
 
 use loom::sync::Arc;
 use loom::thread;
+use workmill_core::{Lease, TaskId, Timestamp};
 
-use super::{Control, Mode};
+use super::control::{Control, Mode};
+use super::held::HeldLeases;
+use super::stop::{StopCause, StopHandle};
+
+/// Long enough never to pass; loom's timed waits never time out anyway, so a
+/// missed wake-up shows as a deadlock.
+const FOREVER: Duration = Duration::from_secs(3_600);
 
 #[test]
 fn loom_resume_wakes_a_paused_loop() {
@@ -35,5 +46,103 @@ fn loom_stop_wakes_a_paused_loop_and_wins_over_a_racing_resume() {
         let seen = paused.join().unwrap();
         assert!(seen == Mode::Run || seen == Mode::Stop);
         assert_eq!(control.mode(), Mode::Stop, "a stop is final");
+    });
+}
+
+#[test]
+fn loom_a_stop_ends_a_timed_wait() {
+    loom::model(|| {
+        let control = Arc::new(Control::new(Mode::Run));
+        let sleeper = {
+            let control = Arc::clone(&control);
+            thread::spawn(move || control.wait_for_stop(FOREVER))
+        };
+        control.set(Mode::Stop);
+        assert!(sleeper.join().unwrap(), "the sleeper saw the stop");
+    });
+}
+
+#[test]
+fn loom_a_stop_handle_keeps_the_first_cause_and_shows_it_with_the_stop() {
+    loom::model(|| {
+        let stop = StopHandle::new();
+        let waiter = {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                assert!(stop.wait(FOREVER));
+                stop.cause().expect("a stopped handle has a cause")
+            })
+        };
+        let signaller = {
+            let stop = stop.clone();
+            thread::spawn(move || stop.stop_because(StopCause::Signal(15)))
+        };
+        stop.stop();
+        signaller.join().unwrap();
+        let seen = waiter.join().unwrap();
+        let kept = stop.cause().unwrap();
+        assert!(kept == StopCause::Handle || kept == StopCause::Signal(15));
+        assert_eq!(seen, kept, "the first cause is never replaced");
+    });
+}
+
+fn lease(token: u64) -> Lease {
+    Lease {
+        task: TaskId::new("t").unwrap(),
+        token,
+        expires_at: Timestamp::from_micros(0),
+    }
+}
+
+#[test]
+fn loom_a_settled_lease_is_never_brought_back_by_a_late_heartbeat() {
+    loom::model(|| {
+        let held = Arc::new(HeldLeases::new());
+        let start = Instant::now();
+        held.hold([&lease(1), &lease(2)], start);
+        let heartbeat = {
+            let held = Arc::clone(&held);
+            thread::spawn(move || {
+                // One round: what was due when it looked, extended or refused afterwards.
+                for due in held.due(start, Duration::ZERO) {
+                    if due.token == 1 {
+                        held.extended(&due, Instant::now());
+                    } else {
+                        // Refused: counts only if the loop has not settled it yet.
+                        let _still_held = held.mark_lost(&due);
+                    }
+                }
+            })
+        };
+        // The loop settles both outcomes meanwhile.
+        held.forget(&lease(1));
+        held.forget(&lease(2));
+        heartbeat.join().unwrap();
+        assert_eq!(held.len(), 0, "a forgotten lease stays forgotten");
+        assert!(!held.is_lost(&lease(2)));
+    });
+}
+
+#[test]
+fn loom_a_lease_marked_lost_before_a_check_is_seen_by_it() {
+    loom::model(|| {
+        let held = Arc::new(HeldLeases::new());
+        held.hold([&lease(1)], Instant::now());
+        let marked = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let heartbeat = {
+            let (held, marked) = (Arc::clone(&held), Arc::clone(&marked));
+            thread::spawn(move || {
+                assert!(held.mark_lost(&lease(1)), "nobody forgets it here");
+                marked.store(true, loom::sync::atomic::Ordering::Release);
+            })
+        };
+        if marked.load(loom::sync::atomic::Ordering::Acquire) {
+            assert!(
+                held.is_lost(&lease(1)),
+                "a mark that happened before is seen"
+            );
+        }
+        heartbeat.join().unwrap();
+        assert!(held.is_lost(&lease(1)));
     });
 }

@@ -1,32 +1,114 @@
-//! The worker loop: reserve a batch, run each task through the registry, record the outcomes, over any `Queue`.
+//! Workers: the loop that reserves, runs and records tasks over any `Queue`, and
+//! [`run`], the whole worker process built on it (concurrent loops, heartbeats, signals,
+//! reconnection).
 //!
-//! A [`Runtime`](crate::Runtime) runs one loop per unit of concurrency on its
-//! host; a worker process runs the same loop against a shared backend. The
-//! loop owns no threads and no backend: it is given a queue, a registry, a
-//! [`Control`] and its [`WorkerOptions`], and returns a [`LoopReport`] when
-//! told to stop.
+//! A [`Runtime`](crate::Runtime) runs one [`run_loop`] per unit of concurrency on its
+//! host. A worker process calls [`run`] with a registry and a backend URL, and gets the
+//! same loops on its own threads, plus what a process sharing a durable store needs:
+//!
+//! - **Leases kept alive**: a heartbeat thread extends the lease of every task the
+//!   process holds (running, reserved but not started, or finished with its outcome not
+//!   yet written) at a fraction of the lease, so only a dead or hung process loses them.
+//! - **A clean stop**: on `SIGTERM` or `SIGINT` (or [`StopHandle::stop`]) the loops
+//!   reserve nothing more, finish the tasks they are running, hand back the ones they
+//!   reserved but did not start (at once, not at lease expiry), write every outcome, and
+//!   [`run`] returns a [`WorkerReport`]. A second signal exits at once.
+//! - **Store failures ridden out**: a failed call is tried again after a capped,
+//!   jittered exponential wait ([`Reconnect`]); the store is opened again; an outcome
+//!   already computed is kept and written when the store is back.
+//!
+//! Delivery is at least once: a task runs again only if a worker died, hung past its
+//! lease, or could not reach the store for a lease length while holding it, and a
+//! worker that dies leaves at most `concurrency * max_batch` tasks to run again. The
+//! protocol, and why each guarantee holds, is in `README.md` next to this file.
+//!
+//! # Examples
+//!
+//! A worker binary: register the handlers, then run until `SIGTERM`.
+//!
+//! ```no_run
+//! use workmill::worker::{self, RunOptions};
+//! use workmill::{Registry, TaskError, WorkerId};
+//!
+//! let mut registry = Registry::new();
+//! registry.register_fn("math.square", |x: u64| Ok::<_, TaskError>(x * x))?;
+//! let options = RunOptions::new().worker_id(WorkerId::new("squarer")?).concurrency(4);
+//! let report = worker::run(registry, "sqlite://tasks.db", options)?;
+//! println!("{report}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same worker in a test, stopped by its handle instead of a signal:
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! use std::time::Duration;
+//! use workmill::worker::{self, RunOptions};
+//! use workmill::{Codec, NewTask, Postcard, Queue, Registry, TaskError};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+//! let queue = workmill::backend::open(&url)?;
+//! let id = queue.enqueue(NewTask::new("math.square", Postcard.encode(&12u64)?))?;
+//!
+//! let mut registry = Registry::new();
+//! registry.register_fn("math.square", |x: u64| Ok::<_, TaskError>(x * x))?;
+//! let options = RunOptions::new().concurrency(2).handle_signals(false);
+//! let stop = options.stop_handle();
+//! let worker = std::thread::spawn(move || worker::run(registry, &url, options));
+//!
+//! let record = queue.wait(&id, Duration::from_secs(60))?;
+//! let square: u64 = Postcard.decode(record.result.as_deref().unwrap_or_default())?;
+//! assert_eq!(square, 144);
+//! stop.stop();
+//! let report = worker.join().unwrap()?;
+//! assert_eq!((report.tasks.completed, report.tasks.released), (1, 0));
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod batch;
 mod control;
+mod heartbeat;
+mod held;
 #[cfg(all(test, workmill_loom))]
 mod loom_tests;
+mod options;
+mod process;
+mod reconnect;
+mod report;
+mod run_loop;
+mod settle;
+#[cfg(unix)]
+mod signals;
+mod stop;
 #[cfg(test)]
 mod tests;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use workmill_core::{Lease, Queue, Reservation, TaskContext, WorkerId};
+use workmill_core::WorkerId;
 
-use crate::registry::{Registry, SharedRegistry};
-use batch::BatchSize;
 pub use control::{Control, Mode};
+pub use options::{
+    DEFAULT_PROCESS_BATCH_TARGET, DEFAULT_PROCESS_LEASE, DEFAULT_PROCESS_MAX_BATCH, RunOptions,
+};
+pub use process::{run, run_with};
+pub use reconnect::Reconnect;
+pub use report::WorkerReport;
+pub use run_loop::run_loop;
+pub use stop::{StopCause, StopHandle};
 
-/// The largest batch a loop reserves by default.
+/// The largest batch a runtime's loop reserves by default.
 pub const DEFAULT_MAX_BATCH: usize = 256;
-/// How long a reservation is leased by default.
+/// How long a runtime's reservation is leased by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(3_600);
-/// The longest a loop sleeps in [`Queue::await_work`] before it looks at its
-/// [`Control`] again, by default.
+/// How long the tasks of one batch should take to run, by default in a runtime: a
+/// batch that takes longer is halved. Short, because an in-process reservation
+/// is cheap; worker processes aim longer ([`RunOptions::batch_target`]).
+pub const DEFAULT_BATCH_TARGET: Duration = Duration::from_micros(500);
+/// The longest a loop sleeps in [`Queue::await_work`](workmill_core::Queue::await_work)
+/// before it looks at its [`Control`] again, by default.
 pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_millis(50);
 
 /// How one worker loop behaves.
@@ -36,11 +118,26 @@ pub struct WorkerOptions {
     pub worker: WorkerId,
     /// The most tasks reserved at once; the loop adapts below it (see the module docs of `batch`).
     pub max_batch: usize,
-    /// The lease of each reservation. A task that runs longer than this may be
-    /// rescued by the backend and run again (this loop does not heartbeat).
+    /// The fewest tasks reserved at once when that many are due (default 1). Raise it when a
+    /// reservation costs far more than a task; every task in a batch waits for the ones before it.
+    pub min_batch: usize,
+    /// How long the tasks of one batch should take to run: batches grow while
+    /// they run faster and shrink when they run longer (default 500 µs).
+    pub batch_target: Duration,
+    /// The lease of each reservation. [`run_loop`] alone does not heartbeat: a
+    /// task that runs longer than this may be rescued by the backend and run
+    /// again. [`run`] heartbeats.
     pub lease: Duration,
     /// The longest sleep waiting for work before the loop checks its control again.
     pub idle_wait: Duration,
+    /// The wait between tries when the store fails.
+    pub reconnect: Reconnect,
+    /// Whether a batch of results is kept until the store has recorded it, so that a
+    /// write the store failed can be tried again (default true). Keeping it costs a copy
+    /// of each result; a runtime on its memory queue, whose writes never fail that way,
+    /// turns it off. Off, such a write is logged and counted, and its tasks run again
+    /// once their leases lapse.
+    pub retry_writes: bool,
 }
 
 impl WorkerOptions {
@@ -49,24 +146,36 @@ impl WorkerOptions {
         WorkerOptions {
             worker,
             max_batch: DEFAULT_MAX_BATCH,
+            min_batch: 1,
+            batch_target: DEFAULT_BATCH_TARGET,
             lease: DEFAULT_LEASE,
             idle_wait: DEFAULT_IDLE_WAIT,
+            reconnect: Reconnect::default(),
+            retry_writes: true,
         }
     }
 }
 
 /// What one worker loop did, counted when it stops.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoopReport {
     /// Attempts run (each reserved task that was started).
     pub attempts: u64,
     /// Attempts recorded as completed.
     pub completed: u64,
-    /// Attempts recorded as failed (errors, panics, unknown names, bad payloads).
+    /// Attempts that failed (errors, panics, unknown names, bad payloads).
     pub failed: u64,
     /// Reserved tasks handed back unstarted because the loop was told to pause or stop.
     pub released: u64,
-    /// Backend calls that failed (a lost lease, a store error); each was logged.
+    /// Tasks whose lease the store gave up before their outcome was written (or before
+    /// they started): another worker has them, so they were not recorded here.
+    pub lost_leases: u64,
+    /// Outcomes not written because the store failed: given up by a stopping loop after a
+    /// lease length (30 s at most), or not kept for another try ([`WorkerOptions::retry_writes`] off).
+    /// Those tasks run again once their leases lapse.
+    pub unrecorded: u64,
+    /// Backend calls that failed (a store error, a refusal); each was logged.
     pub backend_errors: u64,
 }
 
@@ -77,128 +186,8 @@ impl LoopReport {
         self.completed += other.completed;
         self.failed += other.failed;
         self.released += other.released;
+        self.lost_leases += other.lost_leases;
+        self.unrecorded += other.unrecorded;
         self.backend_errors += other.backend_errors;
-    }
-}
-
-/// Runs tasks from `queue` with the handlers in `registry` until `control` says stop.
-///
-/// Each round reserves a batch (its size adapts, see `BatchSize`), takes a
-/// registry snapshot (after the reservation, so every reserved task's
-/// handler is in it), runs the tasks in order, records failures as they
-/// happen and completions in one batch at the end. Between tasks it checks
-/// `control`: on pause or stop it hands the unstarted rest of the batch back
-/// with [`Queue::release`]. It never panics on a task's account: handler
-/// panics are failed attempts, and backend errors are logged and counted.
-pub fn run_loop(
-    queue: &dyn Queue,
-    registry: &SharedRegistry,
-    control: &Control,
-    options: &WorkerOptions,
-) -> LoopReport {
-    let mut report = LoopReport::default();
-    let mut size = BatchSize::new(options.max_batch);
-    loop {
-        match control.mode() {
-            Mode::Run => {}
-            Mode::Pause => {
-                if control.wait_while_paused() == Mode::Stop {
-                    break;
-                }
-                continue;
-            }
-            Mode::Stop => break,
-        }
-        let batch = match queue.reserve(&options.worker, size.get(), options.lease) {
-            Ok(batch) => batch,
-            Err(error) => {
-                report.backend_errors += 1;
-                tracing::warn!(worker = %options.worker, %error, "reserve failed; retrying after the idle wait");
-                std::thread::sleep(options.idle_wait);
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            size.reset();
-            if let Err(error) = queue.await_work(options.idle_wait) {
-                report.backend_errors += 1;
-                tracing::warn!(worker = %options.worker, %error, "waiting for work failed");
-                std::thread::sleep(options.idle_wait);
-            }
-            continue;
-        }
-        let reserved = batch.len();
-        let started = Instant::now();
-        run_batch(
-            queue,
-            &registry.snapshot(),
-            control,
-            options,
-            batch,
-            &mut report,
-        );
-        size.record(reserved, started.elapsed());
-    }
-    report
-}
-
-/// Runs one reserved batch and records its outcomes.
-fn run_batch(
-    queue: &dyn Queue,
-    registry: &Registry,
-    control: &Control,
-    options: &WorkerOptions,
-    batch: Vec<Reservation>,
-    report: &mut LoopReport,
-) {
-    let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
-    let mut batch = batch.into_iter();
-    for reservation in batch.by_ref() {
-        report.attempts += 1;
-        let ctx = TaskContext::new(reservation.attempt)
-            .with_task(reservation.id())
-            .with_worker(&options.worker);
-        match registry.run(&reservation.name, &reservation.payload, &ctx) {
-            Ok(result) => done.push((reservation.lease, result)),
-            Err(failure) => {
-                report.failed += 1;
-                if let Err(error) = queue.fail(&reservation.lease, failure) {
-                    report.backend_errors += 1;
-                    tracing::warn!(task = %reservation.id(), %error, "could not record a failed attempt");
-                }
-            }
-        }
-        if control.mode() != Mode::Run {
-            break;
-        }
-    }
-    for unstarted in batch {
-        match queue.release(&unstarted.lease) {
-            Ok(()) => report.released += 1,
-            Err(error) => {
-                report.backend_errors += 1;
-                tracing::warn!(task = %unstarted.id(), %error, "could not hand back an unstarted task");
-            }
-        }
-    }
-    if done.is_empty() {
-        return;
-    }
-    match queue.complete_batch(done) {
-        Ok(results) => {
-            for result in results {
-                match result {
-                    Ok(()) => report.completed += 1,
-                    Err(error) => {
-                        report.backend_errors += 1;
-                        tracing::warn!(%error, "could not record a completed attempt");
-                    }
-                }
-            }
-        }
-        Err(error) => {
-            report.backend_errors += 1;
-            tracing::warn!(%error, "could not record a batch of completed attempts");
-        }
     }
 }

@@ -10,8 +10,9 @@ use workmill_core::{
 };
 use workmill_queue::MemoryQueue;
 
+use super::run_loop::WorkerLoop;
 use super::*;
-use crate::registry::Registry;
+use crate::registry::{Registry, SharedRegistry};
 
 const LONG: Duration = Duration::from_secs(120);
 
@@ -64,6 +65,8 @@ fn a_loop_runs_everything_then_stops_with_a_report() {
             completed: 500,
             failed: 3,
             released: 0,
+            lost_leases: 0,
+            unrecorded: 0,
             backend_errors: 0,
         },
         "the panicking task ran twice (retryable), the unknown one once"
@@ -119,8 +122,10 @@ fn stopping_mid_batch_hands_back_the_unstarted_tasks() {
         .enqueue_batch((0..5).map(|i| call("stop-after-me", i)).collect())
         .unwrap();
     let batch = queue.reserve(&options().worker, 5, LONG).unwrap();
-    let mut report = LoopReport::default();
-    run_batch(&queue, &registry, &control, &options(), batch, &mut report);
+    let options = options();
+    let mut worker = WorkerLoop::new(&queue, &control, &options, None);
+    worker.run_batch(&registry, batch);
+    let report = worker.report;
 
     assert_eq!(*ran.lock().unwrap(), 1);
     assert_eq!(

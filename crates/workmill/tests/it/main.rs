@@ -1,10 +1,19 @@
-//! Integration tests of the workmill runtime: the seed's scenarios, bad input, the lifecycle through
-//! the runtime, results, shutdown, and a stress test.
+//! Integration tests of the workmill facade: the seed's scenarios, bad input, the lifecycle through
+//! the runtime, results, shutdown, a stress test, backend URLs, and worker processes (in this
+//! process, and as real processes killed and signalled).
+// The loom build (`cargo xtask loom`) checks unit tests only; these need the real backends.
+#![cfg(not(workmill_loom))]
 
+mod backend_url;
 mod bad_input;
+mod flaky;
 mod lifecycle;
+mod pool_host;
+#[cfg(all(unix, feature = "sqlite"))]
+mod process;
 mod results;
 mod scenarios;
 mod shutdown;
 mod stress;
 mod support;
+mod worker_process;

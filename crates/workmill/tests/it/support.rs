@@ -1,6 +1,6 @@
 //! Helpers shared by the runtime's integration tests.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use workmill::{Backoff, RetryPolicy, TaskId};
 
@@ -16,4 +16,19 @@ pub(crate) fn quick_retry(attempts: u32) -> RetryPolicy {
 
 pub(crate) fn id(text: &str) -> TaskId {
     TaskId::new(text).expect("a valid task id")
+}
+
+/// Polls `done` every few milliseconds until it holds; fails the test after [`WAIT`].
+///
+/// For conditions no notification reaches (another process's progress, a backend
+/// without wake-ups). The deadline only bounds a broken run; nothing asserts on time.
+pub(crate) fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "the condition did not hold within {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

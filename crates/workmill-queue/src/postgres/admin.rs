@@ -1,0 +1,248 @@
+//! The operator's side: status and list, cancel and requeue, purge, stats, and rescue on demand.
+
+use postgres::GenericClient;
+use workmill_core::{
+    IllegalTransition, ListFilter, QueueError, QueueStats, TaskId, TaskRecord, TaskStatus,
+    Timestamp,
+};
+
+use super::counters::{evict_over_retention, read_stats};
+use super::pool::{Session, Settings, Statements};
+use super::rescue::{RESCUE_BATCH, rescue_lapsed};
+use super::row::{read_record, record_columns};
+use super::store::{micros, sql_count, store_error};
+use super::wakeup::notify;
+use crate::stored::{Deltas, parse_status, transition};
+
+const STATUS: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM {s}.tasks WHERE id = $1"
+);
+
+/// The record of `id`, or `NotFound`, or `Corrupt` if it cannot be read.
+pub(crate) fn status(session: &mut Session, id: &TaskId) -> Result<TaskRecord, QueueError> {
+    const OP: &str = "read a task";
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    let select = statements
+        .get(client, settings, STATUS)
+        .map_err(store_error(OP))?;
+    match client
+        .query_opt(&select, &[&id.as_str()])
+        .map_err(store_error(OP))?
+    {
+        None => Err(QueueError::NotFound { id: id.clone() }),
+        Some(row) => read_record(&row),
+    }
+}
+
+const LIST: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM {s}.tasks WHERE $1::text IS NULL OR status = $1::text ORDER BY submission LIMIT $2"
+);
+
+/// Records matching `filter`, in submission order.
+///
+/// A record that cannot be read is left out with a warning naming it, so that one damaged
+/// row does not hide every other task from an operator; `status` on its id says what is wrong.
+pub(crate) fn list(
+    session: &mut Session,
+    filter: &ListFilter,
+) -> Result<Vec<TaskRecord>, QueueError> {
+    const OP: &str = "list tasks";
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let status = filter.status.map(TaskStatus::as_str);
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    let select = statements
+        .get(client, settings, LIST)
+        .map_err(store_error(OP))?;
+    let rows = client
+        .query(&select, &[&status, &limit])
+        .map_err(store_error(OP))?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match read_record(row) {
+            Ok(record) => records.push(record),
+            Err(err) => {
+                tracing::warn!(error = %err, "list skips a task whose record cannot be read")
+            }
+        }
+    }
+    Ok(records)
+}
+
+const LOCK_STATUS: &str = "SELECT status FROM {s}.tasks WHERE id = $1 FOR UPDATE";
+
+/// Locks a task's row for an operator's command and reads its status.
+fn locked_status(
+    client: &mut impl GenericClient,
+    statements: &mut Statements,
+    settings: &Settings,
+    id: &TaskId,
+    op: &'static str,
+) -> Result<TaskStatus, QueueError> {
+    let select = statements
+        .get(client, settings, LOCK_STATUS)
+        .map_err(store_error(op))?;
+    let row = client
+        .query_opt(&select, &[&id.as_str()])
+        .map_err(store_error(op))?
+        .ok_or_else(|| QueueError::NotFound { id: id.clone() })?;
+    let text: String = row.try_get(0).map_err(store_error(op))?;
+    parse_status(id, &text)
+}
+
+const CANCEL: &str = "UPDATE {s}.tasks SET status = 'cancelled', finished_at = $2 WHERE id = $1";
+
+/// Cancels a `pending` or `retrying` task.
+///
+/// The row lock waits for a reserve that holds the row at this moment; it then reads the
+/// task as `running`, and the cancel is refused, as for any running task.
+pub(crate) fn cancel(session: &mut Session, id: &TaskId) -> Result<(), QueueError> {
+    const OP: &str = "cancel a task";
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    let mut tx = client.transaction().map_err(store_error(OP))?;
+    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    transition(id, from, TaskStatus::Cancelled)?;
+    let update = statements
+        .get(&mut tx, settings, CANCEL)
+        .map_err(store_error(OP))?;
+    tx.execute(&update, &[&id.as_str(), &micros(Timestamp::now())])
+        .map_err(store_error(OP))?;
+    let mut deltas = Deltas::default();
+    deltas.moved(from, TaskStatus::Cancelled);
+    evict_over_retention(&mut tx, statements, settings, &mut deltas)?;
+    deltas.add_to_shard(&mut tx, statements, settings)?;
+    notify(&mut tx, statements, settings, &settings.done_channel)?;
+    tx.commit().map_err(store_error(OP))
+}
+
+const REQUEUE: &str = "
+UPDATE {s}.tasks
+SET status = 'pending', attempts = 0, run_at = $2, seq = nextval('{s}.task_arrivals'),
+    finished_at = NULL, lease_token = NULL, lease_expires_at = NULL
+WHERE id = $1";
+
+/// Puts a `dead` task back to `pending` with no attempts used, at the back of its priority.
+pub(crate) fn requeue(session: &mut Session, id: &TaskId) -> Result<(), QueueError> {
+    const OP: &str = "requeue a task";
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    let mut tx = client.transaction().map_err(store_error(OP))?;
+    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    transition(id, from, TaskStatus::Pending)?;
+    if from != TaskStatus::Dead {
+        // `running -> pending` is a legal move, but it is `release`, not an operator's requeue.
+        return Err(QueueError::IllegalTransition {
+            id: id.clone(),
+            source: IllegalTransition {
+                from,
+                to: TaskStatus::Pending,
+            },
+        });
+    }
+    let update = statements
+        .get(&mut tx, settings, REQUEUE)
+        .map_err(store_error(OP))?;
+    tx.execute(&update, &[&id.as_str(), &micros(Timestamp::now())])
+        .map_err(store_error(OP))?;
+    let mut deltas = Deltas::default();
+    deltas.moved(from, TaskStatus::Pending);
+    deltas.add_to_shard(&mut tx, statements, settings)?;
+    notify(&mut tx, statements, settings, &settings.work_channel)?;
+    tx.commit().map_err(store_error(OP))
+}
+
+const PURGE: &str = "
+WITH gone AS (DELETE FROM {s}.tasks WHERE status = ANY($1) RETURNING status)
+SELECT status, count(*) FROM gone GROUP BY status";
+
+/// Deletes every task in `statuses` as if never submitted; returns how many, evicted records included.
+///
+/// The gauges also count finished records the retention bound already dropped, so purge
+/// subtracts the gauge, not just the rows it deleted. To read gauges that no other
+/// transaction is about to change, it first locks the table against writers (readers go
+/// on): a writer's counters are written in the same transaction as its task rows, so once
+/// no writer is inside a transaction on `tasks`, the counters are exact.
+pub(crate) fn purge(session: &mut Session, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
+    const OP: &str = "purge tasks";
+    let mut unique: Vec<TaskStatus> = Vec::new();
+    for &status in statuses {
+        if !unique.contains(&status) {
+            unique.push(status);
+        }
+    }
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    let mut tx = client.transaction().map_err(store_error(OP))?;
+    tx.batch_execute(&settings.render("LOCK TABLE {s}.tasks IN SHARE ROW EXCLUSIVE MODE"))
+        .map_err(store_error(OP))?;
+    let stats = read_stats(&mut tx, statements, settings)?;
+    let delete = statements
+        .get(&mut tx, settings, PURGE)
+        .map_err(store_error(OP))?;
+    let names: Vec<&str> = unique.iter().map(|s| s.as_str()).collect();
+    let rows = tx.query(&delete, &[&names]).map_err(store_error(OP))?;
+    let mut deltas = Deltas::default();
+    let mut purged = 0u64;
+    for status in unique {
+        let deleted = rows
+            .iter()
+            .find(|row| row.try_get::<_, &str>(0).ok() == Some(status.as_str()))
+            .and_then(|row| row.try_get::<_, i64>(1).ok())
+            .unwrap_or(0);
+        let deleted = u64::try_from(deleted).unwrap_or(0);
+        let gauge = stats.count(status).max(deleted);
+        purged += gauge;
+        *deltas.gauge(status) -= sql_count(gauge);
+        deltas.submitted -= sql_count(gauge);
+        if status.is_final() {
+            deltas.retained_finished -= sql_count(deleted);
+        }
+    }
+    deltas.add_to_shard(&mut tx, statements, settings)?;
+    tx.commit().map_err(store_error(OP))?;
+    Ok(purged)
+}
+
+/// The exact counts.
+pub(crate) fn stats(session: &mut Session) -> Result<QueueStats, QueueError> {
+    let Session {
+        client,
+        statements,
+        settings,
+    } = session;
+    read_stats(client, statements, settings)
+}
+
+/// Rescues every lease lapsed by now, a batch per transaction.
+pub(crate) fn rescue_expired(session: &mut Session) -> Result<u64, QueueError> {
+    let now = Timestamp::now();
+    let mut total = 0;
+    loop {
+        let rescued = rescue_lapsed(session, now)?;
+        total += rescued;
+        if rescued < RESCUE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}

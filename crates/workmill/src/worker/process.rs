@@ -1,0 +1,207 @@
+//! `worker::run`: a worker process's main: connect, start the loops and the heartbeat thread,
+//! answer signals, and report when stopped.
+
+use std::sync::Arc;
+use std::thread;
+
+use workmill_core::{Queue, QueueError};
+use workmill_executor::ThreadPool;
+
+use super::control::{Control, Mode};
+use super::heartbeat::{HeartbeatReport, beat_until_done};
+use super::held::HeldLeases;
+use super::reconnect::ReconnectingQueue;
+use super::run_loop::run_holding;
+use super::{LoopReport, RunOptions, StopHandle, WorkerReport};
+use crate::backend::Backend;
+use crate::error::RuntimeError;
+use crate::registry::{Registry, SharedRegistry};
+use crate::runtime::host::{Host, Running};
+
+/// Runs a worker process on the backend at `url` until `SIGTERM`, `SIGINT` or
+/// [`StopHandle::stop`], and reports what it did.
+///
+/// `options.concurrency` loops reserve batches and run tasks with the handlers
+/// in `registry`, each on its own thread; a heartbeat thread keeps every held
+/// lease alive. Stopping finishes the running tasks, hands back the reserved
+/// but unstarted ones at once, and writes every outcome before returning. A
+/// store that fails is opened again (for durable backends) and every call is
+/// tried again after a [`Reconnect`](super::Reconnect) wait.
+///
+/// Errors: a URL this build cannot open ([`QueueError::InvalidUrl`]), a store
+/// that refuses the first connection for a reason waiting cannot fix (its
+/// schema is newer than this build), settings that cannot work, or threads or
+/// signal handlers that cannot be set up. A store that is merely down at start
+/// is waited for.
+pub fn run(
+    registry: Registry,
+    url: &str,
+    options: RunOptions,
+) -> Result<WorkerReport, RuntimeError> {
+    let backend = Backend::parse(url)?;
+    if backend.is_durable() {
+        run_with(registry, move || backend.open(), options)
+    } else {
+        // Opening `memory://` again would make a new, empty queue: keep the one.
+        let queue = backend.open()?;
+        run_with(registry, move || Ok(Arc::clone(&queue)), options)
+    }
+}
+
+/// [`run`] on a store that `connect` opens: called once at the start and again
+/// each time the store failed. Return the same `Arc` every time to keep one
+/// connection (a shared [`MemoryQueue`](crate::MemoryQueue), or a backend
+/// that reconnects by itself).
+pub fn run_with<C>(
+    registry: Registry,
+    connect: C,
+    options: RunOptions,
+) -> Result<WorkerReport, RuntimeError>
+where
+    C: Fn() -> Result<Arc<dyn Queue>, QueueError> + Send + Sync + 'static,
+{
+    options.validate()?;
+    let loop_options = (0..options.concurrency)
+        .map(|i| options.loop_options(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stop = options.stop_handle();
+    #[cfg(unix)]
+    let _signals = match options.signals {
+        true => Some(
+            super::signals::SignalGuard::install(stop.clone())
+                .map_err(|source| RuntimeError::Signals { source })?,
+        ),
+        false => None,
+    };
+    let queue = Arc::new(ReconnectingQueue::new(Box::new(connect)));
+    let mut report = WorkerReport {
+        worker: options.worker.clone(),
+        loops: 0,
+        unreported_loops: 0,
+        tasks: LoopReport::default(),
+        heartbeats: 0,
+        heartbeat_errors: 0,
+        heartbeat_refused: 0,
+        reconnects: 0,
+        stopped_by: None,
+    };
+    if !first_connection(&queue, &stop, &options, &mut report.tasks)? {
+        report.stopped_by = stop.cause();
+        return Ok(report);
+    }
+    tracing::info!(worker = %options.worker, backend = queue.backend_name(), loops = options.concurrency, "worker started");
+
+    let registry = Arc::new(SharedRegistry::new(registry));
+    let held = Arc::new(HeldLeases::new());
+    let done = Arc::new(Control::new(Mode::Run));
+    let heartbeat = {
+        let (queue, held, done) = (Arc::clone(&queue), Arc::clone(&held), Arc::clone(&done));
+        let (lease, every) = (options.lease, options.heartbeat_interval());
+        thread::Builder::new()
+            .name(format!("{}-heartbeat", options.worker))
+            .spawn(move || beat_until_done(&*queue, &held, &done, lease, every))
+            .map_err(|source| RuntimeError::Spawn {
+                name: "heartbeat".to_owned(),
+                source,
+            })?
+    };
+    let host = match &options.pool {
+        Some(pool) => Host::Pool(Arc::clone(pool)),
+        None => Host::Pool(Arc::new(own_pool(&options)?)),
+    };
+    host.check(loop_options.len())?;
+    let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
+    let mut started = Ok(());
+    for (i, loop_options) in loop_options.into_iter().enumerate() {
+        let (queue, registry, held, loop_stop) = (
+            Arc::clone(&queue),
+            Arc::clone(&registry),
+            Arc::clone(&held),
+            stop.clone(),
+        );
+        let job = move || {
+            run_holding(
+                &*queue,
+                &registry,
+                loop_stop.control(),
+                &loop_options,
+                &held,
+            )
+        };
+        match host.start(format!("{}-{i}", options.worker), job) {
+            Ok(running) => loops.push(running),
+            Err(error) => {
+                // The loops already started hand back what they hold and stop.
+                stop.stop();
+                started = Err(error);
+                break;
+            }
+        }
+    }
+
+    report.loops = loops.len();
+    for running in loops {
+        match running.join() {
+            Some(tasks) => report.tasks.add(&tasks),
+            None => report.unreported_loops += 1,
+        }
+    }
+    // The loops have settled every lease they held; the heartbeat can stop.
+    done.set(Mode::Stop);
+    let beats = heartbeat.join().unwrap_or_else(|_| {
+        tracing::error!("the heartbeat thread panicked");
+        HeartbeatReport::default()
+    });
+    report.heartbeats = beats.beats;
+    report.heartbeat_errors = beats.errors;
+    report.heartbeat_refused = beats.refused;
+    report.reconnects = queue.reconnects();
+    report.stopped_by = stop.cause();
+    let leftover = held.len();
+    if leftover > 0 && report.unreported_loops == 0 {
+        tracing::error!(leftover, "leases still held after every loop stopped");
+    }
+    tracing::info!(%report, "worker stopped");
+    started.map(|()| report)
+}
+
+/// Connects before starting the loops: true once connected, false if stopped first.
+///
+/// A store failure is waited out (the store may still be starting); a refusal
+/// (a schema newer than this build, a URL the backend rejects) is returned.
+fn first_connection(
+    queue: &ReconnectingQueue,
+    stop: &StopHandle,
+    options: &RunOptions,
+    tasks: &mut LoopReport,
+) -> Result<bool, RuntimeError> {
+    let mut failures = 0;
+    loop {
+        if stop.is_stopped() {
+            return Ok(false);
+        }
+        match queue.connection() {
+            Ok(_) => return Ok(true),
+            Err(error) if error.is_transient() => {
+                tasks.backend_errors += 1;
+                failures += 1;
+                let delay = options.reconnect.delay(failures, fastrand::f64());
+                tracing::warn!(%error, ?delay, "could not open the store; trying again");
+                stop.wait(delay);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// The worker's own executor pool: one thread per loop, named after the worker.
+fn own_pool(options: &RunOptions) -> Result<ThreadPool, RuntimeError> {
+    let worker = options.worker.to_string();
+    ThreadPool::builder()
+        .num_threads(options.concurrency)
+        .thread_name(move |i| format!("{worker}-{i}"))
+        .build()
+        .map_err(|error| {
+            RuntimeError::Config(format!("could not start the worker's thread pool: {error}"))
+        })
+}

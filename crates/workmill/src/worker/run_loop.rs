@@ -1,0 +1,181 @@
+//! The worker loop: reserve a batch, run each task through the registry, record the outcomes;
+//! the same code for a runtime's threads and a worker process's.
+
+use std::time::{Duration, Instant};
+
+use workmill_core::{Lease, Queue, Reservation, TaskContext};
+
+use super::batch::BatchSize;
+use super::control::{Control, Mode};
+use super::held::HeldLeases;
+use super::{LoopReport, WorkerOptions};
+use crate::registry::{Registry, SharedRegistry};
+
+/// Runs tasks from `queue` with the handlers in `registry` until `control` says stop.
+///
+/// Each round reserves a batch (its size adapts between
+/// [`min_batch`](WorkerOptions::min_batch) and
+/// [`max_batch`](WorkerOptions::max_batch)), takes a registry snapshot (after
+/// the reservation, so every reserved task's handler is in it), runs the tasks
+/// in order, records failures as they happen and completions in one batch at
+/// the end. Between tasks it checks `control`: on pause or stop it hands the
+/// unstarted rest of the batch back with [`Queue::release`].
+///
+/// It never panics on a task's account (handler panics are failed attempts)
+/// and never drops an outcome because the store failed: a write that fails
+/// with a [transient](workmill_core::QueueError::is_transient) error is tried
+/// again after a [`Reconnect`](super::Reconnect) wait, until it is recorded or
+/// refused (a lost lease), or, once the loop is stopping, until one lease
+/// length (30 s at most) has passed (the store then gives the task to another
+/// worker, which runs it again).
+pub fn run_loop(
+    queue: &dyn Queue,
+    registry: &SharedRegistry,
+    control: &Control,
+    options: &WorkerOptions,
+) -> LoopReport {
+    WorkerLoop::new(queue, control, options, None).run(registry)
+}
+
+/// [`run_loop`], keeping `held` up to date for a heartbeat thread.
+pub(crate) fn run_holding(
+    queue: &dyn Queue,
+    registry: &SharedRegistry,
+    control: &Control,
+    options: &WorkerOptions,
+    held: &HeldLeases,
+) -> LoopReport {
+    WorkerLoop::new(queue, control, options, Some(held)).run(registry)
+}
+
+/// One loop's state.
+pub(crate) struct WorkerLoop<'a> {
+    pub(super) queue: &'a dyn Queue,
+    pub(super) control: &'a Control,
+    pub(super) options: &'a WorkerOptions,
+    pub(super) held: Option<&'a HeldLeases>,
+    pub(super) report: LoopReport,
+    /// Store failures in a row, for the [`Reconnect`](super::Reconnect) wait.
+    pub(super) failures: u32,
+    /// When a stopping loop gives up writing outcomes to a failing store.
+    pub(super) give_up_at: Option<Instant>,
+}
+
+impl<'a> WorkerLoop<'a> {
+    pub(crate) fn new(
+        queue: &'a dyn Queue,
+        control: &'a Control,
+        options: &'a WorkerOptions,
+        held: Option<&'a HeldLeases>,
+    ) -> WorkerLoop<'a> {
+        WorkerLoop {
+            queue,
+            control,
+            options,
+            held,
+            report: LoopReport::default(),
+            failures: 0,
+            give_up_at: None,
+        }
+    }
+
+    fn run(mut self, registry: &SharedRegistry) -> LoopReport {
+        let mut size = BatchSize::new(
+            self.options.min_batch,
+            self.options.max_batch,
+            self.options.batch_target,
+        );
+        loop {
+            match self.control.mode() {
+                Mode::Run => {}
+                Mode::Pause => {
+                    if self.control.wait_while_paused() == Mode::Stop {
+                        break;
+                    }
+                    continue;
+                }
+                Mode::Stop => break,
+            }
+            let batch =
+                match self
+                    .queue
+                    .reserve(&self.options.worker, size.get(), self.options.lease)
+                {
+                    Ok(batch) => {
+                        self.failures = 0;
+                        batch
+                    }
+                    Err(error) => {
+                        self.store_failed("reserve tasks", &error);
+                        continue;
+                    }
+                };
+            if batch.is_empty() {
+                size.reset();
+                if let Err(error) = self.queue.await_work(self.options.idle_wait) {
+                    self.store_failed("wait for work", &error);
+                }
+                continue;
+            }
+            if let Some(held) = self.held {
+                held.hold(batch.iter().map(|r| &r.lease), Instant::now());
+            }
+            let reserved = batch.len();
+            let ran_for = self.run_batch(&registry.snapshot(), batch);
+            size.record(reserved, ran_for);
+        }
+        self.report
+    }
+
+    /// Runs one reserved batch and records its outcomes; how long its tasks took to run.
+    ///
+    /// The time excludes handing back and recording completions: what the batch
+    /// size weighs is how long a task waits behind the others of its batch, and
+    /// a slow store argues for larger batches, not smaller ones.
+    pub(crate) fn run_batch(&mut self, registry: &Registry, batch: Vec<Reservation>) -> Duration {
+        let started = Instant::now();
+        let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
+        let mut batch = batch.into_iter();
+        for reservation in batch.by_ref() {
+            if self
+                .held
+                .is_some_and(|held| held.is_lost(&reservation.lease))
+            {
+                // The store refused to extend this lease: the task may be running
+                // elsewhere already, so it is not started here.
+                self.report.lost_leases += 1;
+                self.settled(&reservation.lease);
+                continue;
+            }
+            self.report.attempts += 1;
+            let ctx = TaskContext::new(reservation.attempt)
+                .with_task(reservation.id())
+                .with_worker(&self.options.worker);
+            match registry.run(&reservation.name, &reservation.payload, &ctx) {
+                Ok(result) => done.push((reservation.lease, result)),
+                Err(failure) => {
+                    self.report.failed += 1;
+                    self.record_failure(&reservation.lease, failure);
+                }
+            }
+            if self.control.mode() != Mode::Run {
+                break;
+            }
+        }
+        let ran_for = started.elapsed();
+        for unstarted in batch {
+            self.hand_back(&unstarted.lease);
+        }
+        if !done.is_empty() {
+            self.record_completions(done);
+        }
+        ran_for
+    }
+
+    /// Forgets a lease whose task's outcome is settled.
+    pub(super) fn settled(&self, lease: &Lease) {
+        if let Some(held) = self.held {
+            held.forget(lease);
+        }
+    }
+}

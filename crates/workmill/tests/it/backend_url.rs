@@ -1,0 +1,73 @@
+//! A `Runtime` built from a backend URL: SQLite files keep tasks across runtimes, `memory://` is the default queue, bad URLs are refused at build.
+
+use std::time::Duration;
+
+use workmill::{QueueError, Runtime, RuntimeError, TaskError};
+
+use crate::support::WAIT;
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_runtime_on_a_sqlite_url_keeps_its_tasks_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    let runtime = Runtime::builder().url(&url).threads(2).build().unwrap();
+    let square = runtime
+        .register_fn("math.square", |x: u64| Ok::<_, TaskError>(x * x))
+        .unwrap();
+    let handles: Vec<_> = (0..50)
+        .map(|i| runtime.submit(square.call(i)).send().unwrap())
+        .collect();
+    for (i, handle) in handles.iter().enumerate() {
+        assert_eq!(runtime.wait_for(handle, WAIT).unwrap(), (i * i) as u64);
+    }
+    let report = runtime.shutdown(workmill::Shutdown::Drain).unwrap();
+    assert_eq!(report.stats.completed, 50);
+    drop(runtime);
+
+    // Another opener of the same URL finds every record.
+    let queue = workmill::backend::open(&url).unwrap();
+    assert_eq!(queue.backend_name(), "sqlite");
+    assert_eq!(queue.stats().unwrap().completed, 50);
+    let record = queue.status(handles[7].id()).unwrap();
+    assert_eq!(record.status, workmill::TaskStatus::Completed);
+}
+
+#[test]
+fn a_memory_url_is_the_default_queue() {
+    let runtime = Runtime::builder()
+        .url("memory://")
+        .threads(1)
+        .build()
+        .unwrap();
+    let double = runtime
+        .register_fn("double", |x: u64| Ok::<_, TaskError>(x * 2))
+        .unwrap();
+    let handle = runtime.submit(double.call(21)).send().unwrap();
+    assert_eq!(runtime.wait_for(&handle, WAIT).unwrap(), 42);
+    // `wait_idle` uses the memory queue's own signal.
+    assert_eq!(
+        runtime
+            .wait_idle(Duration::from_secs(60))
+            .unwrap()
+            .completed,
+        1
+    );
+    assert_eq!(runtime.queue().backend_name(), "memory");
+}
+
+#[test]
+fn a_url_the_build_cannot_open_fails_the_build() {
+    let error = Runtime::builder()
+        .url("mysql://db/tasks")
+        .build()
+        .unwrap_err();
+    match &error {
+        RuntimeError::Queue(QueueError::InvalidUrl { url, reason }) => {
+            assert_eq!(url, "mysql://db/tasks");
+            assert!(reason.contains("\"mysql\""), "{reason}");
+            assert!(reason.contains("sqlite://"), "{reason}");
+        }
+        other => panic!("expected InvalidUrl, got {other:?}"),
+    }
+}

@@ -1,0 +1,375 @@
+//! `worker::run` in this process: every task runs once, a stop hands back what was not started,
+//! leases outlive slow tasks, and store failures lose no result.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use workmill::worker::{self, Reconnect, RunOptions, StopCause, WorkerReport};
+use workmill::{
+    Backoff, Codec, FailureKind, ListFilter, MemoryQueue, NamedTask, NewTask, Postcard, Queue,
+    QueueError, Registry, RetryPolicy, RuntimeError, TaskError, TaskStatus, WorkerId,
+};
+
+use crate::flaky::{Store, result_of};
+use crate::support::WAIT;
+
+fn call(name: &str, input: u64) -> NewTask {
+    NewTask::new(name, Postcard.encode(&input).unwrap())
+        .retry(RetryPolicy::new(3).backoff(Backoff::Immediate))
+}
+
+/// `square`; `fail-once` (fails its first attempt); `block` (runs until the worker is stopped).
+fn registry(stop: &workmill::worker::StopHandle) -> Registry {
+    let mut registry = Registry::new();
+    registry
+        .register_fn("square", |x: u64| Ok::<_, TaskError>(x * x))
+        .unwrap();
+    registry.register::<FailOnce>().unwrap();
+    let stop = stop.clone();
+    registry
+        .register_fn("block", move |x: u64| {
+            stop.wait(WAIT);
+            Ok::<_, TaskError>(x)
+        })
+        .unwrap();
+    registry
+}
+
+fn quiet(options: RunOptions) -> RunOptions {
+    options
+        .handle_signals(false)
+        .reconnect(Reconnect {
+            initial: Duration::from_millis(1),
+            max: Duration::from_millis(20),
+            jitter: 0.5,
+        })
+        .worker_id(WorkerId::new("in-process").unwrap())
+}
+
+fn start(
+    registry: Registry,
+    queue: Arc<dyn Queue>,
+    options: RunOptions,
+) -> thread::JoinHandle<Result<WorkerReport, RuntimeError>> {
+    thread::spawn(move || worker::run_with(registry, move || Ok(Arc::clone(&queue)), options))
+}
+
+#[test]
+fn a_worker_runs_every_task_once_and_stops_on_its_handle() {
+    let queue = Arc::new(MemoryQueue::new());
+    let options = quiet(RunOptions::new().concurrency(3).max_batch(16));
+    let stop = options.stop_handle();
+    let worker = start(registry(&stop), queue.clone(), options);
+    let ids = queue
+        .enqueue_batch((0..2_000).map(|i| call("square", i)).collect())
+        .unwrap();
+    let stats = queue.wait_idle(WAIT).unwrap();
+    stop.stop();
+    queue.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+
+    assert_eq!((stats.completed, stats.failed_attempts), (2_000, 0));
+    assert_eq!(report.loops, 3);
+    assert_eq!(report.unreported_loops, 0);
+    assert_eq!(
+        (
+            report.tasks.attempts,
+            report.tasks.completed,
+            report.tasks.released
+        ),
+        (2_000, 2_000, 0)
+    );
+    assert_eq!(report.stopped_by, Some(StopCause::Handle));
+    let mut workers = std::collections::BTreeSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let record = queue.status(id).unwrap();
+        assert_eq!(record.attempts, 1);
+        assert_eq!(result_of::<u64>(&record), (i * i) as u64);
+        workers.insert(record.worker.unwrap().to_string());
+    }
+    assert!(
+        workers.iter().all(|w| w.starts_with("in-process-")),
+        "{workers:?}"
+    );
+}
+
+#[test]
+fn a_stop_hands_back_unstarted_reservations_at_once() {
+    let queue = Arc::new(MemoryQueue::new());
+    // Two loops, each reserving exactly four tasks: each runs one `block` and holds three.
+    let options = quiet(
+        RunOptions::new()
+            .concurrency(2)
+            .min_batch(4)
+            .max_batch(4)
+            .lease(Duration::from_secs(600)),
+    );
+    let stop = options.stop_handle();
+    let ids = queue
+        .enqueue_batch((0..20).map(|i| call("block", i)).collect())
+        .unwrap();
+    let worker = start(registry(&stop), queue.clone(), options);
+    crate::support::wait_until(|| queue.stats().unwrap().running == 8);
+    stop.stop();
+    let report = worker.join().unwrap().unwrap();
+
+    assert_eq!(
+        (
+            report.tasks.attempts,
+            report.tasks.completed,
+            report.tasks.released
+        ),
+        (2, 2, 6)
+    );
+    let stats = queue.stats().unwrap();
+    assert_eq!(
+        (
+            stats.completed,
+            stats.running,
+            stats.pending,
+            stats.expired_leases
+        ),
+        (2, 0, 18, 0),
+        "the six unstarted tasks are pending again long before their 10-minute leases lapse"
+    );
+    let pending = queue
+        .list(&ListFilter {
+            status: Some(TaskStatus::Pending),
+            limit: 100,
+        })
+        .unwrap();
+    assert!(pending.iter().all(|record| record.attempts == 0));
+    assert_eq!(pending.len() + 2, ids.len());
+}
+
+#[test]
+fn held_leases_outlive_tasks_longer_than_the_lease() {
+    let queue = Arc::new(MemoryQueue::new());
+    let lease = Duration::from_secs(1);
+    // One loop holding three slow tasks at once: the last waits two task lengths unstarted.
+    let options = quiet(
+        RunOptions::new()
+            .concurrency(1)
+            .min_batch(3)
+            .max_batch(3)
+            .lease(lease)
+            .heartbeat_every(lease / 5),
+    );
+    let stop = options.stop_handle();
+    let mut registry = Registry::new();
+    registry
+        .register_fn("slow", |x: u64| {
+            thread::sleep(Duration::from_millis(1_200));
+            Ok::<_, TaskError>(x)
+        })
+        .unwrap();
+    let ids = queue
+        .enqueue_batch((0..3).map(|i| call("slow", i)).collect())
+        .unwrap();
+    let worker = start(registry, queue.clone(), options);
+    crate::support::wait_until(|| queue.stats().unwrap().running == 3);
+    // Anyone reserving or rescuing would take over a lapsed lease; try all along.
+    let rescuer = WorkerId::new("rescuer").unwrap();
+    crate::support::wait_until(|| {
+        queue.rescue_expired().unwrap();
+        assert!(queue.reserve(&rescuer, 3, lease).unwrap().is_empty());
+        queue.stats().unwrap().completed == 3
+    });
+    stop.stop();
+    queue.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+
+    let stats = queue.stats().unwrap();
+    assert_eq!(
+        (stats.completed, stats.expired_leases, stats.failed_attempts),
+        (3, 0, 0)
+    );
+    for id in &ids {
+        assert_eq!(queue.status(id).unwrap().attempts, 1);
+    }
+    assert!(report.heartbeats >= 3, "{report}");
+    assert_eq!(report.heartbeat_refused, 0);
+}
+
+#[test]
+fn store_failures_are_ridden_out_without_losing_a_result() {
+    let store = Store::new();
+    // Every kind of write fails a few times, and the first reservations too.
+    for (operation, times) in [("reserve", 3), ("complete_batch", 4), ("fail", 2)] {
+        store.fail_next(operation, times);
+    }
+    let options = quiet(RunOptions::new().concurrency(2).max_batch(8));
+    let stop = options.stop_handle();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    let mut tasks: Vec<NewTask> = (0..300).map(|i| call("square", i)).collect();
+    tasks.extend((0..20).map(|i| call(FailOnce::NAME, i)));
+    let ids = store.memory.enqueue_batch(tasks).unwrap();
+    let stats = store.memory.wait_idle(WAIT).unwrap();
+    stop.stop();
+    store.memory.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+
+    assert_eq!(
+        (stats.completed, stats.dead, stats.failed_attempts),
+        (320, 0, 20)
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let record = store.memory.status(id).unwrap();
+        // A result written late is written once: no task ran more often than its failures ask.
+        let expected_attempts = if i < 300 { 1 } else { 2 };
+        assert_eq!(record.attempts, expected_attempts, "task {i}");
+        if i < 300 {
+            assert_eq!(result_of::<u64>(&record), (i * i) as u64);
+        }
+    }
+    let served = store.served("reserve") + store.served("complete_batch") + store.served("fail");
+    assert_eq!(served, 9);
+    assert_eq!(report.tasks.backend_errors, u64::from(served), "{report}");
+    assert_eq!(report.tasks.completed, 320);
+    assert_eq!(report.tasks.failed, 20);
+    assert!(report.reconnects >= 1, "{report}");
+    assert_eq!(u64::from(store.connects()), report.reconnects + 1);
+}
+
+#[test]
+fn a_store_down_at_start_is_waited_for() {
+    let store = Store::new();
+    store.fail_next("connect", 3);
+    let options = quiet(RunOptions::new().concurrency(1));
+    let stop = options.stop_handle();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    let id = store.memory.enqueue(call("square", 9)).unwrap();
+    let record = store.memory.wait(&id, WAIT).unwrap();
+    assert_eq!(result_of::<u64>(&record), 81);
+    stop.stop();
+    store.memory.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+    assert_eq!(store.served("connect"), 3);
+    assert_eq!(report.tasks.backend_errors, 3);
+    assert_eq!(
+        report.reconnects, 0,
+        "the first connection that worked is not a reconnect"
+    );
+}
+
+#[test]
+fn a_stopping_worker_gives_up_on_a_dead_store_after_a_lease_and_loses_nothing() {
+    let store = Store::new();
+    let lease = Duration::from_millis(400);
+    let options = quiet(RunOptions::new().concurrency(1).lease(lease));
+    let stop = options.stop_handle();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    let id = store.memory.enqueue(call("block", 5)).unwrap();
+    crate::support::wait_until(|| store.memory.stats().unwrap().running == 1);
+    // The store goes down while the task runs; then the worker is told to stop.
+    store.set_down(true);
+    stop.stop();
+    let report = worker.join().unwrap().unwrap();
+    assert_eq!(
+        (report.tasks.completed, report.tasks.unrecorded),
+        (0, 1),
+        "{report}"
+    );
+
+    // Back up: the lapsed lease is rescued and the task runs again. Nothing was lost.
+    store.set_down(false);
+    crate::support::wait_until(|| store.memory.rescue_expired().unwrap() == 1);
+    let record = store.memory.status(&id).unwrap();
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.last_error.unwrap().kind, FailureKind::LeaseExpired);
+    assert!(matches!(
+        record.status,
+        TaskStatus::Retrying | TaskStatus::Pending
+    ));
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused() {
+    let cases = [
+        (RunOptions::new().concurrency(0), "concurrency"),
+        (RunOptions::new().min_batch(8).max_batch(4), "min_batch"),
+        (
+            RunOptions::new()
+                .lease(Duration::from_secs(1))
+                .heartbeat_every(Duration::from_secs(1)),
+            "shorter than the lease",
+        ),
+    ];
+    for (options, expected) in cases {
+        let error =
+            worker::run(Registry::new(), "memory://", options.handle_signals(false)).unwrap_err();
+        assert!(
+            matches!(&error, RuntimeError::Config(reason) if reason.contains(expected)),
+            "{error}"
+        );
+    }
+    let error = worker::run(Registry::new(), "postgress://db", RunOptions::new()).unwrap_err();
+    assert!(
+        matches!(&error, RuntimeError::Queue(QueueError::InvalidUrl { .. })),
+        "{error}"
+    );
+}
+
+/// Fails the first attempt of every task, then succeeds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FailOnce(u64);
+
+impl NamedTask for FailOnce {
+    const NAME: &'static str = "fail-once";
+    type Output = u64;
+    fn run(self, ctx: &workmill::TaskContext<'_>) -> Result<u64, TaskError> {
+        if ctx.attempt() == 1 {
+            return Err(TaskError::retryable("first attempts fail"));
+        }
+        Ok(self.0)
+    }
+}
+
+#[test]
+fn a_loop_that_keeps_no_copies_counts_a_failed_write_and_leaves_the_task_to_its_lease() {
+    use workmill::worker::{Control, Mode, WorkerOptions, run_loop};
+    let store = Store::new();
+    store.fail_next("complete_batch", 1);
+    let queue = store.connect().unwrap();
+    let id = queue.enqueue(call("square", 4)).unwrap();
+    let stop = workmill::worker::StopHandle::new();
+    let registry = Arc::new(workmill::SharedRegistry::new(registry(&stop)));
+    let control = Arc::new(Control::new(Mode::Run));
+    let worker = {
+        let (queue, registry, control) = (queue.clone(), registry.clone(), control.clone());
+        thread::spawn(move || {
+            let options = WorkerOptions {
+                retry_writes: false,
+                lease: Duration::from_secs(600),
+                ..WorkerOptions::new(WorkerId::new("no-copies").unwrap())
+            };
+            run_loop(&*queue, &registry, &control, &options)
+        })
+    };
+    crate::support::wait_until(|| store.served("complete_batch") == 1);
+    control.set(Mode::Stop);
+    store.memory.wake_workers();
+    let report = worker.join().unwrap();
+    assert_eq!(
+        (
+            report.attempts,
+            report.completed,
+            report.unrecorded,
+            report.backend_errors
+        ),
+        (1, 0, 1, 1)
+    );
+    // Not recorded, not lost: the task is still leased, and comes back when the lease lapses.
+    let record = store.memory.status(&id).unwrap();
+    assert_eq!((record.status, record.attempts), (TaskStatus::Running, 1));
+}
