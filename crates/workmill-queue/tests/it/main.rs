@@ -12,6 +12,7 @@ mod memory_conformance;
 mod model;
 mod ordering;
 mod postgres_conformance;
+mod postgres_jobs;
 mod postgres_open;
 mod postgres_restart;
 mod postgres_support;
