@@ -19,6 +19,7 @@ mod postgres_support;
 mod redis_conformance;
 mod redis_connection;
 mod redis_harness;
+mod redis_jobs;
 mod redis_restart;
 mod redis_server;
 mod redis_tls;
