@@ -76,6 +76,13 @@ impl TestStore {
             Place::Postgres { .. } => "postgres",
         }
     }
+
+    /// True when a frozen worker process cannot change the store: SQLite is written by the
+    /// worker processes themselves, while a server may still finish a statement that a
+    /// worker sent just before it was stopped.
+    pub(crate) fn frozen_writer_writes_nothing(&self) -> bool {
+        matches!(self.place, Place::Sqlite)
+    }
 }
 
 impl Drop for TestStore {
