@@ -27,14 +27,14 @@ fn a_worker_on_a_sqlite_url_runs_every_task() {
 
 #[test]
 fn a_worker_on_a_redis_url_runs_every_task() {
-    if let Some(store) = TestStore::redis("backend-worker") {
+    if let Some(store) = TestStore::redis("a_worker_on_a_redis_url_runs_every_task") {
         a_worker_on_the_url_runs_every_task(&store);
     }
 }
 
 #[test]
 fn a_worker_on_a_postgres_url_runs_every_task() {
-    if let Some(store) = TestStore::postgres("backend-worker") {
+    if let Some(store) = TestStore::postgres("a_worker_on_a_postgres_url_runs_every_task") {
         a_worker_on_the_url_runs_every_task(&store);
     }
 }

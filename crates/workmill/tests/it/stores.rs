@@ -77,6 +77,16 @@ impl TestStore {
         }
     }
 
+    /// A plain connection to the PostgreSQL server of a PostgreSQL store, to act behind the
+    /// queue's back (terminate its workers' connections).
+    pub(crate) fn postgres_admin(&self) -> postgres::Client {
+        match &self.place {
+            Place::Postgres { server, .. } => postgres::Client::connect(server, postgres::NoTls)
+                .expect("connect to the PostgreSQL test server"),
+            _ => panic!("only a PostgreSQL store has a server to administer"),
+        }
+    }
+
     /// True when a frozen worker process cannot change the store: SQLite is written by the
     /// worker processes themselves, while a server may still finish a statement that a
     /// worker sent just before it was stopped.

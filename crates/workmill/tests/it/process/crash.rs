@@ -42,7 +42,7 @@ fn a_worker_killed_mid_run_on_sqlite_loses_nothing() {
 
 #[test]
 fn a_worker_killed_mid_run_on_redis_loses_nothing() {
-    let Some(store) = TestStore::redis("crash") else {
+    let Some(store) = TestStore::redis("a_worker_killed_mid_run_on_redis_loses_nothing") else {
         return;
     };
     kill_a_worker_mid_run(&store, tempfile::tempdir().unwrap().path());
@@ -50,7 +50,8 @@ fn a_worker_killed_mid_run_on_redis_loses_nothing() {
 
 #[test]
 fn a_worker_killed_mid_run_on_postgres_loses_nothing() {
-    let Some(store) = TestStore::postgres("crash") else {
+    let Some(store) = TestStore::postgres("a_worker_killed_mid_run_on_postgres_loses_nothing")
+    else {
         return;
     };
     kill_a_worker_mid_run(&store, tempfile::tempdir().unwrap().path());
