@@ -38,7 +38,7 @@ impl TestStore {
     }
 
     /// A fresh key prefix on the shared Redis server, or `None` (with the reason printed)
-    /// when `WORKMILL_REDIS_URL` is unset.
+    /// when `WORKMILL_REDIS_URL` is unset. `test` names the test, in the message and the prefix.
     pub(crate) fn redis(test: &str) -> Option<TestStore> {
         let server = server(REDIS_VARIABLE, test, "redis://127.0.0.1:6379")?;
         let prefix = format!("workmill-test:{test}:{}", TaskId::generate());
@@ -49,7 +49,7 @@ impl TestStore {
     }
 
     /// A fresh schema on the shared PostgreSQL server, or `None` (with the reason printed)
-    /// when `WORKMILL_POSTGRES_URL` is unset.
+    /// when `WORKMILL_POSTGRES_URL` is unset. `test` names the test in the message.
     pub(crate) fn postgres(test: &str) -> Option<TestStore> {
         let server = server(
             POSTGRES_VARIABLE,
@@ -68,7 +68,7 @@ impl TestStore {
         &self.url
     }
 
-    /// The backend's scheme, for messages.
+    /// The backend's name, as `Queue::backend_name` gives it.
     pub(crate) fn kind(&self) -> &'static str {
         match self.place {
             Place::Sqlite => "sqlite",
