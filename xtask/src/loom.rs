@@ -45,8 +45,11 @@ pub(crate) fn run() -> Result<(), String> {
             "--release",
             "--target-dir",
             "target/loom",
-            // Default features pull in backends (SQLite's C build) that no model check needs.
+            // Default features pull in backends (SQLite's C build) that no model check needs;
+            // the PostgreSQL backend's wake-up doorbell and vacuum gate do have model checks.
             "--no-default-features",
+            "--features",
+            "workmill-queue/postgres",
             "--lib",
             "--tests",
         ]);

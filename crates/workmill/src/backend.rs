@@ -1,5 +1,5 @@
-//! `backend::open`: a queue backend named by a URL (`memory://`, `sqlite://path`), with errors
-//! that name the scheme and the cargo feature that compiles it in.
+//! `backend::open`: a queue backend named by a URL (`memory://`, `sqlite://path`, `postgres://`,
+//! `redis://`), with errors that name the scheme and the cargo feature that compiles it in.
 //!
 //! A worker binary, a producer and an operator's tool name the same store with one string, and
 //! the facade turns it into an [`Arc<dyn Queue>`]. Which backends a build can open is decided by
@@ -10,6 +10,9 @@
 //! |---|---|---|
 //! | `memory://` | a new, empty [`MemoryQueue`] private to the caller | always |
 //! | `sqlite://path/to/tasks.db`, `sqlite:///abs/tasks.db`, `sqlite::memory:` | `SqliteQueue` | `sqlite` (default) |
+//! | `postgres://user:password@host:5432/db?schema=name` (or `postgresql://`) | `PostgresQueue` | `postgres` |
+//! | `redis://:password@host:6379/0?prefix=name` | `RedisQueue` | `redis` |
+//! | `rediss://:password@host:6380/0?prefix=name` (TLS) | `RedisQueue` | `redis-tls` |
 //!
 //! # Examples
 //!
@@ -210,7 +213,9 @@ impl fmt::Debug for Backend {
 ///
 /// `memory://` is a new, empty [`MemoryQueue`] each time (only the caller can
 /// reach it); `sqlite://path/to/tasks.db` opens, creating and migrating if
-/// needed, a SQLite file that other processes may share. Errors are
+/// needed, a SQLite file that other processes may share; `postgres://` and
+/// `redis://` connect to a server that workers on many machines share (the
+/// schema or key prefix in the URL names the queue). Errors are
 /// [`QueueError::InvalidUrl`] for a URL this build cannot open (see
 /// [`Backend::parse`]) and the backend's own errors for a store that cannot be
 /// opened.

@@ -10,10 +10,11 @@
 //!   [`Runtime::get_result`] blocks for the typed result, [`Runtime::stats`] gives
 //!   exact counts, [`Runtime::cancel`] stops one that has not started.
 //! - Stop with [`Runtime::shutdown`]: drain everything, or abandon the queue and report it.
-//! - Name a backend with a URL: [`backend::open`] turns `memory://` or
+//! - Name a backend with a URL: [`backend::open`] turns `memory://`,
 //!   `sqlite://path/to/tasks.db` (feature `sqlite`, on by default: SQLite is the
-//!   embedded durable backend) into an `Arc<dyn Queue>`, and
-//!   [`RuntimeBuilder::url`] builds a runtime on it.
+//!   embedded durable backend), `postgres://user@host/db?schema=name` (feature
+//!   `postgres`) or `redis://host:6379?prefix=name` (feature `redis`) into an
+//!   `Arc<dyn Queue>`, and [`RuntimeBuilder::url`] builds a runtime on it.
 //! - Run worker processes: [`worker::run`] is the `main` of a worker binary. It runs
 //!   tasks on several threads, keeps their leases alive with heartbeats, stops cleanly
 //!   on `SIGTERM`/`SIGINT` (or a [`worker::StopHandle`]), and rides out store

@@ -5,15 +5,17 @@
 #![cfg(not(workmill_loom))]
 
 mod backend_url;
+mod backend_worker;
 mod bad_input;
 mod flaky;
 mod lifecycle;
 mod pool_host;
-#[cfg(all(unix, feature = "sqlite"))]
+#[cfg(unix)]
 mod process;
 mod results;
 mod scenarios;
 mod shutdown;
+mod stores;
 mod stress;
 mod support;
 mod worker_process;

@@ -69,7 +69,7 @@ fn worker_process_entry() {
     say("READY");
     let report = worker::run(registry(), &setting(URL), options).expect("the worker runs");
     say(&format!(
-        "REPORT attempts={} completed={} failed={} released={} lost={} unrecorded={} errors={} heartbeats={} heartbeat_refused={} stopped_by={:?}",
+        "REPORT attempts={} completed={} failed={} released={} lost={} unrecorded={} errors={} heartbeats={} heartbeat_errors={} heartbeat_refused={} reconnects={} stopped_by={:?}",
         report.tasks.attempts,
         report.tasks.completed,
         report.tasks.failed,
@@ -78,7 +78,9 @@ fn worker_process_entry() {
         report.tasks.unrecorded,
         report.tasks.backend_errors,
         report.heartbeats,
+        report.heartbeat_errors,
         report.heartbeat_refused,
+        report.reconnects,
         report.stopped_by,
     ));
     if std::env::var_os(SIGTERM_AFTER).is_some_and(|set| !set.is_empty()) {

@@ -101,6 +101,27 @@ impl WorkerProcess {
         assert_eq!(sent, 0, "could not signal worker {}", self.id);
     }
 
+    /// Stops the worker with `SIGSTOP` and waits until the kernel reports it stopped (the
+    /// signal is delivered asynchronously): from then on it runs no code of its own.
+    pub(crate) fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let mut status = 0;
+        // SAFETY: `waitpid` on our own unreaped child with WUNTRACED reports a stop without
+        // reaping it, so the `Child` still owns the exit status; `status` is a valid out pointer.
+        let waited = unsafe { libc::waitpid(self.pid(), &mut status, libc::WUNTRACED) };
+        assert_eq!(waited, self.pid(), "waitpid failed");
+        assert!(
+            libc::WIFSTOPPED(status),
+            "worker {} did not stop (status {status:#x})",
+            self.id
+        );
+    }
+
+    /// Lets a frozen worker run again.
+    pub(crate) fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
     /// SIGKILLs the worker and waits for it to be gone.
     pub(crate) fn kill(mut self) -> ExitStatus {
         self.child.kill().unwrap();
@@ -130,6 +151,17 @@ impl WorkerProcess {
     /// Waits for the worker to exit; how it exited.
     pub(crate) fn exit_status(mut self) -> ExitStatus {
         self.child.wait().unwrap()
+    }
+}
+
+impl Drop for WorkerProcess {
+    /// Kills a worker still running when its test ends early (a failed assertion), so that no
+    /// worker outlives the test run.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
