@@ -18,11 +18,13 @@ local function find_losing(index)
     end
   end
 end
-if targets['pending'] or targets['retrying'] then
+-- A queue that never held a job skips the walk.
+local any_jobs = redis.call('EXISTS', JOBS) == 1
+if any_jobs and (targets['pending'] or targets['retrying']) then
   find_losing(READY)
   find_losing(DELAYED)
 end
-if targets['running'] then
+if any_jobs and targets['running'] then
   find_losing(LEASES)
 end
 for job, _ in pairs(losing) do
@@ -75,7 +77,7 @@ end
 if targets['cancelled'] then
   ended['cancelled'] = true
 end
-if next(ended) then
+if any_jobs and next(ended) then
   for _, job in ipairs(redis.call('ZRANGE', JOBS, 0, -1)) do
     if ended[redis.call('HGET', job_key(job), 'status')] then
       remove_job(job)
