@@ -171,7 +171,7 @@ SET status = 'completed', finished_at = $4, result = done.result,
 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS done(id, token, result)
 WHERE t.id = done.id AND t.status = 'running' AND t.lease_token = done.token
     AND t.job_id IS NOT NULL
-RETURNING t.id, t.job_id";
+RETURNING t.id, t.job_id, done.token";
 
 /// Completes the leases in `missed` that are held tasks of jobs, with their jobs' bookkeeping,
 /// in one transaction; returns the ids completed.
@@ -206,15 +206,25 @@ fn complete_job_tasks(
     for row in &rows {
         let id: String = row.try_get(0).map_err(store_error(OP))?;
         let job: String = row.try_get(1).map_err(store_error(OP))?;
-        completed.push((id, job));
+        let token: i64 = row.try_get(2).map_err(store_error(OP))?;
+        completed.push((id, job, token));
     }
-    let by_id: HashMap<&str, &[u8]> = ids.iter().copied().zip(results.iter().copied()).collect();
+    // Keyed by lease, not by id: a result belongs to the reservation that produced it.
+    let by_lease: HashMap<(&str, i64), &[u8]> = ids
+        .iter()
+        .copied()
+        .zip(tokens.iter().copied())
+        .zip(results.iter().copied())
+        .collect();
     let tasks: Vec<CompletedTask<'_>> = completed
         .iter()
-        .map(|(id, job)| CompletedTask {
+        .map(|(id, job, token)| CompletedTask {
             task: id,
             job,
-            result: by_id.get(id.as_str()).copied().unwrap_or_default(),
+            result: by_lease
+                .get(&(id.as_str(), *token))
+                .copied()
+                .unwrap_or_default(),
         })
         .collect();
     let mut deltas = Deltas::default();
@@ -227,5 +237,5 @@ fn complete_job_tasks(
     deltas.add_to_shard(&mut tx, statements, settings)?;
     notify(&mut tx, statements, settings, &settings.done_channel)?;
     tx.commit().map_err(store_error(OP))?;
-    Ok(completed.into_iter().map(|(id, _)| id).collect())
+    Ok(completed.into_iter().map(|(id, _, _)| id).collect())
 }
