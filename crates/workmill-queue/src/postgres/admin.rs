@@ -81,16 +81,23 @@ pub(crate) fn list(
     Ok(records)
 }
 
-const LOCK_STATUS: &str = "SELECT status FROM {s}.tasks WHERE id = $1 FOR UPDATE";
+const LOCK_STATUS: &str = "SELECT status, job_id FROM {s}.tasks WHERE id = $1 FOR UPDATE";
 
-/// Locks a task's row for an operator's command and reads its status.
+/// Locks a task's row for an operator's command; its status and its job, if any.
+///
+/// The command first takes the lock its `UPDATE` will need on the table (`ROW EXCLUSIVE`), so
+/// that it never holds a row while waiting for a purge that waits for that row. A task of a
+/// job is locked before its job, as in every other move (see `job_bookkeeping.rs`).
 fn locked_status(
     client: &mut impl GenericClient,
     statements: &mut Statements,
     settings: &Settings,
     id: &TaskId,
     op: &'static str,
-) -> Result<TaskStatus, QueueError> {
+) -> Result<(TaskStatus, Option<String>), QueueError> {
+    client
+        .batch_execute(&settings.render("LOCK TABLE {s}.tasks IN ROW EXCLUSIVE MODE"))
+        .map_err(store_error(op))?;
     let select = statements
         .get(client, settings, LOCK_STATUS)
         .map_err(store_error(op))?;
@@ -99,46 +106,11 @@ fn locked_status(
         .map_err(store_error(op))?
         .ok_or_else(|| QueueError::NotFound { id: id.clone() })?;
     let text: String = row.try_get(0).map_err(store_error(op))?;
-    parse_status(id, &text)
+    let job: Option<String> = row.try_get(1).map_err(store_error(op))?;
+    Ok((parse_status(id, &text)?, job))
 }
 
 const CANCEL: &str = "UPDATE {s}.tasks SET status = 'cancelled', finished_at = $2 WHERE id = $1";
-
-const JOB_OF: &str = "SELECT job_id FROM {s}.tasks WHERE id = $1";
-
-/// For an operator's command on a task of a job: locks the job before the task.
-///
-/// A job that ends waits for the row locks of its waiting tasks while it holds its own, so a
-/// command on one of those tasks must take the job's lock first, not hold the task's while it
-/// waits for the job. The command's writes to `tasks` are announced first too (`ROW
-/// EXCLUSIVE`, the lock any `UPDATE` takes), so that it never holds a job that a purge,
-/// which locks `tasks` against writers before it locks jobs, is waiting for.
-fn lock_job_of(
-    client: &mut impl GenericClient,
-    statements: &mut Statements,
-    settings: &Settings,
-    id: &TaskId,
-    op: &'static str,
-) -> Result<Option<String>, QueueError> {
-    let select = statements
-        .get(client, settings, JOB_OF)
-        .map_err(store_error(op))?;
-    let job: Option<String> = match client
-        .query_opt(&select, &[&id.as_str()])
-        .map_err(store_error(op))?
-    {
-        Some(row) => row.try_get(0).map_err(store_error(op))?,
-        None => return Err(QueueError::NotFound { id: id.clone() }),
-    };
-    if let Some(job) = &job {
-        client
-            .batch_execute(&settings.render("LOCK TABLE {s}.tasks IN ROW EXCLUSIVE MODE"))
-            .map_err(store_error(op))?;
-        job_bookkeeping::lock_jobs(client, statements, settings, [job.as_str()])
-            .map_err(store_error(op))?;
-    }
-    Ok(job)
-}
 
 /// Cancels a `pending` or `retrying` task, and its job with it.
 ///
@@ -152,8 +124,7 @@ pub(crate) fn cancel(session: &mut Session, id: &TaskId) -> Result<(), QueueErro
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
-    let job = lock_job_of(&mut tx, statements, settings, id, OP)?;
-    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    let (from, job) = locked_status(&mut tx, statements, settings, id, OP)?;
     transition(id, from, TaskStatus::Cancelled)?;
     let update = statements
         .get(&mut tx, settings, CANCEL)
@@ -197,8 +168,7 @@ pub(crate) fn requeue(session: &mut Session, id: &TaskId) -> Result<(), QueueErr
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
-    let job = lock_job_of(&mut tx, statements, settings, id, OP)?;
-    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    let (from, job) = locked_status(&mut tx, statements, settings, id, OP)?;
     transition(id, from, TaskStatus::Pending)?;
     if from != TaskStatus::Dead {
         // `running -> pending` is a legal move, but it is `release`, not an operator's requeue.

@@ -9,10 +9,10 @@
 //! **Locks.** A job's row lock orders everything that happens to the job: each function locks
 //! the rows of the jobs it may change (`FOR UPDATE`, in id order, so two transactions locking
 //! overlapping sets never wait for each other in a cycle) and decides from their latest
-//! committed version. Callers lock the task rows they move first and the job rows after,
-//! except `cancel` and `requeue`, which lock the job first (see `admin.rs`): a job that ends
-//! waits for the row locks of its waiting tasks, and an operator's cancel of one of them must
-//! not hold that row while it waits for the job.
+//! committed version. Every caller locks the task rows it moves first and the job rows after,
+//! and no transaction holding a job's row waits for a task's row: a job that ends cancels its
+//! waiting tasks with `SKIP LOCKED`. So lock waits only ever go from task rows to job rows,
+//! and from job rows to job rows in id order, and never close a cycle.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -366,11 +366,18 @@ WHERE id = $1";
 
 const DROP_HELD: &str = "DELETE FROM {s}.held_reduces WHERE job_id = $1";
 
-/// Cancels the job's tasks in one of the statuses `$2`, waiting for (and re-reading) any row
-/// another transaction holds; returns how many left each status.
+/// Cancels the job's tasks in one of the statuses `$2`; returns how many left each status.
+///
+/// A waiting task whose row another transaction holds at this moment is skipped, never
+/// waited for (waiting while holding the job's row could close a cycle with a transaction
+/// that holds the task and waits for the job). That transaction is a reserve, which then runs
+/// the task as one of a finished job (its completion changes nothing), or an operator's
+/// command on the task, which finds the job finished; only if it rolls back does the task
+/// stay waiting, to run later as a plain task.
 const CANCEL_WAITING: &str = "
 WITH waiting AS (
-    SELECT id, status FROM {s}.tasks WHERE job_id = $1 AND status = ANY($2) FOR UPDATE
+    SELECT id, status FROM {s}.tasks WHERE job_id = $1 AND status = ANY($2)
+    FOR UPDATE SKIP LOCKED
 ), cancelled AS (
     UPDATE {s}.tasks AS t SET status = 'cancelled', finished_at = $3
     FROM waiting WHERE t.id = waiting.id
