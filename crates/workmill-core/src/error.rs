@@ -6,6 +6,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::id::TaskId;
+use crate::job::JobStatus;
 use crate::status::TaskStatus;
 
 /// A task or worker id that breaks the rules (1 to 128 bytes, no whitespace or control characters).
@@ -52,6 +53,13 @@ pub struct IllegalTransition {
     "unknown task status {0:?}; expected one of pending, running, retrying, completed, dead, cancelled"
 )]
 pub struct UnknownStatus(pub String);
+
+/// A job status name that is not one of `mapping`, `reducing`, `completed`, `failed`, `cancelled`.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error(
+    "unknown job status {0:?}; expected one of mapping, reducing, completed, failed, cancelled"
+)]
+pub struct UnknownJobStatus(pub String);
 
 /// Whether a codec failed turning a value into bytes or bytes into a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +210,41 @@ pub enum QueueError {
         /// The underlying error.
         source: Box<dyn StdError + Send + Sync + 'static>,
     },
+    /// A job with this id exists already; job ids, like task ids, can be submitted only once.
+    #[error("job {id} already exists; a custom job id can be submitted only once")]
+    DuplicateJob {
+        /// The job id that is taken.
+        id: TaskId,
+    },
+    /// No job with this id is known (never submitted, or purged).
+    #[error("job {id} not found; it was never submitted, or was purged")]
+    JobNotFound {
+        /// The job id that was looked up.
+        id: TaskId,
+    },
+    /// A job that cannot be run as submitted, such as one without map tasks.
+    #[error("job {id} was refused: {reason}")]
+    InvalidJob {
+        /// The job that was refused.
+        id: TaskId,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A job's map results were asked for before every map completed.
+    #[error(
+        "job {id} is {status} with {maps_done} of {maps_total} maps done; its map results are \
+         available once every map has completed (when the job is reducing)"
+    )]
+    JobIncomplete {
+        /// The job.
+        id: TaskId,
+        /// Its status when asked.
+        status: JobStatus,
+        /// Maps completed so far.
+        maps_done: u32,
+        /// Maps in the job.
+        maps_total: u32,
+    },
     /// The queue was shut down and takes no more work.
     #[error("the queue is shut down and accepts no more tasks")]
     ShutDown,
@@ -276,5 +319,32 @@ mod tests {
             "sqlite backend failed to reserve tasks: database is locked"
         );
         assert!(!QueueError::ShutDown.is_transient());
+    }
+
+    #[test]
+    fn job_messages_name_the_job_and_the_progress() {
+        let id = TaskId::new("wordcount").unwrap();
+        let msg = QueueError::JobIncomplete {
+            id: id.clone(),
+            status: JobStatus::Mapping,
+            maps_done: 3,
+            maps_total: 8,
+        }
+        .to_string();
+        assert_eq!(
+            msg,
+            "job wordcount is mapping with 3 of 8 maps done; its map results are available once \
+             every map has completed (when the job is reducing)"
+        );
+        let msg = QueueError::JobNotFound { id: id.clone() }.to_string();
+        assert!(msg.starts_with("job wordcount not found"), "{msg}");
+        let msg = QueueError::DuplicateJob { id: id.clone() }.to_string();
+        assert!(msg.contains("job wordcount already exists"), "{msg}");
+        let msg = QueueError::InvalidJob {
+            id,
+            reason: "it has no map tasks".to_owned(),
+        }
+        .to_string();
+        assert_eq!(msg, "job wordcount was refused: it has no map tasks");
     }
 }

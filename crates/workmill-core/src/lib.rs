@@ -9,6 +9,7 @@
 //!   within one priority), [`RetryPolicy`] with [`Backoff`];
 //! - its life: [`TaskStatus`] with the one transition table every backend consults, and
 //!   [`TaskRecord`];
+//! - map-reduce jobs that backends keep: [`NewJob`], [`JobStatus`] and [`JobRecord`];
 //! - the bytes: [`Codec`], with [`Postcard`] as default and `Bincode` behind the opt-in
 //!   `bincode` feature;
 //! - the errors, whose messages say what failed and on which task.
@@ -72,6 +73,7 @@ mod balancer;
 mod codec;
 mod error;
 mod id;
+mod job;
 mod priority;
 mod queue;
 mod record;
@@ -88,9 +90,10 @@ pub use codec::Bincode;
 pub use codec::{Codec, Postcard};
 pub use error::{
     BalanceError, CodecError, CodecOp, IllegalTransition, InvalidId, InvalidRetryPolicy,
-    QueueError, UnknownStatus,
+    QueueError, UnknownJobStatus, UnknownStatus,
 };
 pub use id::{MAX_ID_LEN, TaskId, WorkerId};
+pub use job::{JobRecord, JobStatus, NewJob};
 pub use priority::{Priority, QueueKey};
 pub use queue::{FailOutcome, Lease, ListFilter, NewTask, Queue, QueueStats, Reservation};
 pub use record::{Failure, FailureKind, TaskRecord};

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::QueueError;
 use crate::id::{TaskId, WorkerId};
+use crate::job::{JobRecord, NewJob};
 use crate::priority::Priority;
 use crate::record::{Failure, TaskRecord};
 use crate::retry::RetryPolicy;
@@ -268,6 +269,62 @@ impl Default for ListFilter {
 ///   oldest finished records are dropped first and counted in
 ///   [`QueueStats::evicted`]. Their status gauges do not change.
 /// - **Errors** name the task; unknown ids are [`QueueError::NotFound`].
+///
+/// # Jobs
+///
+/// A map-reduce job ([`NewJob`]) is a set of ordinary map tasks and one reduce
+/// task that the backend enqueues itself. Its bookkeeping happens inside the
+/// operations that move its tasks, in the same transaction, lock or script,
+/// so no thread watches a job:
+///
+/// - **Submit** ([`submit_job`](Queue::submit_job)) is atomic: every map is
+///   enqueued and the job recorded ([`JobStatus::Mapping`](crate::JobStatus)),
+///   or nothing is. Refused ([`NewJob::validate`] makes the checks that need
+///   no store): a job without maps or with more than `u32::MAX`
+///   ([`QueueError::InvalidJob`]); a taken job id ([`QueueError::DuplicateJob`];
+///   job ids are their own namespace, apart from task ids); a map or reduce id
+///   that is stored already, repeated within the job, or held back as the
+///   reduce of another job still mapping ([`QueueError::DuplicateTask`]); an
+///   invalid policy or oversized payload in any map or the reduce. The maps
+///   count against a bounded queue's capacity; the reduce does not.
+/// - **The reduce is held back**: until the last map completes, no task with
+///   the reduce's id exists (`status` answers `NotFound`, `submitted` does not
+///   count it), and `enqueue` refuses that id with `DuplicateTask`.
+/// - **A map completes**: while the job is `Mapping`, `complete` (and each
+///   entry of `complete_batch`) stores the map's result with the job, counts
+///   it in `maps_done`, and, when that reaches the number of maps, enqueues
+///   the reduce (now counted in `submitted`, with `run_at` no earlier than now)
+///   and moves the job to `Reducing`. The reduce is enqueued exactly once.
+/// - **Results**: [`job_results`](Queue::job_results) returns the maps'
+///   results in map order once every map completed. They are kept with the
+///   job, not with the map tasks, so the retention bound never takes them.
+/// - **A map ends `Dead`** (its last attempt failed, a permanent error, a
+///   lapsed last lease, a corrupt record): the job becomes `Failed` with
+///   `failure = (map id, its failure)`, its maps still waiting (`Pending`,
+///   `Retrying`) are cancelled, and the reduce is never enqueued. Maps still
+///   running finish as ordinary tasks.
+/// - **A map is cancelled** by [`cancel`](Queue::cancel): the job becomes
+///   `Cancelled` and its other waiting maps are cancelled too.
+/// - **The reduce** completing makes the job `Completed`; ending `Dead` makes
+///   it `Failed` with the reduce's failure; being cancelled makes it `Cancelled`.
+/// - **A finished job is inert**: once `Completed`, `Failed` or `Cancelled`,
+///   later moves of its tasks (a running map completing or dying, a requeue of
+///   a dead map) change those tasks only, never the job, its `maps_done` or its
+///   results. The one exception: **requeueing the dead reduce of a job that it
+///   failed** returns the job to `Reducing` (clearing `failure` and
+///   `finished_at`), since every map result is still there. To run a job again
+///   after a map failed it, submit a new job.
+/// - **Purge**: a purge that deletes a task of a job still `Mapping` or
+///   `Reducing` while that task waits or runs first cancels the job (as a
+///   cancel of that task would: the job's other waiting tasks are cancelled,
+///   and are deleted too if `Cancelled` is among the purged statuses).
+///   Deleting finished tasks of an unfinished job does not touch it: its
+///   results live with the job. A job is removed, with its results, by a purge
+///   of the status of the task that ended it
+///   ([`JobStatus::purged_with`](crate::JobStatus::purged_with)): `Completed`
+///   removes completed jobs, `Dead` failed jobs, `Cancelled` cancelled jobs. Tasks of a removed
+///   job that stay stored become plain tasks. Purge counts tasks, not jobs.
+/// - **Retention** never removes a job or its results; purge does.
 pub trait Queue: Send + Sync {
     /// The backend's short name for messages, e.g. `"sqlite"`.
     fn backend_name(&self) -> &'static str;
@@ -363,6 +420,21 @@ pub trait Queue: Send + Sync {
 
     /// Deletes every task in one of `statuses`, as if never submitted; returns how many.
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError>;
+
+    /// Submits a map-reduce job atomically: every map enqueued and the job recorded, or nothing.
+    ///
+    /// Returns the job's id. The reduce is held back until the last map
+    /// completes; see "Jobs" above for the refusals and the rules.
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError>;
+
+    /// The job's record: its status and maps done out of total;
+    /// [`QueueError::JobNotFound`] if unknown or purged.
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError>;
+
+    /// The results of the job's maps, in map order, once every map completed;
+    /// [`QueueError::JobIncomplete`] before that (or if a map failed or was
+    /// cancelled first), [`QueueError::JobNotFound`] if unknown.
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError>;
 
     /// Treats every lapsed lease as a failed attempt of kind `LeaseExpired`; returns how many.
     /// Backends also do this on their own (typically inside `reserve`); this lets a separate

@@ -3,12 +3,14 @@
 //! ```sh
 //! cargo run -p workmill-queue --example sqlite_tour --features sqlite -- /tmp/tour.db
 //! sqlite3 /tmp/tour.db 'SELECT id, status, attempts, last_error_kind FROM task_overview'
+//! sqlite3 /tmp/tour.db 'SELECT * FROM job_overview'
 //! ```
 
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, Failure, FailureKind, NewTask, Queue, QueueError, RetryPolicy, TaskId, WorkerId,
+    Backoff, Failure, FailureKind, NewJob, NewTask, Queue, QueueError, RetryPolicy, TaskId,
+    WorkerId,
 };
 use workmill_queue::sqlite::SqliteQueue;
 
@@ -47,8 +49,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     // The fourth stays running under its lease; the fifth waits.
+
+    // A word-count job: two of its three maps complete, so it is mapping 2/3 and its
+    // reduce is still held back.
+    let maps = ["count-a", "count-b", "count-c"]
+        .into_iter()
+        .map(|name| {
+            Ok(NewTask::new("demo.count", name.as_bytes().to_vec()).with_id(TaskId::new(name)?))
+        })
+        .collect::<Result<Vec<_>, QueueError>>()?;
+    let reduce = NewTask::new("demo.merge", Vec::new()).with_id(TaskId::new("merge-counts")?);
+    match queue.submit_job(NewJob::new(maps, reduce).with_id(TaskId::new("wordcount")?)) {
+        Ok(_) => {
+            // The waiting plain task comes first in line; it is handed back untouched.
+            for reserved in queue.reserve(&worker, 3, Duration::from_secs(300))? {
+                if reserved.name == "demo.count" {
+                    let words = format!("words of {}", reserved.id()).into_bytes();
+                    queue.complete(&reserved.lease, words)?;
+                } else {
+                    queue.release(&reserved.lease)?;
+                }
+            }
+        }
+        Err(QueueError::DuplicateJob { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
     let stats = queue.stats()?;
     println!("{path}: {stats:?}");
     println!("inspect it with: sqlite3 {path} 'SELECT * FROM task_overview'");
+    println!("and its jobs with: sqlite3 {path} 'SELECT * FROM job_overview'");
     Ok(())
 }

@@ -23,6 +23,11 @@
 //! - `testkit` (feature `testkit`): the conformance suite, a `Harness` trait
 //!   and the `queue_conformance_tests!` macro that generates one test per check.
 //!
+//! Every backend also keeps map-reduce jobs ([`NewJob`](workmill_core::NewJob)):
+//! the maps are ordinary tasks, and the completion of the last map enqueues the
+//! reduce in the same atomic step (one lock, one transaction), with the maps'
+//! results kept beside the job for it.
+//!
 //! # Examples
 //!
 //! A task that fails once is retried, demoted, and completes:
@@ -72,6 +77,34 @@
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A job of three maps; the reduce appears when the last map completes:
+//!
+//! ```
+//! use std::time::Duration;
+//! use workmill_core::{JobStatus, NewJob, NewTask, Queue, WorkerId};
+//! use workmill_queue::MemoryQueue;
+//!
+//! let queue = MemoryQueue::new();
+//! let maps = (1..=3u8).map(|n| NewTask::new("count", vec![n])).collect();
+//! let job = queue.submit_job(NewJob::new(maps, NewTask::new("sum", Vec::new())))?;
+//! let worker = WorkerId::new("worker-1")?;
+//!
+//! for map in queue.reserve(&worker, 10, Duration::from_secs(30))? {
+//!     assert_eq!(map.name, "count", "the reduce is held back");
+//!     queue.complete(&map.lease, vec![map.payload[0] * 10])?;
+//! }
+//! let record = queue.job(&job)?;
+//! assert_eq!((record.status, record.maps_done), (JobStatus::Reducing, 3));
+//!
+//! let [reduce] = <[_; 1]>::try_from(queue.reserve(&worker, 10, Duration::from_secs(30))?).unwrap();
+//! let total: u8 = queue.job_results(&job)?.iter().map(|r| r[0]).sum();
+//! queue.complete(&reduce.lease, vec![total])?;
+//! assert_eq!(queue.job(&job)?.status, JobStatus::Completed);
+//! assert_eq!(queue.status(&record.reduce)?.result, Some(vec![60]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 #![forbid(unsafe_code)]
 
 mod memory;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use thiserror::Error;
-use workmill_core::{CodecError, Failure, InvalidId, QueueError, TaskId, TaskStatus};
+use workmill_core::{CodecError, Failure, InvalidId, JobStatus, QueueError, TaskId, TaskStatus};
 
 /// A handler could not be registered.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -55,6 +55,56 @@ pub enum RuntimeError {
         waited: Duration,
         /// Its status when the wait ended.
         status: TaskStatus,
+    },
+    /// A map or the reduce of the job ended dead (out of attempts, a permanent error, a
+    /// lapsed last lease, a damaged record), so the job failed without a result.
+    #[error(
+        "job {id} failed: its task {task} ended dead ({failure}); fix the cause and submit the \
+         job again (or, if the reduce failed, requeue it: the maps' results are kept)"
+    )]
+    JobFailed {
+        /// The job.
+        id: TaskId,
+        /// The map or reduce that failed it.
+        task: TaskId,
+        /// Why that task's last attempt failed.
+        failure: Failure,
+    },
+    /// A map or the reduce of the job was cancelled (or purged while it waited).
+    #[error("job {id} was cancelled (one of its tasks was cancelled or purged); it has no result")]
+    JobCancelled {
+        /// The job.
+        id: TaskId,
+    },
+    /// The job did not finish in time; it keeps running.
+    #[error(
+        "job {id} did not finish within {waited:?}: it is {status} with {maps_done} of \
+         {maps_total} maps done; wait longer, or check that workers with its map and reduce \
+         handlers are running"
+    )]
+    JobTimeout {
+        /// The job.
+        id: TaskId,
+        /// How long the caller waited.
+        waited: Duration,
+        /// Its status when the wait ended.
+        status: JobStatus,
+        /// Maps completed by then.
+        maps_done: u32,
+        /// Maps in the job.
+        maps_total: u32,
+    },
+    /// The job completed, but the record of its reduce, which holds the result, is gone.
+    #[error(
+        "job {id} completed, but the record of its reduce {reduce}, which holds the result, is \
+         gone (the retention bound or a purge removed it); wait for results sooner, or keep \
+         more finished records"
+    )]
+    JobResultGone {
+        /// The job.
+        id: TaskId,
+        /// Its reduce task.
+        reduce: TaskId,
     },
     /// Work was still unfinished when [`Runtime::wait_idle`](crate::Runtime::wait_idle) gave up.
     #[error("{unfinished} tasks were still pending, retrying or running after {waited:?}")]

@@ -9,6 +9,12 @@
 //! - Watch them: [`Runtime::status`] gives the whole [`TaskRecord`],
 //!   [`Runtime::get_result`] blocks for the typed result, [`Runtime::stats`] gives
 //!   exact counts, [`Runtime::cancel`] stops one that has not started.
+//! - Run map-reduce jobs ([`job`]): [`Job::map_reduce`] over a [`NamedTask`] map and a
+//!   [`ReduceTask`] that receives the maps' outputs (or closures registered by name, with
+//!   [`Runtime::map_reduce`]); [`Runtime::submit_job`], [`Runtime::job_status`] (maps done
+//!   out of total), and [`Runtime::wait_job`] for the typed result or the failing map's
+//!   error. The backend enqueues the reduce when the last map completes, so the worker
+//!   processes that share it run jobs as they run tasks.
 //! - Stop with [`Runtime::shutdown`]: drain everything, or abandon the queue and report it.
 //! - Name a backend with a URL: [`backend::open`] turns `memory://`,
 //!   `sqlite://path/to/tasks.db` (feature `sqlite`, on by default: SQLite is the
@@ -80,6 +86,7 @@
 
 pub mod backend;
 mod error;
+pub mod job;
 mod registry;
 mod runtime;
 mod submit;
@@ -87,14 +94,16 @@ pub(crate) mod sync;
 pub mod worker;
 
 pub use error::{RegistryError, RuntimeError};
+pub use job::{Job, JobHandle, ReduceFn, ReduceTask};
 pub use registry::{FnHandle, Registry, SharedRegistry};
 pub use runtime::{Runtime, RuntimeBuilder, Shutdown, ShutdownReport};
 pub use submit::{Call, Submission, Submit, TaskHandle};
 
 pub use workmill_core::{
-    Backoff, Codec, CodecError, FailOutcome, Failure, FailureKind, Lease, ListFilter, NamedTask,
-    NewTask, Postcard, Priority, Queue, QueueError, QueueStats, Reservation, RetryPolicy,
-    TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp, WorkerId,
+    Backoff, Codec, CodecError, FailOutcome, Failure, FailureKind, JobRecord, JobStatus, Lease,
+    ListFilter, NamedTask, NewJob, NewTask, Postcard, Priority, Queue, QueueError, QueueStats,
+    Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
+    WorkerId,
 };
 #[cfg(feature = "sqlite")]
 pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};

@@ -6,6 +6,7 @@
 
 mod clock;
 mod config;
+mod jobs;
 mod ready;
 mod slots;
 mod state;
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use workmill_core::{
-    FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats, Reservation,
-    TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
+    QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -175,6 +176,28 @@ impl MemoryQueue {
         self.signals.send(notices);
     }
 
+    /// Takes the lock once `count` more waiting tasks fit under the capacity,
+    /// waiting for room as [`OnFull`] says.
+    fn lock_with_room(&self, count: usize) -> Result<MutexGuard<'_, State>, QueueError> {
+        let start = Instant::now();
+        let mut state = lock(&self.state);
+        while !state.has_room(count) {
+            let capacity = self.capacity.unwrap_or(usize::MAX);
+            let patience = match self.on_full {
+                OnFull::Wait(patience) if count <= capacity => patience,
+                _ => return Err(QueueError::QueueFull { capacity }),
+            };
+            let waited = start.elapsed();
+            if waited >= patience {
+                return Err(QueueError::QueueFull { capacity });
+            }
+            state.sleepers.producers += 1;
+            state = self.signals.sleep_for_room(state, patience - waited);
+            state.sleepers.producers -= 1;
+        }
+        Ok(state)
+    }
+
     /// Checks a submission before taking the lock.
     fn check_new(&self, task: &NewTask) -> Result<(), QueueError> {
         if let Err(source) = task.retry.validate() {
@@ -230,23 +253,7 @@ impl Queue for MemoryQueue {
         for task in &tasks {
             self.check_new(task)?;
         }
-        let count = tasks.len();
-        let start = Instant::now();
-        let mut state = lock(&self.state);
-        while !state.has_room(count) {
-            let capacity = self.capacity.unwrap_or(usize::MAX);
-            let patience = match self.on_full {
-                OnFull::Wait(patience) if count <= capacity => patience,
-                _ => return Err(QueueError::QueueFull { capacity }),
-            };
-            let waited = start.elapsed();
-            if waited >= patience {
-                return Err(QueueError::QueueFull { capacity });
-            }
-            state.sleepers.producers += 1;
-            state = self.signals.sleep_for_room(state, patience - waited);
-            state.sleepers.producers -= 1;
-        }
+        let mut state = self.lock_with_room(tasks.len())?;
         let now = self.clock.now();
         let ids = state.enqueue(tasks, now);
         self.unlock(state);
@@ -378,7 +385,29 @@ impl Queue for MemoryQueue {
     }
 
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
-        Ok(self.apply(|state, _| state.purge(statuses)))
+        Ok(self.apply(|state, now| state.purge(statuses, now)))
+    }
+
+    /// Enqueues the maps and records the job under one lock; the maps count
+    /// against the capacity (waiting for room as [`OnFull`] says), the reduce
+    /// does not.
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        for task in job.maps.iter().chain(std::iter::once(&job.reduce)) {
+            self.check_new(task)?;
+        }
+        let mut state = self.lock_with_room(job.maps.len())?;
+        let now = self.clock.now();
+        let id = state.submit_job(job, now);
+        self.unlock(state);
+        id
+    }
+
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        lock(&self.state).jobs.get(id).map(|job| job.record.clone())
+    }
+
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        lock(&self.state).jobs.get(id)?.results()
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {

@@ -5,6 +5,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
 
+use super::jobs::JobLink;
+
 /// The `finish_seq` of a task that is not finished; real ones count up from 1.
 pub(crate) const NOT_FINISHED: u64 = 0;
 
@@ -29,6 +31,8 @@ pub(crate) struct Task {
     pub(crate) waiters: u32,
     /// Its place in the finished list while final (the retention order).
     pub(crate) finish_seq: u64,
+    /// The job it is a map or the reduce of, if any.
+    pub(crate) job: Option<JobLink>,
 }
 
 #[derive(Debug, Default)]
@@ -262,6 +266,7 @@ mod tests {
             before_reserve: (None, None),
             waiters: 0,
             finish_seq: NOT_FINISHED,
+            job: None,
         }
     }
 

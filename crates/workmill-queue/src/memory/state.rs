@@ -14,6 +14,7 @@ use workmill_core::{
 };
 
 use super::config::MemoryConfig;
+use super::jobs::{JobLink, Jobs};
 use super::ready::ReadyQueue;
 use super::slots::{NOT_FINISHED, Slots, Task};
 use super::timers::{Due, Expiry, Timers};
@@ -38,6 +39,8 @@ pub(crate) struct State {
     pub(crate) sleepers: Sleepers,
     /// Wake-ups owed once the lock is released.
     pub(crate) wakes: Wakes,
+    /// Map-reduce jobs and the reduce ids they hold back.
+    pub(crate) jobs: Jobs,
 }
 
 impl State {
@@ -55,6 +58,7 @@ impl State {
             config,
             sleepers: Sleepers::default(),
             wakes: Wakes::default(),
+            jobs: Jobs::default(),
         }
     }
 
@@ -85,9 +89,26 @@ impl State {
         tasks: Vec<NewTask>,
         now: Timestamp,
     ) -> Result<Vec<TaskId>, QueueError> {
+        self.insert_tasks(tasks.into_iter().map(|task| (task, None)), now)
+    }
+
+    /// Accepts `tasks`, each with the job it belongs to if any, all together or none of them.
+    ///
+    /// Refuses an id that is stored, or held back as the reduce of a job still mapping.
+    pub(crate) fn insert_tasks(
+        &mut self,
+        tasks: impl ExactSizeIterator<Item = (NewTask, Option<JobLink>)>,
+        now: Timestamp,
+    ) -> Result<Vec<TaskId>, QueueError> {
         let mut ids = Vec::with_capacity(tasks.len());
         let mut slots = Vec::with_capacity(tasks.len());
-        for new in tasks {
+        for (new, job) in tasks {
+            if self.jobs.holds(&new.id) {
+                for slot in slots {
+                    self.slots.remove(slot);
+                }
+                return Err(QueueError::DuplicateTask { id: new.id });
+            }
             ids.push(new.id.clone());
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -116,6 +137,7 @@ impl State {
                 before_reserve: (None, None),
                 waiters: 0,
                 finish_seq: NOT_FINISHED,
+                job,
             };
             match self.slots.insert(task) {
                 Ok(slot) => slots.push(slot),

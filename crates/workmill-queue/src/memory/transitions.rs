@@ -26,9 +26,15 @@ impl State {
             .get_mut(slot)
             .ok_or_else(|| not_found(&lease.task))?;
         set_status(&mut self.stats, task, TaskStatus::Completed)?;
+        let job = task.job.clone();
+        // A map's result is kept with its job too, beyond the retention bound.
+        let job_result = job.as_ref().map(|_| result.clone());
         task.record.result = Some(result);
         task.record.finished_at = Some(now);
         self.finish(slot);
+        if let (Some(link), Some(result)) = (job, job_result) {
+            self.job_task_completed(&link, result, now);
+        }
         Ok(())
     }
 
@@ -77,9 +83,14 @@ impl State {
             }
             RetryDecision::GiveUp => {
                 set_status(&mut self.stats, task, TaskStatus::Dead)?;
+                let job = task.job.clone();
+                let job_failure = job.as_ref().map(|_| failure.clone());
                 task.record.last_error = Some(failure);
                 task.record.finished_at = Some(now);
                 self.finish(slot);
+                if let (Some(link), Some(failure)) = (job, job_failure) {
+                    self.job_task_dead(&link, id, failure, now);
+                }
                 Ok(FailOutcome::Dead)
             }
         }
@@ -138,8 +149,12 @@ impl State {
         let task = self.slots.get_mut(slot).ok_or_else(|| not_found(id))?;
         set_status(&mut self.stats, task, TaskStatus::Cancelled)?;
         task.record.finished_at = Some(now);
+        let job = task.job.clone();
         self.wakes.room = true;
         self.finish(slot);
+        if let Some(link) = job {
+            self.job_task_cancelled(&link, now);
+        }
         Ok(())
     }
 
@@ -169,13 +184,27 @@ impl State {
         self.next_seq += 1;
         // Its entry in the finished list is now stale and is skipped.
         task.finish_seq = NOT_FINISHED;
+        let job = task.job.clone();
         self.retained_finished -= 1;
         self.schedule(slot, now);
+        if let Some(link) = job {
+            self.job_task_requeued(&link, id);
+        }
         Ok(())
     }
 
+    /// Deletes every task in one of `statuses` as if it had never been submitted,
+    /// cancelling first the unfinished jobs that lose a waiting or running task, and
+    /// removing after the finished jobs that a purged status ended.
+    pub(crate) fn purge(&mut self, statuses: &[TaskStatus], now: Timestamp) -> u64 {
+        self.cancel_jobs_losing_tasks(statuses, now);
+        let purged = self.purge_tasks(statuses);
+        self.remove_jobs_purged_with(statuses);
+        purged
+    }
+
     /// Deletes every task in one of `statuses` as if it had never been submitted.
-    pub(crate) fn purge(&mut self, statuses: &[TaskStatus]) -> u64 {
+    fn purge_tasks(&mut self, statuses: &[TaskStatus]) -> u64 {
         let doomed: Vec<u32> = self
             .slots
             .iter()

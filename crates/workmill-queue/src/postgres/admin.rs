@@ -7,6 +7,7 @@ use workmill_core::{
 };
 
 use super::counters::{evict_over_retention, read_stats};
+use super::job_bookkeeping;
 use super::pool::{Session, Settings, Statements};
 use super::rescue::{RESCUE_BATCH, rescue_lapsed};
 use super::row::{read_record, record_columns};
@@ -80,16 +81,23 @@ pub(crate) fn list(
     Ok(records)
 }
 
-const LOCK_STATUS: &str = "SELECT status FROM {s}.tasks WHERE id = $1 FOR UPDATE";
+const LOCK_STATUS: &str = "SELECT status, job_id FROM {s}.tasks WHERE id = $1 FOR UPDATE";
 
-/// Locks a task's row for an operator's command and reads its status.
+/// Locks a task's row for an operator's command; its status and its job, if any.
+///
+/// The command first takes the lock its `UPDATE` will need on the table (`ROW EXCLUSIVE`), so
+/// that it never holds a row while waiting for a purge that waits for that row. A task of a
+/// job is locked before its job, as in every other move (see `job_bookkeeping.rs`).
 fn locked_status(
     client: &mut impl GenericClient,
     statements: &mut Statements,
     settings: &Settings,
     id: &TaskId,
     op: &'static str,
-) -> Result<TaskStatus, QueueError> {
+) -> Result<(TaskStatus, Option<String>), QueueError> {
+    client
+        .batch_execute(&settings.render("LOCK TABLE {s}.tasks IN ROW EXCLUSIVE MODE"))
+        .map_err(store_error(op))?;
     let select = statements
         .get(client, settings, LOCK_STATUS)
         .map_err(store_error(op))?;
@@ -98,12 +106,13 @@ fn locked_status(
         .map_err(store_error(op))?
         .ok_or_else(|| QueueError::NotFound { id: id.clone() })?;
     let text: String = row.try_get(0).map_err(store_error(op))?;
-    parse_status(id, &text)
+    let job: Option<String> = row.try_get(1).map_err(store_error(op))?;
+    Ok((parse_status(id, &text)?, job))
 }
 
 const CANCEL: &str = "UPDATE {s}.tasks SET status = 'cancelled', finished_at = $2 WHERE id = $1";
 
-/// Cancels a `pending` or `retrying` task.
+/// Cancels a `pending` or `retrying` task, and its job with it.
 ///
 /// The row lock waits for a reserve that holds the row at this moment; it then reads the
 /// task as `running`, and the cancel is refused, as for any running task.
@@ -115,15 +124,28 @@ pub(crate) fn cancel(session: &mut Session, id: &TaskId) -> Result<(), QueueErro
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
-    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    let (from, job) = locked_status(&mut tx, statements, settings, id, OP)?;
     transition(id, from, TaskStatus::Cancelled)?;
     let update = statements
         .get(&mut tx, settings, CANCEL)
         .map_err(store_error(OP))?;
-    tx.execute(&update, &[&id.as_str(), &micros(Timestamp::now())])
+    let now = Timestamp::now();
+    tx.execute(&update, &[&id.as_str(), &micros(now)])
         .map_err(store_error(OP))?;
     let mut deltas = Deltas::default();
     deltas.moved(from, TaskStatus::Cancelled);
+    if let Some(job) = &job {
+        job_bookkeeping::task_cancelled(
+            &mut tx,
+            statements,
+            settings,
+            job,
+            id.as_str(),
+            now,
+            &mut deltas,
+        )
+        .map_err(store_error(OP))?;
+    }
     evict_over_retention(&mut tx, statements, settings, &mut deltas)?;
     deltas.add_to_shard(&mut tx, statements, settings)?;
     notify(&mut tx, statements, settings, &settings.done_channel)?;
@@ -136,7 +158,8 @@ SET status = 'pending', attempts = 0, run_at = $2, seq = nextval('{s}.task_arriv
     finished_at = NULL, lease_token = NULL, lease_expires_at = NULL
 WHERE id = $1";
 
-/// Puts a `dead` task back to `pending` with no attempts used, at the back of its priority.
+/// Puts a `dead` task back to `pending` with no attempts used, at the back of its priority; a
+/// dead reduce that failed its job makes the job reducing again.
 pub(crate) fn requeue(session: &mut Session, id: &TaskId) -> Result<(), QueueError> {
     const OP: &str = "requeue a task";
     let Session {
@@ -145,7 +168,7 @@ pub(crate) fn requeue(session: &mut Session, id: &TaskId) -> Result<(), QueueErr
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
-    let from = locked_status(&mut tx, statements, settings, id, OP)?;
+    let (from, job) = locked_status(&mut tx, statements, settings, id, OP)?;
     transition(id, from, TaskStatus::Pending)?;
     if from != TaskStatus::Dead {
         // `running -> pending` is a legal move, but it is `release`, not an operator's requeue.
@@ -162,6 +185,10 @@ pub(crate) fn requeue(session: &mut Session, id: &TaskId) -> Result<(), QueueErr
         .map_err(store_error(OP))?;
     tx.execute(&update, &[&id.as_str(), &micros(Timestamp::now())])
         .map_err(store_error(OP))?;
+    if let Some(job) = &job {
+        job_bookkeeping::task_requeued(&mut tx, statements, settings, job, id.as_str())
+            .map_err(store_error(OP))?;
+    }
     let mut deltas = Deltas::default();
     deltas.moved(from, TaskStatus::Pending);
     deltas.add_to_shard(&mut tx, statements, settings)?;
@@ -180,6 +207,10 @@ SELECT status, count(*) FROM gone GROUP BY status";
 /// transaction is about to change, it first locks the table against writers (readers go
 /// on): a writer's counters are written in the same transaction as its task rows, so once
 /// no writer is inside a transaction on `tasks`, the counters are exact.
+///
+/// Jobs first: a job still running that would lose a waiting or running task is cancelled
+/// (its other waiting tasks with it); afterwards the jobs that a purged status ended are
+/// removed with their results.
 pub(crate) fn purge(session: &mut Session, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
     const OP: &str = "purge tasks";
     let mut unique: Vec<TaskStatus> = Vec::new();
@@ -197,21 +228,37 @@ pub(crate) fn purge(session: &mut Session, statuses: &[TaskStatus]) -> Result<u6
     tx.batch_execute(&settings.render("LOCK TABLE {s}.tasks IN SHARE ROW EXCLUSIVE MODE"))
         .map_err(store_error(OP))?;
     let stats = read_stats(&mut tx, statements, settings)?;
+    let mut deltas = Deltas::default();
+    job_bookkeeping::cancel_jobs_losing_tasks(
+        &mut tx,
+        statements,
+        settings,
+        &unique,
+        Timestamp::now(),
+        &mut deltas,
+    )
+    .map_err(store_error(OP))?;
+    // The gauges as they stand after those cancels, which this transaction has not written yet.
+    let mut cancels = deltas;
+    let mut gauges = Vec::with_capacity(unique.len());
+    for &status in &unique {
+        let gauge = sql_count(stats.count(status)) + *cancels.gauge(status);
+        gauges.push(u64::try_from(gauge).unwrap_or(0));
+    }
     let delete = statements
         .get(&mut tx, settings, PURGE)
         .map_err(store_error(OP))?;
     let names: Vec<&str> = unique.iter().map(|s| s.as_str()).collect();
     let rows = tx.query(&delete, &[&names]).map_err(store_error(OP))?;
-    let mut deltas = Deltas::default();
     let mut purged = 0u64;
-    for status in unique {
+    for (&status, gauge) in unique.iter().zip(gauges) {
         let deleted = rows
             .iter()
             .find(|row| row.try_get::<_, &str>(0).ok() == Some(status.as_str()))
             .and_then(|row| row.try_get::<_, i64>(1).ok())
             .unwrap_or(0);
         let deleted = u64::try_from(deleted).unwrap_or(0);
-        let gauge = stats.count(status).max(deleted);
+        let gauge = gauge.max(deleted);
         purged += gauge;
         *deltas.gauge(status) -= sql_count(gauge);
         deltas.submitted -= sql_count(gauge);
@@ -219,6 +266,10 @@ pub(crate) fn purge(session: &mut Session, statuses: &[TaskStatus]) -> Result<u6
             deltas.retained_finished -= sql_count(deleted);
         }
     }
+    job_bookkeeping::remove_jobs_purged_with(&mut tx, statements, settings, &unique)
+        .map_err(store_error(OP))?;
+    // Tasks the cancels finished and the purge kept count against the bound.
+    evict_over_retention(&mut tx, statements, settings, &mut deltas)?;
     deltas.add_to_shard(&mut tx, statements, settings)?;
     tx.commit().map_err(store_error(OP))?;
     Ok(purged)

@@ -2,7 +2,7 @@
 //! and the dead-lettering of corrupt reservations: each task's `RetryPolicy::decide` sends it to
 //! `retrying` after its backoff, or to `dead`; a batch is written in at most two statements.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use postgres::GenericClient;
 use workmill_core::{
@@ -10,6 +10,7 @@ use workmill_core::{
     TaskStatus, Timestamp,
 };
 
+use super::job_bookkeeping::{self, DeadTask};
 use super::pool::{Settings, Statements};
 use super::store::{micros, store_error};
 use crate::stored::{Deltas, transition};
@@ -47,14 +48,15 @@ SET status = 'dead', finished_at = $1, lease_token = NULL, lease_expires_at = NU
     last_error_kind = dead.kind, last_error_message = dead.message
 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS dead(id, token, kind, message)
 WHERE t.id = dead.id AND t.status = 'running' AND t.lease_token = dead.token
-RETURNING t.id";
+RETURNING t.id, t.job_id";
 
 /// Applies each task's policy to its failed attempt and writes the outcomes, inside the
 /// caller's transaction; returns one result per attempt, in order.
 ///
 /// A row no longer `running` under the attempt's token is left alone and reported as
 /// [`QueueError::LeaseLost`]; `deltas` counts only the rows that moved. A retry re-enters
-/// the line behind the tasks already waiting at its (possibly demoted) priority.
+/// the line behind the tasks already waiting at its (possibly demoted) priority. A task of a
+/// job that ends `Dead` fails its job here too, in the same transaction.
 pub(crate) fn record_failures(
     client: &mut impl GenericClient,
     statements: &mut Statements,
@@ -95,12 +97,14 @@ pub(crate) fn record_failures(
             FailOutcome::Dead => {
                 transition(&attempt.id, TaskStatus::Running, TaskStatus::Dead)?;
                 dead.push(&attempt.stored_id, attempt.token, &failure);
+                dead.failures.push(failure);
             }
         }
         planned.push((attempt.stored_id, attempt.id, attempt.token, outcome));
     }
 
     let mut moved = HashSet::new();
+    let mut dead_in_jobs: Vec<(String, String)> = Vec::new();
     if !retry.ids.is_empty() {
         let update = statements
             .get(client, settings, RETRY)
@@ -136,7 +140,36 @@ pub(crate) fn record_failures(
                 ],
             )
             .map_err(store_error(OP))?;
-        moved.extend(rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()));
+        for row in &rows {
+            let id: String = row.try_get(0).map_err(store_error(OP))?;
+            if let Some(job) = row
+                .try_get::<_, Option<String>>(1)
+                .map_err(store_error(OP))?
+            {
+                dead_in_jobs.push((id.clone(), job));
+            }
+            moved.insert(id);
+        }
+    }
+    if !dead_in_jobs.is_empty() {
+        let failures: HashMap<&str, &Failure> = dead
+            .ids
+            .iter()
+            .map(String::as_str)
+            .zip(&dead.failures)
+            .collect();
+        let dead_tasks: Vec<DeadTask<'_>> = dead_in_jobs
+            .iter()
+            .filter_map(|(id, job)| {
+                Some(DeadTask {
+                    task: id,
+                    job,
+                    failure: failures.get(id.as_str())?,
+                })
+            })
+            .collect();
+        job_bookkeeping::tasks_dead(client, statements, settings, &dead_tasks, now, deltas)
+            .map_err(store_error(OP))?;
     }
 
     let mut outcomes = Vec::with_capacity(planned.len());
@@ -170,6 +203,8 @@ struct Batch {
     messages: Vec<String>,
     priorities: Vec<i32>,
     run_at: Vec<i64>,
+    /// Each dead task's failure, for its job.
+    failures: Vec<Failure>,
 }
 
 impl Batch {

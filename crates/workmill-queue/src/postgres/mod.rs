@@ -4,11 +4,14 @@
 //! `README.md` next to this file.
 
 mod admin;
+mod complete;
 mod config;
 mod counters;
 mod doorbell;
 mod enqueue;
 mod failure;
+mod job_bookkeeping;
+mod jobs;
 mod lease;
 mod maintenance;
 mod pool;
@@ -29,8 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use workmill_core::{
-    FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats, Reservation,
-    TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
+    QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 pub use config::{PostgresConfig, SynchronousCommit};
@@ -269,7 +272,9 @@ impl Queue for PostgresQueue {
         &self,
         done: Vec<(Lease, Vec<u8>)>,
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        let outcome = self.pool.with(|session| lease::complete_all(session, done));
+        let outcome = self
+            .pool
+            .with(|session| complete::complete_all(session, done));
         self.wrote(outcome, |outcomes| {
             outcomes.iter().filter(|o| o.is_ok()).count()
         })
@@ -316,6 +321,21 @@ impl Queue for PostgresQueue {
 
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
         self.pool.with(|session| admin::purge(session, statuses))
+    }
+
+    /// Enqueues the maps, holds back the reduce and records the job in one transaction.
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        let maps = job.maps.len();
+        let outcome = self.pool.with(|session| jobs::submit_job(session, job));
+        self.wrote(outcome, |_| maps + 2)
+    }
+
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        self.pool.with(|session| jobs::job(session, id))
+    }
+
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        self.pool.with(|session| jobs::job_results(session, id))
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {

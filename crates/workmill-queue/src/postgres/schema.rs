@@ -33,10 +33,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "add the task_overview and queue_stats views and column comments, for people reading the queue in psql",
         sql: ADD_VIEWS,
     },
+    Migration {
+        version: 3,
+        description: "add map-reduce jobs: tasks.job_id, the jobs, job_maps and held_reduces tables and the job_overview view",
+        sql: ADD_JOBS,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST_VERSION: i32 = 2;
+pub(crate) const LATEST_VERSION: i32 = 3;
 
 /// How many rows `queue_counters` has. Each transaction adds its changes to one row chosen at
 /// random, so concurrent commits rarely wait for each other on one hot row; the stats are the
@@ -234,4 +239,81 @@ COMMENT ON COLUMN {s}.tasks.worker IS 'The worker of the latest attempt.';
 COMMENT ON TABLE {s}.queue_counters IS 'Exact counts, changed in the same transaction as the tasks they count, spread over shards; queue_stats sums them.';
 COMMENT ON VIEW {s}.task_overview IS 'The tasks with readable times and sizes instead of bytes.';
 COMMENT ON VIEW {s}.queue_stats IS 'The exact counts: submitted = pending + retrying + running + completed + dead + cancelled.';
+";
+
+/// Version 3: map-reduce jobs (the rules are on `Queue` in workmill-core, under "Jobs").
+///
+/// - `tasks.job_id` names the job of a map or a reduce; NULL for a plain task, and for the
+///   tasks already stored when this migration runs (adding a nullable column without a
+///   default rewrites nothing). `tasks_by_job` holds job tasks only, so it costs plain
+///   tasks nothing; it finds a job's waiting tasks when the job ends.
+/// - `jobs`: one row per job. Its row lock is what orders everything that happens to one
+///   job: every transaction that changes a job locks its row first (`FOR UPDATE`), reads
+///   the latest committed version, decides, and writes, so two workers completing a job's
+///   last two maps cannot both see the last count.
+/// - `job_maps`: one row per map, in submission order (`position`), holding its result once
+///   it completed while the job was mapping: apart from `tasks`, so that neither the
+///   retention bound nor a purge of completed tasks takes a result the reduce needs.
+/// - `held_reduces`: a job's reduce, in the columns of `tasks`, until the last map completes
+///   and it is copied into `tasks`. `enqueue` refuses an id held here.
+const ADD_JOBS: &str = "
+ALTER TABLE {s}.tasks ADD COLUMN job_id text COLLATE \"C\";
+CREATE INDEX tasks_by_job ON {s}.tasks (job_id) WHERE job_id IS NOT NULL;
+
+CREATE TABLE {s}.jobs (
+    id              text COLLATE \"C\" PRIMARY KEY,
+    status          text   NOT NULL CHECK (status IN
+                        ('mapping', 'reducing', 'completed', 'failed', 'cancelled')),
+    maps_total      bigint NOT NULL CHECK (maps_total BETWEEN 1 AND 4294967295),
+    maps_done       bigint NOT NULL DEFAULT 0,
+    reduce_id       text COLLATE \"C\" NOT NULL,
+    failed_task_id  text COLLATE \"C\",
+    failure_kind    text,
+    failure_message text,
+    created_at      bigint NOT NULL,
+    finished_at     bigint
+);
+
+CREATE TABLE {s}.job_maps (
+    job_id       text COLLATE \"C\" NOT NULL REFERENCES {s}.jobs (id),
+    position     bigint NOT NULL,
+    task_id      text COLLATE \"C\" NOT NULL,
+    result       bytea,
+    completed_at bigint,
+    PRIMARY KEY (job_id, position),
+    UNIQUE (job_id, task_id)
+);
+
+CREATE TABLE {s}.held_reduces (
+    id                 text COLLATE \"C\" PRIMARY KEY,
+    job_id             text COLLATE \"C\" NOT NULL UNIQUE REFERENCES {s}.jobs (id),
+    name               text             NOT NULL,
+    payload            bytea            NOT NULL,
+    payload_checksum   bigint           NOT NULL,
+    priority           integer          NOT NULL CHECK (priority BETWEEN 0 AND 65535),
+    max_attempts       bigint           NOT NULL,
+    backoff            text             NOT NULL CHECK (backoff IN ('immediate', 'fixed', 'exponential')),
+    backoff_initial_us bigint           NOT NULL,
+    backoff_factor     double precision NOT NULL,
+    backoff_max_us     bigint           NOT NULL,
+    jitter             double precision NOT NULL,
+    demote_by          integer          NOT NULL,
+    run_at             bigint
+);
+
+CREATE VIEW {s}.job_overview AS
+    SELECT id, status, maps_done || '/' || maps_total AS maps_done, reduce_id,
+           failed_task_id, failure_kind, failure_message,
+           to_timestamp(created_at / 1e6) AS created,
+           to_timestamp(finished_at / 1e6) AS finished
+    FROM {s}.jobs;
+
+COMMENT ON COLUMN {s}.tasks.job_id IS 'The map-reduce job this task is a map or the reduce of; NULL for a plain task.';
+COMMENT ON TABLE {s}.jobs IS 'One row per map-reduce job: its status, maps done out of total, its reduce, and the task that failed it.';
+COMMENT ON COLUMN {s}.jobs.maps_done IS 'Maps that completed while the job was mapping; the reduce is enqueued when this reaches maps_total.';
+COMMENT ON COLUMN {s}.jobs.reduce_id IS 'The reduce task; a task of this id exists once the last map completed.';
+COMMENT ON COLUMN {s}.jobs.failed_task_id IS 'The map or reduce whose death failed the job (with failure_kind and failure_message).';
+COMMENT ON TABLE {s}.job_maps IS 'One row per map of a job, in submission order, with the map''s result once it completed: kept here, beyond the retention bound of task records.';
+COMMENT ON TABLE {s}.held_reduces IS 'The reduce of a job still mapping, held back until its last map completes and then copied into tasks.';
+COMMENT ON VIEW {s}.job_overview IS 'The jobs with readable times and progress (maps_done as 3/8).';
 ";

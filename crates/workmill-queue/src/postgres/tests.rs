@@ -152,8 +152,21 @@ fn a_version_1_schema_is_migrated_and_its_tasks_survive() {
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    assert_eq!(history.len(), 2);
+    assert_eq!(history.len(), LATEST_VERSION as usize);
     assert!(history[1].1.contains("task_overview"), "{history:?}");
+    assert!(history[2].1.contains("jobs"), "{history:?}");
+    let job_of_old: Option<String> = scratch
+        .admin
+        .query_one(
+            &scratch.sql("SELECT job_id FROM {s}.tasks WHERE id = 'old-task'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        job_of_old, None,
+        "a task stored before jobs belongs to none"
+    );
     let completed: i64 = scratch
         .admin
         .query_one(&scratch.sql("SELECT completed FROM {s}.queue_stats"), &[])

@@ -22,13 +22,19 @@ pub(crate) fn notify(
     settings: &Settings,
     channel: &str,
 ) -> Result<(), QueueError> {
-    const OP: &str = "send a notification";
-    let select = statements
-        .get(client, settings, NOTIFY)
-        .map_err(store_error(OP))?;
-    client
-        .execute(&select, &[&channel])
-        .map_err(store_error(OP))?;
+    notify_or_error(client, statements, settings, channel)
+        .map_err(store_error("send a notification"))
+}
+
+/// [`notify`], for callers that report the driver's error as it is (the job bookkeeping).
+pub(crate) fn notify_or_error(
+    client: &mut impl GenericClient,
+    statements: &mut Statements,
+    settings: &Settings,
+    channel: &str,
+) -> Result<(), postgres::Error> {
+    let select = statements.get(client, settings, NOTIFY)?;
+    client.execute(&select, &[&channel])?;
     Ok(())
 }
 

@@ -129,14 +129,19 @@ pub(crate) fn requeue(queue: &RedisQueue, id: &TaskId) -> Result<(), QueueError>
     admin_verdict(reply, id, TaskStatus::Pending, OP)
 }
 
-/// Deletes every task in `statuses` as if never submitted; returns how many, evicted records included.
+/// Deletes every task in `statuses` as if never submitted; returns how many, evicted records
+/// included. Jobs that would lose a waiting or running task are cancelled first, and jobs
+/// that a purged status ended are removed (`purge.lua`).
 pub(crate) fn purge(queue: &RedisQueue, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
     const OP: &str = "purge tasks";
     if statuses.is_empty() {
         return Ok(0);
     }
     let mut invocation = PURGE.prepare_invoke();
-    invocation.arg(&queue.prefix);
+    invocation
+        .arg(&queue.prefix)
+        .arg(queue.config.bound_arg())
+        .arg(queue.config.age_arg());
     for status in statuses {
         invocation.arg(status.as_str());
     }

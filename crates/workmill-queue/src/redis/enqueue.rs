@@ -10,7 +10,7 @@ use super::scripts::{ENQUEUE, Reply, malformed};
 const OP: &str = "enqueue tasks";
 
 /// Checks what can be checked before touching the server: the policy and the payload size.
-fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
+pub(crate) fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
     task.retry
         .validate()
         .map_err(|source| QueueError::InvalidPolicy {
@@ -28,7 +28,7 @@ fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
 }
 
 /// Adds `tasks` atomically: all of them, or (on a duplicate id, in the store or within the
-/// batch) none.
+/// batch, or an id held back as the reduce of a job still mapping) none.
 pub(crate) fn enqueue_all(
     queue: &RedisQueue,
     tasks: Vec<NewTask>,
@@ -41,28 +41,9 @@ pub(crate) fn enqueue_all(
     }
     let mut invocation = ENQUEUE.prepare_invoke();
     invocation.arg(&queue.prefix).arg(tasks.len());
-    // Tasks of one batch mostly share a policy; its text is written once.
-    let mut last_policy: Option<(&RetryPolicy, String)> = None;
+    let mut policies = PolicyTexts::default();
     for task in &tasks {
-        let policy = match &last_policy {
-            Some((policy, text)) if **policy == task.retry => text.clone(),
-            _ => {
-                let text = policy_text(&task.retry);
-                last_policy = Some((&task.retry, text.clone()));
-                text
-            }
-        };
-        invocation
-            .arg(task.id.as_str())
-            .arg(&task.name)
-            .arg(&task.payload)
-            .arg(checksum(&task.payload))
-            .arg(task.priority.level())
-            .arg(policy);
-        match task.run_at {
-            Some(at) => invocation.arg(at.as_micros()),
-            None => invocation.arg(""),
-        };
+        task_args(&mut invocation, task, &mut policies);
     }
     let reply: Value = queue.pool.run(OP, |con| invocation.invoke(con))?;
     let read = Reply::of(OP);
@@ -87,4 +68,44 @@ pub(crate) fn enqueue_all(
         }
         other => Err(malformed(OP, format_args!("{other:?}"))),
     }
+}
+
+/// The retry policy of the last task written, as text: tasks of one batch mostly share a
+/// policy, whose text is then written once.
+#[derive(Default)]
+pub(crate) struct PolicyTexts<'a> {
+    last: Option<(&'a RetryPolicy, String)>,
+}
+
+impl<'a> PolicyTexts<'a> {
+    fn text(&mut self, policy: &'a RetryPolicy) -> String {
+        match &self.last {
+            Some((last, text)) if *last == policy => text.clone(),
+            _ => {
+                let text = policy_text(policy);
+                self.last = Some((policy, text.clone()));
+                text
+            }
+        }
+    }
+}
+
+/// Adds a task's seven fields, as `add_tasks.lua` reads them: id, name, payload, checksum,
+/// priority, retry policy, run_at (microseconds, or '' for now).
+pub(crate) fn task_args<'a>(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    task: &'a NewTask,
+    policies: &mut PolicyTexts<'a>,
+) {
+    invocation
+        .arg(task.id.as_str())
+        .arg(&task.name)
+        .arg(&task.payload)
+        .arg(checksum(&task.payload))
+        .arg(task.priority.level())
+        .arg(policies.text(&task.retry));
+    match task.run_at {
+        Some(at) => invocation.arg(at.as_micros()),
+        None => invocation.arg(""),
+    };
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod config;
 mod enqueue;
+mod jobs;
 mod lease;
 mod pool;
 mod record;
@@ -22,8 +23,8 @@ mod tests;
 use std::time::Duration;
 
 use workmill_core::{
-    FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats, Reservation,
-    TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
+    QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 pub use config::RedisConfig;
@@ -318,6 +319,19 @@ impl Queue for RedisQueue {
 
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
         admin::purge(self, statuses)
+    }
+
+    /// Enqueues the maps, holds back the reduce and records the job in one script.
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        jobs::submit_job(self, job)
+    }
+
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        jobs::job(self, id)
+    }
+
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        jobs::job_results(self, id)
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {

@@ -1,4 +1,5 @@
-//! The Lua scripts (in `lua/`, each behind the shared `prelude.lua`) and the reading of their replies.
+//! The Lua scripts (in `lua/`, each behind the shared `prelude.lua` and the libraries it uses)
+//! and the reading of their replies.
 
 use std::sync::LazyLock;
 
@@ -7,29 +8,33 @@ use workmill_core::{QueueError, TaskStatus};
 
 use super::pool::BACKEND;
 
+/// A script: `prelude.lua`, then the libraries it uses (`add_tasks.lua`, `jobs.lua`), then its
+/// own body, as one text (so `EVALSHA` needs nothing loaded beforehand).
 macro_rules! script {
-    ($name:ident, $file:literal) => {
+    ($name:ident, $($file:literal),+) => {
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
                 include_str!("lua/prelude.lua"),
-                include_str!(concat!("lua/", $file))
+                $(include_str!(concat!("lua/", $file))),+
             ))
         });
     };
 }
 
-script!(ENQUEUE, "enqueue.lua");
+script!(ENQUEUE, "add_tasks.lua", "enqueue.lua");
 script!(RESERVE, "reserve.lua");
-script!(COMPLETE, "complete.lua");
-script!(FAIL, "fail.lua");
+script!(COMPLETE, "jobs.lua", "complete.lua");
+script!(FAIL, "jobs.lua", "fail.lua");
 script!(LAPSED, "lapsed.lua");
 script!(HEARTBEAT, "heartbeat.lua");
 script!(RELEASE, "release.lua");
-script!(CANCEL, "cancel.lua");
-script!(REQUEUE, "requeue.lua");
-script!(PURGE, "purge.lua");
+script!(CANCEL, "jobs.lua", "cancel.lua");
+script!(REQUEUE, "jobs.lua", "requeue.lua");
+script!(PURGE, "jobs.lua", "purge.lua");
 script!(LIST, "list.lua");
 script!(NEXT_DUE, "next_due.lua");
+script!(SUBMIT_JOB, "add_tasks.lua", "jobs.lua", "submit_job.lua");
+script!(JOB_RESULTS, "job_results.lua");
 
 /// The statuses from which the transition table allows a move to `to`, for a script to
 /// check against: the scripts apply the table, they do not keep their own.

@@ -1,6 +1,7 @@
 //! Unit tests of the Redis backend against a server (`WORKMILL_REDIS_URL`; skipped, with the
 //! reason printed, when unset): the scripts' score against `QueueKey::to_score`, age-based
-//! retention, and the blocking wake-ups of `await_work` and `wait`.
+//! retention, and the blocking wake-ups of `await_work` and `wait`; and, without a server, that
+//! the job script cancels the statuses the transition table allows.
 
 use std::time::{Duration, Instant};
 
@@ -187,4 +188,17 @@ fn wait_subscribes_to_the_task_and_returns_its_final_record() {
     .expect("wait");
     assert_eq!(record.status, TaskStatus::Completed);
     assert_eq!(record.result.as_deref(), Some(&b"answer"[..]));
+}
+
+/// `jobs.lua` cancels a job's waiting tasks from the statuses it names; they must be exactly
+/// the ones the transition table lets become `Cancelled`.
+#[test]
+fn jobs_lua_cancels_exactly_the_statuses_that_may_become_cancelled() {
+    let lua = include_str!("lua/jobs.lua");
+    let allowed: Vec<&str> = super::scripts::sources_of(TaskStatus::Cancelled).collect();
+    assert_eq!(allowed, ["pending", "retrying"]);
+    assert!(
+        lua.contains("(status == 'pending' or status == 'retrying')"),
+        "the test above must name the statuses jobs.lua checks"
+    );
 }

@@ -6,6 +6,7 @@ use workmill_core::{
 };
 
 use super::counters::{Deltas, next_seqs, read_stats, retained_finished};
+use super::job_bookkeeping;
 use super::reserve::rescue_lapsed;
 use super::row::{RECORD_COLUMNS, read_record};
 use super::store::{micros, parse_status, sql_count, store_error, transition};
@@ -53,24 +54,35 @@ pub(crate) fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<TaskRec
     Ok(records)
 }
 
+/// A task as an operator's command finds it: its row, its status and its job, if any.
+struct Current {
+    rowid: i64,
+    status: TaskStatus,
+    job: Option<String>,
+}
+
 /// Reads a task's status for an operator's command, inside its transaction.
-fn current_status(
-    conn: &Connection,
-    id: &TaskId,
-    op: &'static str,
-) -> Result<(i64, TaskStatus), QueueError> {
+fn current_status(conn: &Connection, id: &TaskId, op: &'static str) -> Result<Current, QueueError> {
     let found = conn
-        .prepare_cached("SELECT rowid, status FROM tasks WHERE id = ?1")
+        .prepare_cached("SELECT rowid, status, CAST(job_id AS TEXT) FROM tasks WHERE id = ?1")
         .and_then(|mut select| {
             select
                 .query_row([id.as_str()], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
                 })
                 .optional()
         })
         .map_err(store_error(op))?;
-    let (rowid, text) = found.ok_or_else(|| QueueError::NotFound { id: id.clone() })?;
-    Ok((rowid, parse_status(id, &text)?))
+    let (rowid, text, job) = found.ok_or_else(|| QueueError::NotFound { id: id.clone() })?;
+    Ok(Current {
+        rowid,
+        status: parse_status(id, &text)?,
+        job,
+    })
 }
 
 /// Cancels a `Pending` or `Retrying` task.
@@ -83,15 +95,24 @@ pub(crate) fn cancel(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error(OP))?;
-    let (rowid, from) = current_status(&tx, id, OP)?;
+    let Current {
+        rowid,
+        status: from,
+        job,
+    } = current_status(&tx, id, OP)?;
     transition(id, from, TaskStatus::Cancelled)?;
+    let now = Timestamp::now();
     tx.execute(
         "UPDATE tasks SET status = 'cancelled', finished_at = ?1 WHERE rowid = ?2",
-        params![micros(Timestamp::now()), rowid],
+        params![micros(now), rowid],
     )
     .map_err(store_error(OP))?;
     let mut deltas = Deltas::default();
     deltas.moved(from, TaskStatus::Cancelled);
+    if let Some(job) = job {
+        job_bookkeeping::task_cancelled(&tx, &job, id, now, &mut deltas)
+            .map_err(store_error(OP))?;
+    }
     deltas.apply(&tx).map_err(store_error(OP))?;
     evict_over_retention(&tx, retention, &deltas)?;
     tx.commit().map_err(store_error(OP))
@@ -103,7 +124,11 @@ pub(crate) fn requeue(conn: &mut Connection, id: &TaskId) -> Result<(), QueueErr
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error(OP))?;
-    let (rowid, from) = current_status(&tx, id, OP)?;
+    let Current {
+        rowid,
+        status: from,
+        job,
+    } = current_status(&tx, id, OP)?;
     transition(id, from, TaskStatus::Pending)?;
     if from != TaskStatus::Dead {
         // `Running -> Pending` is a legal move, but it is `release`, not an operator's requeue.
@@ -126,15 +151,31 @@ pub(crate) fn requeue(conn: &mut Connection, id: &TaskId) -> Result<(), QueueErr
     let mut deltas = Deltas::default();
     deltas.moved(from, TaskStatus::Pending);
     deltas.apply(&tx).map_err(store_error(OP))?;
+    if let Some(job) = job {
+        job_bookkeeping::task_requeued(&tx, &job, id).map_err(store_error(OP))?;
+    }
     tx.commit().map_err(store_error(OP))
 }
 
 /// Deletes every task in `statuses` as if never submitted; returns how many, evicted records included.
-pub(crate) fn purge(conn: &mut Connection, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
+///
+/// Jobs first: a job still running that would lose a waiting or running task is cancelled
+/// (and its other waiting tasks with it), and afterwards the jobs that a purged status
+/// ended are removed with their results.
+pub(crate) fn purge(
+    conn: &mut Connection,
+    statuses: &[TaskStatus],
+    retention: Option<u64>,
+) -> Result<u64, QueueError> {
     const OP: &str = "purge tasks";
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error(OP))?;
+    let mut cancelled = Deltas::default();
+    job_bookkeeping::cancel_jobs_losing_tasks(&tx, statuses, Timestamp::now(), &mut cancelled)
+        .map_err(store_error(OP))?;
+    // The purge below reads the gauges, so the cancels are counted first.
+    cancelled.apply(&tx).map_err(store_error(OP))?;
     let stats = read_stats(&tx).map_err(store_error(OP))?;
     let mut deltas = Deltas::default();
     let mut purged = 0u64;
@@ -157,6 +198,9 @@ pub(crate) fn purge(conn: &mut Connection, statuses: &[TaskStatus]) -> Result<u6
         }
     }
     deltas.apply(&tx).map_err(store_error(OP))?;
+    job_bookkeeping::remove_jobs_purged_with(&tx, statuses).map_err(store_error(OP))?;
+    // Tasks the cancels finished and the purge kept count against the bound.
+    evict_over_retention(&tx, retention, &cancelled)?;
     tx.commit().map_err(store_error(OP))?;
     Ok(purged)
 }

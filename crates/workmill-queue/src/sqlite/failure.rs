@@ -8,6 +8,7 @@ use workmill_core::{
 };
 
 use super::counters::{Deltas, next_seqs};
+use super::job_bookkeeping;
 use super::store::{micros, store_error, transition};
 
 /// Applies `policy` to a failed attempt of a running task: `Retrying` after its backoff, or `Dead`.
@@ -57,31 +58,39 @@ pub(crate) fn apply_failure(
         RetryDecision::GiveUp => {
             transition(id, TaskStatus::Running, TaskStatus::Dead)?;
             deltas.moved(TaskStatus::Running, TaskStatus::Dead);
-            finish_dead(conn, rowid, now, &failure)?;
+            finish_dead(conn, rowid, id, now, &failure, deltas)?;
             Ok(FailOutcome::Dead)
         }
     }
 }
 
+/// Writes a running task's move to `Dead` (already counted in `deltas`), and fails its job
+/// if it belongs to one, in the same transaction.
 pub(crate) fn finish_dead(
     conn: &Connection,
     rowid: i64,
+    id: &TaskId,
     now: Timestamp,
     failure: &Failure,
+    deltas: &mut Deltas,
 ) -> Result<(), QueueError> {
-    conn.prepare_cached(
-        "UPDATE tasks SET status = 'dead', finished_at = ?1, lease_token = NULL,
-             lease_expires_at = NULL, last_error_kind = ?2, last_error_message = ?3
-         WHERE rowid = ?4",
-    )
-    .and_then(|mut update| {
-        update.execute(params![
-            micros(now),
-            failure.kind.as_str(),
-            failure.message,
-            rowid
-        ])
-    })
-    .map_err(store_error("dead-letter a task"))?;
+    const OP: &str = "dead-letter a task";
+    let job: Option<String> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'dead', finished_at = ?1, lease_token = NULL,
+                 lease_expires_at = NULL, last_error_kind = ?2, last_error_message = ?3
+             WHERE rowid = ?4 RETURNING CAST(job_id AS TEXT)",
+        )
+        .and_then(|mut update| {
+            update.query_row(
+                params![micros(now), failure.kind.as_str(), failure.message, rowid],
+                |row| row.get(0),
+            )
+        })
+        .map_err(store_error(OP))?;
+    if let Some(job) = job {
+        job_bookkeeping::task_dead(conn, &job, id, failure, now, deltas)
+            .map_err(store_error(OP))?;
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ use workmill_core::{FailOutcome, Failure, Lease, QueueError, TaskStatus, Timesta
 
 use super::counters::Deltas;
 use super::failure::apply_failure;
+use super::job_bookkeeping;
 use super::row::{POLICY_COLUMNS, attempts, priority, read_policy};
 use super::store::{micros, sql_token, store_error, transition};
 
@@ -75,25 +76,36 @@ fn complete_in(
 ) -> Result<(), QueueError> {
     const OP: &str = "complete a task";
     transition(&lease.task, TaskStatus::Running, TaskStatus::Completed)?;
+    // `RETURNING job_id` tells a job's task from a plain one without another query.
     let changed = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'completed', finished_at = ?1, result = ?2,
                  lease_token = NULL, lease_expires_at = NULL
-             WHERE id = ?3 AND status = 'running' AND lease_token = ?4",
+             WHERE id = ?3 AND status = 'running' AND lease_token = ?4
+             RETURNING CAST(job_id AS TEXT)",
         )
         .and_then(|mut update| {
-            update.execute(params![
-                micros(now),
-                result,
-                lease.task.as_str(),
-                sql_token(lease.token)
-            ])
+            update
+                .query_row(
+                    params![
+                        micros(now),
+                        result,
+                        lease.task.as_str(),
+                        sql_token(lease.token)
+                    ],
+                    |row| row.get::<_, Option<String>>(0),
+                )
+                .optional()
         })
         .map_err(store_error(OP))?;
-    if changed == 0 {
+    let Some(job) = changed else {
         return Err(not_held(conn, lease, OP));
-    }
+    };
     deltas.moved(TaskStatus::Running, TaskStatus::Completed);
+    if let Some(job) = job {
+        job_bookkeeping::task_completed(conn, &job, &lease.task, result, now, deltas)
+            .map_err(store_error(OP))?;
+    }
     Ok(())
 }
 

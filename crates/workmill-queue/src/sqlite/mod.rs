@@ -9,6 +9,8 @@ mod connection;
 mod counters;
 mod enqueue;
 mod failure;
+mod job_bookkeeping;
+mod jobs;
 mod lease;
 mod reserve;
 mod row;
@@ -25,8 +27,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use workmill_core::{
-    FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats, Reservation,
-    TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
+    QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 pub use config::{SqliteConfig, Synchronous};
@@ -247,7 +249,24 @@ impl Queue for SqliteQueue {
     }
 
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
-        admin::purge(&mut self.connections.get(), statuses)
+        admin::purge(
+            &mut self.connections.get(),
+            statuses,
+            self.config.retain_finished,
+        )
+    }
+
+    /// Enqueues the maps, holds back the reduce and records the job in one transaction.
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        jobs::submit_job(&mut self.connections.get(), job, self.config.payload_limit)
+    }
+
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        jobs::job(&mut self.connections.get(), id)
+    }
+
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        jobs::job_results(&mut self.connections.get(), id)
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {

@@ -10,6 +10,7 @@ use workmill_core::{
 
 use super::counters::{Deltas, next_tokens};
 use super::failure::{apply_failure, finish_dead};
+use super::job_bookkeeping;
 use super::row::{
     POLICY_COLUMNS, RECORD_COLUMNS, attempts, placeholder_id, priority, read_policy, read_record,
 };
@@ -138,14 +139,26 @@ fn dead_letter_corrupt(
     transition(id, TaskStatus::Running, TaskStatus::Dead)?;
     deltas.moved(TaskStatus::Running, TaskStatus::Dead);
     deltas.failed_attempts += 1;
-    conn.prepare_cached(
-        "UPDATE tasks SET status = 'dead', attempts = attempts + 1, started_at = ?1,
-             finished_at = ?1, worker = ?2, lease_token = NULL, lease_expires_at = NULL,
-             last_error_kind = 'corrupt', last_error_message = ?3
-         WHERE rowid = ?4",
-    )
-    .and_then(|mut update| update.execute(params![micros(now), worker.as_str(), detail, rowid]))
-    .map_err(store_error(OP))?;
+    // The job link is read as text whatever the damage: a job must not wait for a dead map.
+    let job: Option<String> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'dead', attempts = attempts + 1, started_at = ?1,
+                 finished_at = ?1, worker = ?2, lease_token = NULL, lease_expires_at = NULL,
+                 last_error_kind = 'corrupt', last_error_message = ?3
+             WHERE rowid = ?4 RETURNING CAST(job_id AS TEXT)",
+        )
+        .and_then(|mut update| {
+            update.query_row(
+                params![micros(now), worker.as_str(), detail, rowid],
+                |row| row.get(0),
+            )
+        })
+        .map_err(store_error(OP))?;
+    if let Some(job) = job {
+        let failure = Failure::new(FailureKind::Corrupt, detail);
+        job_bookkeeping::task_dead(conn, &job, id, &failure, now, deltas)
+            .map_err(store_error(OP))?;
+    }
     Ok(())
 }
 
@@ -198,8 +211,10 @@ pub(crate) fn rescue_lapsed(
                 finish_dead(
                     conn,
                     rowid,
+                    &id,
                     now,
                     &Failure::new(FailureKind::Corrupt, detail),
+                    deltas,
                 )?;
                 continue;
             }

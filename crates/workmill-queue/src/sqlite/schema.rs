@@ -36,10 +36,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "add tasks.payload_checksum so that damaged payloads are detected instead of run",
         apply: add_payload_checksum,
     },
+    Migration {
+        version: 3,
+        description: "add map-reduce jobs: tasks.job_id, the jobs, job_maps and held_reduces tables and the job_overview view",
+        apply: add_jobs,
+    },
 ];
 
 /// The schema version this build writes.
-pub(crate) const LATEST_VERSION: i64 = 2;
+pub(crate) const LATEST_VERSION: i64 = 3;
 
 /// The database holds something this build cannot use as a queue.
 #[derive(Debug, Error)]
@@ -219,4 +224,78 @@ fn add_payload_checksum(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Version 3: map-reduce jobs.
+///
+/// - `tasks.job_id` links a job's maps and its reduce to the job; it is NULL
+///   for a plain task, so the partial index `tasks_by_job` holds job tasks only
+///   and costs plain tasks nothing. `complete` reads it back with `RETURNING`,
+///   so telling a plain task from a job's costs no extra query.
+/// - `jobs`: one row per job: its status, maps done out of total, its reduce's
+///   id, and the task that failed it.
+/// - `job_maps`: one row per map, in submission order (`position`), holding
+///   the map's result once it completed, apart from the task rows so that the
+///   retention bound never takes a result the reduce needs. `job_maps_by_task`
+///   finds a completing map's row without scanning its job's other maps.
+/// - `held_reduces`: a job's reduce, spelled out in the columns of `tasks`,
+///   until the last map completes and it is copied into `tasks`. Its primary
+///   key is how `enqueue` refuses a held-back id.
+fn add_jobs(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "ALTER TABLE tasks ADD COLUMN job_id TEXT;  -- the job it is a map or the reduce of; NULL for a plain task
+         CREATE INDEX tasks_by_job ON tasks (job_id) WHERE job_id IS NOT NULL;
+
+         CREATE TABLE jobs (
+             id              TEXT    NOT NULL PRIMARY KEY,
+             status          TEXT    NOT NULL CHECK (status IN
+                                 ('mapping', 'reducing', 'completed', 'failed', 'cancelled')),
+             maps_total      INTEGER NOT NULL,
+             maps_done       INTEGER NOT NULL DEFAULT 0,  -- maps completed while the job was mapping
+             reduce_id       TEXT    NOT NULL,  -- a task of this id exists once the last map completed
+             failed_task_id  TEXT,              -- the map or reduce that failed the job
+             failure_kind    TEXT,              -- error, permanent, panic, lease_expired, ...
+             failure_message TEXT,
+             created_at      INTEGER NOT NULL,  -- times in microseconds since the Unix epoch
+             finished_at     INTEGER
+         );
+
+         -- One row per map of a job, with the map's result once it completed.
+         CREATE TABLE job_maps (
+             job_id       TEXT    NOT NULL REFERENCES jobs (id),
+             position     INTEGER NOT NULL,  -- the map's place in the job: results come back in this order
+             task_id      TEXT    NOT NULL,
+             result       BLOB,              -- kept here, beyond the retention bound of task records
+             completed_at INTEGER,
+             PRIMARY KEY (job_id, position)
+         );
+         CREATE INDEX job_maps_by_task ON job_maps (task_id);
+
+         -- The reduce of a job still mapping, held back until its last map completes.
+         CREATE TABLE held_reduces (
+             id                 TEXT    NOT NULL PRIMARY KEY,
+             job_id             TEXT    NOT NULL REFERENCES jobs (id),
+             name               TEXT    NOT NULL,
+             payload            BLOB    NOT NULL,
+             payload_checksum   INTEGER NOT NULL,
+             priority           INTEGER NOT NULL,
+             max_attempts       INTEGER NOT NULL,
+             backoff            TEXT    NOT NULL,
+             backoff_initial_us INTEGER NOT NULL,
+             backoff_factor     REAL    NOT NULL,
+             backoff_max_us     INTEGER NOT NULL,
+             jitter             REAL    NOT NULL,
+             demote_by          INTEGER NOT NULL,
+             run_at             INTEGER            -- NULL: as soon as it is enqueued
+         );
+         CREATE INDEX held_reduces_by_job ON held_reduces (job_id);
+
+         -- The jobs with readable times and progress, for a person at the sqlite3 prompt.
+         CREATE VIEW job_overview AS
+             SELECT id, status, maps_done || '/' || maps_total AS maps_done, reduce_id,
+                    failed_task_id, failure_kind, failure_message,
+                    strftime('%Y-%m-%dT%H:%M:%fZ', created_at / 1e6, 'unixepoch') AS created,
+                    strftime('%Y-%m-%dT%H:%M:%fZ', finished_at / 1e6, 'unixepoch') AS finished
+             FROM jobs;",
+    )
 }

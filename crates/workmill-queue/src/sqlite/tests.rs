@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use workmill_core::{NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
+use workmill_core::{JobStatus, NewJob, NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
 
 use super::schema::{LATEST_VERSION, MIGRATIONS, migrate};
 use super::{SqliteConfig, SqliteQueue};
@@ -73,6 +73,17 @@ fn a_version_1_file_is_migrated_and_its_tasks_survive() {
     queue.complete(&got[0].lease, Vec::new()).unwrap();
     let stats = queue.stats().unwrap();
     assert_eq!((stats.submitted, stats.completed), (1, 1));
+    // The migrated file keeps jobs, and the old task is a plain task.
+    let job = NewJob::new(
+        vec![NewTask::new("legacy.map", vec![1])],
+        NewTask::new("legacy.reduce", Vec::new()),
+    );
+    let job = queue.submit_job(job).unwrap();
+    let map = queue.reserve(&worker, 10, Duration::from_secs(60)).unwrap();
+    assert_eq!(map.len(), 1);
+    queue.complete(&map[0].lease, b"m".to_vec()).unwrap();
+    assert_eq!(queue.job(&job).unwrap().status, JobStatus::Reducing);
+    assert_eq!(queue.job_results(&job).unwrap(), [b"m".to_vec()]);
     drop(queue);
 
     let conn = Connection::open(&path).unwrap();
@@ -83,8 +94,9 @@ fn a_version_1_file_is_migrated_and_its_tasks_survive() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(history.len(), 2);
+    assert_eq!(history.len() as i64, LATEST_VERSION);
     assert!(history[1].1.contains("payload_checksum"));
+    assert!(history[2].1.contains("jobs"));
     // Opening again migrates nothing.
     let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
     assert_eq!(queue.schema_version().unwrap(), LATEST_VERSION);
@@ -177,4 +189,45 @@ fn reserve_rescue_and_retention_read_their_partial_indexes() {
         !retention.contains("TEMP B-TREE"),
         "retention must not sort: {retention}"
     );
+}
+
+#[test]
+fn job_bookkeeping_reads_its_indexes() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let maps = (0..200u32)
+        .map(|i| NewTask::new("plan.map", i.to_le_bytes().to_vec()))
+        .collect();
+    queue
+        .submit_job(NewJob::new(maps, NewTask::new("plan.reduce", Vec::new())))
+        .unwrap();
+    queue
+        .enqueue_batch(
+            (0..2_000)
+                .map(|_| NewTask::new("plan.plain", Vec::new()))
+                .collect(),
+        )
+        .unwrap();
+    drop(queue);
+
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("ANALYZE").unwrap();
+    let members = plan(
+        &conn,
+        "SELECT rowid, status FROM tasks WHERE job_id = 'j' AND status IN ('pending', 'retrying')",
+    );
+    assert!(members.contains("INDEX tasks_by_job"), "{members}");
+    let map_row = plan(
+        &conn,
+        "UPDATE job_maps SET result = x'00' WHERE task_id = 't' AND job_id = 'j' AND completed_at IS NULL",
+    );
+    assert!(
+        map_row.contains("INDEX job_maps_by_task") || map_row.contains("PRIMARY KEY"),
+        "{map_row}"
+    );
+    let detach = plan(
+        &conn,
+        "UPDATE tasks SET job_id = NULL WHERE job_id IN (SELECT id FROM jobs WHERE status = 'completed')",
+    );
+    assert!(detach.contains("INDEX tasks_by_job"), "{detach}");
 }

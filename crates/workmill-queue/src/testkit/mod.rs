@@ -118,6 +118,19 @@ macro_rules! queue_conformance_tests {
             purge_removes_tasks_as_if_never_submitted,
             concurrent_reservers_never_share_a_task,
             corrupted_payload_fails_only_that_task,
+            job_reduce_is_enqueued_once_when_the_last_map_completes,
+            job_maps_completed_in_a_batch_enqueue_the_reduce_once,
+            job_status_counts_maps_done_out_of_total,
+            job_results_survive_a_tiny_retention_bound,
+            a_dead_map_fails_the_job_and_cancels_its_waiting_maps,
+            cancelling_a_job_task_cancels_the_job,
+            the_reduce_decides_the_end_of_its_job,
+            requeue_of_a_dead_map_leaves_its_job_failed,
+            job_submissions_are_refused_whole,
+            purge_removes_a_job_with_the_task_that_ended_it,
+            purge_of_a_waiting_job_task_cancels_the_job,
+            concurrent_map_completions_enqueue_each_reduce_once,
+            a_corrupted_map_fails_its_job,
         );
     };
     (@tests $harness:expr; $($check:ident,)*) => {

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use workmill_core::{
-    Backoff, NewTask, Priority, Queue, Reservation, RetryPolicy, TaskId, Timestamp, WorkerId,
+    Backoff, NewJob, NewTask, Priority, Queue, Reservation, RetryPolicy, TaskId, Timestamp,
+    WorkerId,
 };
 
 use super::PATIENCE;
@@ -58,6 +59,11 @@ pub(crate) fn immediate(max: u32) -> RetryPolicy {
     RetryPolicy::new(max)
         .backoff(Backoff::Immediate)
         .jitter(0.0)
+}
+
+/// A job `name` whose maps and reduce are [`task`]s with the given ids.
+pub(crate) fn job(name: &str, maps: &[&str], reduce: &str) -> NewJob {
+    NewJob::new(maps.iter().map(|map| task(map)).collect(), task(reduce)).with_id(id(name))
 }
 
 /// The id as a `TaskId`.

@@ -5,18 +5,21 @@
 
 mod bounds;
 mod harness;
+mod jobs;
 mod leases;
 mod lifecycle;
 mod memory_conformance;
 mod model;
 mod ordering;
 mod postgres_conformance;
+mod postgres_jobs;
 mod postgres_open;
 mod postgres_restart;
 mod postgres_support;
 mod redis_conformance;
 mod redis_connection;
 mod redis_harness;
+mod redis_jobs;
 mod redis_restart;
 mod redis_server;
 mod redis_tls;

@@ -165,7 +165,7 @@ fn many_handles_open_a_new_file_at_once() {
             });
         for queue in opened {
             let queue = queue.unwrap_or_else(|err| panic!("round {round}: {err}"));
-            assert_eq!(queue.schema_version().unwrap(), 2);
+            assert_eq!(queue.schema_version().unwrap(), 3);
         }
     }
 }

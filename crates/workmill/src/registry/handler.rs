@@ -6,17 +6,56 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use workmill_core::{Codec, Failure, FailureKind, NamedTask, Postcard, TaskContext, TaskError};
+use workmill_core::{
+    Codec, Failure, FailureKind, NamedTask, Postcard, Queue, TaskContext, TaskError,
+};
+
+use crate::job::{ReduceInput, ReduceTask, map_outputs};
+
+/// What a handler runs with besides its payload.
+#[derive(Clone, Copy)]
+pub(crate) struct HandlerContext<'a> {
+    /// The attempt, as the task sees it.
+    pub(crate) task: TaskContext<'a>,
+    /// The queue the task was reserved from, when a worker loop runs it: the reduce of a
+    /// map-reduce job reads its maps' results from there.
+    pub(crate) queue: Option<&'a dyn Queue>,
+}
 
 /// One registered task: bytes in, bytes or a failure out.
 pub(super) type Handler =
-    Arc<dyn Fn(&[u8], &TaskContext<'_>) -> Result<Vec<u8>, Failure> + Send + Sync>;
+    Arc<dyn Fn(&[u8], &HandlerContext<'_>) -> Result<Vec<u8>, Failure> + Send + Sync>;
 
 /// The handler of a [`NamedTask`]: the value itself is the input.
 pub(super) fn named<T: NamedTask>() -> Handler {
     Arc::new(|payload, ctx| {
         let input: T = decode(payload, T::NAME)?;
-        encode(&run(|| input.run(ctx))?, T::NAME)
+        encode(&run(|| input.run(&ctx.task))?, T::NAME)
+    })
+}
+
+/// The handler of a [`ReduceTask`]: its payload names the job and carries the reduce value;
+/// the maps' outputs come from the queue, decoded as the map's output type.
+pub(super) fn reduce<R: ReduceTask>() -> Handler {
+    Arc::new(|payload, ctx| {
+        let input: ReduceInput = decode(payload, R::NAME)?;
+        let reduce: R = decode(&input.arg, R::NAME)?;
+        let outputs = map_outputs::<<R::Map as NamedTask>::Output>(ctx.queue, &input.job)?;
+        encode(&run(|| reduce.reduce(outputs, &ctx.task))?, R::NAME)
+    })
+}
+
+/// The handler of a closure that reduces the maps' outputs of a job.
+pub(super) fn reduce_function<MO, O, F>(name: Arc<str>, f: F) -> Handler
+where
+    MO: DeserializeOwned,
+    O: Serialize,
+    F: Fn(Vec<MO>) -> Result<O, TaskError> + Send + Sync + 'static,
+{
+    Arc::new(move |payload, ctx| {
+        let input: ReduceInput = decode(payload, &name)?;
+        let outputs = map_outputs::<MO>(ctx.queue, &input.job)?;
+        encode(&run(|| f(outputs))?, std::any::type_name::<O>())
     })
 }
 
@@ -37,7 +76,7 @@ where
 pub(super) fn call(
     handler: &Handler,
     payload: &[u8],
-    ctx: &TaskContext<'_>,
+    ctx: &HandlerContext<'_>,
 ) -> Result<Vec<u8>, Failure> {
     // The handler's captured state is the user's; a panic leaves it as a
     // panicking thread pool would, and the worker thread carries on.

@@ -18,11 +18,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use workmill_core::{Failure, FailureKind, NamedTask, TaskContext, TaskError};
+use workmill_core::{Failure, FailureKind, NamedTask, Queue, TaskContext, TaskError};
 
 use crate::error::RegistryError;
+use crate::job::{ReduceFn, ReduceTask};
 use crate::submit::Call;
-use handler::Handler;
+use handler::{Handler, HandlerContext};
 
 /// Handlers by task name.
 ///
@@ -87,6 +88,31 @@ impl Registry {
         })
     }
 
+    /// Registers the reduce of a map-reduce job, [`R::NAME`](ReduceTask::NAME); register
+    /// its map, [`R::Map`](ReduceTask::Map), with [`register`](Registry::register) too.
+    pub fn register_reduce<R: ReduceTask>(&mut self) -> Result<&mut Registry, RegistryError> {
+        self.insert(R::NAME, handler::reduce::<R>())?;
+        Ok(self)
+    }
+
+    /// Registers a closure that reduces the outputs of a job's maps (in map order) under
+    /// `name`, and returns a typed handle for building jobs with it
+    /// ([`Job::with_reduce_fn`](crate::job::Job::with_reduce_fn)).
+    pub fn register_reduce_fn<MO, O, F>(
+        &mut self,
+        name: impl Into<String>,
+        f: F,
+    ) -> Result<ReduceFn<MO, O>, RegistryError>
+    where
+        MO: DeserializeOwned + Send + 'static,
+        O: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(Vec<MO>) -> Result<O, TaskError> + Send + Sync + 'static,
+    {
+        let name: Arc<str> = Arc::from(name.into());
+        self.insert(&name, handler::reduce_function(Arc::clone(&name), f))?;
+        Ok(ReduceFn::new(name))
+    }
+
     fn insert(&mut self, name: &str, handler: Handler) -> Result<(), RegistryError> {
         if name.is_empty() {
             return Err(RegistryError::EmptyName);
@@ -115,15 +141,52 @@ impl Registry {
     /// Runs one attempt of the task `name` on `payload`: the encoded output, or why it failed.
     ///
     /// Never panics and never lets a handler's panic escape: a panic is a
-    /// [`FailureKind::Panic`] failure carrying the panic message.
+    /// [`FailureKind::Panic`] failure carrying the panic message. The reduce of a
+    /// map-reduce job needs the queue its job lives in: run it with
+    /// [`run_from`](Registry::run_from), or it fails permanently saying so.
     pub fn run(
         &self,
         name: &str,
         payload: &[u8],
         ctx: &TaskContext<'_>,
     ) -> Result<Vec<u8>, Failure> {
+        self.run_in(
+            name,
+            payload,
+            HandlerContext {
+                task: *ctx,
+                queue: None,
+            },
+        )
+    }
+
+    /// [`run`](Registry::run) for a task reserved from `queue`, which a job's reduce reads
+    /// its maps' results from: what a worker loop calls.
+    pub fn run_from(
+        &self,
+        queue: &dyn Queue,
+        name: &str,
+        payload: &[u8],
+        ctx: &TaskContext<'_>,
+    ) -> Result<Vec<u8>, Failure> {
+        self.run_in(
+            name,
+            payload,
+            HandlerContext {
+                task: *ctx,
+                queue: Some(queue),
+            },
+        )
+    }
+
+    fn run_in(
+        &self,
+        name: &str,
+        payload: &[u8],
+        ctx: HandlerContext<'_>,
+    ) -> Result<Vec<u8>, Failure> {
         match self.handlers.get(name) {
-            Some(handler) => handler::call(handler, payload, ctx),
+            Some(handler) => handler::call(handler, payload, &ctx),
             None => Err(Failure::new(
                 FailureKind::UnknownTask,
                 format!(

@@ -156,3 +156,28 @@ fn a_shared_registry_grows_without_disturbing_snapshots() {
     );
     assert_eq!(shared.snapshot().names(), ["later", "test.divide"]);
 }
+
+#[test]
+fn a_reduce_run_without_its_queue_fails_permanently_saying_why() {
+    let mut registry = Registry::new();
+    registry
+        .register_reduce_fn("sum", |numbers: Vec<u64>| {
+            Ok::<_, TaskError>(numbers.iter().sum::<u64>())
+        })
+        .unwrap();
+    let payload = Postcard
+        .encode(&crate::job::ReduceInput {
+            job: "a-job".to_owned(),
+            arg: Vec::new(),
+        })
+        .unwrap();
+    let failure = run(&registry, "sum", &payload, 1).unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Permanent);
+    assert!(
+        failure.message.contains("a-job") && failure.message.contains("run_from"),
+        "{failure}"
+    );
+    // A payload that is not a reduce's is a decode failure, as for any task.
+    let failure = run(&registry, "sum", &[0xff; 3], 1).unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Decode);
+}

@@ -3,6 +3,7 @@
 
 mod builder;
 pub(crate) mod host;
+mod jobs;
 mod shutdown;
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -41,6 +42,12 @@ const SUBMIT_CHUNK: usize = 512;
 /// [`cancel`](Runtime::cancel) it before it starts, and reads exact
 /// [`stats`](Runtime::stats). The backend is an in-process [`MemoryQueue`]
 /// unless the builder says otherwise.
+///
+/// Map-reduce jobs run on the same workers: register the map and the reduce
+/// ([`register`](Runtime::register), [`register_reduce`](Runtime::register_reduce)),
+/// [`submit_job`](Runtime::submit_job), watch [`job_status`](Runtime::job_status) and block
+/// for the result with [`wait_job`](Runtime::wait_job); the [`job`](crate::job) module has
+/// the whole model and an example.
 ///
 /// Dropping a runtime shuts it down with [`Shutdown::Abandon`]; call
 /// [`shutdown`](Runtime::shutdown) to drain instead, or to read the report.

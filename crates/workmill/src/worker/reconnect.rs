@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, FailOutcome, Failure, Lease, ListFilter, NewTask, Queue, QueueError, QueueStats,
-    Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
+    Backoff, FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue,
+    QueueError, QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 use crate::sync::{Mutex, lock};
@@ -228,6 +228,18 @@ impl Queue for ReconnectingQueue {
 
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
         self.with(|queue| queue.purge(statuses))
+    }
+
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        self.with(|queue| queue.submit_job(job))
+    }
+
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        self.with(|queue| queue.job(id))
+    }
+
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        self.with(|queue| queue.job_results(id))
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {

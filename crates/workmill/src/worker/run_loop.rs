@@ -151,7 +151,9 @@ impl<'a> WorkerLoop<'a> {
             let ctx = TaskContext::new(reservation.attempt)
                 .with_task(reservation.id())
                 .with_worker(&self.options.worker);
-            match registry.run(&reservation.name, &reservation.payload, &ctx) {
+            let outcome =
+                registry.run_from(self.queue, &reservation.name, &reservation.payload, &ctx);
+            match outcome {
                 Ok(result) => done.push((reservation.lease, result)),
                 Err(failure) => {
                     self.report.failed += 1;

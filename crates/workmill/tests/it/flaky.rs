@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use workmill::Codec as _;
 use workmill::{
-    FailOutcome, Failure, Lease, ListFilter, MemoryQueue, NewTask, Queue, QueueError, QueueStats,
-    Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, MemoryQueue, NewJob, NewTask, Queue,
+    QueueError, QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 /// Which operations fail, and how often.
@@ -161,6 +161,15 @@ impl Queue for Flaky {
     }
     fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
         self.queue("purge")?.purge(statuses)
+    }
+    fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+        self.queue("submit_job")?.submit_job(job)
+    }
+    fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+        self.queue("job")?.job(id)
+    }
+    fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        self.queue("job_results")?.job_results(id)
     }
     fn rescue_expired(&self) -> Result<u64, QueueError> {
         self.queue("rescue_expired")?.rescue_expired()

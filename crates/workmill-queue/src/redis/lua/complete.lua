@@ -2,6 +2,7 @@
 -- id, token, result. Returns one entry per task: 'ok', 'lost' (not running under that
 -- token) or 'missing' (no such task). The hash keeps its last `token` and
 -- `lease_expires_at` as history; they mean something only while the task is running.
+-- A task of a job keeps its job's books as it completes (jobs.lua), in this same script.
 local bound, age = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_us()
 local out = {}
@@ -10,7 +11,7 @@ local released = {}
 for i = 4, #ARGV, 3 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'token')
+  local f = redis.call('HMGET', key, 'status', 'token', 'job')
   if not f[1] then
     out[#out + 1] = 'missing'
   elseif f[1] ~= 'running' or f[2] ~= token then
@@ -21,6 +22,9 @@ for i = 4, #ARGV, 3 do
     finish(id, now)
     done = done + 1
     out[#out + 1] = 'ok'
+    if f[3] then
+      job_task_completed(f[3], id, ARGV[i + 2], now)
+    end
   end
 end
 bulk('ZREM', LEASES, released)

@@ -3,7 +3,8 @@
 -- ('retry' or 'dead'), delay (microseconds), next priority, failure kind, message, and
 -- '1' for a rescue of a lapsed lease (applied only if the lease is still lapsed) or '0'.
 -- Returns one entry per task: the retry's run_at, 'dead', 'lost', 'missing', or 'held'
--- (a rescue found the lease extended in the meantime).
+-- (a rescue found the lease extended in the meantime). A task of a job that ends dead
+-- fails its job (jobs.lua), in this same script.
 local bound, age = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_us()
 local out = {}
@@ -12,7 +13,7 @@ for i = 4, #ARGV, 8 do
   local id, token, outcome = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local rescue = ARGV[i + 7] == '1'
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'token', 'lease_expires_at')
+  local f = redis.call('HMGET', key, 'status', 'token', 'lease_expires_at', 'job')
   if not f[1] then
     out[#out + 1] = 'missing'
   elseif f[1] ~= 'running' or f[2] ~= token then
@@ -47,6 +48,9 @@ for i = 4, #ARGV, 8 do
       finish(id, now)
       moved('running', 'dead')
       out[#out + 1] = 'dead'
+      if f[4] then
+        job_task_dead(f[4], id, ARGV[i + 5], ARGV[i + 6], now)
+      end
     end
   end
 end

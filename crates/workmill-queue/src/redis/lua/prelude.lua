@@ -22,6 +22,23 @@ local function task_key(id)
   return P .. ':task:' .. id
 end
 
+-- Map-reduce jobs (see jobs.lua). Each kind of key has its own word after the prefix, so no
+-- id, whatever colons it holds, can make one kind's key equal another's.
+local JOBS = P .. ':jobs'
+local function job_key(id)
+  return P .. ':job:' .. id
+end
+local function job_maps_key(id)
+  return P .. ':job-maps:' .. id
+end
+local function job_results_key(id)
+  return P .. ':job-results:' .. id
+end
+-- The reduce of a job still mapping, held back under its own id until the last map completes.
+local function held_key(id)
+  return P .. ':held:' .. id
+end
+
 -- Numbers go to Redis as integer strings: Lua's own conversion would print large
 -- integers (microsecond times) in exponent form and lose digits.
 local function int(n)

@@ -1,11 +1,12 @@
-//! Checks under contention: threads reserving from one queue at once never share a task.
+//! Checks under contention: threads reserving from one queue at once never share a task, and
+//! threads racing to complete a job's last maps enqueue its reduce once.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use workmill_core::{NewTask, Queue, TaskId};
+use workmill_core::{JobStatus, NewJob, NewTask, Queue, TaskId};
 
-use crate::testkit::support::{LONG, worker};
+use crate::testkit::support::{LONG, id, worker};
 use crate::testkit::{Harness, PATIENCE, QueueSettings};
 
 const THREADS: usize = 4;
@@ -101,5 +102,86 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
         (stats.completed, stats.running, stats.pending),
         (TASKS as u64, 0, 0)
     );
+    assert!(stats.is_consistent(), "{stats:?}");
+}
+
+const JOBS: usize = 12;
+const MAPS_PER_JOB: usize = 16;
+
+/// Four threads reserve and complete the maps of a dozen jobs in batches of different
+/// sizes, so they race on each job's last maps: every reduce is handed out exactly once,
+/// and every job completes with its results in map order.
+pub fn concurrent_map_completions_enqueue_each_reduce_once(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    let mut jobs = Vec::with_capacity(JOBS);
+    for j in 0..JOBS {
+        let maps = (0..MAPS_PER_JOB)
+            .map(|m| NewTask::new("conformance.map", vec![j as u8, m as u8]))
+            .collect();
+        let reduce = NewTask::new("conformance.reduce", vec![j as u8]);
+        let job = NewJob::new(maps, reduce).with_id(id(&format!("race-{j}")));
+        jobs.push(queue.submit_job(job).expect("submit a job"));
+    }
+    let total = (JOBS * (MAPS_PER_JOB + 1)) as u64;
+
+    let reduces: Vec<TaskId> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..THREADS)
+            .map(|n| {
+                let queue = &queue;
+                scope.spawn(move || {
+                    let me = worker(&format!("job-racer-{n}"));
+                    let start = Instant::now();
+                    let mut reduces = Vec::new();
+                    while start.elapsed() < PATIENCE {
+                        let got = queue.reserve(&me, 1 + n * 2, LONG).expect("reserve");
+                        if got.is_empty() {
+                            if queue.stats().expect("stats").completed == total {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
+                        reduces.extend(
+                            got.iter()
+                                .filter(|r| r.name == "conformance.reduce")
+                                .map(|r| r.lease.task.clone()),
+                        );
+                        let done: Vec<_> = got
+                            .iter()
+                            .map(|r| (r.lease.clone(), r.payload.clone()))
+                            .collect();
+                        for outcome in queue.complete_batch(done).expect("complete") {
+                            outcome.expect("a lease just handed out is held");
+                        }
+                    }
+                    reduces
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .flat_map(|racer| racer.join().expect("racer"))
+            .collect()
+    });
+
+    let unique: HashSet<&TaskId> = reduces.iter().collect();
+    assert_eq!(unique.len(), reduces.len(), "a reduce was handed out twice");
+    let expected: HashSet<TaskId> = jobs
+        .iter()
+        .map(|job| queue.job(job).expect("job").reduce)
+        .collect();
+    assert_eq!(unique, expected.iter().collect(), "every reduce ran once");
+    for (j, job) in jobs.iter().enumerate() {
+        let record = queue.job(job).expect("job");
+        assert_eq!(
+            (record.status, record.maps_done),
+            (JobStatus::Completed, MAPS_PER_JOB as u32),
+            "{job}"
+        );
+        let results: Vec<Vec<u8>> = (0..MAPS_PER_JOB).map(|m| vec![j as u8, m as u8]).collect();
+        assert_eq!(queue.job_results(job).expect("results"), results, "{job}");
+    }
+    let stats = queue.stats().expect("stats");
+    assert_eq!((stats.submitted, stats.completed), (total, total));
     assert!(stats.is_consistent(), "{stats:?}");
 }

@@ -1,8 +1,8 @@
-//! The check that damaged stored bytes fail one task, clearly, and nothing else.
+//! The checks that damaged stored bytes fail one task, clearly, and nothing else (but its job).
 
-use workmill_core::{ListFilter, Queue, QueueError};
+use workmill_core::{FailureKind, JobStatus, ListFilter, Queue, QueueError, TaskStatus};
 
-use crate::testkit::support::{LONG, id, task, worker};
+use crate::testkit::support::{LONG, id, job, task, worker};
 use crate::testkit::{Harness, QueueSettings};
 
 /// A task whose stored payload was damaged is never handed out: it is dead-lettered as a
@@ -81,4 +81,42 @@ pub fn corrupted_payload_fails_only_that_task(harness: &impl Harness) {
         .enqueue(task("after"))
         .expect("the queue takes new work");
     assert_eq!(queue.reserve(&worker, 10, LONG).expect("reserve").len(), 1);
+}
+
+/// A map whose stored payload was damaged is dead-lettered at reserve, as any damaged task,
+/// and that fails its job (with kind `Corrupt`) and cancels its waiting maps: no job waits
+/// for a map that can never run.
+pub fn a_corrupted_map_fails_its_job(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue
+        .submit_job(job("harmed", &["h-0", "h-damaged", "h-2"], "h-reduce"))
+        .expect("submit");
+    match harness.corrupt_payload(&queue, &id("h-damaged")) {
+        None => {
+            println!(
+                "skipped: the {} backend keeps no stored bytes to damage",
+                queue.backend_name()
+            );
+            return;
+        }
+        Some(result) => result.expect("damage the stored payload"),
+    }
+    let worker = worker("corrupt-job-worker");
+    let got = queue.reserve(&worker, 2, LONG).expect("reserve");
+    let handed: Vec<_> = got.iter().map(|r| r.id().clone()).collect();
+    assert_eq!(handed, [id("h-0")], "the damaged map is never handed out");
+    let record = queue.job(&id("harmed")).expect("job");
+    assert_eq!(record.status, JobStatus::Failed);
+    let (by, why) = record.failure.expect("the job says why it failed");
+    assert_eq!((by, why.kind), (id("h-damaged"), FailureKind::Corrupt));
+    let map_2 = queue.status(&id("h-2")).expect("status").status;
+    assert_eq!(map_2, TaskStatus::Cancelled, "its waiting map is cancelled");
+    queue.complete(&got[0].lease, Vec::new()).expect("complete");
+    assert!(matches!(
+        queue.status(&id("h-reduce")),
+        Err(QueueError::NotFound { .. })
+    ));
+    let stats = queue.stats().expect("stats");
+    assert_eq!((stats.completed, stats.dead, stats.cancelled), (1, 1, 1));
+    assert!(stats.is_consistent(), "{stats:?}");
 }

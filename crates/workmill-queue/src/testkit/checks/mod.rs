@@ -5,6 +5,9 @@ mod admin;
 mod concurrency;
 mod corruption;
 mod failures;
+mod job_admin;
+mod job_endings;
+mod jobs;
 mod leases;
 mod order;
 mod records;
@@ -16,11 +19,26 @@ pub use admin::{
     cancel_applies_to_waiting_tasks_only, result_round_trips,
     wait_times_out_then_sees_the_final_record,
 };
-pub use concurrency::concurrent_reservers_never_share_a_task;
-pub use corruption::corrupted_payload_fails_only_that_task;
+pub use concurrency::{
+    concurrent_map_completions_enqueue_each_reduce_once, concurrent_reservers_never_share_a_task,
+};
+pub use corruption::{a_corrupted_map_fails_its_job, corrupted_payload_fails_only_that_task};
 pub use failures::{
     last_attempt_dead_letters, permanent_error_dead_letters_at_once, requeue_revives_a_dead_task,
     retry_waits_out_the_backoff_and_demotes,
+};
+pub use job_admin::{
+    job_submissions_are_refused_whole, purge_of_a_waiting_job_task_cancels_the_job,
+    purge_removes_a_job_with_the_task_that_ended_it,
+};
+pub use job_endings::{
+    a_dead_map_fails_the_job_and_cancels_its_waiting_maps, cancelling_a_job_task_cancels_the_job,
+    requeue_of_a_dead_map_leaves_its_job_failed, the_reduce_decides_the_end_of_its_job,
+};
+pub use jobs::{
+    job_maps_completed_in_a_batch_enqueue_the_reduce_once,
+    job_reduce_is_enqueued_once_when_the_last_map_completes,
+    job_results_survive_a_tiny_retention_bound, job_status_counts_maps_done_out_of_total,
 };
 pub use leases::{
     heartbeat_keeps_a_lease_alive_past_its_first_expiry,

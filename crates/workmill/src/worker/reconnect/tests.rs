@@ -84,6 +84,15 @@ impl Queue for Broken {
     fn purge(&self, _: &[TaskStatus]) -> Result<u64, QueueError> {
         Err((self.error)())
     }
+    fn submit_job(&self, _: NewJob) -> Result<TaskId, QueueError> {
+        Err((self.error)())
+    }
+    fn job(&self, _: &TaskId) -> Result<JobRecord, QueueError> {
+        Err((self.error)())
+    }
+    fn job_results(&self, _: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+        Err((self.error)())
+    }
     fn rescue_expired(&self) -> Result<u64, QueueError> {
         Err((self.error)())
     }

@@ -12,6 +12,7 @@ use workmill::worker::{self, RunOptions, StopHandle};
 use workmill::{NamedTask, Registry, TaskContext, TaskError, WorkerId};
 
 use crate::support::WAIT;
+use crate::wordcount::{CountWords, MergeCounts};
 
 /// Set in a worker process's environment: its worker id. Nothing else runs the entry's body.
 pub(super) const WORKER: &str = "WORKMILL_TEST_WORKER";
@@ -198,5 +199,7 @@ fn registry() -> Registry {
     registry.register::<AppendId>().unwrap();
     registry.register::<RunUntilStopped>().unwrap();
     registry.register::<Hang>().unwrap();
+    registry.register::<CountWords>().unwrap();
+    registry.register_reduce::<MergeCounts>().unwrap();
     registry
 }
