@@ -108,6 +108,10 @@ pub use workmill_core::{
 #[cfg(feature = "sqlite")]
 pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
 pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
+#[cfg(feature = "postgres")]
+pub use workmill_queue::postgres::{PostgresConfig, PostgresQueue, SynchronousCommit};
+#[cfg(feature = "redis")]
+pub use workmill_queue::redis::{RedisConfig, RedisQueue};
 
 /// The work-stealing executor the runtime's loops can run on ([`RuntimeBuilder::pool`]) and
 /// that worker processes run their handlers on: `join`, `scope`, `spawn`, `ThreadPool`.
