@@ -105,13 +105,13 @@ pub use workmill_core::{
     Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
     WorkerId,
 };
-#[cfg(feature = "sqlite")]
-pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
-pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
 #[cfg(feature = "postgres")]
 pub use workmill_queue::postgres::{PostgresConfig, PostgresQueue, SynchronousCommit};
 #[cfg(feature = "redis")]
 pub use workmill_queue::redis::{RedisConfig, RedisQueue};
+#[cfg(feature = "sqlite")]
+pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
+pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
 
 /// The work-stealing executor the runtime's loops can run on ([`RuntimeBuilder::pool`]) and
 /// that worker processes run their handlers on: `join`, `scope`, `spawn`, `ThreadPool`.
