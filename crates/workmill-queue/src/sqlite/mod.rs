@@ -254,7 +254,7 @@ impl Queue for SqliteQueue {
             failure,
             self.config.retain_finished,
         )?;
-        self.wakeup.done();
+        self.wakeup.done_or_work();
         Ok(outcome)
     }
 
@@ -344,7 +344,7 @@ impl Queue for SqliteQueue {
         let rescued =
             admin::rescue_expired(&mut self.connections.get(), self.config.retain_finished)?;
         if rescued > 0 {
-            self.wakeup.done();
+            self.wakeup.done_or_work();
         }
         Ok(rescued)
     }

@@ -6,7 +6,11 @@
 //! A sleeper reads the bell's counter before it looks at the store (its `reserve` or `status`),
 //! then sleeps on the bell in slices of [`WATCH_EVERY`], asking the watch connection between
 //! slices. A write by this value rings the bell, so its sleepers wake at once; a commit by any
-//! other connection changes `data_version`, so they wake within one slice. Neither can be lost:
+//! other connection changes `data_version`, so they wake within one slice. A changed file
+//! wakes sleepers waiting for work only if a read on the watch connection finds a task due or
+//! a lease lapsed: idle workers do not answer every completion elsewhere with a write
+//! transaction of their own, which on a busy file would starve the writers that matter
+//! (heartbeats among them). Neither can be lost:
 //! the counter was read before the look, and `data_version` compares against the last value
 //! seen by any sleeper, so a commit between two asks is seen by the second. A sleeper that
 //! wakes for news that does not concern it looks again and goes back to sleep: wake-ups may be
@@ -15,10 +19,11 @@
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use workmill_core::QueueError;
+use workmill_core::{QueueError, Timestamp};
 
 use super::SqliteConfig;
 use super::connection::open_connection;
+use super::store::micros;
 use super::url::SqliteLocation;
 use crate::doorbell::{Bell, Doorbell};
 use crate::sync::Mutex;
@@ -56,8 +61,13 @@ impl Wakeup {
         self.bell.ring(Bell::Work);
     }
 
-    /// A task reached a final status (and possibly made a reduce due: work too).
+    /// A task reached a final status.
     pub(crate) fn done(&self) {
+        self.bell.ring(Bell::Done);
+    }
+
+    /// A task reached a final status or is due again: both kinds of sleeper look.
+    pub(crate) fn done_or_work(&self) {
         self.bell.ring_all();
     }
 
@@ -80,45 +90,54 @@ impl Wakeup {
             {
                 return true;
             }
-            if self.changed_elsewhere() {
-                return true;
+            if let Some(work_due) = self.changed_elsewhere() {
+                if bell == Bell::Done || work_due {
+                    return true;
+                }
             }
         }
     }
 
-    /// True if another connection committed since any sleeper last asked. Another sleeper
-    /// asking at the same moment is answer enough: it rings every sleeper on a change.
-    fn changed_elsewhere(&self) -> bool {
+    /// `Some(work_due)` if another connection committed since any sleeper last asked, and
+    /// then rings the bells for it; `None` if not (or another sleeper is asking right now,
+    /// which is answer enough: it rings every sleeper on a change).
+    pub(crate) fn changed_elsewhere(&self) -> Option<bool> {
         if matches!(self.location, SqliteLocation::Memory) {
-            return false;
+            return None;
         }
-        let Ok(mut watch) = self.watch.try_lock() else {
-            return false;
+        let Ok(mut guard) = self.watch.try_lock() else {
+            return None;
         };
-        let version = match watch.as_mut() {
-            Some(watch) => data_version(&watch.conn).map(|now| {
-                let changed = now != watch.version;
+        let news = match guard.as_mut() {
+            Some(watch) => data_version(&watch.conn).and_then(|now| {
+                if now == watch.version {
+                    return Ok(None);
+                }
                 watch.version = now;
-                changed
+                work_due(&watch.conn).map(Some)
             }),
             None => self.open_watch().map(|opened| {
-                *watch = Some(opened);
-                // No baseline yet: report a change, so a look at the store follows.
-                true
+                *guard = Some(opened);
+                // No baseline yet: report work, so a look at the store follows.
+                Some(true)
             }),
         };
-        match version {
-            Ok(true) => {
-                drop(watch);
-                self.bell.ring_all();
-                true
+        match news {
+            Ok(Some(work_due)) => {
+                drop(guard);
+                if work_due {
+                    self.bell.ring_all();
+                } else {
+                    self.bell.ring(Bell::Done);
+                }
+                Some(work_due)
             }
-            Ok(false) => false,
+            Ok(None) => None,
             Err(error) => {
                 // The watch is an optimisation: sleepers still wake at their deadline.
                 tracing::debug!(%error, "the SQLite watch connection failed; reopening it next time");
-                *watch = None;
-                false
+                *guard = None;
+                None
             }
         }
     }
@@ -128,6 +147,20 @@ impl Wakeup {
         let version = data_version(&conn)?;
         Ok(Watch { conn, version })
     }
+}
+
+/// True if a task is due or a lease has lapsed: what a `reserve` would act on. A read, so it
+/// waits for no writer.
+fn work_due(conn: &Connection) -> Result<bool, QueueError> {
+    let now = micros(Timestamp::now());
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM tasks
+                        WHERE status IN ('pending', 'retrying') AND run_at <= ?1)
+             OR EXISTS (SELECT 1 FROM tasks
+                        WHERE status = 'running' AND lease_expires_at < ?1)",
+    )
+    .and_then(|mut select| select.query_row([now], |row| row.get(0)))
+    .map_err(super::store::store_error("look for due work"))
 }
 
 fn data_version(conn: &Connection) -> Result<i64, QueueError> {
@@ -168,8 +201,8 @@ mod tests {
         let location = SqliteLocation::File(path.clone());
         let wakeup = Arc::new(Wakeup::new(location, SqliteConfig::new()));
         // The first ask opens the watch and reports a change, so that a look follows.
-        assert!(wakeup.changed_elsewhere());
-        assert!(!wakeup.changed_elsewhere(), "nothing committed since");
+        assert_eq!(wakeup.changed_elsewhere(), Some(true));
+        assert_eq!(wakeup.changed_elsewhere(), None, "nothing committed since");
         let seen = wakeup.seen(Bell::Work);
         let sleeper = {
             let wakeup = Arc::clone(&wakeup);
@@ -177,6 +210,44 @@ mod tests {
         };
         writer.enqueue(NewTask::new("elsewhere", vec![])).unwrap();
         assert!(sleeper.join().unwrap(), "the commit was seen");
+    }
+
+    /// Idle workers on one file must not wake each other forever: a reserve that finds nothing,
+    /// or a read, commits no change, so it is no news to the other connections.
+    #[test]
+    fn an_empty_reserve_by_another_connection_is_not_news() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks.db");
+        let other = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+        let wakeup = Wakeup::new(SqliteLocation::File(path), SqliteConfig::new());
+        assert_eq!(
+            wakeup.changed_elsewhere(),
+            Some(true),
+            "the first ask opens the watch"
+        );
+        let worker = workmill_core::WorkerId::new("idle").unwrap();
+        for _ in 0..3 {
+            assert!(other.reserve(&worker, 16, FAR).unwrap().is_empty());
+            other.stats().unwrap();
+            other.rescue_expired().unwrap();
+        }
+        assert_eq!(wakeup.changed_elsewhere(), None, "nothing changed");
+
+        // A change that leaves nothing due wakes waiters for results, not idle workers.
+        other
+            .enqueue(NewTask::new("later", vec![]).delay(Duration::from_secs(3_600)))
+            .unwrap();
+        assert_eq!(wakeup.changed_elsewhere(), Some(false));
+        let seen = wakeup.seen(Bell::Work);
+        other
+            .enqueue(NewTask::new("later-still", vec![]).delay(Duration::from_secs(3_600)))
+            .unwrap();
+        assert!(
+            !wakeup.sleep(Bell::Work, seen, Instant::now() + Duration::from_millis(30)),
+            "a delayed task is no work yet"
+        );
+        other.enqueue(NewTask::new("now", vec![])).unwrap();
+        assert_eq!(wakeup.changed_elsewhere(), Some(true));
     }
 
     #[test]
