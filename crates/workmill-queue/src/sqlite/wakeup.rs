@@ -90,10 +90,10 @@ impl Wakeup {
             {
                 return true;
             }
-            if let Some(work_due) = self.changed_elsewhere() {
-                if bell == Bell::Done || work_due {
-                    return true;
-                }
+            if let Some(work_due) = self.changed_elsewhere()
+                && (bell == Bell::Done || work_due)
+            {
+                return true;
             }
         }
     }
