@@ -1,0 +1,57 @@
+//! `workmill demo` with a small corpus: every check passes and the summary JSON says so.
+
+use crate::Bench;
+
+#[test]
+fn a_small_demo_passes_every_check() {
+    let bench = Bench::new();
+    let keep = bench.path().with_file_name("demo");
+    let summary = bench.json(&[
+        "demo",
+        "--size",
+        "256KB",
+        "--chunk",
+        "16KB",
+        "--balance-tasks",
+        "2000",
+        "--keep",
+        keep.to_str().unwrap(),
+    ]);
+    let checks = summary["checks"].as_array().expect("checks");
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["passed"] != true).collect();
+    assert!(failed.is_empty(), "failed checks: {failed:?}");
+    assert_eq!(summary["passed"], true);
+    for step in ["wordcount", "priority", "balance"] {
+        assert!(checks.iter().any(|c| c["step"] == step), "no {step} check");
+    }
+
+    let wordcount = &summary["wordcount"];
+    assert!(wordcount["corpus_bytes"].as_u64().unwrap() >= 256 * 1024);
+    assert!(wordcount["maps"].as_u64().unwrap() >= 16);
+    assert!(wordcount["speedup"].as_f64().unwrap() > 0.0);
+
+    let priority = &summary["priority"];
+    assert_eq!(priority["tasks"].as_array().unwrap().len(), 9);
+    let stats = &priority["stats"];
+    assert_eq!(stats["submitted"], 9);
+    assert_eq!(
+        stats["completed"].as_u64().unwrap() + stats["dead"].as_u64().unwrap(),
+        9
+    );
+
+    let runs = summary["balance"]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    assert!(
+        runs.iter()
+            .all(|run| run["completed"].as_u64().unwrap() <= 2000)
+    );
+    // The Runtime steps ran on SQLite files, kept where asked.
+    assert!(keep.join("wordcount.db").exists() && keep.join("tasks.db").exists());
+}
+
+#[test]
+fn a_failed_demo_argument_is_a_usage_error() {
+    let bench = Bench::new();
+    let output = bench.run(&["demo", "--size", "lots"]);
+    assert_eq!(output.status.code(), Some(2));
+}
