@@ -72,7 +72,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "8MB", value_parser = parse_size)]
     pub size: usize,
     /// Size of each map's chunk of the corpus (same units).
-    #[arg(long, default_value = "128KB", value_parser = parse_size)]
+    #[arg(long, default_value = "1MB", value_parser = parse_size)]
     pub chunk: usize,
     /// Worker threads of the demo's runtimes.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]

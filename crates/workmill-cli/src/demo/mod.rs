@@ -122,7 +122,7 @@ pub fn render(summary: &DemoSummary) -> String {
     out.push_str(&format!(
         "(a) word count, map-reduce job on {} threads over {}\n\
          \x20   corpus {:.1} MB, {} words, {} distinct; {} maps of the Runtime's job\n\
-         \x20   sequential {:.0} ms, job {:.0} ms: speedup {:.2}x\n\
+         \x20   sequential {:.0} ms, job {:.0} ms: speedup {:.2}x{}\n\
          \x20   top words: {}\n\n",
         wc.threads,
         summary.backend,
@@ -133,6 +133,12 @@ pub fn render(summary: &DemoSummary) -> String {
         wc.sequential_ms,
         wc.job_ms,
         wc.speedup,
+        if wc.speedup < 1.0 {
+            " (the job moves every chunk and partial count through the queue; \
+             a count this small does not repay that)"
+        } else {
+            ""
+        },
         wc.top_words
             .iter()
             .map(|(word, count)| format!("{word} {count}"))

@@ -65,9 +65,12 @@ pub(super) fn run(
     let sequential_time = times[1];
 
     let chunks = corpus::chunks(&text, args.chunk);
+    // One map per reservation, so that each thread takes a map as it frees up rather than a
+    // batch of them that the other thread could have run.
     let runtime = Runtime::builder()
         .url(sqlite_url(&dir.join("wordcount.db")))
         .threads(usize::from(args.threads))
+        .max_batch(1)
         .registry(builtin::registry()?)
         .build()?;
     let start = Instant::now();
