@@ -77,8 +77,9 @@ pub struct DemoArgs {
     /// Worker threads of the demo's runtimes.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
-    /// Tasks per simulated load-balancing run.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(100..))]
+    /// Tasks per simulated load-balancing run (at least 2000: fewer cannot tell the strategies'
+    /// tails apart).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(2000..))]
     pub balance_tasks: u32,
     /// Seed of the corpus, the unreliable tasks' failures and the simulator.
     #[arg(long, default_value_t = 2026)]

@@ -113,6 +113,7 @@ pub(super) fn run(
         .url(sqlite_url(&dir.join("tasks.db")))
         .threads(usize::from(args.threads))
         .max_batch(1)
+        .idle_wait(super::wordcount::IDLE_WAIT)
         .registry(builtin::registry()?)
         .paused()
         .build()?;

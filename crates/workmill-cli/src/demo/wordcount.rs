@@ -15,6 +15,9 @@ use crate::cli::DemoArgs;
 use crate::corpus::{self, CorpusSpec};
 use crate::error::CliError;
 
+/// How long an idle worker loop waits before it looks at the SQLite file again.
+pub(super) const IDLE_WAIT: Duration = Duration::from_millis(5);
+
 /// How long the job may take before the demo gives up on it.
 const JOB_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -66,11 +69,14 @@ pub(super) fn run(
 
     let chunks = corpus::chunks(&text, args.chunk);
     // One map per reservation, so that each thread takes a map as it frees up rather than a
-    // batch of them that the other thread could have run.
+    // batch of them that the other thread could have run; and idle loops look at the file
+    // every few milliseconds (SQLite has no wake-up), so that neither the first maps nor the
+    // reduce wait out the default 50 ms.
     let runtime = Runtime::builder()
         .url(sqlite_url(&dir.join("wordcount.db")))
         .threads(usize::from(args.threads))
         .max_batch(1)
+        .idle_wait(IDLE_WAIT)
         .registry(builtin::registry()?)
         .build()?;
     let start = Instant::now();
