@@ -36,7 +36,8 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Word count as a map-reduce job, the seed's priority and retry scenario, and load
-    /// balancing compared, on SQLite in a temporary directory; checks every answer.
+    /// balancing compared; checks every answer. Runs on SQLite files of its own in a
+    /// temporary directory (or --keep DIR), whatever --backend says.
     Demo(DemoArgs),
     /// Run the built-in tasks from the backend until SIGTERM or Ctrl-C.
     Worker(WorkerArgs),

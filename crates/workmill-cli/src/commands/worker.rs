@@ -33,6 +33,13 @@ struct WorkerSummary {
 pub fn worker(global: &Global, args: &WorkerArgs, output: &mut Output<'_>) -> Result<(), CliError> {
     // Refuse a bad URL at once, rather than after the worker's threads started.
     let backend = workmill::backend::Backend::parse(&global.backend)?;
+    if !backend.is_durable() {
+        return Err(CliError::Usage(format!(
+            "{} is private to the process that opens it, so no other process could give this \
+             worker tasks; run workers on a shared backend such as sqlite://workmill.db",
+            global.backend
+        )));
+    }
     let options = RunOptions::new()
         .concurrency(usize::from(args.concurrency))
         .lease(Duration::from_secs(args.lease_secs));

@@ -24,6 +24,8 @@ const JOB_TIMEOUT: Duration = Duration::from_secs(600);
 /// What the word-count step measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct WordCountReport {
+    /// The job's id, for `workmill inspect` on the kept file (`demo --keep DIR`).
+    pub job_id: String,
     /// Size of the generated corpus.
     pub corpus_bytes: usize,
     /// Words in it.
@@ -132,6 +134,7 @@ pub(super) fn run(
     let sequential_ms = millis(sequential_time);
     let job_ms = millis(job_time);
     let report = WordCountReport {
+        job_id: record.id.as_str().to_owned(),
         corpus_bytes: text.len(),
         words,
         distinct_words: sequential.len(),

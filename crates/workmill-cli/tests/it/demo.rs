@@ -45,8 +45,58 @@ fn a_small_demo_passes_every_check() {
         runs.iter()
             .all(|run| run["completed"].as_u64().unwrap() <= 2000)
     );
-    // The Runtime steps ran on SQLite files, kept where asked.
+    // The Runtime steps ran on SQLite files, kept where asked, that the other commands read.
     assert!(keep.join("wordcount.db").exists() && keep.join("tasks.db").exists());
+    let job_id = wordcount["job_id"].as_str().expect("a job id");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_workmill"))
+        .args(["inspect", job_id, "--json", "--backend"])
+        .arg(format!("sqlite://{}", keep.join("wordcount.db").display()))
+        .output()
+        .unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&output.stdout).expect("job JSON");
+    assert_eq!(
+        (job["kind"].as_str(), job["status"].as_str()),
+        (Some("job"), Some("completed"))
+    );
+    assert_eq!(job["maps_done"], wordcount["maps"]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_workmill"))
+        .args(["list", "--status", "dead", "--json", "--backend"])
+        .arg(format!("sqlite://{}", keep.join("tasks.db").display()))
+        .output()
+        .unwrap();
+    let dead: serde_json::Value = serde_json::from_slice(&output.stdout).expect("list JSON");
+    assert_eq!(
+        dead.as_array().unwrap().len() as u64,
+        stats["dead"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn the_text_summary_ends_with_the_checks() {
+    let bench = Bench::new();
+    let output = bench.run(&[
+        "demo",
+        "--size",
+        "64KB",
+        "--chunk",
+        "8KB",
+        "--balance-tasks",
+        "2000",
+    ]);
+    assert!(output.status.success(), "{}", crate::stderr(&output));
+    let text = crate::stdout(&output);
+    for section in [
+        "(a) word count",
+        "(b) priorities and retries",
+        "(c) load balancing",
+        "summary",
+    ] {
+        assert!(text.contains(section), "no {section:?} in {text}");
+    }
+    assert!(text.contains("STEP       RESULT  CHECK"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("12 of 12 checks passed"), "{last}");
 }
 
 #[test]
