@@ -2,6 +2,8 @@
 //! `workmill demo` measures, with their inputs and outputs readable as JSON.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -130,21 +132,72 @@ impl NamedTask for Flaky {
     }
 }
 
-/// `words.count`: the map of the word-count job, counting the words of one chunk of text.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CountWords(pub String);
+/// The largest split `words.count` reads, so that a typo cannot make a worker allocate the disk.
+pub const MAX_SPLIT_BYTES: u64 = 1 << 30;
+
+/// `words.count`: the map of the word-count job, counting the words of one split of a text
+/// file: `len` bytes from `offset` (to the end of the file when `len` is absent). As in
+/// MapReduce, a map's input names a part of a file that every worker can read, rather than
+/// carrying the text through the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountWords {
+    /// The file.
+    pub path: String,
+    /// Where the split starts, in bytes.
+    #[serde(default)]
+    pub offset: u64,
+    /// How many bytes it has; to the end of the file when absent.
+    #[serde(default)]
+    pub len: Option<u64>,
+}
+
+impl CountWords {
+    fn read(&self) -> Result<String, TaskError> {
+        let describe = || format!("{} (bytes from {})", self.path, self.offset);
+        if self.len.is_some_and(|len| len > MAX_SPLIT_BYTES) {
+            return Err(TaskError::permanent(format!(
+                "{}: a split has at most {MAX_SPLIT_BYTES} bytes",
+                describe()
+            )));
+        }
+        // An unreadable file is retried: it may be on a share that is coming back.
+        let mut file = File::open(&self.path)
+            .map_err(|e| TaskError::retryable(format!("cannot open {}: {e}", describe())))?;
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| TaskError::retryable(format!("cannot seek in {}: {e}", describe())))?;
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a file that is too long from one that fits exactly.
+        file.take(self.len.unwrap_or(MAX_SPLIT_BYTES + 1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| TaskError::retryable(format!("cannot read {}: {e}", describe())))?;
+        if bytes.len() as u64 > MAX_SPLIT_BYTES {
+            return Err(TaskError::permanent(format!(
+                "{}: more than {MAX_SPLIT_BYTES} bytes; give the split a len",
+                describe()
+            )));
+        }
+        if let Some(len) = self.len.filter(|&len| len != bytes.len() as u64) {
+            return Err(TaskError::permanent(format!(
+                "{}: the file ends {} bytes into a split of {len}",
+                describe(),
+                bytes.len()
+            )));
+        }
+        String::from_utf8(bytes)
+            .map_err(|e| TaskError::permanent(format!("{} is not UTF-8 text: {e}", describe())))
+    }
+}
 
 impl NamedTask for CountWords {
     const NAME: &'static str = "words.count";
     type Output = WordCounts;
 
     fn run(self, _ctx: &TaskContext<'_>) -> Result<WordCounts, TaskError> {
-        Ok(corpus::count_words(&self.0))
+        Ok(corpus::count_words(&self.read()?))
     }
 }
 
-/// `words.merge`: the reduce of the word-count job, adding up the chunks' counts.
+/// `words.merge`: the reduce of the word-count job, adding up the splits' counts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MergeCounts;
 

@@ -1,7 +1,9 @@
 //! The word-count demo's data: a deterministic generator of Zipf-distributed text, the
-//! sequential word count that checks the job, and the split of a text into map chunks.
+//! sequential word count that checks the job, and the split of a text into the maps' input
+//! splits.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::builtin::WordCounts;
 
@@ -86,25 +88,34 @@ pub fn generate(spec: &CorpusSpec) -> String {
     text
 }
 
-/// Splits `text` into chunks of about `chunk_bytes`, each ending at a line end, so that no
-/// word is cut in two. Every byte of `text` is in exactly one chunk.
-pub fn chunks(text: &str, chunk_bytes: usize) -> Vec<&str> {
-    let chunk_bytes = chunk_bytes.max(1);
-    let mut chunks = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let cut = if rest.len() <= chunk_bytes {
+/// Splits `text` into byte ranges of about `split_bytes`, each ending at a line end, so that
+/// no word is cut in two. Every byte of `text` is in exactly one range, in order.
+pub fn splits(text: &str, split_bytes: usize) -> Vec<Range<usize>> {
+    let split_bytes = split_bytes.max(1);
+    let mut splits = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let rest = &text[start..];
+        let len = if rest.len() <= split_bytes {
             rest.len()
         } else {
-            rest[chunk_bytes..]
-                .find('\n')
-                .map_or(rest.len(), |newline| chunk_bytes + newline + 1)
+            rest.as_bytes()[split_bytes..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |newline| split_bytes + newline + 1)
         };
-        let (chunk, tail) = rest.split_at(cut);
-        chunks.push(chunk);
-        rest = tail;
+        splits.push(start..start + len);
+        start += len;
     }
-    chunks
+    splits
+}
+
+/// The text of each of [`splits`].
+pub fn chunks(text: &str, split_bytes: usize) -> Vec<&str> {
+    splits(text, split_bytes)
+        .into_iter()
+        .map(|range| &text[range])
+        .collect()
 }
 
 /// Counts the words of `text`: split at whitespace, stripped of punctuation at either end,
@@ -181,6 +192,13 @@ mod tests {
         assert!(parts.len() >= 15, "{}", parts.len());
         assert!(parts.iter().all(|chunk| chunk.ends_with('\n')));
         assert!(chunks("", 10).is_empty());
+        let ranges = splits(&text, 1_000);
+        assert_eq!(ranges.len(), parts.len());
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(
+            (ranges[0].start, ranges[ranges.len() - 1].end),
+            (0, text.len())
+        );
         assert_eq!(chunks("no newline at all", 4), vec!["no newline at all"]);
     }
 

@@ -53,8 +53,8 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    /// The view of `record`; `decode` says whether to decode input and result (a list of
-    /// word-count chunks would otherwise print megabytes).
+    /// The view of `record`; `decode` says whether to decode input and result (`list` does
+    /// not: a word count's result alone is tens of thousands of entries).
     pub fn new(record: &TaskRecord, decode: bool) -> TaskView {
         let known = builtin::find(&record.name).filter(|_| decode);
         TaskView {

@@ -72,8 +72,60 @@ fn tasks_compute_what_they_say() {
     let error = Fail("on purpose".into()).run(&ctx).unwrap_err();
     assert!(error.is_permanent());
     assert_eq!(error.message(), "on purpose");
-    let counts = CountWords("a b a".into()).run(&ctx).unwrap();
-    assert_eq!(counts.get("a"), Some(&2));
+}
+
+#[test]
+fn word_count_maps_read_their_split_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("text.txt");
+    std::fs::write(&path, "a b a\nc a\n").unwrap();
+    let path = path.display().to_string();
+    let ctx = TaskContext::new(1);
+    let split = |offset, len| CountWords {
+        path: path.clone(),
+        offset,
+        len,
+    };
+    let whole = split(0, None).run(&ctx).unwrap();
+    assert_eq!((whole.get("a"), whole.get("c")), (Some(&3), Some(&1)));
+    let second_line = split(6, Some(4)).run(&ctx).unwrap();
+    assert_eq!(
+        second_line.into_iter().collect::<Vec<_>>(),
+        [("a".into(), 1), ("c".into(), 1)]
+    );
+
+    let error = split(6, Some(40)).run(&ctx).unwrap_err();
+    assert!(
+        error.is_permanent() && error.message().contains("the file ends 4 bytes"),
+        "{}",
+        error.message()
+    );
+    let error = split(0, Some(MAX_SPLIT_BYTES + 1)).run(&ctx).unwrap_err();
+    assert!(error.is_permanent(), "{}", error.message());
+    let missing = CountWords {
+        path: dir.path().join("gone").display().to_string(),
+        offset: 0,
+        len: None,
+    };
+    let error = missing.run(&ctx).unwrap_err();
+    assert!(
+        !error.is_permanent() && error.message().contains("cannot open"),
+        "{}",
+        error.message()
+    );
+    std::fs::write(dir.path().join("bin"), [0xff, 0xfe]).unwrap();
+    let binary = CountWords {
+        path: dir.path().join("bin").display().to_string(),
+        offset: 0,
+        len: None,
+    };
+    assert!(
+        binary
+            .run(&ctx)
+            .unwrap_err()
+            .message()
+            .contains("not UTF-8")
+    );
 }
 
 #[test]

@@ -134,8 +134,8 @@ pub fn render(summary: &DemoSummary) -> String {
         wc.job_ms,
         wc.speedup,
         if wc.speedup < 1.0 {
-            " (the job moves every chunk and partial count through the queue; \
-             a count this small does not repay that)"
+            " (each map's partial counts go through SQLite to one reduce that merges \
+             them; a count this small does not repay that on this machine)"
         } else {
             ""
         },
