@@ -9,14 +9,11 @@ use workmill::{Job, JobStatus, Runtime, Shutdown};
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
-use super::sqlite_url;
+use super::{IDLE_WAIT, sqlite_url};
 use crate::builtin::{self, CountWords, MergeCounts, WordCounts};
 use crate::cli::DemoArgs;
 use crate::corpus::{self, CorpusSpec};
 use crate::error::CliError;
-
-/// How long an idle worker loop waits before it looks at the SQLite file again.
-pub(super) const IDLE_WAIT: Duration = Duration::from_millis(5);
 
 /// How long the job may take before the demo gives up on it.
 const JOB_TIMEOUT: Duration = Duration::from_secs(600);
@@ -84,12 +81,19 @@ pub(super) fn run(
     // Each map reads its split of the file, as MapReduce maps read splits of shared files:
     // the queue carries where the text is, not the text.
     let splits = corpus::splits(&text, args.chunk);
-    let file = path.display().to_string();
+    let file = path
+        .to_str()
+        .ok_or_else(|| CliError::Demo(format!("{} is not a UTF-8 path", path.display())))?
+        .to_owned();
     let maps = splits.iter().map(|split| CountWords {
         path: file.clone(),
         offset: split.start as u64,
         len: Some(split.len() as u64),
     });
+    // One map per reservation, so that each thread takes a map as it frees up rather than a
+    // batch of them that the other thread could have run; and idle loops look at the file
+    // every few milliseconds (SQLite has no wake-up), so that neither the first maps nor the
+    // reduce wait out the default 50 ms.
     let runtime = Runtime::builder()
         .url(sqlite_url(&dir.join("wordcount.db")))
         .threads(usize::from(args.threads))
