@@ -15,7 +15,7 @@ mod progress;
 mod wordcount;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -29,10 +29,6 @@ pub use balance::{BalanceReport, BalanceRow};
 pub use checks::Check;
 pub use priority::{PriorityReport, TaskOutcome};
 pub use wordcount::WordCountReport;
-
-/// How long an idle worker loop of the demo's runtimes waits before it looks at its SQLite
-/// file again (SQLite has no wake-up; the runtime's default is 50 ms).
-const IDLE_WAIT: Duration = Duration::from_millis(5);
 
 /// Everything the demo measured and checked; `--json` prints it.
 #[derive(Clone, Debug, Serialize)]

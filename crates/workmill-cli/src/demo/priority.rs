@@ -10,7 +10,7 @@ use workmill::{Backoff, Priority, QueueStats, RetryPolicy, Runtime, Shutdown, Ta
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
-use super::{IDLE_WAIT, sqlite_url};
+use super::sqlite_url;
 use crate::builtin::{self, Flaky};
 use crate::cli::DemoArgs;
 use crate::error::CliError;
@@ -113,7 +113,6 @@ pub(super) fn run(
         .url(sqlite_url(&dir.join("tasks.db")))
         .threads(usize::from(args.threads))
         .max_batch(1)
-        .idle_wait(IDLE_WAIT)
         .registry(builtin::registry()?)
         .paused()
         .build()?;

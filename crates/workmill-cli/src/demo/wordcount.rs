@@ -9,7 +9,7 @@ use workmill::{Job, JobStatus, Runtime, Shutdown};
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
-use super::{IDLE_WAIT, sqlite_url};
+use super::sqlite_url;
 use crate::builtin::{self, CountWords, MergeCounts, WordCounts};
 use crate::cli::DemoArgs;
 use crate::corpus::{self, CorpusSpec};
@@ -91,14 +91,11 @@ pub(super) fn run(
         len: Some(split.len() as u64),
     });
     // One map per reservation, so that each thread takes a map as it frees up rather than a
-    // batch of them that the other thread could have run; and idle loops look at the file
-    // every few milliseconds (SQLite has no wake-up), so that neither the first maps nor the
-    // reduce wait out the default 50 ms.
+    // batch of them that the other thread could have run.
     let runtime = Runtime::builder()
         .url(sqlite_url(&dir.join("wordcount.db")))
         .threads(usize::from(args.threads))
         .max_batch(1)
-        .idle_wait(IDLE_WAIT)
         .registry(builtin::registry()?)
         .build()?;
     let start = Instant::now();
