@@ -83,7 +83,7 @@ impl<'pool> MapReduce<'pool> {
     }
 
     /// How many hash partitions [`map_reduce_by_key`](Self::map_reduce_by_key)
-    /// merges in parallel; by default four per thread.
+    /// merges in parallel; by default four per thread, at most 65,536.
     pub fn partitions(mut self, partitions: usize) -> Self {
         self.partitions = Some(partitions.max(1));
         self

@@ -1,6 +1,6 @@
 //! Keyed map-reduce: each item maps to `(key, value)` pairs, combined per key on each chunk first (a map-side combiner), then merged by hash partition in parallel.
 
-use std::collections::hash_map::{Entry, RandomState};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
@@ -10,7 +10,11 @@ use workmill_executor::current_num_threads;
 use crate::bridge;
 use crate::chunking::Chunking;
 use crate::config::MapReduce;
+use crate::hash::FoldState;
 use crate::source::{IntoSource, Source};
+
+/// More partitions than this would cost more in empty buckets than they balance.
+pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
 /// One chunk's pairs after its combiner ran, one bucket per partition.
 type Buckets<K, V> = Vec<Vec<(K, V)>>;
@@ -56,21 +60,15 @@ impl MapReduce<'_> {
         M: Fn(I::Item) -> P + Sync,
         C: Fn(&mut V, V) + Sync,
     {
-        let hasher = RandomState::new();
+        let hasher = FoldState::random();
         let source = input.into_source();
-        let mut partitions = self.install(|| {
+        let partitions = self.install(|| {
             let partitions = self.partitioned(source, &hasher, &map, &combine);
             self.merge_partitions(partitions, &hasher, &combine, |table| table)
         });
-        // Partitions share no key: move them into the largest, no combining needed.
-        let largest = (0..partitions.len())
-            .max_by_key(|&i| partitions[i].len())
-            .unwrap_or(0);
-        let Some(mut result) = (!partitions.is_empty()).then(|| partitions.swap_remove(largest))
-        else {
-            return HashMap::with_hasher(hasher);
-        };
-        result.reserve(partitions.iter().map(HashMap::len).sum());
+        // Hand out a map with the standard, DoS-resistant hasher. Partitions
+        // share no key, so moving them over needs no combining.
+        let mut result = HashMap::with_capacity(partitions.iter().map(HashMap::len).sum());
         for partition in partitions {
             result.extend(partition);
         }
@@ -112,7 +110,7 @@ impl MapReduce<'_> {
         M: Fn(I::Item) -> P + Sync,
         C: Fn(&mut V, V) + Sync,
     {
-        let hasher = RandomState::new();
+        let hasher = FoldState::random();
         let source = input.into_source();
         let runs = self.install(|| {
             let partitions = self.partitioned(source, &hasher, &map, &combine);
@@ -131,7 +129,7 @@ impl MapReduce<'_> {
     fn partitioned<S, K, V, P, M, C>(
         &self,
         source: S,
-        hasher: &RandomState,
+        hasher: &FoldState,
         map: &M,
         combine: &C,
     ) -> Vec<Buckets<K, V>>
@@ -145,7 +143,8 @@ impl MapReduce<'_> {
     {
         let count = self
             .partitions
-            .unwrap_or_else(|| current_num_threads().saturating_mul(4));
+            .unwrap_or_else(|| current_num_threads().saturating_mul(4))
+            .min(MAX_PARTITIONS);
         let leaf = |chunk: S| {
             let mut table = HashMap::with_hasher(hasher.clone());
             for item in chunk.into_items() {
@@ -180,9 +179,9 @@ impl MapReduce<'_> {
     fn merge_partitions<K, V, C, T>(
         &self,
         partitions: Vec<Buckets<K, V>>,
-        hasher: &RandomState,
+        hasher: &FoldState,
         combine: &C,
-        finish: impl Fn(HashMap<K, V>) -> T + Sync,
+        finish: impl Fn(HashMap<K, V, FoldState>) -> T + Sync,
     ) -> Vec<T>
     where
         K: Hash + Eq + Send,
@@ -221,7 +220,7 @@ fn insert<K: Hash + Eq, V, S: BuildHasher>(
 
 /// The partition of `key`: its hash, reduced to `0..count` by a multiply-shift.
 #[inline]
-fn partition_of<K: Hash>(hasher: &RandomState, key: &K, count: usize) -> usize {
+fn partition_of<K: Hash>(hasher: &FoldState, key: &K, count: usize) -> usize {
     // The high bits of (hash * count) spread keys evenly without a division.
     ((u128::from(hasher.hash_one(key)) * count as u128) >> 64) as usize
 }

@@ -73,6 +73,7 @@ mod chunking;
 mod config;
 pub mod corpus;
 mod error;
+mod hash;
 mod keyed;
 mod seq;
 mod source;
