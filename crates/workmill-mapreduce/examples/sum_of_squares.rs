@@ -14,7 +14,9 @@ fn main() -> ExitCode {
     let n: u64 = match arg.as_deref().map(str::parse).unwrap_or(Ok(10_000_000)) {
         Ok(n) if n < u64::MAX => n,
         _ => {
-            eprintln!("usage: sum_of_squares [N]  (N a whole number below 2^64 - 1; default 10000000)");
+            eprintln!(
+                "usage: sum_of_squares [N]  (N a whole number below 2^64 - 1; default 10000000)"
+            );
             return ExitCode::FAILURE;
         }
     };

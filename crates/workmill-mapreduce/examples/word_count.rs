@@ -20,7 +20,9 @@ fn main() -> ExitCode {
         [flag, megabytes] if flag == "--zipf" => match megabytes.parse::<usize>() {
             Ok(mb) => ZipfCorpus::default().generate(mb << 20),
             Err(_) => {
-                eprintln!("error: --zipf wants a whole number of megabytes, not {megabytes:?}\n{USAGE}");
+                eprintln!(
+                    "error: --zipf wants a whole number of megabytes, not {megabytes:?}\n{USAGE}"
+                );
                 return ExitCode::FAILURE;
             }
         },

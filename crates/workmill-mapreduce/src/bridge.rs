@@ -82,7 +82,11 @@ where
     match catch_unwind(AssertUnwindSafe(|| bridge(source, splitter, false, &run))) {
         Ok(value) => value,
         Err(payload) => {
-            let first = run.first_panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let first = run
+                .first_panic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             resume_unwind(first.unwrap_or(payload))
         }
     }

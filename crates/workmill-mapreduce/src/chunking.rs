@@ -122,9 +122,19 @@ mod tests {
         }
     }
 
-    fn chunk_lengths(chunking: Chunking, len: usize, threads: usize, min: usize, max: usize) -> Vec<usize> {
+    fn chunk_lengths(
+        chunking: Chunking,
+        len: usize,
+        threads: usize,
+        min: usize,
+        max: usize,
+    ) -> Vec<usize> {
         let mut out = Vec::new();
-        chunks(Splitter::new(chunking, len, threads, min, max), len, &mut out);
+        chunks(
+            Splitter::new(chunking, len, threads, min, max),
+            len,
+            &mut out,
+        );
         out
     }
 
@@ -143,7 +153,11 @@ mod tests {
     #[test]
     fn adaptive_without_steals_makes_about_one_chunk_per_thread() {
         let lengths = chunk_lengths(Chunking::Adaptive, 1 << 20, 4, 1, usize::MAX);
-        assert_eq!(lengths.len(), 8, "a budget of 4 allows three levels of halving");
+        assert_eq!(
+            lengths.len(),
+            8,
+            "a budget of 4 allows three levels of halving"
+        );
         assert_eq!(lengths.iter().sum::<usize>(), 1 << 20);
     }
 

@@ -8,7 +8,9 @@ use std::any::Any;
 pub enum MapReduceError {
     /// A map, fold or reduce closure panicked. Chunks not yet started were
     /// skipped, and every chunk had stopped before this was returned.
-    #[error("a map or reduce closure panicked: {message}; the chunks still running were finished and the rest skipped")]
+    #[error(
+        "a map or reduce closure panicked: {message}; the chunks still running were finished and the rest skipped"
+    )]
     Panicked {
         /// The panic's message, or a placeholder when its payload was not a string.
         message: String,

@@ -146,7 +146,7 @@ impl MapReduce<'_> {
             .unwrap_or_else(|| current_num_threads().saturating_mul(4))
             .min(MAX_PARTITIONS);
         let leaf = |chunk: S| {
-            let mut table = HashMap::with_hasher(hasher.clone());
+            let mut table = HashMap::with_hasher(*hasher);
             for item in chunk.into_items() {
                 for (key, value) in map(item) {
                     insert(&mut table, key, value, combine);
@@ -192,7 +192,7 @@ impl MapReduce<'_> {
         let one_each = MapReduce::new().chunking(Chunking::Fixed(NonZeroUsize::MIN));
         one_each.map(partitions, |buckets| {
             let largest = buckets.iter().map(Vec::len).max().unwrap_or(0);
-            let mut table = HashMap::with_capacity_and_hasher(largest, hasher.clone());
+            let mut table = HashMap::with_capacity_and_hasher(largest, *hasher);
             for bucket in buckets {
                 for (key, value) in bucket {
                     insert(&mut table, key, value, combine);

@@ -18,8 +18,13 @@ fn chunking() -> impl Strategy<Value = Chunking> {
 
 /// A configuration on the test pool or the global one, with random length bounds.
 fn config() -> impl Strategy<Value = MapReduce<'static>> {
-    (chunking(), 0usize..40, prop::option::of(1usize..300), any::<bool>()).prop_map(
-        |(chunking, min, max, global)| {
+    (
+        chunking(),
+        0usize..40,
+        prop::option::of(1usize..300),
+        any::<bool>(),
+    )
+        .prop_map(|(chunking, min, max, global)| {
             let mut run = MapReduce::new().chunking(chunking).min_len(min);
             if let Some(max) = max {
                 run = run.max_len(max);
@@ -28,8 +33,7 @@ fn config() -> impl Strategy<Value = MapReduce<'static>> {
                 run = run.pool(pool());
             }
             run
-        },
-    )
+        })
 }
 
 /// 2x2 matrices with wrapping products: associative, not commutative, so a

@@ -16,23 +16,42 @@ fn slices_vecs_arrays_and_iterators_are_inputs() {
     assert_eq!(map_reduce(&data[..], |&x| x, |a, b| a + b), expected);
     assert_eq!(map_reduce(data.clone(), |x| x, |a, b| a + b), expected);
     assert_eq!(map_reduce(&[1u64, 2, 3], |&x| x, |a, b| a + b), Some(6));
-    assert_eq!(map_reduce(ExactSize(data.iter().copied()), |x| x, |a, b| a + b), expected);
+    assert_eq!(
+        map_reduce(ExactSize(data.iter().copied()), |x| x, |a, b| a + b),
+        expected
+    );
     assert_eq!(map_reduce(1..1_001u64, |x| x, |a, b| a + b), expected);
 }
 
 #[test]
 fn owned_items_move_into_the_map() {
     let words: Vec<String> = (0..5_000).map(|i| format!("w{i}")).collect();
-    let run = MapReduce::new().pool(pool()).chunking(Chunking::fixed(3).unwrap());
+    let run = MapReduce::new()
+        .pool(pool())
+        .chunking(Chunking::fixed(3).unwrap());
     let lengths = run.map(words.clone(), |word: String| word.into_bytes().len());
     assert_eq!(lengths, words.iter().map(String::len).collect::<Vec<_>>());
 }
 
 #[test]
 fn ranges_of_every_width() {
-    assert_eq!(map_reduce(i8::MIN..i8::MAX, |x| i64::from(x), |a, b| a + b), Some(-255));
-    assert_eq!(map_reduce(0..256u16, u32::from, |a, b| a + b), Some(255 * 256 / 2));
-    assert_eq!(fold(-1_000i32..1_000, || 0i64, |a, x| a + i64::from(x), |a, b| a + b), -1_000);
+    assert_eq!(
+        map_reduce(i8::MIN..i8::MAX, i64::from, |a, b| a + b),
+        Some(-255)
+    );
+    assert_eq!(
+        map_reduce(0..256u16, u32::from, |a, b| a + b),
+        Some(255 * 256 / 2)
+    );
+    assert_eq!(
+        fold(
+            -1_000i32..1_000,
+            || 0i64,
+            |a, x| a + i64::from(x),
+            |a, b| a + b
+        ),
+        -1_000
+    );
     assert_eq!(map(10usize..13, |x| x * 2), [20, 22, 24]);
 }
 
@@ -53,7 +72,9 @@ fn the_chosen_pool_runs_every_chunk() {
 
 #[test]
 fn map_reduce_nests_inside_map_reduce_and_across_pools() {
-    let outer = MapReduce::new().pool(pool()).chunking(Chunking::fixed(5).unwrap());
+    let outer = MapReduce::new()
+        .pool(pool())
+        .chunking(Chunking::fixed(5).unwrap());
     let other = ThreadPool::builder().num_threads(2).build().unwrap();
     let sums = outer.map(0..40u64, |row| {
         let inner = MapReduce::new().pool(&other);
@@ -62,5 +83,10 @@ fn map_reduce_nests_inside_map_reduce_and_across_pools() {
         assert_eq!(across, nested);
         nested
     });
-    assert_eq!(sums, (0..40u64).map(|r| r * r.saturating_sub(1) / 2).collect::<Vec<_>>());
+    assert_eq!(
+        sums,
+        (0..40u64)
+            .map(|r| r * r.saturating_sub(1) / 2)
+            .collect::<Vec<_>>()
+    );
 }

@@ -12,7 +12,12 @@ use super::pool;
 /// Zero to two pairs per item, over a small key space so keys repeat across chunks.
 fn pairs(x: &u32) -> Vec<(u8, u64)> {
     (0..x % 3)
-        .map(|i| ((x.wrapping_mul(31).wrapping_add(i) % 37) as u8, u64::from(*x)))
+        .map(|i| {
+            (
+                (x.wrapping_mul(31).wrapping_add(i) % 37) as u8,
+                u64::from(*x),
+            )
+        })
         .collect()
 }
 

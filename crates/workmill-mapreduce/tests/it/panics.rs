@@ -32,17 +32,24 @@ fn a_panicking_map_reaches_the_caller_with_its_payload() {
     for chunking in modes() {
         let run = MapReduce::new().pool(pool()).chunking(chunking);
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            run.map_reduce(0..10_000u32, |x| {
-                if x == 6_543 {
-                    panic!("map failed on {x}");
-                }
-                u64::from(x)
-            }, |a, b| a + b)
+            run.map_reduce(
+                0..10_000u32,
+                |x| {
+                    if x == 6_543 {
+                        panic!("map failed on {x}");
+                    }
+                    u64::from(x)
+                },
+                |a, b| a + b,
+            )
         }))
         .expect_err("the panic reaches the caller");
         assert_eq!(message(&*caught), "map failed on 6543", "{chunking:?}");
         // The pool's workers survived and still compute correct results.
-        assert_eq!(run.map_reduce(0..10_000u64, |x| x, |a, b| a + b), Some(49_995_000));
+        assert_eq!(
+            run.map_reduce(0..10_000u64, |x| x, |a, b| a + b),
+            Some(49_995_000)
+        );
     }
 }
 
@@ -51,10 +58,15 @@ fn a_panicking_reduce_reaches_the_caller() {
     for chunking in modes() {
         let run = MapReduce::new().pool(pool()).chunking(chunking);
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            run.fold(0..1_000u32, || 0u32, |a, x| a + x, |a, b| {
-                assert!(a + b < 100_000, "reduce overflowed its budget");
-                a + b
-            })
+            run.fold(
+                0..1_000u32,
+                || 0u32,
+                |a, x| a + x,
+                |a, b| {
+                    assert!(a + b < 100_000, "reduce overflowed its budget");
+                    a + b
+                },
+            )
         }));
         // Adaptive may fold 1,000 items in one chunk on an idle pool; then no reduce runs.
         if let Err(payload) = caught {
@@ -75,7 +87,9 @@ fn a_panicking_reduce_reaches_the_caller() {
 
 #[test]
 fn try_variants_return_a_typed_error() {
-    let run = MapReduce::new().pool(pool()).chunking(Chunking::fixed(16).unwrap());
+    let run = MapReduce::new()
+        .pool(pool())
+        .chunking(Chunking::fixed(16).unwrap());
     let error = run
         .try_map_reduce(&[1u32, 2, 0, 4][..], |&x| 12 / x, |a, b| a + b)
         .unwrap_err();
@@ -88,7 +102,10 @@ fn try_variants_return_a_typed_error() {
         .try_fold(0..100u8, || 0u8, |a, x| a + x, |a, b| a + b)
         .unwrap_err();
     assert!(error.to_string().contains("overflow"), "{error}");
-    assert_eq!(run.try_fold(0..10u8, || 0u8, |a, x| a + x, |a, b| a + b), Ok(45));
+    assert_eq!(
+        run.try_fold(0..10u8, || 0u8, |a, x| a + x, |a, b| a + b),
+        Ok(45)
+    );
 }
 
 #[test]
@@ -97,7 +114,9 @@ fn a_panic_skips_the_chunks_not_yet_started() {
     // other item takes a millisecond, so without stopping the run would take
     // seconds and map every item.
     let pool = ThreadPool::builder().num_threads(2).build().unwrap();
-    let run = MapReduce::new().pool(&pool).chunking(Chunking::fixed(1).unwrap());
+    let run = MapReduce::new()
+        .pool(&pool)
+        .chunking(Chunking::fixed(1).unwrap());
     let mapped = AtomicUsize::new(0);
     let right_started = AtomicBool::new(false);
     let caught = catch_unwind(AssertUnwindSafe(|| {
@@ -117,7 +136,10 @@ fn a_panic_skips_the_chunks_not_yet_started() {
     }));
     assert_eq!(message(&*caught.unwrap_err()), "first item failed");
     let mapped = mapped.load(Ordering::SeqCst);
-    assert!(mapped < 1_000, "{mapped} of 1,999 items were mapped after the panic");
+    assert!(
+        mapped < 1_000,
+        "{mapped} of 1,999 items were mapped after the panic"
+    );
 }
 
 #[test]
@@ -127,11 +149,20 @@ fn empty_inputs_give_the_identity_or_none() {
         let empty: &[u32] = &[];
         assert_eq!(run.map_reduce(empty, |&x| x, |a, b| a + b), None);
         assert_eq!(run.try_map_reduce(0..0u64, |x| x, |a, b| a + b), Ok(None));
-        assert_eq!(run.fold(Vec::<u8>::new(), || 7u8, |a, x| a + x, |a, b| a + b), 7);
+        assert_eq!(
+            run.fold(Vec::<u8>::new(), || 7u8, |a, x| a + x, |a, b| a + b),
+            7
+        );
         assert!(run.map(empty, |&x| x).is_empty());
         let counts = run.map_reduce_by_key(empty, |&x| [(x, 1)], |c: &mut u32, n| *c += n);
         assert_eq!(counts, HashMap::new());
-        assert!(run.map_reduce_by_key_sorted(empty, |&x| [(x, 1)], |c: &mut u32, n| *c += n).is_empty());
+        assert!(
+            run.map_reduce_by_key_sorted(empty, |&x| [(x, 1)], |c: &mut u32, n| *c += n)
+                .is_empty()
+        );
     }
-    assert_eq!(workmill_mapreduce::map_reduce(5..5u8, |x| x, |a, b| a + b), None);
+    assert_eq!(
+        workmill_mapreduce::map_reduce(5..5u8, |x| x, |a, b| a + b),
+        None
+    );
 }
