@@ -62,8 +62,9 @@ impl<'pool> MapReduce<'pool> {
         self
     }
 
-    /// No chunk shorter than `len` items (except a shorter whole input).
-    /// Raise it when one item costs little, so a chunk's work outweighs a split.
+    /// No chunk shorter than `len` items, except a shorter whole input and the
+    /// last chunk of a fixed or per-worker chunking. Raise it when one item
+    /// costs little, so that a chunk's work outweighs a split.
     pub fn min_len(mut self, len: usize) -> Self {
         self.min_len = len.max(1);
         self
