@@ -29,10 +29,9 @@ impl MapReduce<'_> {
     /// ([`partitions`](Self::partitions)) that are merged in parallel, and
     /// the partitions, which share no key, are gathered into the result.
     ///
-    /// `combine(&mut acc, value)` must be associative; values of one key are
-    /// combined in input order within a chunk, but chunks are merged in no
-    /// particular order, so it must be commutative too unless the order of a
-    /// key's values does not matter.
+    /// `combine(&mut acc, value)` must be associative; it need not be
+    /// commutative. A key's values are combined in input order: within a
+    /// chunk as they come, then chunk after chunk in each partition.
     ///
     /// # Panics
     ///

@@ -42,6 +42,14 @@ proptest! {
         prop_assert_eq!(run.map_reduce_by_key(&data, pairs, add), expected.clone());
         let sorted: BTreeMap<u8, u64> = expected.into_iter().collect();
         prop_assert_eq!(run.map_reduce_by_key_sorted(&data, pairs, add), sorted);
+        // Appending is associative but not commutative: each key's values
+        // must come out in input order.
+        let positions = |x: &u32| [(x % 7, vec![*x])];
+        let append = |acc: &mut Vec<u32>, more: Vec<u32>| acc.extend(more);
+        prop_assert_eq!(
+            run.map_reduce_by_key(&data, positions, append),
+            map_reduce_by_key_seq(&data, positions, append)
+        );
     }
 }
 
