@@ -123,10 +123,9 @@ pub fn chunks(text: &str, split_bytes: usize) -> Vec<&str> {
 pub fn count_words(text: &str) -> WordCounts {
     let mut counts: HashMap<String, u64> = HashMap::new();
     for token in text.split_whitespace() {
-        let word = token.trim_matches(|c: char| !c.is_alphanumeric());
-        if word.is_empty() {
+        let Some(word) = word_of(token) else {
             continue;
-        }
+        };
         if word.chars().any(char::is_uppercase) {
             *counts.entry(word.to_lowercase()).or_default() += 1;
         } else if let Some(count) = counts.get_mut(word) {
@@ -136,6 +135,13 @@ pub fn count_words(text: &str) -> WordCounts {
         }
     }
     counts.into_iter().collect()
+}
+
+/// The word a whitespace-separated token counts as (before lower-casing), if any: stripped of
+/// punctuation at either end; `None` for a token with no letter or digit.
+pub fn word_of(token: &str) -> Option<&str> {
+    let word = token.trim_matches(|c: char| !c.is_alphanumeric());
+    (!word.is_empty()).then_some(word)
 }
 
 /// Adds up word counts.

@@ -123,6 +123,7 @@ pub fn render(summary: &DemoSummary) -> String {
         "(a) word count, map-reduce job on {} threads over {}\n\
          \x20   corpus {:.1} MB, {} words, {} distinct; {} maps of the Runtime's job\n\
          \x20   sequential {:.0} ms, job {:.0} ms: speedup {:.2}x{}\n\
+         \x20   in process (map_reduce_by_key, text in memory): sequential {:.0} ms, parallel {:.0} ms: speedup {:.2}x\n\
          \x20   top words: {}\n\n",
         wc.threads,
         summary.backend,
@@ -139,6 +140,9 @@ pub fn render(summary: &DemoSummary) -> String {
         } else {
             ""
         },
+        wc.in_process_sequential_ms,
+        wc.in_process_ms,
+        wc.in_process_speedup,
         wc.top_words
             .iter()
             .map(|(word, count)| format!("{word} {count}"))

@@ -1,11 +1,15 @@
-//! Demo step (a): word count as a map-reduce job through the Runtime on SQLite, checked
-//! against the sequential count, with the speedup over it.
+//! Demo step (a): word count as a map-reduce job through the Runtime on SQLite, and in process
+//! with workmill-mapreduce's keyed map-reduce, each checked against the sequential count, with
+//! the speedup over it.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use workmill::{Job, JobStatus, Runtime, Shutdown};
+use workmill_mapreduce::MapReduce;
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
@@ -40,6 +44,15 @@ pub struct WordCountReport {
     pub job_ms: f64,
     /// `sequential_ms / job_ms`.
     pub speedup: f64,
+    /// The same count in process, `map_reduce_by_key` over the lines of the text on a pool of
+    /// `threads` threads (the median of five runs, the text already in memory), in
+    /// milliseconds.
+    pub in_process_ms: f64,
+    /// The sequential count of the text in memory (the median of five runs), in
+    /// milliseconds: the baseline of the in-process count.
+    pub in_process_sequential_ms: f64,
+    /// `in_process_sequential_ms / in_process_ms`.
+    pub in_process_speedup: f64,
     /// The five most frequent words and their counts.
     pub top_words: Vec<(String, u64)>,
 }
@@ -117,8 +130,19 @@ pub(super) fn run(
     let record = runtime.job_status(job.id())?;
     runtime.shutdown(Shutdown::Drain)?;
 
+    let (in_process, in_process_time, in_memory_time) = count_in_process(&text, args.threads)?;
+
     let words: u64 = sequential.values().sum();
     let mut checks = Checks::new("wordcount");
+    checks.check(
+        "the in-process map_reduce_by_key equals the sequential count",
+        in_process == sequential,
+        format!(
+            "{} distinct words, {} words in process",
+            in_process.len(),
+            in_process.values().sum::<u64>()
+        ),
+    );
     checks.check(
         "the job's counts equal the sequential count",
         counts == sequential,
@@ -157,9 +181,68 @@ pub(super) fn run(
         sequential_ms,
         job_ms,
         speedup: sequential_ms / job_ms.max(f64::MIN_POSITIVE),
+        in_process_ms: millis(in_process_time),
+        in_process_sequential_ms: millis(in_memory_time),
+        in_process_speedup: in_memory_time.as_secs_f64()
+            / in_process_time.as_secs_f64().max(f64::MIN_POSITIVE),
         top_words: top,
     };
     Ok((report, checks.into_vec()))
+}
+
+/// Counts `text` with `map_reduce_by_key` over its lines on a pool of `threads` threads, and
+/// sequentially in memory; the counts and the median times of five runs of each.
+fn count_in_process(
+    text: &str,
+    threads: u16,
+) -> Result<(WordCounts, Duration, Duration), CliError> {
+    let pool = workmill_executor::ThreadPool::builder()
+        .num_threads(usize::from(threads.max(1)))
+        .thread_name(|i| format!("demo-mapreduce-{i}"))
+        .build()
+        .map_err(|error| CliError::Demo(format!("cannot start the map-reduce pool: {error}")))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let job = MapReduce::new().pool(&pool);
+    let mut parallel = Vec::new();
+    let mut counts = HashMap::new();
+    // A first run to start the pool's threads and touch the text, then five timed.
+    for run in 0..6 {
+        let start = Instant::now();
+        counts = job.map_reduce_by_key(
+            lines.as_slice(),
+            |line: &&str| {
+                // Keys borrow the text; only a word with a capital is copied, lower-cased.
+                let line: &str = line;
+                line.split_whitespace()
+                    .filter_map(corpus::word_of)
+                    .map(|word| {
+                        let key: Cow<'_, str> = if word.chars().any(char::is_uppercase) {
+                            Cow::Owned(word.to_lowercase())
+                        } else {
+                            Cow::Borrowed(word)
+                        };
+                        (key, 1u64)
+                    })
+            },
+            |total: &mut u64, count| *total += count,
+        );
+        if run > 0 {
+            parallel.push(start.elapsed());
+        }
+    }
+    let mut sequential = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        std::hint::black_box(corpus::count_words(std::hint::black_box(text)));
+        sequential.push(start.elapsed());
+    }
+    parallel.sort();
+    sequential.sort();
+    let counts = counts
+        .into_iter()
+        .map(|(word, count)| (word.into_owned(), count))
+        .collect();
+    Ok((counts, parallel[2], sequential[2]))
 }
 
 fn millis(duration: Duration) -> f64 {

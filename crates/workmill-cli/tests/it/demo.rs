@@ -29,6 +29,7 @@ fn a_small_demo_passes_every_check() {
     assert!(wordcount["corpus_bytes"].as_u64().unwrap() >= 256 * 1024);
     assert!(wordcount["maps"].as_u64().unwrap() >= 16);
     assert!(wordcount["speedup"].as_f64().unwrap() > 0.0);
+    assert!(wordcount["in_process_speedup"].as_f64().unwrap() > 0.0);
 
     let priority = &summary["priority"];
     assert_eq!(priority["tasks"].as_array().unwrap().len(), 9);
@@ -96,7 +97,7 @@ fn the_text_summary_ends_with_the_checks() {
     assert!(text.contains("STEP       RESULT  CHECK"), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("12 of 12 checks passed"), "{last}");
+    assert!(last.starts_with("13 of 13 checks passed"), "{last}");
 }
 
 #[test]
