@@ -358,6 +358,32 @@ pub trait Queue: Send + Sync {
     /// Extends a lease to `extend` from now; [`QueueError::LeaseLost`] if it is no longer held.
     fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError>;
 
+    /// Extends several leases to `extend` from now, each as [`heartbeat`](Queue::heartbeat)
+    /// would, and reports each in order: the extended lease, or why it is no longer held.
+    ///
+    /// The outer error means the store failed: the leases before the failure may have been
+    /// extended, the rest were not, and asking again is safe. A worker that holds many tasks
+    /// keeps them all alive with one call per round, which on a store with one writer at a
+    /// time (SQLite) is the difference between one write and one write per task.
+    ///
+    /// The default calls [`heartbeat`](Queue::heartbeat) for each lease and stops at the
+    /// first transient error, which suits stores that write concurrently; a store with one
+    /// writer at a time overrides it with one transaction.
+    fn heartbeat_batch(
+        &self,
+        leases: &[Lease],
+        extend: Duration,
+    ) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+        let mut outcomes = Vec::with_capacity(leases.len());
+        for lease in leases {
+            match self.heartbeat(lease, extend) {
+                Err(error) if error.is_transient() => return Err(error),
+                outcome => outcomes.push(outcome),
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// Records a successful attempt and its encoded result.
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError>;
 

@@ -105,6 +105,10 @@ pub use workmill_core::{
     Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
     WorkerId,
 };
+#[cfg(feature = "postgres")]
+pub use workmill_queue::postgres::{PostgresConfig, PostgresQueue, SynchronousCommit};
+#[cfg(feature = "redis")]
+pub use workmill_queue::redis::{RedisConfig, RedisQueue};
 #[cfg(feature = "sqlite")]
 pub use workmill_queue::sqlite::{SqliteConfig, SqliteQueue, Synchronous};
 pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};

@@ -1,4 +1,4 @@
-//! The operations a lease holder performs: heartbeat, complete (one or a batch), fail and release.
+//! The operations a lease holder performs: heartbeat (one or a batch), complete (one or a batch), fail and release.
 //!
 //! Each one first proves that the task is still `Running` under the caller's
 //! token, in the same transaction that changes it, so a worker whose lease was
@@ -42,8 +42,39 @@ pub(crate) fn heartbeat(
     lease: &Lease,
     extend: Duration,
 ) -> Result<Lease, QueueError> {
-    const OP: &str = "extend a lease";
+    extend_in(conn, lease, Timestamp::now().saturating_add(extend))
+}
+
+/// Extends every lease to `extend` from now in one write transaction; each entry reports
+/// its own lease. A store failure rolls the whole batch back.
+pub(crate) fn heartbeat_all(
+    conn: &mut Connection,
+    leases: &[Lease],
+    extend: Duration,
+) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+    const OP: &str = "extend leases";
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error(OP))?;
+    // Counted from after the write lock is taken, so time spent waiting for it is not lost.
     let expires_at = Timestamp::now().saturating_add(extend);
+    let mut outcomes = Vec::with_capacity(leases.len());
+    for lease in leases {
+        match extend_in(&tx, lease, expires_at) {
+            Err(err @ QueueError::Backend { .. }) => return Err(err),
+            outcome => outcomes.push(outcome),
+        }
+    }
+    tx.commit().map_err(store_error(OP))?;
+    Ok(outcomes)
+}
+
+/// Sets a held lease's expiry to `expires_at`.
+fn extend_in(conn: &Connection, lease: &Lease, expires_at: Timestamp) -> Result<Lease, QueueError> {
+    const OP: &str = "extend a lease";
     let changed = conn
         .prepare_cached(
             "UPDATE tasks SET lease_expires_at = ?1

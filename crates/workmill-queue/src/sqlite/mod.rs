@@ -192,6 +192,15 @@ impl Queue for SqliteQueue {
         lease::heartbeat(&mut self.connections.get(), lease, extend)
     }
 
+    /// Extends every lease in one write transaction.
+    fn heartbeat_batch(
+        &self,
+        leases: &[Lease],
+        extend: Duration,
+    ) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+        lease::heartbeat_all(&mut self.connections.get(), leases, extend)
+    }
+
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
         let mut outcomes = self.complete_batch(vec![(lease.clone(), result)])?;
         outcomes.pop().unwrap_or_else(|| {

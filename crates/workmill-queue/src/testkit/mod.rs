@@ -101,6 +101,7 @@ macro_rules! queue_conformance_tests {
             delayed_tasks_stay_invisible_until_due,
             lapsed_lease_returns_the_task_and_counts_the_attempt,
             heartbeat_keeps_a_lease_alive_past_its_first_expiry,
+            heartbeat_batch_extends_held_leases_and_reports_the_rest,
             stale_lease_tokens_are_refused,
             release_hands_the_task_back_uncounted,
             retry_waits_out_the_backoff_and_demotes,

@@ -7,12 +7,14 @@ use workmill_core::{Queue, RetryPolicy, WorkerId};
 use workmill_executor::ThreadPool;
 use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
 
+use super::heartbeat::RuntimeHeartbeat;
 use super::host::Host;
 use super::{Runtime, Shared};
 use crate::error::RuntimeError;
 use crate::registry::{Registry, SharedRegistry};
 use crate::worker::{
-    Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, Mode, WorkerOptions, run_loop,
+    Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, DEFAULT_PROCESS_LEASE, Mode,
+    WorkerOptions, run_holding, run_loop,
 };
 
 enum Backend {
@@ -46,7 +48,7 @@ pub struct RuntimeBuilder {
     concurrency: Option<usize>,
     worker_id: Option<WorkerId>,
     max_batch: usize,
-    lease: Duration,
+    lease: Option<Duration>,
     idle_wait: Duration,
     max_payload: Option<usize>,
     default_retry: RetryPolicy,
@@ -62,7 +64,7 @@ impl Default for RuntimeBuilder {
             concurrency: None,
             worker_id: None,
             max_batch: DEFAULT_MAX_BATCH,
-            lease: DEFAULT_LEASE,
+            lease: None,
             idle_wait: DEFAULT_IDLE_WAIT,
             max_payload: Some(DEFAULT_MAX_PAYLOAD),
             default_retry: RetryPolicy::default(),
@@ -97,9 +99,10 @@ impl RuntimeBuilder {
     /// [`backend::open`](crate::backend::open). A URL this build cannot open fails the
     /// build with [`QueueError::InvalidUrl`](workmill_core::QueueError::InvalidUrl).
     ///
-    /// The runtime's loops do not heartbeat: give tasks on a shared durable store a
-    /// [`lease`](RuntimeBuilder::lease) longer than they run, or run them in
-    /// [`worker::run`](crate::worker::run) processes, which do.
+    /// On a durable backend the runtime heartbeats its loops' leases, as
+    /// [`worker::run`](crate::worker::run) processes do (see
+    /// [`lease`](RuntimeBuilder::lease)); worker processes add signal handling and
+    /// reconnection.
     pub fn url(mut self, url: impl Into<String>) -> RuntimeBuilder {
         self.backend = Backend::Url(url.into());
         self
@@ -161,11 +164,17 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The lease of each reservation (default one hour). A runtime's loops do not
-    /// heartbeat, so a task running longer than its lease may be rescued and run
-    /// again; worker processes ([`worker::run`](crate::worker::run)) heartbeat.
+    /// The lease of each reservation.
+    ///
+    /// On a durable or shared backend (SQLite, PostgreSQL, Redis, or any queue given to
+    /// [`backend`](RuntimeBuilder::backend)) the default is 30 s, and a heartbeat thread extends
+    /// every held lease each quarter of it, as a worker process does: a task may run longer
+    /// than its lease, and if this process dies its tasks come back to other workers within
+    /// one lease. On the memory queue, which dies with the process, leases are not
+    /// heartbeated and the default is one hour: a task that runs longer than that may be
+    /// run again.
     pub fn lease(mut self, lease: Duration) -> RuntimeBuilder {
-        self.lease = lease;
+        self.lease = Some(lease);
         self
     }
 
@@ -219,7 +228,13 @@ impl RuntimeBuilder {
         if self.max_batch == 0 {
             return Err(config("max_batch must be at least 1"));
         }
-        if self.lease.is_zero() || self.idle_wait.is_zero() {
+        let heartbeats = !matches!(&self.backend, Backend::Memory(_) | Backend::SharedMemory(_));
+        let lease = self.lease.unwrap_or(if heartbeats {
+            DEFAULT_PROCESS_LEASE
+        } else {
+            DEFAULT_LEASE
+        });
+        if lease.is_zero() || self.idle_wait.is_zero() {
             return Err(config("lease and idle_wait must be longer than zero"));
         }
         if let Err(invalid) = self.default_retry.validate() {
@@ -257,23 +272,40 @@ impl RuntimeBuilder {
             max_payload: self.max_payload,
             default_retry: self.default_retry,
         });
+        // A `memory://` URL is a memory queue too: nothing to heartbeat.
+        let heartbeat = if heartbeats && shared.memory.is_none() {
+            Some(RuntimeHeartbeat::start(Arc::clone(&shared.queue), lease)?)
+        } else {
+            None
+        };
+        let held = heartbeat.as_ref().map(RuntimeHeartbeat::held);
         let runtime = Runtime {
             shared: Arc::clone(&shared),
             workers: Mutex::new(Vec::with_capacity(concurrency)),
+            heartbeat: Mutex::new(heartbeat),
         };
         for (i, worker) in workers.into_iter().enumerate() {
             let options = WorkerOptions {
                 max_batch: self.max_batch,
-                lease: self.lease,
+                lease,
                 idle_wait: self.idle_wait,
                 // A memory queue never fails a write for the store's sake: no copies needed.
                 retry_writes: shared.memory.is_none(),
                 ..WorkerOptions::new(worker)
             };
-            let shared = Arc::clone(&shared);
-            let running = self.host.start(format!("workmill-worker-{i}"), move || {
-                run_loop(&*shared.queue, &shared.registry, &shared.control, &options)
-            })?;
+            let (shared, held) = (Arc::clone(&shared), held.clone());
+            let running = self
+                .host
+                .start(format!("workmill-worker-{i}"), move || match &held {
+                    Some(held) => run_holding(
+                        &*shared.queue,
+                        &shared.registry,
+                        &shared.control,
+                        &options,
+                        held,
+                    ),
+                    None => run_loop(&*shared.queue, &shared.registry, &shared.control, &options),
+                })?;
             // If a later loop fails to start, dropping `runtime` stops the started ones.
             runtime.workers_mut().push(running);
         }

@@ -2,6 +2,7 @@
 //! status, typed results, cancellation, stats and shutdown.
 
 mod builder;
+mod heartbeat;
 pub(crate) mod host;
 mod jobs;
 mod shutdown;
@@ -82,6 +83,8 @@ const SUBMIT_CHUNK: usize = 512;
 pub struct Runtime {
     shared: Arc<Shared>,
     workers: Mutex<Vec<Running>>,
+    /// The heartbeat thread of a runtime on a durable or shared backend; stopped after the loops.
+    heartbeat: Mutex<Option<heartbeat::RuntimeHeartbeat>>,
 }
 
 /// What the runtime and its worker loops share.
@@ -316,6 +319,15 @@ impl Runtime {
                 reported += 1;
             }
         }
+        // The loops have settled what they held; the heartbeat can stop.
+        let heartbeat = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.stop();
+        }
         drop(running);
         drained?;
         let stats = self.shared.queue.stats()?;
@@ -372,6 +384,15 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         if !self.workers_mut().is_empty() {
             let _ = self.shutdown(Shutdown::Abandon);
+        }
+        // A runtime whose first loop failed to start has a heartbeat and no loops.
+        let heartbeat = self
+            .heartbeat
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.stop();
         }
     }
 }

@@ -45,7 +45,12 @@ pub(crate) fn beat_until_done(
     report
 }
 
-/// One round: extends every held lease older than `age`.
+/// How many leases one heartbeat call extends at most.
+const ROUND_CHUNK: usize = 256;
+
+/// One round: extends every held lease older than `age`, a chunk of leases per store call
+/// (one write transaction on SQLite, where a write per lease would queue behind every other
+/// process's writes and let the last leases of a long round lapse).
 pub(crate) fn beat_once(
     queue: &dyn Queue,
     held: &HeldLeases,
@@ -53,23 +58,33 @@ pub(crate) fn beat_once(
     age: Duration,
     report: &mut HeartbeatReport,
 ) {
-    for due in held.due(Instant::now(), age) {
+    let due = held.due(Instant::now(), age);
+    for chunk in due.chunks(ROUND_CHUNK) {
         // The store counts the extension from its own now, which is no earlier than this.
         let asked = Instant::now();
-        match queue.heartbeat(&due, lease) {
-            Ok(_) => {
-                report.beats += 1;
-                held.extended(&due, asked);
-            }
-            Err(error) if error.is_transient() => {
+        let outcomes = match queue.heartbeat_batch(chunk, lease) {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
                 report.errors += 1;
-                tracing::warn!(task = %due.task, %error, "could not extend a lease; trying again next round");
+                tracing::warn!(leases = chunk.len(), %error, "could not extend leases; trying again next round");
                 return;
             }
-            Err(error) => {
-                if held.mark_lost(&due) {
-                    report.refused += 1;
-                    tracing::warn!(task = %due.task, %error, "the store refused to extend a lease; the task may run elsewhere");
+        };
+        for (due, outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {
+                    report.beats += 1;
+                    held.extended(due, asked);
+                }
+                Err(error) if error.is_transient() => {
+                    report.errors += 1;
+                    tracing::warn!(task = %due.task, %error, "could not extend a lease; trying again next round");
+                }
+                Err(error) => {
+                    if held.mark_lost(due) {
+                        report.refused += 1;
+                        tracing::warn!(task = %due.task, %error, "the store refused to extend a lease; the task may run elsewhere");
+                    }
                 }
             }
         }

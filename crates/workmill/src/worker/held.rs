@@ -77,6 +77,14 @@ impl HeldLeases {
             .collect()
     }
 
+    /// True if `lease` is held, not known lost, and was last extended at least `age` before
+    /// `now`: the heartbeat has fallen behind and the lease may be close to lapsing.
+    pub(crate) fn is_stale(&self, lease: &Lease, now: Instant, age: Duration) -> bool {
+        lock(&self.leases)
+            .get(&key(lease))
+            .is_some_and(|held| !held.lost && now.saturating_duration_since(held.extended) >= age)
+    }
+
     /// Records that `lease` was extended at `at`, if it is still held.
     pub(crate) fn extended(&self, lease: &Lease, at: Instant) {
         if let Some(held) = lock(&self.leases).get_mut(&key(lease)) {

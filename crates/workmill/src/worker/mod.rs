@@ -90,12 +90,15 @@ use std::time::Duration;
 use workmill_core::WorkerId;
 
 pub use control::{Control, Mode};
+pub(crate) use heartbeat::{HeartbeatReport, beat_until_done};
+pub(crate) use held::HeldLeases;
 pub use options::{
     DEFAULT_PROCESS_BATCH_TARGET, DEFAULT_PROCESS_LEASE, DEFAULT_PROCESS_MAX_BATCH, RunOptions,
 };
 pub use process::{run, run_with};
 pub use reconnect::Reconnect;
 pub use report::WorkerReport;
+pub(crate) use run_loop::run_holding;
 pub use run_loop::run_loop;
 pub use stop::{StopCause, StopHandle};
 

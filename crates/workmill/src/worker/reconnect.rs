@@ -183,6 +183,14 @@ impl Queue for ReconnectingQueue {
         self.with(|queue| queue.heartbeat(lease, extend))
     }
 
+    fn heartbeat_batch(
+        &self,
+        leases: &[Lease],
+        extend: Duration,
+    ) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+        self.with(|queue| queue.heartbeat_batch(leases, extend))
+    }
+
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
         self.with(|queue| queue.complete(lease, result))
     }

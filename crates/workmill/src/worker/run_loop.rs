@@ -127,6 +127,28 @@ impl<'a> WorkerLoop<'a> {
         self.report
     }
 
+    /// Before a task starts: if its lease has gone half its length without an extension (the
+    /// heartbeat thread starved on a loaded machine, or a store slow to take writes), extends
+    /// it here first. A refusal marks it lost, so the task is not started while another worker
+    /// may hold it; a store failure leaves it to the heartbeat, as before.
+    fn confirm_if_stale(&mut self, lease: &Lease) {
+        let Some(held) = self.held else { return };
+        let asked = Instant::now();
+        if !held.is_stale(lease, asked, self.options.lease / 2) {
+            return;
+        }
+        match self.queue.heartbeat(lease, self.options.lease) {
+            Ok(_) => held.extended(lease, asked),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(task = %lease.task, %error, "could not confirm a stale lease before starting its task");
+            }
+            Err(error) => {
+                tracing::warn!(task = %lease.task, %error, "a stale lease was refused; its task is not started here");
+                held.mark_lost(lease);
+            }
+        }
+    }
+
     /// Runs one reserved batch and records its outcomes; how long its tasks took to run.
     ///
     /// The time excludes handing back and recording completions: what the batch
@@ -137,6 +159,7 @@ impl<'a> WorkerLoop<'a> {
         let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         for reservation in batch.by_ref() {
+            self.confirm_if_stale(&reservation.lease);
             if self
                 .held
                 .is_some_and(|held| held.is_lost(&reservation.lease))

@@ -10,6 +10,7 @@ use workmill_core::{
 };
 use workmill_queue::MemoryQueue;
 
+use super::held::HeldLeases;
 use super::run_loop::WorkerLoop;
 use super::*;
 use crate::registry::{Registry, SharedRegistry};
@@ -151,4 +152,41 @@ fn a_stopped_control_stays_stopped() {
     control.set(Mode::Run);
     assert_eq!(control.mode(), Mode::Stop);
     assert_eq!(control.wait_while_paused(), Mode::Stop);
+}
+
+#[test]
+fn a_loop_does_not_start_a_task_whose_stale_lease_was_taken_by_another_worker() {
+    let queue = MemoryQueue::new();
+    let control = Control::new(Mode::Run);
+    let mut options = options();
+    options.lease = Duration::from_secs(10);
+    queue.enqueue(call("square", 2)).unwrap();
+    let mut batch = queue
+        .reserve(&options.worker, 1, Duration::from_millis(20))
+        .unwrap();
+    queue.enqueue(call("square", 3)).unwrap();
+    batch.extend(queue.reserve(&options.worker, 1, LONG).unwrap());
+    // The heartbeat never ran: both leases were last extended long ago. The first lapsed
+    // and another worker took it; the second is still held.
+    let held = HeldLeases::new();
+    held.hold(
+        batch.iter().map(|r| &r.lease),
+        std::time::Instant::now() - Duration::from_secs(100),
+    );
+    thread::sleep(Duration::from_millis(40));
+    assert_eq!(queue.rescue_expired().unwrap(), 1);
+    let other = WorkerId::new("other").unwrap();
+    let taken = queue.reserve(&other, 1, LONG).unwrap();
+    assert_eq!(taken[0].id(), batch[0].id());
+
+    let registry = registry();
+    let mut worker = WorkerLoop::new(&queue, &control, &options, Some(&held));
+    worker.run_batch(&registry.snapshot(), batch);
+    let report = worker.report;
+    assert_eq!(
+        (report.attempts, report.lost_leases, report.completed),
+        (1, 1, 1),
+        "the taken task is not started; the other is confirmed and run"
+    );
+    assert_eq!(held.len(), 0, "both leases are settled");
 }

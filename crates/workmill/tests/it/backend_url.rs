@@ -33,6 +33,45 @@ fn a_runtime_on_a_sqlite_url_keeps_its_tasks_in_the_file() {
     assert_eq!(record.status, workmill::TaskStatus::Completed);
 }
 
+/// A runtime on a durable backend heartbeats its leases: a task that runs for several lease
+/// lengths, while another loop keeps rescuing lapsed leases, still runs exactly once.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_runtime_on_sqlite_keeps_a_long_task_past_its_lease() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    let runtime = Runtime::builder()
+        .url(&url)
+        .threads(2)
+        .lease(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let slow = {
+        let runs = Arc::clone(&runs);
+        runtime
+            .register_fn("slow", move |ms: u64| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok::<_, TaskError>(ms)
+            })
+            .unwrap()
+    };
+    let handle = runtime.submit(slow.call(1_500)).send().unwrap();
+    assert_eq!(runtime.wait_for(&handle, WAIT).unwrap(), 1_500);
+    let record = runtime.status(handle.id()).unwrap();
+    assert_eq!(
+        (record.attempts, runs.load(Ordering::SeqCst)),
+        (1, 1),
+        "{record:?}"
+    );
+    let report = runtime.shutdown(workmill::Shutdown::Drain).unwrap();
+    assert_eq!(report.stats.expired_leases, 0, "{:?}", report.stats);
+}
+
 #[test]
 fn a_memory_url_is_the_default_queue() {
     let runtime = Runtime::builder()

@@ -124,6 +124,82 @@ pub fn heartbeat_keeps_a_lease_alive_past_its_first_expiry(harness: &impl Harnes
     queue.complete(&revived, Vec::new()).expect("complete");
 }
 
+/// A batch heartbeat extends each held lease and reports, in order, each lease it could not:
+/// a stale token as `LeaseLost`, a task that is gone as `NotFound`. An empty batch is a no-op.
+pub fn heartbeat_batch_extends_held_leases_and_reports_the_rest(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    assert!(
+        queue
+            .heartbeat_batch(&[], LONG)
+            .expect("an empty batch")
+            .is_empty()
+    );
+    for name in ["batch-a", "batch-b", "batch-c", "batch-gone"] {
+        queue
+            .enqueue(task(name).retry(immediate(3)))
+            .expect("enqueue");
+    }
+    let (holder, other) = (worker("batch-holder"), worker("batch-other"));
+    let held = queue.reserve(&holder, 4, SHORT).expect("reserve");
+    assert_eq!(held.len(), 4);
+    let lease_of = |name: &str| {
+        held.iter()
+            .find(|r| r.id() == &id(name))
+            .map(|r| r.lease.clone())
+            .expect("reserved")
+    };
+    // `batch-c` lapses and is rescued; `batch-gone` completes and is purged.
+    let gone = lease_of("batch-gone");
+    queue.complete(&gone, Vec::new()).expect("complete");
+    queue.purge(&[TaskStatus::Completed]).expect("purge");
+    let (a, b, c) = (
+        lease_of("batch-a"),
+        lease_of("batch-b"),
+        lease_of("batch-c"),
+    );
+    queue.heartbeat(&a, LONG).expect("extend a");
+    queue.heartbeat(&b, LONG).expect("extend b");
+    wait_past(c.expires_at);
+    assert_eq!(queue.rescue_expired().expect("rescue"), 1);
+
+    let asked = [a.clone(), c.clone(), b.clone(), gone.clone()];
+    let outcomes = queue
+        .heartbeat_batch(&asked, LONG)
+        .expect("batch heartbeat");
+    assert_eq!(outcomes.len(), 4, "one outcome per lease: {outcomes:?}");
+    for (lease, outcome) in [&a, &b].into_iter().zip([&outcomes[0], &outcomes[2]]) {
+        let extended = outcome.as_ref().expect("a held lease is extended");
+        assert_eq!((&extended.task, extended.token), (&lease.task, lease.token));
+        assert!(extended.expires_at >= lease.expires_at);
+    }
+    assert!(
+        matches!(&outcomes[1], Err(QueueError::LeaseLost { id: lost, .. }) if lost == &c.task),
+        "a rescued lease is lost: {:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(&outcomes[3], Err(QueueError::NotFound { id: missing }) if missing == &gone.task),
+        "a purged task is not found: {:?}",
+        outcomes[3]
+    );
+
+    // The extended leases are still held and outlive their first expiry.
+    wait_past(a.expires_at.max(b.expires_at));
+    assert_eq!(queue.rescue_expired().expect("rescue"), 0);
+    let taken = queue.reserve(&other, 10, LONG).expect("reserve");
+    assert_eq!(
+        taken.iter().map(|r| r.id().clone()).collect::<Vec<_>>(),
+        vec![id("batch-c")],
+        "only the rescued task is free"
+    );
+    queue
+        .complete(&a, Vec::new())
+        .expect("the holder completes a");
+    queue
+        .complete(&b, Vec::new())
+        .expect("the holder completes b");
+}
+
 /// Every lease operation refuses a token that is not the task's current one, and changes nothing.
 pub fn stale_lease_tokens_are_refused(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());

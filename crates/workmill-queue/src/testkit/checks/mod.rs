@@ -41,6 +41,7 @@ pub use jobs::{
     job_results_survive_a_tiny_retention_bound, job_status_counts_maps_done_out_of_total,
 };
 pub use leases::{
+    heartbeat_batch_extends_held_leases_and_reports_the_rest,
     heartbeat_keeps_a_lease_alive_past_its_first_expiry,
     lapsed_lease_returns_the_task_and_counts_the_attempt, release_hands_the_task_back_uncounted,
     stale_lease_tokens_are_refused,
