@@ -171,7 +171,13 @@ impl<S: BuildHasher> Slots<S> {
         let waiters = task.waiters;
         let hash = task.hash;
         if self.index.get(&hash) == Some(&slot) {
-            remove_indexed(&mut self.index, &mut self.overflow, &self.hasher, slot, hash);
+            remove_indexed(
+                &mut self.index,
+                &mut self.overflow,
+                &self.hasher,
+                slot,
+                hash,
+            );
         } else {
             self.overflow.remove(&task.record.id);
         }
@@ -183,7 +189,13 @@ impl<S: BuildHasher> Slots<S> {
     /// Takes the id of the task in `slot` (its hash `hash`) out of the index.
     fn unindex(&mut self, slot: u32, hash: u64, id: &TaskId) {
         if self.index.get(&hash) == Some(&slot) {
-            remove_indexed(&mut self.index, &mut self.overflow, &self.hasher, slot, hash);
+            remove_indexed(
+                &mut self.index,
+                &mut self.overflow,
+                &self.hasher,
+                slot,
+                hash,
+            );
         } else {
             self.overflow.remove(id);
         }
