@@ -107,6 +107,8 @@
 //!
 #![forbid(unsafe_code)]
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod doorbell;
 mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -7,7 +7,6 @@ mod admin;
 mod complete;
 mod config;
 mod counters;
-mod doorbell;
 mod enqueue;
 mod failure;
 mod job_bookkeeping;

@@ -9,9 +9,9 @@ use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp};
 
-use super::doorbell::{Bell, Doorbell};
 use super::pool::{Connector, Pool, Session, Settings, Statements};
 use super::store::{store_error, timestamp};
+use crate::doorbell::{Bell, Doorbell};
 
 const NOTIFY: &str = "SELECT pg_notify($1, '')";
 

@@ -48,8 +48,8 @@ impl OpenError {
 /// Opens one connection and applies the per-connection settings.
 ///
 /// WAL lets readers proceed while one writer commits, and makes a commit one
-/// append to the log; the busy timeout makes a connection wait (in SQLite's own
-/// busy handler) for another writer, in this process or another, instead of
+/// append to the log; the busy handler ([`wait_for_the_writer`]) makes a
+/// connection wait for another writer, in this process or another, instead of
 /// failing at once.
 pub(crate) fn open_connection(
     location: &SqliteLocation,
@@ -65,8 +65,9 @@ pub(crate) fn open_connection(
     let fail = |source: rusqlite::Error| {
         QueueError::backend(BACKEND, "open the database", OpenError::new(path, source))
     };
-    let conn = conn.map_err(fail)?;
-    conn.busy_timeout(config.busy_timeout).map_err(fail)?;
+    let mut conn = conn.map_err(fail)?;
+    conn.busy_handler(Some(wait_for_the_writer(config.busy_timeout)))
+        .map_err(fail)?;
     if matches!(location, SqliteLocation::File(_)) {
         enable_wal(&conn, config.busy_timeout).map_err(fail)?;
     }
@@ -78,6 +79,27 @@ pub(crate) fn open_connection(
     conn.pragma_update(None, "wal_autocheckpoint", pages)
         .map_err(fail)?;
     Ok(conn)
+}
+
+/// The busy handler: tries again every one to two milliseconds until `timeout` has passed.
+///
+/// SQLite's own handler (`busy_timeout`) sleeps 1, 2, 5, 10 ... up to 100 ms between tries.
+/// On a file that several processes write without pause, a writer that has backed off to
+/// 100 ms sleeps keeps missing the moments the lock is free to writers that have not, and can
+/// wait for seconds: long enough for a worker's heartbeat to miss its lease. Short, jittered
+/// sleeps give every waiting writer about the same chance at each release.
+fn wait_for_the_writer(timeout: Duration) -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut since = Instant::now();
+    move |tries| {
+        if tries == 0 {
+            since = Instant::now();
+        }
+        if since.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(1_000 + fastrand::u64(..1_000)));
+        true
+    }
 }
 
 /// Switches the file to WAL mode, waiting out other connections that hold it.

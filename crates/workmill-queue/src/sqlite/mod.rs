@@ -17,6 +17,7 @@ mod row;
 mod schema;
 mod store;
 mod url;
+mod wakeup;
 
 #[cfg(feature = "testkit")]
 mod testkit_hooks;
@@ -24,7 +25,7 @@ mod testkit_hooks;
 mod tests;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use workmill_core::{
     FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
@@ -38,6 +39,9 @@ pub use url::SqliteLocation;
 
 use connection::{Connections, open_connection};
 use store::{BACKEND, store_error};
+use wakeup::Wakeup;
+
+use crate::doorbell::Bell;
 
 /// A [`Queue`] kept in a SQLite database file.
 ///
@@ -69,6 +73,7 @@ pub struct SqliteQueue {
     connections: Connections,
     location: SqliteLocation,
     config: SqliteConfig,
+    wakeup: Wakeup,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -116,6 +121,7 @@ impl SqliteQueue {
         }
         Ok(SqliteQueue {
             connections: Connections::new(slots),
+            wakeup: Wakeup::new(location.clone(), config.clone()),
             location,
             config,
         })
@@ -166,11 +172,13 @@ impl Queue for SqliteQueue {
 
     /// Adds every task in one transaction: all of them, or none.
     fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
-        enqueue::enqueue_all(
+        let ids = enqueue::enqueue_all(
             &mut self.connections.get(),
             tasks,
             self.config.payload_limit,
-        )
+        )?;
+        self.wakeup.work();
+        Ok(ids)
     }
 
     fn reserve(
@@ -186,6 +194,19 @@ impl Queue for SqliteQueue {
             lease,
             self.config.retain_finished,
         )
+    }
+
+    /// Sleeps until this queue value enqueues, retries, releases or requeues a task, another
+    /// connection to the file commits (seen within 5 ms through `PRAGMA data_version`), or
+    /// `timeout` (at most 50 ms, so that delayed tasks and lapsed leases are looked at).
+    fn await_work(&self, timeout: Duration) -> Result<(), QueueError> {
+        let seen = self.wakeup.seen(Bell::Work);
+        self.wakeup.sleep(
+            Bell::Work,
+            seen,
+            Instant::now() + timeout.min(Duration::from_millis(50)),
+        );
+        Ok(())
     }
 
     fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
@@ -217,36 +238,75 @@ impl Queue for SqliteQueue {
         &self,
         done: Vec<(Lease, Vec<u8>)>,
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        lease::complete_all(
+        let outcomes = lease::complete_all(
             &mut self.connections.get(),
             done,
             self.config.retain_finished,
-        )
+        )?;
+        self.wakeup.done();
+        Ok(outcomes)
     }
 
     fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
-        lease::fail(
+        let outcome = lease::fail(
             &mut self.connections.get(),
             lease,
             failure,
             self.config.retain_finished,
-        )
+        )?;
+        self.wakeup.done_or_work();
+        Ok(outcome)
     }
 
     fn release(&self, lease: &Lease) -> Result<(), QueueError> {
-        lease::release(&mut self.connections.get(), lease)
+        lease::release(&mut self.connections.get(), lease)?;
+        self.wakeup.work();
+        Ok(())
     }
 
     fn cancel(&self, id: &TaskId) -> Result<(), QueueError> {
-        admin::cancel(&mut self.connections.get(), id, self.config.retain_finished)
+        admin::cancel(&mut self.connections.get(), id, self.config.retain_finished)?;
+        self.wakeup.done();
+        Ok(())
     }
 
     fn requeue(&self, id: &TaskId) -> Result<(), QueueError> {
-        admin::requeue(&mut self.connections.get(), id)
+        admin::requeue(&mut self.connections.get(), id)?;
+        self.wakeup.work();
+        Ok(())
     }
 
     fn status(&self, id: &TaskId) -> Result<TaskRecord, QueueError> {
         admin::status(&self.connections.get(), id)
+    }
+
+    /// Looks again whenever this queue value records an outcome or another connection commits
+    /// (seen within 5 ms), instead of polling on a timer.
+    fn wait(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
+        loop {
+            let seen = self.wakeup.seen(Bell::Done);
+            let record = self.status(id)?;
+            if record.status.is_final() {
+                return Ok(record);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Err(QueueError::Timeout {
+                    id: id.clone(),
+                    waited: now - start,
+                    status: record.status,
+                });
+            }
+            // A slice at a time, so that a rescue that ends the task is seen too.
+            let slice = now + Duration::from_millis(50);
+            self.wakeup.sleep(
+                Bell::Done,
+                seen,
+                deadline.map_or(slice, |deadline| deadline.min(slice)),
+            );
+        }
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<TaskRecord>, QueueError> {
@@ -267,7 +327,9 @@ impl Queue for SqliteQueue {
 
     /// Enqueues the maps, holds back the reduce and records the job in one transaction.
     fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
-        jobs::submit_job(&mut self.connections.get(), job, self.config.payload_limit)
+        let id = jobs::submit_job(&mut self.connections.get(), job, self.config.payload_limit)?;
+        self.wakeup.work();
+        Ok(id)
     }
 
     fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
@@ -279,6 +341,11 @@ impl Queue for SqliteQueue {
     }
 
     fn rescue_expired(&self) -> Result<u64, QueueError> {
-        admin::rescue_expired(&mut self.connections.get(), self.config.retain_finished)
+        let rescued =
+            admin::rescue_expired(&mut self.connections.get(), self.config.retain_finished)?;
+        if rescued > 0 {
+            self.wakeup.done_or_work();
+        }
+        Ok(rescued)
     }
 }

@@ -231,3 +231,38 @@ fn job_bookkeeping_reads_its_indexes() {
     );
     assert!(detach.contains("INDEX tasks_by_job"), "{detach}");
 }
+
+/// A writer that finds the file locked waits for the lock and then writes; one that finds it
+/// locked for longer than the busy timeout gives up with a store error instead of hanging.
+#[test]
+fn a_writer_waits_out_a_short_lock_and_gives_up_on_a_long_one() {
+    let (_dir, path) = temp_db();
+    let patient = SqliteQueue::open_path(
+        &path,
+        SqliteConfig::new().busy_timeout(Duration::from_secs(30)),
+    )
+    .unwrap();
+    let impatient = SqliteQueue::open_path(
+        &path,
+        SqliteConfig::new().busy_timeout(Duration::from_millis(50)),
+    )
+    .unwrap();
+    let mut holder = Connection::open(&path).unwrap();
+
+    let lock = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    match impatient.enqueue(NewTask::new("refused", vec![])) {
+        Err(QueueError::Backend { .. }) => {}
+        other => panic!("a write under a long lock gives up with a store error: {other:?}"),
+    }
+    let writer = std::thread::spawn(move || patient.enqueue(NewTask::new("waited", vec![])));
+    std::thread::sleep(Duration::from_millis(100));
+    lock.commit().unwrap();
+    writer
+        .join()
+        .unwrap()
+        .expect("the patient writer writes once the lock is free");
+    let stats = impatient.stats().unwrap();
+    assert_eq!((stats.submitted, stats.pending), (1, 1));
+}

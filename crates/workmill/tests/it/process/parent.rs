@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::child::{BATCH, CONCURRENCY, ENTRY, LEASE_MS, LEDGER, SIGTERM_AFTER, URL, WORKER};
 use crate::support::WAIT;
@@ -142,7 +142,7 @@ impl WorkerProcess {
                 );
             }
         }
-        let status = self.child.wait().unwrap();
+        let status = self.exit_within(WAIT);
         let report = report
             .unwrap_or_else(|| panic!("worker {} exited without a report ({status})", self.id));
         (report, status)
@@ -150,7 +150,27 @@ impl WorkerProcess {
 
     /// Waits for the worker to exit; how it exited.
     pub(crate) fn exit_status(mut self) -> ExitStatus {
-        self.child.wait().unwrap()
+        self.exit_within(WAIT)
+    }
+
+    /// Waits up to `patience` for the worker to exit; a worker that hangs is killed and the
+    /// test fails, instead of the test run hanging with it.
+    fn exit_within(&mut self, patience: Duration) -> ExitStatus {
+        let deadline = Instant::now() + patience;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let status = self.child.wait().unwrap();
+                panic!(
+                    "worker {} did not exit within {patience:?} of being told to stop; killed ({status})",
+                    self.id
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

@@ -1,10 +1,12 @@
-//! `Doorbell`: how the notification listener wakes threads sleeping in `await_work` and `wait`,
-//! without a wake-up ever being lost between a thread's last look at the store and its sleep.
+//! `Doorbell`: how a store's news wakes threads sleeping in `await_work` and `wait`, without a
+//! wake-up ever being lost between a thread's last look at the store and its sleep. PostgreSQL's
+//! notification listener rings it; SQLite rings it on this process's own writes and when a
+//! change to the file by another process is seen.
 //!
 //! Each bell is a counter that only grows. A sleeper reads the counter *before* it looks at the
 //! store, then sleeps until the counter moves past what it read. A notification that arrives
 //! after the look moves the counter after the read, so the sleeper wakes; one that arrived
-//! before the look described a change the look already saw. See `README.md`.
+//! before the look described a change the look already saw. See `postgres/README.md`.
 
 use std::sync::PoisonError;
 use std::time::Instant;
@@ -80,11 +82,13 @@ impl Doorbell {
     }
 
     /// Ends all waiting: sleepers return, and the listener stops.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.rung.notify_all();
     }
 
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
@@ -120,6 +124,7 @@ impl Doorbell {
     }
 
     /// Sleeps until `deadline` or until the doorbell closes; true if it closed.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn sleep_unless_closed(&self, deadline: Instant) -> bool {
         let mut rings = self.lock();
         loop {
@@ -211,7 +216,7 @@ mod loom_tests {
     }
 
     /// Two sleepers on different bells: a ring of one bell never ends the other's wait, and a
-    /// reconnect's `ring_all` wakes both.
+    /// reconnect's (or a seen change's) `ring_all` wakes both.
     #[test]
     fn loom_ring_all_wakes_sleepers_on_both_bells() {
         loom::model(|| {
