@@ -284,6 +284,7 @@ impl RuntimeBuilder {
             workers: Mutex::new(Vec::with_capacity(concurrency)),
             heartbeat: Mutex::new(heartbeat),
         };
+        let starting = self.host.starting(concurrency);
         for (i, worker) in workers.into_iter().enumerate() {
             let options = WorkerOptions {
                 max_batch: self.max_batch,
@@ -294,21 +295,26 @@ impl RuntimeBuilder {
                 ..WorkerOptions::new(worker)
             };
             let (shared, held) = (Arc::clone(&shared), held.clone());
-            let running = self
-                .host
-                .start(format!("workmill-worker-{i}"), move || match &held {
-                    Some(held) => run_holding(
-                        &*shared.queue,
-                        &shared.registry,
-                        &shared.control,
-                        &options,
-                        held,
-                    ),
-                    None => run_loop(&*shared.queue, &shared.registry, &shared.control, &options),
-                })?;
-            // If a later loop fails to start, dropping `runtime` stops the started ones.
-            runtime.workers_mut().push(running);
+            let running = starting.start(format!("workmill-worker-{i}"), move || match &held {
+                Some(held) => run_holding(
+                    &*shared.queue,
+                    &shared.registry,
+                    &shared.control,
+                    &options,
+                    held,
+                ),
+                None => run_loop(&*shared.queue, &shared.registry, &shared.control, &options),
+            });
+            match running {
+                Ok(running) => runtime.workers_mut().push(running),
+                Err(error) => {
+                    // Dropping `runtime` stops the loops that did start, once they may run.
+                    starting.finish(&runtime.workers_mut());
+                    return Err(error);
+                }
+            }
         }
+        starting.finish(&runtime.workers_mut());
         Ok(runtime)
     }
 }

@@ -4,9 +4,11 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use workmill_executor::ThreadPool;
 
+use super::gate::Gate;
 use crate::error::RuntimeError;
 use crate::worker::LoopReport;
 
@@ -19,6 +21,12 @@ use crate::worker::LoopReport;
 /// that pool's workers instead of starting more threads. A pool must have at
 /// least as many threads as it hosts loops, or the extra loops would wait for
 /// a thread that never frees up; [`Host::check`] refuses that.
+///
+/// Loops on a pool start behind a gate ([`Starting`]): none runs a task until
+/// every one of them holds a thread of its own. Otherwise a handler that forks
+/// with `join` while a loop job still waits in the pool's queue could, while it
+/// waits for the stolen half, pick that loop job up and run it nested on its own
+/// stack, forever: the handler's task would never finish.
 #[derive(Clone)]
 pub(crate) enum Host {
     /// One dedicated thread per worker loop.
@@ -71,14 +79,28 @@ impl Host {
         }
     }
 
-    /// Starts `job` (one worker loop) under `name`.
-    pub(crate) fn start(
+    /// Begins starting `loops` loops: start each with [`Starting::start`], then call
+    /// [`Starting::finish`].
+    pub(crate) fn starting(&self, loops: usize) -> Starting<'_> {
+        let gate = match self {
+            Host::Threads => None,
+            Host::Pool(_) => Some(Arc::new(Gate::new(loops))),
+        };
+        Starting { host: self, gate }
+    }
+
+    /// Starts `job` (one worker loop) under `name`, behind `gate` if any.
+    fn start(
         &self,
         name: String,
         job: impl FnOnce() -> LoopReport + Send + 'static,
+        gate: Option<Arc<Gate>>,
     ) -> Result<Running, RuntimeError> {
         let loop_id = NEXT_LOOP.fetch_add(1, Ordering::Relaxed);
         let job = move || {
+            if let Some(gate) = gate {
+                gate.arrive_and_wait();
+            }
             let outer = CURRENT_LOOP.with(|current| current.replace(loop_id));
             let report = job();
             CURRENT_LOOP.with(|current| current.set(outer));
@@ -96,7 +118,49 @@ impl Host {
     }
 }
 
+/// Loops being started on a host; see [`Host::starting`].
+pub(crate) struct Starting<'a> {
+    host: &'a Host,
+    gate: Option<Arc<Gate>>,
+}
+
+impl Starting<'_> {
+    /// Starts `job` (one worker loop) under `name`. On a pool it holds a thread but runs
+    /// nothing until [`finish`](Starting::finish) opens the gate.
+    pub(crate) fn start(
+        &self,
+        name: String,
+        job: impl FnOnce() -> LoopReport + Send + 'static,
+    ) -> Result<Running, RuntimeError> {
+        self.host.start(name, job, self.gate.clone())
+    }
+
+    /// Waits until every loop in `running` holds a thread, then lets them all run. With
+    /// fewer loops than announced (a start failed), or a loop that ended before it arrived
+    /// (its pool shut down), it opens the gate at once, so that the started loops can see
+    /// their stop and return.
+    pub(crate) fn finish(self, running: &[Running]) {
+        let Some(gate) = self.gate else { return };
+        if running.len() == gate.expected {
+            while !gate.wait_all_arrived(Duration::from_millis(100)) {
+                if running.iter().any(Running::is_finished) {
+                    break;
+                }
+            }
+        }
+        gate.open();
+    }
+}
+
 impl Running {
+    /// True if the loop has returned (or never ran).
+    fn is_finished(&self) -> bool {
+        match &self.how {
+            How::Thread(thread) => thread.is_finished(),
+            How::Job(job) => job.is_finished(),
+        }
+    }
+
     /// Waits for the loop to return its report; `None` if it died (a bug: loops
     /// catch task panics) or if called from inside the loop itself, which cannot
     /// wait for itself (a runtime dropped from inside one of its tasks).

@@ -2,6 +2,7 @@
 //! status, typed results, cancellation, stats and shutdown.
 
 mod builder;
+mod gate;
 mod heartbeat;
 pub(crate) mod host;
 mod jobs;

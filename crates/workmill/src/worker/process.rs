@@ -112,6 +112,7 @@ where
     host.check(loop_options.len())?;
     let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
     let mut started = Ok(());
+    let starting = host.starting(loop_options.len());
     for (i, loop_options) in loop_options.into_iter().enumerate() {
         let (queue, registry, held, loop_stop) = (
             Arc::clone(&queue),
@@ -128,7 +129,7 @@ where
                 &held,
             )
         };
-        match host.start(format!("{}-{i}", options.worker), job) {
+        match starting.start(format!("{}-{i}", options.worker), job) {
             Ok(running) => loops.push(running),
             Err(error) => {
                 // The loops already started hand back what they hold and stop.
@@ -139,6 +140,7 @@ where
         }
     }
 
+    starting.finish(&loops);
     report.loops = loops.len();
     for running in loops {
         match running.join() {

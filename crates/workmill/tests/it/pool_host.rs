@@ -57,6 +57,37 @@ fn runtime_handlers_run_on_the_pool_and_fork_on_it() {
     assert_eq!(report.stats.completed, 50);
 }
 
+/// A loop job left waiting in the pool's queue could be picked up by a handler that waits in
+/// `join` and run nested on its stack forever; so `build` returns only once every loop holds a
+/// thread, even when a thread is busy with other work for a while.
+#[test]
+fn build_returns_once_every_loop_holds_a_thread() {
+    use workmill_core::Worker;
+
+    let pool = pool(2);
+    let (release, busy) = std::sync::mpsc::channel::<()>();
+    let blocker = pool.spawn(move || busy.recv().ok());
+    // The blocker holds one thread until released, a while after `build` is called.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        release.send(()).ok();
+    });
+    let runtime = Runtime::builder()
+        .pool(Arc::clone(&pool))
+        .concurrency(2)
+        .build()
+        .unwrap();
+    let load = pool.load();
+    assert_eq!(
+        (load.queued, load.running),
+        (0, 2),
+        "both loops run and none waits in the queue: {load:?}"
+    );
+    releaser.join().unwrap();
+    assert!(blocker.join().unwrap().is_some());
+    runtime.shutdown(Shutdown::Drain).unwrap();
+}
+
 #[test]
 fn a_pool_smaller_than_the_loops_is_refused_with_the_reason() {
     let Err(err) = Runtime::builder().pool(pool(1)).concurrency(3).build() else {
