@@ -66,11 +66,13 @@ pub(crate) fn open_connection(
         QueueError::backend(BACKEND, "open the database", OpenError::new(path, source))
     };
     let mut conn = conn.map_err(fail)?;
-    conn.busy_handler(Some(wait_for_the_writer(config.busy_timeout)))
-        .map_err(fail)?;
     if matches!(location, SqliteLocation::File(_)) {
+        // It retries on its own until the busy timeout; SQLite's handler would only add to it.
+        conn.busy_timeout(Duration::ZERO).map_err(fail)?;
         enable_wal(&conn, config.busy_timeout).map_err(fail)?;
     }
+    conn.busy_handler(Some(wait_for_the_writer(config.busy_timeout)))
+        .map_err(fail)?;
     conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())
         .map_err(fail)?;
     // Each checkpoint syncs the log and the database file; fewer, larger ones keep those

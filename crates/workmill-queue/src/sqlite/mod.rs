@@ -196,17 +196,23 @@ impl Queue for SqliteQueue {
         )
     }
 
-    /// Sleeps until this queue value enqueues, retries, releases or requeues a task, another
-    /// connection to the file commits (seen within 5 ms through `PRAGMA data_version`), or
-    /// `timeout` (at most 50 ms, so that delayed tasks and lapsed leases are looked at).
+    /// Returns at once if a task is due or a lease has lapsed; otherwise sleeps until news
+    /// makes one so (this queue value's own writes, or another connection's commit, seen
+    /// within 5 ms through `PRAGMA data_version`), or `timeout` (at most 50 ms, so that
+    /// delayed tasks coming due are looked at). Each look is a read: idle workers do not
+    /// take the write lock until there is work.
     fn await_work(&self, timeout: Duration) -> Result<(), QueueError> {
-        let seen = self.wakeup.seen(Bell::Work);
-        self.wakeup.sleep(
-            Bell::Work,
-            seen,
-            Instant::now() + timeout.min(Duration::from_millis(50)),
-        );
-        Ok(())
+        let deadline = Instant::now() + timeout.min(Duration::from_millis(50));
+        loop {
+            // Read before the look: news after the look rings past it.
+            let seen = self.wakeup.seen(Bell::Work);
+            if wakeup::work_due(&self.connections.get())? {
+                return Ok(());
+            }
+            if !self.wakeup.sleep(Bell::Work, seen, deadline) {
+                return Ok(());
+            }
+        }
     }
 
     fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
@@ -243,7 +249,8 @@ impl Queue for SqliteQueue {
             done,
             self.config.retain_finished,
         )?;
-        self.wakeup.done();
+        // A completion may release a job's reduce: work, too.
+        self.wakeup.done_or_work();
         Ok(outcomes)
     }
 

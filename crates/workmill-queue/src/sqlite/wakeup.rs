@@ -3,18 +3,19 @@
 //! values on the same file), a watch connection whose `PRAGMA data_version` changes whenever
 //! another connection commits.
 //!
-//! A sleeper reads the bell's counter before it looks at the store (its `reserve` or `status`),
-//! then sleeps on the bell in slices of [`WATCH_EVERY`], asking the watch connection between
-//! slices. A write by this value rings the bell, so its sleepers wake at once; a commit by any
-//! other connection changes `data_version`, so they wake within one slice. A changed file
-//! wakes sleepers waiting for work only if a read on the watch connection finds a task due or
-//! a lease lapsed: idle workers do not answer every completion elsewhere with a write
-//! transaction of their own, which on a busy file would starve the writers that matter
-//! (heartbeats among them). Neither can be lost:
-//! the counter was read before the look, and `data_version` compares against the last value
-//! seen by any sleeper, so a commit between two asks is seen by the second. A sleeper that
-//! wakes for news that does not concern it looks again and goes back to sleep: wake-ups may be
-//! spurious, never missing.
+//! A sleeper reads the bell's counter, then looks at the store (a read for due work in
+//! `await_work`, `status` in `wait`), then sleeps on the bell in slices of [`WATCH_EVERY`],
+//! asking the watch connection between slices. A write by this value rings the bell, so its
+//! sleepers wake at once; a commit by any other connection changes `data_version`, so they
+//! wake within one slice. A changed file wakes sleepers waiting for work only if a read on the
+//! watch connection finds a task due or a lease lapsed, and `await_work` returns only once its
+//! own read finds work: idle workers do not answer every completion elsewhere with a write
+//! transaction, which on a busy file would starve the writers that matter (heartbeats among
+//! them).
+//!
+//! No news is lost: the counter is read before the look, so news after the look either rings
+//! past it or changes `data_version` after the watch's last value, which the next ask (this
+//! sleeper's or another's, which then rings) sees. Wake-ups may be spurious, never missing.
 
 use std::time::{Duration, Instant};
 
@@ -151,7 +152,7 @@ impl Wakeup {
 
 /// True if a task is due or a lease has lapsed: what a `reserve` would act on. A read, so it
 /// waits for no writer.
-fn work_due(conn: &Connection) -> Result<bool, QueueError> {
+pub(crate) fn work_due(conn: &Connection) -> Result<bool, QueueError> {
     let now = micros(Timestamp::now());
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM tasks

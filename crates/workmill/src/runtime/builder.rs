@@ -121,7 +121,11 @@ impl RuntimeBuilder {
     /// fewer. Handlers then run on the pool's threads, so the `join`, `scope` and
     /// map-reduce calls they make share the pool instead of oversubscribing the
     /// machine. The pool must have at least as many threads as the runtime has
-    /// loops: each loop holds a thread while the runtime runs.
+    /// loops (one more when `build` is called on one of the pool's threads): each
+    /// loop holds a thread while the runtime runs. `build` returns once every loop
+    /// holds its thread, so no loop job is left queued where a waiting `join` could
+    /// run it nested; if the pool's threads stay busy for 5 s (another runtime's
+    /// loops hold them), it warns and lets the loops start as threads free up.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -228,13 +232,7 @@ impl RuntimeBuilder {
         if self.max_batch == 0 {
             return Err(config("max_batch must be at least 1"));
         }
-        let heartbeats = !matches!(&self.backend, Backend::Memory(_) | Backend::SharedMemory(_));
-        let lease = self.lease.unwrap_or(if heartbeats {
-            DEFAULT_PROCESS_LEASE
-        } else {
-            DEFAULT_LEASE
-        });
-        if lease.is_zero() || self.idle_wait.is_zero() {
+        if self.lease.is_some_and(|lease| lease.is_zero()) || self.idle_wait.is_zero() {
             return Err(config("lease and idle_wait must be longer than zero"));
         }
         if let Err(invalid) = self.default_retry.validate() {
@@ -263,6 +261,18 @@ impl RuntimeBuilder {
                 }
             }
         };
+        // Decided on the opened queue: a `memory://` URL is a memory queue too.
+        let heartbeats = memory.is_none();
+        let lease = self.lease.unwrap_or(if heartbeats {
+            DEFAULT_PROCESS_LEASE
+        } else {
+            DEFAULT_LEASE
+        });
+        if heartbeats && lease < MIN_HEARTBEAT_LEASE {
+            return Err(config(&format!(
+                "a lease of {lease:?} is too short to heartbeat (every quarter lease); give at least {MIN_HEARTBEAT_LEASE:?}"
+            )));
+        }
         let shared = Arc::new(Shared {
             queue,
             memory,
@@ -272,8 +282,7 @@ impl RuntimeBuilder {
             max_payload: self.max_payload,
             default_retry: self.default_retry,
         });
-        // A `memory://` URL is a memory queue too: nothing to heartbeat.
-        let heartbeat = if heartbeats && shared.memory.is_none() {
+        let heartbeat = if heartbeats {
             Some(RuntimeHeartbeat::start(Arc::clone(&shared.queue), lease)?)
         } else {
             None
@@ -318,6 +327,9 @@ impl RuntimeBuilder {
         Ok(runtime)
     }
 }
+
+/// The shortest lease a heartbeating runtime accepts: it is extended every quarter lease.
+const MIN_HEARTBEAT_LEASE: Duration = Duration::from_millis(4);
 
 fn config(reason: &str) -> RuntimeError {
     RuntimeError::Config(reason.to_owned())

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use workmill_executor::ThreadPool;
 
@@ -70,12 +70,24 @@ impl Host {
     pub(crate) fn check(&self, loops: usize) -> Result<(), RuntimeError> {
         match self {
             Host::Threads => Ok(()),
-            Host::Pool(pool) if loops <= pool.current_num_threads() => Ok(()),
-            Host::Pool(pool) => Err(RuntimeError::Config(format!(
-                "{loops} worker loops cannot run on a pool of {} threads: each loop holds a thread \
-                 for as long as it runs; lower the concurrency or give the pool more threads",
-                pool.current_num_threads()
-            ))),
+            Host::Pool(pool) => {
+                // Started from one of the pool's own threads, that thread is taken.
+                let here = usize::from(pool.current_thread_index().is_some());
+                let free = pool.current_num_threads() - here;
+                if loops <= free {
+                    return Ok(());
+                }
+                Err(RuntimeError::Config(format!(
+                    "{loops} worker loops cannot run on a pool of {} threads{}: each loop holds a \
+                     thread for as long as it runs; lower the concurrency or give the pool more threads",
+                    pool.current_num_threads(),
+                    if here == 1 {
+                        ", one of which is starting them"
+                    } else {
+                        ""
+                    }
+                )))
+            }
         }
     }
 
@@ -118,6 +130,10 @@ impl Host {
     }
 }
 
+/// How long starting loops waits for pool threads to free up before it lets the loops that
+/// have one run.
+const GATE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Loops being started on a host; see [`Host::starting`].
 pub(crate) struct Starting<'a> {
     host: &'a Host,
@@ -138,12 +154,22 @@ impl Starting<'_> {
     /// Waits until every loop in `running` holds a thread, then lets them all run. With
     /// fewer loops than announced (a start failed), or a loop that ended before it arrived
     /// (its pool shut down), it opens the gate at once, so that the started loops can see
-    /// their stop and return.
+    /// their stop and return. If the pool's threads stay busy with other work for
+    /// [`GATE_PATIENCE`] (another runtime's loops hold them), it opens the gate anyway and
+    /// warns: the loops start as threads free up.
     pub(crate) fn finish(self, running: &[Running]) {
         let Some(gate) = self.gate else { return };
         if running.len() == gate.expected {
+            let started = Instant::now();
             while !gate.wait_all_arrived(Duration::from_millis(100)) {
                 if running.iter().any(Running::is_finished) {
+                    break;
+                }
+                if started.elapsed() >= GATE_PATIENCE {
+                    tracing::warn!(
+                        loops = gate.expected,
+                        "not every worker loop found a free pool thread; starting them as threads free up"
+                    );
                     break;
                 }
             }

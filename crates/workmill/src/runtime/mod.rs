@@ -320,14 +320,19 @@ impl Runtime {
                 reported += 1;
             }
         }
-        // The loops have settled what they held; the heartbeat can stop.
+        // The loops that returned have settled what they held; the heartbeat can stop.
         let heartbeat = self
             .heartbeat
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(heartbeat) = heartbeat {
-            heartbeat.stop();
+            if reported < started {
+                // Called from inside a task: that task's loop still runs, under a lease.
+                heartbeat.stop_when_settled();
+            } else {
+                heartbeat.stop();
+            }
         }
         drop(running);
         drained?;

@@ -94,6 +94,12 @@ where
     let registry = Arc::new(SharedRegistry::new(registry));
     let held = Arc::new(HeldLeases::new());
     let done = Arc::new(Control::new(Mode::Run));
+    // The pool first: a refusal must not leave a heartbeat thread behind.
+    let host = match &options.pool {
+        Some(pool) => Host::Pool(Arc::clone(pool)),
+        None => Host::Pool(Arc::new(own_pool(&options)?)),
+    };
+    host.check(loop_options.len())?;
     let heartbeat = {
         let (queue, held, done) = (Arc::clone(&queue), Arc::clone(&held), Arc::clone(&done));
         let (lease, every) = (options.lease, options.heartbeat_interval());
@@ -105,11 +111,6 @@ where
                 source,
             })?
     };
-    let host = match &options.pool {
-        Some(pool) => Host::Pool(Arc::clone(pool)),
-        None => Host::Pool(Arc::new(own_pool(&options)?)),
-    };
-    host.check(loop_options.len())?;
     let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
     let mut started = Ok(());
     let starting = host.starting(loop_options.len());

@@ -72,6 +72,54 @@ fn a_runtime_on_sqlite_keeps_a_long_task_past_its_lease() {
     assert_eq!(report.stats.expired_leases, 0, "{:?}", report.stats);
 }
 
+/// A runtime shut down from inside one of its own tasks cannot join that task's loop; the
+/// heartbeat goes on until the task is settled, so its lease does not lapse meanwhile.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_shutdown_from_inside_a_task_keeps_that_task_leased() {
+    use std::sync::{Arc, OnceLock};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    let runtime = Arc::new(
+        Runtime::builder()
+            .url(&url)
+            .threads(1)
+            .lease(Duration::from_millis(400))
+            .build()
+            .unwrap(),
+    );
+    let this: Arc<OnceLock<std::sync::Weak<Runtime>>> = Arc::new(OnceLock::new());
+    this.set(Arc::downgrade(&runtime)).unwrap();
+    let last = {
+        let this = Arc::clone(&this);
+        runtime
+            .register_fn("last", move |ms: u64| {
+                if let Some(runtime) = this.get().and_then(std::sync::Weak::upgrade) {
+                    runtime.shutdown(workmill::Shutdown::Abandon).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok::<_, TaskError>(ms)
+            })
+            .unwrap()
+    };
+    let handle = runtime.submit(last.call(1_500)).send().unwrap();
+    // Another worker's store would rescue a lapsed lease; this one asks while the task sleeps.
+    let other = workmill::backend::open(&url).unwrap();
+    std::thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(
+        other.rescue_expired().unwrap(),
+        0,
+        "the lease is still extended"
+    );
+    let record = other.wait(handle.id(), WAIT).unwrap();
+    assert_eq!(
+        (record.status, record.attempts),
+        (workmill::TaskStatus::Completed, 1),
+        "{record:?}"
+    );
+}
+
 #[test]
 fn a_memory_url_is_the_default_queue() {
     let runtime = Runtime::builder()

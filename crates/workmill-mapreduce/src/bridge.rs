@@ -1,0 +1,116 @@
+//! The engine every operation runs on: split a source recursively with `join_context`, fold the chunks, combine the results, and stop early on a panic.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use workmill_executor::{current_num_threads, join_context};
+
+use crate::chunking::{Chunking, Splitter};
+use crate::source::Source;
+
+/// How one run splits its input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub(crate) chunking: Chunking,
+    pub(crate) min_len: usize,
+    pub(crate) max_len: usize,
+}
+
+/// What the chunks of one run share: the closures, and the first panic.
+struct Run<'a, L, C> {
+    leaf: &'a L,
+    combine: &'a C,
+    /// Set by the first panic: chunks not yet started are skipped.
+    stopped: AtomicBool,
+    first_panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+/// The payload a chunk unwinds with when it stops because another one panicked.
+struct Stopped;
+
+impl<L, C> Run<'_, L, C> {
+    /// Runs `f`; if it panics, keeps the first payload, tells the other chunks to stop, and unwinds.
+    #[inline]
+    fn guarded<R>(&self, f: impl FnOnce() -> R) -> R {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => self.stop(payload),
+        }
+    }
+
+    #[cold]
+    fn stop(&self, payload: Box<dyn Any + Send>) -> ! {
+        if !payload.is::<Stopped>() {
+            let mut first = self.first_panic.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert(payload);
+        }
+        self.stopped.store(true, Ordering::Relaxed);
+        // `resume_unwind` skips the panic hook: only the original panic is reported.
+        resume_unwind(Box::new(Stopped))
+    }
+}
+
+/// Folds `source` in chunks on the current pool (the caller must be on a
+/// worker): `leaf` turns one chunk into a `T`, `combine` joins the `T`s of
+/// neighbouring chunks in input order.
+///
+/// A panic in `leaf` or `combine` skips every chunk not yet started, waits
+/// for those running (the executor's `join` waits for stolen halves), and is
+/// re-raised here with its original payload.
+pub(crate) fn run<S, T, L, C>(source: S, plan: Plan, leaf: &L, combine: &C) -> T
+where
+    S: Source,
+    T: Send,
+    L: Fn(S) -> T + Sync,
+    C: Fn(T, T) -> T + Sync,
+{
+    let splitter = Splitter::new(
+        plan.chunking,
+        source.len(),
+        current_num_threads(),
+        plan.min_len,
+        plan.max_len,
+    );
+    let run = Run {
+        leaf,
+        combine,
+        stopped: AtomicBool::new(false),
+        first_panic: Mutex::new(None),
+    };
+    match catch_unwind(AssertUnwindSafe(|| bridge(source, splitter, false, &run))) {
+        Ok(value) => value,
+        Err(payload) => {
+            let first = run
+                .first_panic
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            resume_unwind(first.unwrap_or(payload))
+        }
+    }
+}
+
+fn bridge<S, T, L, C>(source: S, mut splitter: Splitter, migrated: bool, run: &Run<'_, L, C>) -> T
+where
+    S: Source,
+    T: Send,
+    L: Fn(S) -> T + Sync,
+    C: Fn(T, T) -> T + Sync,
+{
+    if run.stopped.load(Ordering::Relaxed) {
+        run.stop(Box::new(Stopped));
+    }
+    match splitter.split(source.len(), migrated) {
+        Some(mid) => {
+            let (left, right) = source.split_at(mid);
+            let (a, b) = join_context(
+                |ctx| bridge(left, splitter, ctx.migrated(), run),
+                |ctx| bridge(right, splitter, ctx.migrated(), run),
+            );
+            run.guarded(|| (run.combine)(a, b))
+        }
+        None => run.guarded(|| (run.leaf)(source)),
+    }
+}

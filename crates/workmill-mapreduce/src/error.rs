@@ -1,0 +1,31 @@
+//! `MapReduceError`: what the `try_` functions return when a map or reduce panicked.
+
+use std::any::Any;
+
+/// Why a `try_` map-reduce returned no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MapReduceError {
+    /// A map, fold or reduce closure panicked. Chunks not yet started were
+    /// skipped, and every chunk had stopped before this was returned.
+    #[error(
+        "a map or reduce closure panicked: {message}; the chunks still running were finished and the rest skipped"
+    )]
+    Panicked {
+        /// The panic's message, or a placeholder when its payload was not a string.
+        message: String,
+    },
+}
+
+impl MapReduceError {
+    pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> MapReduceError {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "<a panic payload that is not a string>".to_owned()
+        };
+        MapReduceError::Panicked { message }
+    }
+}
