@@ -5,6 +5,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{CodecError, CodecOp};
 
+/// The capacity an encoding starts with: most payloads and results of small
+/// tasks fit, and an allocator hands out no smaller block anyway.
+const SMALL_ENCODING: usize = 16;
+
 /// Turns values into bytes and back, for payloads and results that cross a
 /// thread, process or machine boundary.
 ///
@@ -59,7 +63,9 @@ impl Codec for Postcard {
     const NAME: &'static str = "postcard";
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
-        postcard::to_stdvec(value).map_err(|e| encode_error::<T>(Self::NAME, e))
+        // Room for a small value up front: growing from empty reallocates once per doubling.
+        postcard::to_extend(value, Vec::with_capacity(SMALL_ENCODING))
+            .map_err(|e| encode_error::<T>(Self::NAME, e))
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {

@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -38,6 +38,56 @@ fn validate(kind: &'static str, id: &str) -> Result<(), InvalidId> {
 /// Crockford's base-32 alphabet: no I, L, O or U, so ids read aloud without confusion.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+/// The longest id kept inline in a [`TaskId`], without a heap allocation.
+const INLINE_LEN: usize = 30;
+
+/// A task id's text: inline when it is short (every generated id is), shared on the heap otherwise.
+///
+/// The form depends only on the length, so equal texts always have the same form.
+#[derive(Clone)]
+enum IdText {
+    /// Up to [`INLINE_LEN`] bytes of UTF-8 in `bytes[..len]`.
+    Inline { len: u8, bytes: [u8; INLINE_LEN] },
+    /// Longer ids, shared by every clone.
+    Shared(Arc<str>),
+}
+
+impl IdText {
+    /// `text`, inline if it fits.
+    fn new(text: &str) -> IdText {
+        if text.len() <= INLINE_LEN {
+            let mut bytes = [0u8; INLINE_LEN];
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            IdText::Inline {
+                len: text.len() as u8,
+                bytes,
+            }
+        } else {
+            IdText::Shared(Arc::from(text))
+        }
+    }
+
+    /// `text`, reusing its allocation if it is too long to be inline.
+    fn from_string(text: String) -> IdText {
+        if text.len() <= INLINE_LEN {
+            IdText::new(&text)
+        } else {
+            IdText::Shared(Arc::from(text))
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            IdText::Inline { len, bytes } => {
+                // The bytes were copied from a `&str` of exactly `len` bytes, so they
+                // are valid UTF-8 and the fallback is never taken.
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            IdText::Shared(text) => text,
+        }
+    }
+}
+
 /// The identity of one task: a custom id chosen by the submitter, or a generated one.
 ///
 /// Generated ids are 26 characters of Crockford base 32 that sort by creation
@@ -45,6 +95,10 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// 48-bit per-process counter), so ids from many processes sharing one backend
 /// do not collide and list in submission order. Custom ids double as
 /// idempotency keys: a backend refuses a second task with the same id.
+///
+/// Ids up to 30 bytes (every generated id) are stored inline, so creating and
+/// cloning them does not allocate; longer ones share one heap copy. Equality,
+/// order and hashing are those of the text.
 ///
 /// # Examples
 ///
@@ -60,16 +114,16 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// assert_eq!(custom.as_str(), "invoice-2026-001");
 /// assert!(TaskId::new("has space").is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TaskId(Arc<str>);
+pub struct TaskId(IdText);
 
 impl TaskId {
     /// A task id from a caller's string, checked: 1 to 128 bytes, no whitespace or control characters.
     pub fn new(id: impl AsRef<str>) -> Result<TaskId, InvalidId> {
         let id = id.as_ref();
         validate("task", id)?;
-        Ok(TaskId(Arc::from(id)))
+        Ok(TaskId(IdText::new(id)))
     }
 
     /// A fresh id, unique across processes and sorted by creation time.
@@ -79,19 +133,63 @@ impl TaskId {
         let count = COUNTER.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1);
         let value =
             (u128::from(millis) << 80) | (u128::from(process_nonce()) << 48) | u128::from(count);
-        let mut text = [0u8; 26];
-        for (i, slot) in text.iter_mut().enumerate() {
-            let shift = 5 * (25 - i);
+        let mut bytes = [0u8; INLINE_LEN];
+        for (i, slot) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
+            let shift = 5 * (GENERATED_LEN - 1 - i);
             *slot = CROCKFORD[((value >> shift) & 31) as usize];
         }
-        // The alphabet is ASCII, so this conversion cannot fail.
-        let text = std::str::from_utf8(&text).unwrap_or("0");
-        TaskId(Arc::from(text))
+        TaskId(IdText::Inline {
+            len: GENERATED_LEN as u8,
+            bytes,
+        })
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+}
+
+/// The length of a generated id: 128 bits in 5-bit characters.
+const GENERATED_LEN: usize = 26;
+
+impl TaskId {
+    /// The id's bytes, without the UTF-8 check that [`TaskId::as_str`] repeats.
+    fn bytes(&self) -> &[u8] {
+        match &self.0 {
+            IdText::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdText::Shared(text) => text.as_bytes(),
+        }
+    }
+}
+
+impl PartialEq for TaskId {
+    fn eq(&self, other: &TaskId) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for TaskId {}
+
+impl PartialOrd for TaskId {
+    fn partial_cmp(&self, other: &TaskId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TaskId {
+    /// The order of the text: `str` compares bytewise.
+    fn cmp(&self, other: &TaskId) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl Hash for TaskId {
+    /// Hashes as the text does (as [`Borrow<str>`] requires): `str` writes its
+    /// bytes and then `0xff`, a byte UTF-8 never contains.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.bytes());
+        state.write_u8(0xff);
     }
 }
 
@@ -108,13 +206,13 @@ fn process_nonce() -> u32 {
 
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TaskId({:?})", &*self.0)
+        write!(f, "TaskId({:?})", self.as_str())
     }
 }
 
@@ -129,7 +227,7 @@ impl TryFrom<String> for TaskId {
     type Error = InvalidId;
     fn try_from(s: String) -> Result<TaskId, InvalidId> {
         validate("task", &s)?;
-        Ok(TaskId(Arc::from(s)))
+        Ok(TaskId(IdText::from_string(s)))
     }
 }
 
@@ -142,19 +240,19 @@ impl TryFrom<&str> for TaskId {
 
 impl From<TaskId> for String {
     fn from(id: TaskId) -> String {
-        id.0.to_string()
+        id.as_str().to_owned()
     }
 }
 
 impl Borrow<str> for TaskId {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for TaskId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -265,6 +363,46 @@ mod tests {
             assert_eq!(id.as_str().len(), 26);
             assert!(TaskId::new(id.as_str()).is_ok());
         }
+    }
+
+    #[test]
+    fn short_and_long_ids_behave_as_their_text() {
+        use std::hash::BuildHasher;
+        let state = RandomState::new();
+        let texts = [
+            "a".to_owned(),
+            "x".repeat(INLINE_LEN),
+            "x".repeat(INLINE_LEN + 1),
+            "y".repeat(MAX_ID_LEN),
+            "ünïcode-ok".to_owned(),
+            TaskId::generate().as_str().to_owned(),
+        ];
+        for text in &texts {
+            let parsed = TaskId::new(text).unwrap();
+            let owned = TaskId::try_from(text.clone()).unwrap();
+            assert_eq!(parsed.as_str(), text);
+            assert_eq!(parsed, owned);
+            assert_eq!(String::from(owned.clone()), *text);
+            // `Borrow<str>` lookups need the id to hash as its text.
+            assert_eq!(state.hash_one(&parsed), state.hash_one(text.as_str()));
+            assert_eq!(format!("{parsed}"), *text);
+            assert_eq!(format!("{parsed:?}"), format!("TaskId({text:?})"));
+        }
+        let mut sorted: Vec<TaskId> = texts.iter().map(|t| TaskId::new(t).unwrap()).collect();
+        sorted.sort();
+        let mut by_text = texts.to_vec();
+        by_text.sort();
+        assert_eq!(
+            sorted.iter().map(TaskId::as_str).collect::<Vec<_>>(),
+            by_text
+        );
+        // A generated id and the same text given as a custom id are one id.
+        let generated = TaskId::generate();
+        assert_eq!(TaskId::new(generated.as_str()).unwrap(), generated);
+        let mut set = HashSet::new();
+        assert!(set.insert(generated.clone()));
+        assert!(!set.insert(TaskId::new(generated.as_str()).unwrap()));
+        assert!(set.contains(generated.as_str()));
     }
 
     #[test]

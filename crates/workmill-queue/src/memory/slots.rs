@@ -31,8 +31,9 @@ pub(crate) struct Task {
     pub(crate) waiters: u32,
     /// Its place in the finished list while final (the retention order).
     pub(crate) finish_seq: u64,
-    /// The job it is a map or the reduce of, if any.
-    pub(crate) job: Option<JobLink>,
+    /// The job it is a map or the reduce of, if any (boxed: most tasks have
+    /// none, and every byte of a record counts when 100,000 are retained).
+    pub(crate) job: Option<Box<JobLink>>,
 }
 
 #[derive(Debug, Default)]
@@ -157,26 +158,47 @@ impl<S: BuildHasher> Slots<S> {
     /// Removes the task in `slot`.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Task> {
         let task = self.cells.get_mut(slot as usize)?.task.take()?;
-        if self.index.get(&task.hash) == Some(&slot) {
-            self.index.remove(&task.hash);
-            // An id that collided with this one takes over the hash.
-            if !self.overflow.is_empty() {
-                let heir = self
-                    .overflow
-                    .keys()
-                    .find(|id| self.hasher.hash_one(*id) == task.hash)
-                    .cloned();
-                if let Some(heir) = heir
-                    && let Some(heir_slot) = self.overflow.remove(&heir)
-                {
-                    self.index.insert(task.hash, heir_slot);
-                }
-            }
+        self.unindex(slot, task.hash, &task.record.id);
+        self.free.push(slot);
+        Some(task)
+    }
+
+    /// Drops the task in `slot` where it lies (a record is large, and an evicted
+    /// one is rarely still in cache), returning how many threads wait on it.
+    pub(crate) fn evict(&mut self, slot: u32) -> Option<u32> {
+        let cell = self.cells.get_mut(slot as usize)?;
+        let task = cell.task.as_ref()?;
+        let waiters = task.waiters;
+        let hash = task.hash;
+        if self.index.get(&hash) == Some(&slot) {
+            remove_indexed(
+                &mut self.index,
+                &mut self.overflow,
+                &self.hasher,
+                slot,
+                hash,
+            );
         } else {
             self.overflow.remove(&task.record.id);
         }
+        cell.task = None;
         self.free.push(slot);
-        Some(task)
+        Some(waiters)
+    }
+
+    /// Takes the id of the task in `slot` (its hash `hash`) out of the index.
+    fn unindex(&mut self, slot: u32, hash: u64, id: &TaskId) {
+        if self.index.get(&hash) == Some(&slot) {
+            remove_indexed(
+                &mut self.index,
+                &mut self.overflow,
+                &self.hasher,
+                slot,
+                hash,
+            );
+        } else {
+            self.overflow.remove(id);
+        }
     }
 
     /// The task in `slot`.
@@ -212,6 +234,30 @@ impl<S: BuildHasher> Slots<S> {
             .iter()
             .enumerate()
             .filter_map(|(slot, cell)| Some((slot as u32, cell.task.as_ref()?)))
+    }
+}
+
+/// Removes the index entry `hash -> slot`; an id that collided with the removed
+/// one takes over the hash.
+fn remove_indexed<S: BuildHasher>(
+    index: &mut HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    overflow: &mut HashMap<TaskId, u32>,
+    hasher: &S,
+    slot: u32,
+    hash: u64,
+) {
+    debug_assert_eq!(index.get(&hash), Some(&slot));
+    index.remove(&hash);
+    if !overflow.is_empty() {
+        let heir = overflow
+            .keys()
+            .find(|id| hasher.hash_one(*id) == hash)
+            .cloned();
+        if let Some(heir) = heir
+            && let Some(heir_slot) = overflow.remove(&heir)
+        {
+            index.insert(hash, heir_slot);
+        }
     }
 }
 

@@ -137,7 +137,7 @@ impl State {
                 before_reserve: (None, None),
                 waiters: 0,
                 finish_seq: NOT_FINISHED,
-                job,
+                job: job.map(Box::new),
             };
             match self.slots.insert(task) {
                 Ok(slot) => slots.push(slot),

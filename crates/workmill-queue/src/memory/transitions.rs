@@ -311,10 +311,10 @@ impl State {
             if !current {
                 continue;
             }
-            if let Some(task) = self.slots.remove(slot) {
+            if let Some(waiters) = self.slots.evict(slot) {
                 self.retained_finished -= 1;
                 self.stats.evicted += 1;
-                if task.waiters > 0 {
+                if waiters > 0 {
                     self.wakes.wake_waiters_of(slot);
                 }
             }

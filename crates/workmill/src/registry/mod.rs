@@ -13,6 +13,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +54,30 @@ use handler::{Handler, HandlerContext};
 /// ```
 #[derive(Clone, Default)]
 pub struct Registry {
-    handlers: HashMap<Arc<str>, Handler>,
+    handlers: HashMap<Arc<str>, Handler, BuildHasherDefault<NameHasher>>,
+}
+
+/// FNV-1a over a task name: a worker looks one up for every task it runs,
+/// and the names are the application's own (registered by its code), so a
+/// keyed hash would buy no protection for its cost.
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> NameHasher {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl Registry {
