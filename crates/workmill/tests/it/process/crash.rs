@@ -26,8 +26,11 @@ use crate::support::wait_until;
 const TASKS: usize = 10_000;
 const CONCURRENCY: usize = 4;
 const MAX_BATCH: usize = 16;
-/// Short, so that the killed worker's tasks come back within seconds.
-const LEASE: Duration = Duration::from_secs(2);
+/// Short, so that the killed worker's tasks come back within seconds, yet long enough that a
+/// live worker starved of CPU by a loaded machine (CI runs test binaries side by side on 2
+/// cores) still extends its leases in time: at 2 s, two busy loops beside the test were enough
+/// to let a live worker's leases lapse now and then.
+const LEASE: Duration = Duration::from_secs(5);
 const VICTIM: &str = "w2";
 /// How long a server gets to finish a frozen victim's last statement.
 const SETTLE: Duration = Duration::from_millis(250);
