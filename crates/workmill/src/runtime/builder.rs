@@ -7,14 +7,13 @@ use workmill_core::{Queue, RetryPolicy, WorkerId};
 use workmill_executor::ThreadPool;
 use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
 
-use super::heartbeat::RuntimeHeartbeat;
 use super::host::Host;
 use super::{Runtime, Shared};
 use crate::error::RuntimeError;
 use crate::registry::{Registry, SharedRegistry};
 use crate::worker::{
-    Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, DEFAULT_PROCESS_LEASE, Mode,
-    WorkerOptions, run_holding, run_loop,
+    Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, DEFAULT_PROCESS_LEASE, Heartbeat,
+    Mode, WorkerOptions, run_holding, run_loop,
 };
 
 enum Backend {
@@ -283,11 +282,16 @@ impl RuntimeBuilder {
             default_retry: self.default_retry,
         });
         let heartbeat = if heartbeats {
-            Some(RuntimeHeartbeat::start(Arc::clone(&shared.queue), lease)?)
+            Some(Heartbeat::start(
+                Arc::clone(&shared.queue),
+                "workmill-heartbeat".to_owned(),
+                lease,
+                lease / 4,
+            )?)
         } else {
             None
         };
-        let held = heartbeat.as_ref().map(RuntimeHeartbeat::held);
+        let held = heartbeat.as_ref().map(Heartbeat::held);
         let runtime = Runtime {
             shared: Arc::clone(&shared),
             workers: Mutex::new(Vec::with_capacity(concurrency)),

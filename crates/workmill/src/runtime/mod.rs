@@ -3,7 +3,6 @@
 
 mod builder;
 mod gate;
-mod heartbeat;
 pub(crate) mod host;
 mod jobs;
 mod shutdown;
@@ -85,7 +84,7 @@ pub struct Runtime {
     shared: Arc<Shared>,
     workers: Mutex<Vec<Running>>,
     /// The heartbeat thread of a runtime on a durable or shared backend; stopped after the loops.
-    heartbeat: Mutex<Option<heartbeat::RuntimeHeartbeat>>,
+    heartbeat: Mutex<Option<crate::worker::Heartbeat>>,
 }
 
 /// What the runtime and its worker loops share.
@@ -331,7 +330,15 @@ impl Runtime {
                 // Called from inside a task: that task's loop still runs, under a lease.
                 heartbeat.stop_when_settled();
             } else {
-                heartbeat.stop();
+                let report = heartbeat.stop();
+                if report.errors > 0 || report.refused > 0 {
+                    tracing::warn!(
+                        extended = report.beats,
+                        failed = report.errors,
+                        refused = report.refused,
+                        "the runtime's heartbeat could not extend every lease"
+                    );
+                }
             }
         }
         drop(running);

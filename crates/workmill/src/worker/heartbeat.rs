@@ -1,12 +1,17 @@
-//! The heartbeat thread of a worker process: extends every lease the process holds before it can
-//! lapse, and tells the loops which leases the store says are gone.
+//! The heartbeat thread of a worker process (and of a runtime on a durable backend): extends every
+//! lease the loops hold before it can lapse, and tells the loops which leases the store says are
+//! gone.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use workmill_core::Queue;
 
-use super::control::Control;
+use super::control::{Control, Mode};
 use super::held::HeldLeases;
+use crate::error::RuntimeError;
 
 /// What the heartbeat thread did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,29 +25,96 @@ pub(crate) struct HeartbeatReport {
     pub(crate) refused: u64,
 }
 
-/// Extends the leases in `held` every `every` until `done` is stopped.
-///
-/// It sleeps on `done` between rounds, so it wakes `every` (or at once when
-/// the loops have finished) and never polls. A round extends, to `lease` from
-/// now, each lease not extended in the last `every / 2`: a short task's lease
-/// is settled before its first round and costs the store nothing, and a held
-/// lease is never older than about `1.5 * every` plus the time a round takes.
-/// With `every` at a quarter of the lease (the default) a lease keeps at least
-/// half its length in hand. A store failure ends the round early (the next
-/// lease would most likely fail too); a refusal marks the lease lost, so a
-/// loop does not start a task that another worker may now hold.
-pub(crate) fn beat_until_done(
+/// A running heartbeat thread and the leases it keeps alive.
+pub(crate) struct Heartbeat {
+    held: Arc<HeldLeases>,
+    done: Arc<Control>,
+    /// Set when a loop could not be joined (a runtime shut down from inside one of its own
+    /// tasks): the thread keeps beating until that loop has settled what it holds.
+    linger: Arc<AtomicBool>,
+    thread: JoinHandle<HeartbeatReport>,
+}
+
+impl Heartbeat {
+    /// Starts a thread named `name` that extends the leases in [`held`](Heartbeat::held) to
+    /// `lease` every `every`.
+    ///
+    /// It sleeps on a control between rounds, so it wakes `every` (or at once when stopped)
+    /// and never polls. A round extends, to `lease` from now, each lease not extended in the
+    /// last `every / 2`: a short task's lease is settled before its first round and costs the
+    /// store nothing, and a held lease is never older than about `1.5 * every` plus the time a
+    /// round takes. With `every` at a quarter of the lease (the default) a lease keeps at least
+    /// half its length in hand. A store failure ends the round early (the next lease would
+    /// most likely fail too); a refusal marks the lease lost, so a loop does not start a task
+    /// that another worker may now hold.
+    pub(crate) fn start(
+        queue: Arc<dyn Queue>,
+        name: String,
+        lease: Duration,
+        every: Duration,
+    ) -> Result<Heartbeat, RuntimeError> {
+        let held = Arc::new(HeldLeases::new());
+        let done = Arc::new(Control::new(Mode::Run));
+        let linger = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (held, done, linger) = (Arc::clone(&held), Arc::clone(&done), Arc::clone(&linger));
+            thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || beat(&*queue, &held, &done, &linger, lease, every))
+                .map_err(|source| RuntimeError::Spawn { name, source })?
+        };
+        Ok(Heartbeat {
+            held,
+            done,
+            linger,
+            thread,
+        })
+    }
+
+    /// The leases the loops hold, for [`run_holding`](super::run_holding).
+    pub(crate) fn held(&self) -> Arc<HeldLeases> {
+        Arc::clone(&self.held)
+    }
+
+    /// Stops the thread and waits for it; call once the loops have returned.
+    pub(crate) fn stop(self) -> HeartbeatReport {
+        self.done.set(Mode::Stop);
+        self.thread.join().unwrap_or_else(|_| {
+            tracing::error!("the heartbeat thread panicked");
+            HeartbeatReport::default()
+        })
+    }
+
+    /// Lets the thread go on until no lease is held, without waiting for it: for a shutdown
+    /// that could not join one of its loops (called from inside that loop's task), whose task
+    /// still runs under a lease.
+    pub(crate) fn stop_when_settled(self) {
+        self.linger.store(true, Ordering::SeqCst);
+        self.done.set(Mode::Stop);
+    }
+}
+
+/// The thread: a round every `every` until stopped; once stopped while lingering, on until
+/// the held leases are settled.
+fn beat(
     queue: &dyn Queue,
     held: &HeldLeases,
     done: &Control,
+    linger: &AtomicBool,
     lease: Duration,
     every: Duration,
 ) -> HeartbeatReport {
     let mut report = HeartbeatReport::default();
-    while !done.wait_for_stop(every) {
+    loop {
+        if done.wait_for_stop(every) {
+            if !linger.load(Ordering::SeqCst) || held.len() == 0 {
+                return report;
+            }
+            // Stopped, so the wait above no longer sleeps.
+            thread::sleep(every);
+        }
         beat_once(queue, held, lease, every / 2, &mut report);
     }
-    report
 }
 
 /// How many leases one heartbeat call extends at most.
@@ -51,7 +123,7 @@ const ROUND_CHUNK: usize = 256;
 /// One round: extends every held lease older than `age`, a chunk of leases per store call
 /// (one write transaction on SQLite, where a write per lease would queue behind every other
 /// process's writes and let the last leases of a long round lapse).
-pub(crate) fn beat_once(
+fn beat_once(
     queue: &dyn Queue,
     held: &HeldLeases,
     lease: Duration,

@@ -16,6 +16,17 @@ struct Held {
     lost: bool,
 }
 
+/// Where a held lease stands before its task starts; see [`HeldLeases::standing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// The store refused to extend it: the task may be someone else's now.
+    Lost,
+    /// Not extended for a while: the heartbeat has fallen behind.
+    Stale,
+    /// Extended recently, or not held at all.
+    Current,
+}
+
 /// The leases of one worker process, by task and token.
 ///
 /// A loop adds its batch right after it reserved it and removes each lease
@@ -77,12 +88,14 @@ impl HeldLeases {
             .collect()
     }
 
-    /// True if `lease` is held, not known lost, and was last extended at least `age` before
-    /// `now`: the heartbeat has fallen behind and the lease may be close to lapsing.
-    pub(crate) fn is_stale(&self, lease: &Lease, now: Instant, age: Duration) -> bool {
-        lock(&self.leases)
-            .get(&key(lease))
-            .is_some_and(|held| !held.lost && now.saturating_duration_since(held.extended) >= age)
+    /// Where `lease` stands at `now`, in one look: lost, stale (held and last extended at least
+    /// `age` before `now`, so the heartbeat has fallen behind), or neither.
+    pub(crate) fn standing(&self, lease: &Lease, now: Instant, age: Duration) -> Standing {
+        match lock(&self.leases).get(&key(lease)) {
+            Some(held) if held.lost => Standing::Lost,
+            Some(held) if now.saturating_duration_since(held.extended) >= age => Standing::Stale,
+            _ => Standing::Current,
+        }
     }
 
     /// Records that `lease` was extended at `at`, if it is still held.

@@ -90,8 +90,7 @@ use std::time::Duration;
 use workmill_core::WorkerId;
 
 pub use control::{Control, Mode};
-pub(crate) use heartbeat::{HeartbeatReport, beat_once};
-pub(crate) use held::HeldLeases;
+pub(crate) use heartbeat::Heartbeat;
 pub use options::{
     DEFAULT_PROCESS_BATCH_TARGET, DEFAULT_PROCESS_LEASE, DEFAULT_PROCESS_MAX_BATCH, RunOptions,
 };

@@ -2,14 +2,11 @@
 //! answer signals, and report when stopped.
 
 use std::sync::Arc;
-use std::thread;
 
 use workmill_core::{Queue, QueueError};
 use workmill_executor::ThreadPool;
 
-use super::control::{Control, Mode};
-use super::heartbeat::{HeartbeatReport, beat_until_done};
-use super::held::HeldLeases;
+use super::heartbeat::Heartbeat;
 use super::reconnect::ReconnectingQueue;
 use super::run_loop::run_holding;
 use super::{LoopReport, RunOptions, StopHandle, WorkerReport};
@@ -92,25 +89,19 @@ where
     tracing::info!(worker = %options.worker, backend = queue.backend_name(), loops = options.concurrency, "worker started");
 
     let registry = Arc::new(SharedRegistry::new(registry));
-    let held = Arc::new(HeldLeases::new());
-    let done = Arc::new(Control::new(Mode::Run));
     // The pool first: a refusal must not leave a heartbeat thread behind.
     let host = match &options.pool {
         Some(pool) => Host::Pool(Arc::clone(pool)),
         None => Host::Pool(Arc::new(own_pool(&options)?)),
     };
     host.check(loop_options.len())?;
-    let heartbeat = {
-        let (queue, held, done) = (Arc::clone(&queue), Arc::clone(&held), Arc::clone(&done));
-        let (lease, every) = (options.lease, options.heartbeat_interval());
-        thread::Builder::new()
-            .name(format!("{}-heartbeat", options.worker))
-            .spawn(move || beat_until_done(&*queue, &held, &done, lease, every))
-            .map_err(|source| RuntimeError::Spawn {
-                name: "heartbeat".to_owned(),
-                source,
-            })?
-    };
+    let heartbeat = Heartbeat::start(
+        Arc::clone(&queue) as Arc<dyn Queue>,
+        format!("{}-heartbeat", options.worker),
+        options.lease,
+        options.heartbeat_interval(),
+    )?;
+    let held = heartbeat.held();
     let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
     let mut started = Ok(());
     let starting = host.starting(loop_options.len());
@@ -150,11 +141,7 @@ where
         }
     }
     // The loops have settled every lease they held; the heartbeat can stop.
-    done.set(Mode::Stop);
-    let beats = heartbeat.join().unwrap_or_else(|_| {
-        tracing::error!("the heartbeat thread panicked");
-        HeartbeatReport::default()
-    });
+    let beats = heartbeat.stop();
     report.heartbeats = beats.beats;
     report.heartbeat_errors = beats.errors;
     report.heartbeat_refused = beats.refused;

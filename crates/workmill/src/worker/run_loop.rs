@@ -7,7 +7,7 @@ use workmill_core::{Lease, Queue, Reservation, TaskContext};
 
 use super::batch::BatchSize;
 use super::control::{Control, Mode};
-use super::held::HeldLeases;
+use super::held::{HeldLeases, Standing};
 use super::{LoopReport, WorkerOptions};
 use crate::registry::{Registry, SharedRegistry};
 
@@ -127,25 +127,32 @@ impl<'a> WorkerLoop<'a> {
         self.report
     }
 
-    /// Before a task starts: if its lease has gone half its length without an extension (the
-    /// heartbeat thread starved on a loaded machine, or a store slow to take writes), extends
-    /// it here first. A refusal marks it lost, so the task is not started while another worker
-    /// may hold it; a store failure leaves it to the heartbeat, as before.
-    fn confirm_if_stale(&mut self, lease: &Lease) {
-        let Some(held) = self.held else { return };
+    /// Whether the task of `lease` may start: not if the heartbeat found the lease lost. If
+    /// the lease has gone half its length without an extension (the heartbeat thread starved
+    /// on a loaded machine, or a store slow to take writes), it is extended here first, and a
+    /// refusal marks it lost, so the task is not started while another worker may hold it; a
+    /// store failure leaves it to the heartbeat.
+    fn may_start(&mut self, lease: &Lease) -> bool {
+        let Some(held) = self.held else { return true };
         let asked = Instant::now();
-        if !held.is_stale(lease, asked, self.options.lease / 2) {
-            return;
-        }
-        match self.queue.heartbeat(lease, self.options.lease) {
-            Ok(_) => held.extended(lease, asked),
-            Err(error) if error.is_transient() => {
-                tracing::warn!(task = %lease.task, %error, "could not confirm a stale lease before starting its task");
-            }
-            Err(error) => {
-                tracing::warn!(task = %lease.task, %error, "a stale lease was refused; its task is not started here");
-                held.mark_lost(lease);
-            }
+        match held.standing(lease, asked, self.options.lease / 2) {
+            Standing::Current => true,
+            Standing::Lost => false,
+            Standing::Stale => match self.queue.heartbeat(lease, self.options.lease) {
+                Ok(_) => {
+                    held.extended(lease, asked);
+                    true
+                }
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(task = %lease.task, %error, "could not confirm a stale lease before starting its task");
+                    true
+                }
+                Err(error) => {
+                    tracing::warn!(task = %lease.task, %error, "a stale lease was refused; its task is not started here");
+                    held.mark_lost(lease);
+                    false
+                }
+            },
         }
     }
 
@@ -159,11 +166,7 @@ impl<'a> WorkerLoop<'a> {
         let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         for reservation in batch.by_ref() {
-            self.confirm_if_stale(&reservation.lease);
-            if self
-                .held
-                .is_some_and(|held| held.is_lost(&reservation.lease))
-            {
+            if !self.may_start(&reservation.lease) {
                 // The store refused to extend this lease: the task may be running
                 // elsewhere already, so it is not started here.
                 self.report.lost_leases += 1;
