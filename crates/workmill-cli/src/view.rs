@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use workmill::{JobRecord, TaskRecord, Timestamp};
+use workmill::{Failure, JobRecord, TaskRecord, Timestamp};
 
 use crate::builtin;
 use crate::table;
@@ -15,6 +15,16 @@ pub struct FailureView {
     pub kind: String,
     /// What went wrong.
     pub message: String,
+}
+
+impl FailureView {
+    /// The view of `failure`.
+    pub fn new(failure: &Failure) -> FailureView {
+        FailureView {
+            kind: failure.kind.as_str().to_owned(),
+            message: failure.message.clone(),
+        }
+    }
 }
 
 /// One task as `inspect` and `list` show it.
@@ -69,10 +79,7 @@ impl TaskView {
             started_at: record.started_at.map(utc),
             finished_at: record.finished_at.map(utc),
             worker: record.worker.as_ref().map(|w| w.as_str().to_owned()),
-            last_error: record.last_error.as_ref().map(|failure| FailureView {
-                kind: failure.kind.as_str().to_owned(),
-                message: failure.message.clone(),
-            }),
+            last_error: record.last_error.as_ref().map(FailureView::new),
             input: known.and_then(|task| task.input_json(&record.payload)),
             result: known.and_then(|task| task.output_json(record.result.as_deref()?)),
             payload_bytes: record.payload.len(),
@@ -165,10 +172,10 @@ impl JobView {
                 .failure
                 .as_ref()
                 .map(|(id, _)| id.as_str().to_owned()),
-            failure: record.failure.as_ref().map(|(_, failure)| FailureView {
-                kind: failure.kind.as_str().to_owned(),
-                message: failure.message.clone(),
-            }),
+            failure: record
+                .failure
+                .as_ref()
+                .map(|(_, failure)| FailureView::new(failure)),
             created_at: utc(record.created_at),
             finished_at: record.finished_at.map(utc),
         }
@@ -244,38 +251,15 @@ fn key_values(lines: &[(&str, String)]) -> String {
         .collect()
 }
 
-/// A timestamp as `YYYY-MM-DD HH:MM:SS.mmmZ` (UTC).
+/// A timestamp as `YYYY-MM-DD HH:MM:SS.mmmZ` (UTC): core's RFC 3339 `Display` with a space
+/// for the `T`, easier to read in a terminal.
 pub fn utc(at: Timestamp) -> String {
-    let millis = at.as_millis();
-    let seconds = millis / 1000;
-    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
-    let of_day = seconds % 86_400;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        millis % 1000
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    at.to_string().replacen('T', " ", 1)
 }
 
 #[cfg(test)]
 mod tests {
-    use workmill::{Codec, Failure, FailureKind, NewTask, Postcard, Queue, TaskStatus};
+    use workmill::{Codec, FailureKind, NewTask, Postcard, Queue, TaskStatus};
 
     use super::*;
 

@@ -134,7 +134,7 @@ pub fn retry(queue: &dyn Queue, id: &TaskId, output: &mut Output<'_>) -> Result<
 /// Cancels a task that has not started.
 pub fn cancel(queue: &dyn Queue, id: &TaskId, output: &mut Output<'_>) -> Result<(), CliError> {
     let record = queue.status(id)?;
-    if !matches!(record.status, TaskStatus::Pending | TaskStatus::Retrying) {
+    if !record.status.is_waiting() {
         return Err(CliError::Usage(format!(
             "task {id} is {}; only pending or retrying tasks can be cancelled",
             record.status

@@ -72,23 +72,20 @@ pub(super) fn run(args: &DemoArgs) -> (BalanceReport, Vec<Check>) {
     ];
     let mut runs = Vec::new();
     let mut checks = Checks::new("balance");
-    let mut workers = Vec::new();
+    // `Scenario::seed_mix` runs every case on these workers.
+    let workers = sim::seed_profile()
+        .iter()
+        .map(|w| {
+            format!(
+                "{} ({} s, {:.0}% failing)",
+                w.name,
+                w.mean_service,
+                w.failure_rate * 100.0
+            )
+        })
+        .collect();
     for (label, arrivals) in cases {
         let scenario = Scenario::seed_mix(arrivals, args.seed);
-        if workers.is_empty() {
-            workers = scenario
-                .workers
-                .iter()
-                .map(|w| {
-                    format!(
-                        "{} ({} s, {:.0}% failing)",
-                        w.name,
-                        w.mean_service,
-                        w.failure_rate * 100.0
-                    )
-                })
-                .collect();
-        }
         let rr = sim::simulate(
             &scenario,
             Dispatch::balancer("round-robin", RoundRobin::new()),
