@@ -202,8 +202,9 @@ impl MapReduce<'_> {
     }
 }
 
+/// Puts `value` under `key`, combining it into the value already there.
 #[inline]
-fn insert<K: Hash + Eq, V, S: BuildHasher>(
+pub(crate) fn insert<K: Hash + Eq, V, S: BuildHasher>(
     table: &mut HashMap<K, V, S>,
     key: K,
     value: V,
