@@ -161,7 +161,7 @@ impl MapReduce<'_> {
             a.append(&mut b);
             a
         };
-        let chunks = bridge::run(source, self.plan(), &leaf, &gather);
+        let chunks = bridge::run(source, self, &leaf, &gather);
         let mut partitions: Vec<Buckets<K, V>> = (0..count)
             .map(|_| Vec::with_capacity(chunks.len()))
             .collect();
