@@ -85,6 +85,13 @@ where
     }
 }
 
+/// The `combine` of runs whose chunks each yield a one-element list: the
+/// left piece's list, then the right one's, so the lists stay in input order.
+pub(crate) fn concat<T>(mut left: Vec<T>, mut right: Vec<T>) -> Vec<T> {
+    left.append(&mut right);
+    left
+}
+
 fn bridge<S, T, L, C>(source: S, mut splitter: Splitter, migrated: bool, run: &Run<'_, L, C>) -> T
 where
     S: Source,

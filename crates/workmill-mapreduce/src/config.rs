@@ -220,11 +220,7 @@ impl<'pool> MapReduce<'pool> {
         let source = input.into_source();
         let len = source.len();
         let leaf = |chunk: I::Source| vec![chunk.into_items().map(&map).collect::<Vec<R>>()];
-        let combine = |mut a: Vec<Vec<R>>, mut b: Vec<Vec<R>>| {
-            a.append(&mut b);
-            a
-        };
-        let mut pieces = self.install(|| bridge::run(source, self, &leaf, &combine));
+        let mut pieces = self.install(|| bridge::run(source, self, &leaf, &bridge::concat));
         if pieces.len() == 1 {
             return pieces.pop().unwrap_or_default();
         }

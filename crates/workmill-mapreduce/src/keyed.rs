@@ -157,11 +157,7 @@ impl MapReduce<'_> {
             }
             vec![buckets]
         };
-        let gather = |mut a: Vec<Buckets<K, V>>, mut b: Vec<Buckets<K, V>>| {
-            a.append(&mut b);
-            a
-        };
-        let chunks = bridge::run(source, self, &leaf, &gather);
+        let chunks = bridge::run(source, self, &leaf, &bridge::concat);
         let mut partitions: Vec<Buckets<K, V>> = (0..count)
             .map(|_| Vec::with_capacity(chunks.len()))
             .collect();
