@@ -7,16 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use workmill_executor::{current_num_threads, join_context};
 
-use crate::chunking::{Chunking, Splitter};
+use crate::chunking::Splitter;
+use crate::config::MapReduce;
 use crate::source::Source;
-
-/// How one run splits its input.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Plan {
-    pub(crate) chunking: Chunking,
-    pub(crate) min_len: usize,
-    pub(crate) max_len: usize,
-}
 
 /// What the chunks of one run share: the closures, and the first panic.
 struct Run<'a, L, C> {
@@ -53,13 +46,13 @@ impl<L, C> Run<'_, L, C> {
 }
 
 /// Folds `source` in chunks on the current pool (the caller must be on a
-/// worker): `leaf` turns one chunk into a `T`, `combine` joins the `T`s of
+/// worker), cut as `config` chooses (its pool is not used): `leaf` turns one chunk into a `T`, `combine` joins the `T`s of
 /// neighbouring chunks in input order.
 ///
 /// A panic in `leaf` or `combine` skips every chunk not yet started, waits
 /// for those running (the executor's `join` waits for stolen halves), and is
 /// re-raised here with its original payload.
-pub(crate) fn run<S, T, L, C>(source: S, plan: Plan, leaf: &L, combine: &C) -> T
+pub(crate) fn run<S, T, L, C>(source: S, config: &MapReduce<'_>, leaf: &L, combine: &C) -> T
 where
     S: Source,
     T: Send,
@@ -67,11 +60,11 @@ where
     C: Fn(T, T) -> T + Sync,
 {
     let splitter = Splitter::new(
-        plan.chunking,
+        config.chunking,
         source.len(),
         current_num_threads(),
-        plan.min_len,
-        plan.max_len,
+        config.min_len,
+        config.max_len,
     );
     let run = Run {
         leaf,
@@ -90,6 +83,13 @@ where
             resume_unwind(first.unwrap_or(payload))
         }
     }
+}
+
+/// The `combine` of runs whose chunks each yield a one-element list: the
+/// left piece's list, then the right one's, so the lists stay in input order.
+pub(crate) fn concat<T>(mut left: Vec<T>, mut right: Vec<T>) -> Vec<T> {
+    left.append(&mut right);
+    left
 }
 
 fn bridge<S, T, L, C>(source: S, mut splitter: Splitter, migrated: bool, run: &Run<'_, L, C>) -> T

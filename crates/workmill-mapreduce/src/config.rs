@@ -4,7 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use workmill_executor::ThreadPool;
 
-use crate::bridge::{self, Plan};
+use crate::bridge;
 use crate::chunking::Chunking;
 use crate::error::MapReduceError;
 use crate::source::{IntoSource, Source};
@@ -90,14 +90,6 @@ impl<'pool> MapReduce<'pool> {
         self
     }
 
-    pub(crate) fn plan(&self) -> Plan {
-        Plan {
-            chunking: self.chunking,
-            min_len: self.min_len,
-            max_len: self.max_len,
-        }
-    }
-
     /// Runs `op` on a worker of the chosen pool.
     pub(crate) fn install<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
         match self.pool {
@@ -127,7 +119,6 @@ impl<'pool> MapReduce<'pool> {
         F: Fn(R, R) -> R + Sync,
     {
         let source = input.into_source();
-        let plan = self.plan();
         let leaf = |chunk: I::Source| {
             let mut items = chunk.into_items();
             let first = map(items.next()?);
@@ -138,7 +129,7 @@ impl<'pool> MapReduce<'pool> {
             (a, None) => a,
             (None, b) => b,
         };
-        self.install(|| bridge::run(source, plan, &leaf, &combine))
+        self.install(|| bridge::run(source, self, &leaf, &combine))
     }
 
     /// [`map_reduce`](Self::map_reduce), with a panic returned as [`MapReduceError::Panicked`].
@@ -189,9 +180,8 @@ impl<'pool> MapReduce<'pool> {
         R: Fn(A, A) -> A + Sync,
     {
         let source = input.into_source();
-        let plan = self.plan();
         let leaf = |chunk: I::Source| chunk.into_items().fold(identity(), &fold);
-        self.install(|| bridge::run(source, plan, &leaf, &reduce))
+        self.install(|| bridge::run(source, self, &leaf, &reduce))
     }
 
     /// [`fold`](Self::fold), with a panic returned as [`MapReduceError::Panicked`].
@@ -229,13 +219,8 @@ impl<'pool> MapReduce<'pool> {
     {
         let source = input.into_source();
         let len = source.len();
-        let plan = self.plan();
         let leaf = |chunk: I::Source| vec![chunk.into_items().map(&map).collect::<Vec<R>>()];
-        let combine = |mut a: Vec<Vec<R>>, mut b: Vec<Vec<R>>| {
-            a.append(&mut b);
-            a
-        };
-        let mut pieces = self.install(|| bridge::run(source, plan, &leaf, &combine));
+        let mut pieces = self.install(|| bridge::run(source, self, &leaf, &bridge::concat));
         if pieces.len() == 1 {
             return pieces.pop().unwrap_or_default();
         }

@@ -157,11 +157,7 @@ impl MapReduce<'_> {
             }
             vec![buckets]
         };
-        let gather = |mut a: Vec<Buckets<K, V>>, mut b: Vec<Buckets<K, V>>| {
-            a.append(&mut b);
-            a
-        };
-        let chunks = bridge::run(source, self.plan(), &leaf, &gather);
+        let chunks = bridge::run(source, self, &leaf, &bridge::concat);
         let mut partitions: Vec<Buckets<K, V>> = (0..count)
             .map(|_| Vec::with_capacity(chunks.len()))
             .collect();
@@ -202,8 +198,9 @@ impl MapReduce<'_> {
     }
 }
 
+/// Puts `value` under `key`, combining it into the value already there.
 #[inline]
-fn insert<K: Hash + Eq, V, S: BuildHasher>(
+pub(crate) fn insert<K: Hash + Eq, V, S: BuildHasher>(
     table: &mut HashMap<K, V, S>,
     key: K,
     value: V,

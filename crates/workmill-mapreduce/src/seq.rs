@@ -1,9 +1,9 @@
 //! Sequential references with the same signatures as the parallel operations: what they must equal.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
+use crate::keyed::insert;
 use crate::source::{IntoSource, Source};
 
 /// [`map_reduce`](crate::map_reduce) on the calling thread, item by item: the reference it must equal.
@@ -50,12 +50,7 @@ where
     let mut table = HashMap::new();
     for item in input.into_source().into_items() {
         for (key, value) in map(item) {
-            match table.entry(key) {
-                Entry::Occupied(mut entry) => combine(entry.get_mut(), value),
-                Entry::Vacant(entry) => {
-                    entry.insert(value);
-                }
-            }
+            insert(&mut table, key, value, &combine);
         }
     }
     table
