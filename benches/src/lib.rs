@@ -33,7 +33,7 @@ pub fn realistic_record() -> TaskRecord {
     let created = Timestamp::from_micros(1_795_910_400_000_000);
     TaskRecord {
         id: TaskId::generate(),
-        name: "thumbnail.resize".to_owned(),
+        name: "thumbnail.resize".into(),
         payload: (0..200u8).collect(),
         status: TaskStatus::Completed,
         priority: Priority::new(15),
@@ -50,6 +50,6 @@ pub fn realistic_record() -> TaskRecord {
         finished_at: Some(created.saturating_add(Duration::from_millis(2_350))),
         last_error: Some(Failure::new(FailureKind::Error, "connection reset by peer")),
         worker: WorkerId::new("worker-host-4242-0").ok(),
-        result: Some(vec![7; 64]),
+        result: Some(vec![7; 64].into()),
     }
 }

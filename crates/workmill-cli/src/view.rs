@@ -69,7 +69,7 @@ impl TaskView {
         let known = builtin::find(&record.name).filter(|_| decode);
         TaskView {
             id: record.id.as_str().to_owned(),
-            name: record.name.clone(),
+            name: record.name.to_string(),
             status: record.status.as_str().to_owned(),
             priority: record.priority.level(),
             attempts: record.attempts,

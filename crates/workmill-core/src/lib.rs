@@ -74,6 +74,8 @@ mod codec;
 mod error;
 mod id;
 mod job;
+mod name;
+mod payload;
 mod priority;
 mod queue;
 mod record;
@@ -94,6 +96,8 @@ pub use error::{
 };
 pub use id::{MAX_ID_LEN, TaskId, WorkerId};
 pub use job::{JobRecord, JobStatus, NewJob};
+pub use name::TaskName;
+pub use payload::{INLINE_PAYLOAD, Payload};
 pub use priority::{Priority, QueueKey};
 pub use queue::{FailOutcome, Lease, ListFilter, NewTask, Queue, QueueStats, Reservation};
 pub use record::{Failure, FailureKind, TaskRecord};

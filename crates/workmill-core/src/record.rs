@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{TaskId, WorkerId};
+use crate::name::TaskName;
+use crate::payload::Payload;
 use crate::priority::Priority;
 use crate::retry::RetryPolicy;
 use crate::status::TaskStatus;
@@ -107,9 +109,9 @@ pub struct TaskRecord {
     /// The task's id.
     pub id: TaskId,
     /// The registered name of the handler that runs it.
-    pub name: String,
+    pub name: TaskName,
     /// The encoded input.
-    pub payload: Vec<u8>,
+    pub payload: Payload,
     /// Where it is in its life.
     pub status: TaskStatus,
     /// Its current priority (lower runs first), after any retry demotions.
@@ -131,7 +133,7 @@ pub struct TaskRecord {
     /// The worker that ran (or runs) its latest attempt.
     pub worker: Option<WorkerId>,
     /// The encoded output, once completed.
-    pub result: Option<Vec<u8>>,
+    pub result: Option<Payload>,
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@
 //! let total: u8 = queue.job_results(&job)?.iter().map(|r| r[0]).sum();
 //! queue.complete(&reduce.lease, vec![total])?;
 //! assert_eq!(queue.job(&job)?.status, JobStatus::Completed);
-//! assert_eq!(queue.status(&record.reduce)?.result, Some(vec![60]));
+//! assert_eq!(queue.status(&record.reduce)?.result.as_deref(), Some(&[60][..]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use workmill_core::{
-    Codec, CodecError, NamedTask, NewTask, Postcard, Priority, RetryPolicy, TaskId, Timestamp,
+    Codec, CodecError, NamedTask, NewTask, Postcard, Priority, RetryPolicy, TaskId, TaskName,
+    Timestamp,
 };
 
 use crate::error::RuntimeError;
@@ -23,8 +24,8 @@ pub trait Submission {
     /// The type of the task's result.
     type Output: DeserializeOwned;
 
-    /// The name workers look the handler up by.
-    fn task_name(&self) -> &str;
+    /// The name workers look the handler up by (cheap to clone: a literal or a shared string).
+    fn task_name(&self) -> TaskName;
 
     /// The input as bytes, with the default codec.
     fn encode_input(&self) -> Result<Vec<u8>, CodecError>;
@@ -33,8 +34,8 @@ pub trait Submission {
 impl<T: NamedTask> Submission for T {
     type Output = T::Output;
 
-    fn task_name(&self) -> &str {
-        T::NAME
+    fn task_name(&self) -> TaskName {
+        TaskName::from_static(T::NAME)
     }
 
     fn encode_input(&self) -> Result<Vec<u8>, CodecError> {
@@ -75,8 +76,8 @@ impl<I: fmt::Debug, O> fmt::Debug for Call<I, O> {
 impl<I: Serialize, O: DeserializeOwned> Submission for Call<I, O> {
     type Output = O;
 
-    fn task_name(&self) -> &str {
-        &self.name
+    fn task_name(&self) -> TaskName {
+        TaskName::from(Arc::clone(&self.name))
     }
 
     fn encode_input(&self) -> Result<Vec<u8>, CodecError> {
@@ -192,7 +193,7 @@ pub(crate) fn new_task<S: Submission + ?Sized>(
     let payload = submission
         .encode_input()
         .map_err(|source| RuntimeError::Encode {
-            name: submission.task_name().to_owned(),
+            name: submission.task_name().into(),
             source,
         })?;
     Ok(NewTask::new(submission.task_name(), payload).retry(default_retry.clone()))

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::{
-    Backoff, Failure, FailureKind, Priority, RetryPolicy, TaskId, TaskRecord, TaskStatus,
+    Backoff, Failure, FailureKind, Payload, Priority, RetryPolicy, TaskId, TaskRecord, TaskStatus,
     Timestamp, WorkerId,
 };
 
@@ -15,8 +15,8 @@ fn realistic_record(seed: u64, payload: Vec<u8>, result: Option<Vec<u8>>) -> Tas
     let created = Timestamp::from_micros(1_795_910_400_000_000 + seed);
     TaskRecord {
         id: TaskId::generate(),
-        name: "thumbnail.resize".to_owned(),
-        payload,
+        name: "thumbnail.resize".into(),
+        payload: payload.into(),
         status: TaskStatus::Completed,
         priority: Priority::new(15),
         attempts: 2,
@@ -32,7 +32,7 @@ fn realistic_record(seed: u64, payload: Vec<u8>, result: Option<Vec<u8>>) -> Tas
         finished_at: Some(created.saturating_add(Duration::from_secs(3))),
         last_error: Some(Failure::new(FailureKind::Error, "connection reset by peer")),
         worker: Some(WorkerId::new("host-42-0").unwrap()),
-        result,
+        result: result.map(Payload::from),
     }
 }
 

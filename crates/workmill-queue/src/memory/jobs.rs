@@ -7,7 +7,8 @@
 use std::collections::{HashMap, HashSet};
 
 use workmill_core::{
-    Failure, FailureKind, JobRecord, JobStatus, NewJob, QueueError, TaskId, TaskStatus, Timestamp,
+    Failure, FailureKind, JobRecord, JobStatus, NewJob, Payload, QueueError, TaskId, TaskStatus,
+    Timestamp,
 };
 
 use super::state::{State, set_status};
@@ -36,7 +37,7 @@ pub(crate) struct Job {
     /// What [`Queue::job`](workmill_core::Queue::job) returns, kept current.
     pub(crate) record: JobRecord,
     /// Each map's result once it completed while the job was mapping, by position.
-    results: Vec<Option<Vec<u8>>>,
+    results: Vec<Option<Payload>>,
     /// The reduce, held back until the last map completes.
     held_reduce: Option<workmill_core::NewTask>,
 }
@@ -77,7 +78,12 @@ impl Job {
         }
         self.results
             .iter()
-            .map(|result| result.clone().ok_or_else(incomplete))
+            .map(|result| {
+                result
+                    .as_ref()
+                    .map(|bytes| bytes.to_vec())
+                    .ok_or_else(incomplete)
+            })
             .collect()
     }
 }
@@ -127,7 +133,7 @@ impl State {
     }
 
     /// Bookkeeping for a job's task that just completed with `result`.
-    pub(crate) fn job_task_completed(&mut self, link: &JobLink, result: Vec<u8>, now: Timestamp) {
+    pub(crate) fn job_task_completed(&mut self, link: &JobLink, result: Payload, now: Timestamp) {
         let Some(job) = self.jobs.by_id.get_mut(&link.job) else {
             return;
         };

@@ -291,8 +291,8 @@ mod tests {
         Task {
             record: TaskRecord {
                 id: TaskId::new(id).unwrap(),
-                name: "t".to_owned(),
-                payload: Vec::new(),
+                name: "t".into(),
+                payload: workmill_core::Payload::EMPTY,
                 status: TaskStatus::Pending,
                 priority: workmill_core::Priority::NORMAL,
                 attempts: 0,

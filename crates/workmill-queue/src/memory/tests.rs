@@ -1,5 +1,6 @@
 //! Unit tests of the memory backend's internals: stale entries are dropped, tokens never repeat
-//! across slot reuse, and the lease heap stays proportional to the leases actually held.
+//! across slot reuse, the lease heap stays proportional to the leases actually held, and
+//! reservations share payloads rather than copy them.
 
 use std::time::Duration;
 
@@ -156,4 +157,24 @@ fn a_requeued_task_is_not_evicted_through_its_old_finished_entry() {
     let stats = queue.stats().unwrap();
     assert!(stats.is_consistent());
     assert_eq!((stats.completed, stats.evicted, stats.running), (2, 1, 1));
+}
+
+#[test]
+fn a_reservation_shares_the_queued_payload_and_name_instead_of_copying_them() {
+    let queue = MemoryQueue::new();
+    let id = queue
+        .enqueue(NewTask::new(String::from("unit.large"), vec![3; 1 << 20]))
+        .unwrap();
+    let reserved = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap();
+    let record = queue.status(&id).unwrap();
+    assert!(std::ptr::eq(
+        reserved[0].payload.as_slice(),
+        record.payload.as_slice()
+    ));
+    assert!(std::ptr::eq(
+        reserved[0].name.as_str(),
+        record.name.as_str()
+    ));
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use workmill_core::{
-    FailOutcome, Failure, IllegalTransition, Lease, ListFilter, QueueError, RetryDecision, TaskId,
-    TaskRecord, TaskStatus, Timestamp,
+    FailOutcome, Failure, IllegalTransition, Lease, ListFilter, Payload, QueueError, RetryDecision,
+    TaskId, TaskRecord, TaskStatus, Timestamp,
 };
 
 use super::slots::NOT_FINISHED;
@@ -28,6 +28,7 @@ impl State {
         set_status(&mut self.stats, task, TaskStatus::Completed)?;
         let job = task.job.clone();
         // A map's result is kept with its job too, beyond the retention bound.
+        let result = Payload::from(result);
         let job_result = job.as_ref().map(|_| result.clone());
         task.record.result = Some(result);
         task.record.finished_at = Some(now);

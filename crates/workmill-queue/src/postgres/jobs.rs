@@ -103,8 +103,8 @@ pub(crate) fn submit_job(session: &mut Session, job: NewJob) -> Result<TaskId, Q
                 &[
                     &reduce.id.as_str(),
                     &id.as_str(),
-                    &reduce.name,
-                    &reduce.payload,
+                    &reduce.name.as_str(),
+                    &reduce.payload.as_slice(),
                     &payload_checksum(&reduce.payload),
                     &i32::from(reduce.priority.level()),
                     &policy.max_attempts,

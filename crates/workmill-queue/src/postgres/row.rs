@@ -8,8 +8,8 @@
 use postgres::Row;
 use postgres::types::FromSql;
 use workmill_core::{
-    Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord, TaskStatus,
-    Timestamp, WorkerId,
+    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    TaskStatus, Timestamp, WorkerId,
 };
 
 use super::store::readable_id;
@@ -67,8 +67,8 @@ fn decode(row: &Row, id: &TaskId) -> Result<TaskRecord, String> {
         .transpose()?;
     Ok(TaskRecord {
         id: id.clone(),
-        name: get(row, 1, "name")?,
-        payload,
+        name: get::<String>(row, 1, "name")?.into(),
+        payload: payload.into(),
         status,
         priority: priority(row, 5)?,
         attempts: attempts(row, 6)?,
@@ -79,7 +79,7 @@ fn decode(row: &Row, id: &TaskId) -> Result<TaskRecord, String> {
         finished_at: optional_time(row, 17, "finished_at")?,
         last_error,
         worker,
-        result: get(row, 21, "result")?,
+        result: get::<Option<Vec<u8>>>(row, 21, "result")?.map(Payload::from),
     })
 }
 

@@ -99,8 +99,8 @@ pub(crate) fn task_args<'a>(
 ) {
     invocation
         .arg(task.id.as_str())
-        .arg(&task.name)
-        .arg(&task.payload)
+        .arg(task.name.as_str())
+        .arg(task.payload.as_slice())
         .arg(checksum(&task.payload))
         .arg(task.priority.level())
         .arg(policies.text(&task.retry));

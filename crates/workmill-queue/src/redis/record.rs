@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    Backoff, Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
     TaskStatus, Timestamp, WorkerId,
 };
 
@@ -179,8 +179,8 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
         .transpose()?;
     Ok(TaskRecord {
         id: id.clone(),
-        name: text("name", required("name")?)?.to_owned(),
-        payload,
+        name: text("name", required("name")?)?.to_owned().into(),
+        payload: payload.into(),
         status,
         priority: priority(required("priority")?)?,
         attempts: number("attempts", required("attempts")?)?,
@@ -191,7 +191,7 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
         finished_at: optional_timestamp("finished_at")?,
         last_error,
         worker,
-        result: optional("result").map(<[u8]>::to_vec),
+        result: optional("result").map(Payload::copy_from_slice),
     })
 }
 

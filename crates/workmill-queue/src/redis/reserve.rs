@@ -155,8 +155,8 @@ fn reservation(
     };
     Ok(Reservation {
         lease,
-        name: text("name", &name)?.to_owned(),
-        payload,
+        name: text("name", &name)?.to_owned().into(),
+        payload: payload.into(),
         priority: priority(&level)?,
         attempt: super::record::number("attempts", &attempts)?,
         retry,

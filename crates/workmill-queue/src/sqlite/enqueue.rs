@@ -78,8 +78,8 @@ pub(crate) fn insert_tasks(
             let run_at = task.run_at.unwrap_or(now).max(now);
             let inserted = insert.execute(params![
                 task.id.as_str(),
-                task.name,
-                task.payload,
+                task.name.as_str(),
+                task.payload.as_slice(),
                 payload_checksum(&task.payload),
                 i64::from(task.priority.level()),
                 first_seq + offset,

@@ -77,8 +77,8 @@ pub(crate) fn submit_job(
         insert.execute(params![
             reduce.id.as_str(),
             id.as_str(),
-            reduce.name,
-            reduce.payload,
+            reduce.name.as_str(),
+            reduce.payload.as_slice(),
             payload_checksum(&reduce.payload),
             i64::from(reduce.priority.level()),
             policy.max_attempts,

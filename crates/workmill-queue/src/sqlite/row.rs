@@ -7,8 +7,8 @@
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use workmill_core::{
-    Failure, FailureKind, Priority, QueueError, RetryPolicy, TaskId, TaskRecord, TaskStatus,
-    Timestamp, WorkerId,
+    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    TaskStatus, Timestamp, WorkerId,
 };
 
 pub(crate) use crate::stored::{PolicyColumns, payload_checksum};
@@ -73,7 +73,7 @@ fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
         .transpose()?;
     let result = match row.get_ref(22).map_err(|e| e.to_string())? {
         ValueRef::Null => None,
-        ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+        ValueRef::Blob(bytes) => Some(Payload::copy_from_slice(bytes)),
         other => {
             return Err(format!(
                 "column result: expected a blob, found {:?}",
@@ -83,8 +83,8 @@ fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
     };
     Ok(TaskRecord {
         id: id.clone(),
-        name: text(row, 2, "name")?.to_owned(),
-        payload,
+        name: text(row, 2, "name")?.to_owned().into(),
+        payload: payload.into(),
         status,
         priority: priority(row, 6)?,
         attempts: attempts(row, 7)?,

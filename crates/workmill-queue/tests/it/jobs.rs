@@ -73,7 +73,7 @@ fn an_oversized_reduce_refuses_its_job_on_both_backends() {
         .unwrap();
     for queue in [&memory as &dyn Queue, &sqlite] {
         let mut new = job("huge", &["h-0"], "h-reduce");
-        new.reduce.payload = vec![7; 17];
+        new.reduce.payload = vec![7; 17].into();
         match queue.submit_job(new) {
             Err(QueueError::PayloadTooLarge {
                 id: refused,
@@ -150,7 +150,7 @@ pub(crate) fn race_on_last_maps(handles: &[&dyn Queue]) {
                                 .filter(|r| r.name == "shared.reduce")
                                 .map(|r| r.lease.task.clone()),
                         );
-                        let done = got.iter().map(|r| (r.lease.clone(), r.payload.clone()));
+                        let done = got.iter().map(|r| (r.lease.clone(), r.payload.to_vec()));
                         for outcome in queue.complete_batch(done.collect()).expect("complete") {
                             outcome.expect("a lease just handed out is held");
                         }

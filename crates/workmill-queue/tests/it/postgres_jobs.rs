@@ -28,7 +28,7 @@ fn an_oversized_reduce_refuses_its_job() {
     let harness = postgres_or_skip!();
     let queue = harness.open(PostgresConfig::new().payload_limit(16));
     let mut new = job("huge", &["h-0"], "h-reduce");
-    new.reduce.payload = vec![7; 17];
+    new.reduce.payload = vec![7; 17].into();
     match queue.submit_job(new) {
         Err(QueueError::PayloadTooLarge { id: refused, .. }) => {
             assert_eq!(refused, id("h-reduce"))
@@ -177,7 +177,7 @@ fn endings_completions_and_cancels_racing_on_shared_jobs_never_deadlock() {
         let mut new = job(&format!("race-{j}"), &[], &format!("race-{j}-reduce"));
         for m in 0..MAPS {
             let mut map = crate::support::task(&format!("race-{j}-map-{m}"), 5, 1);
-            map.payload = vec![j as u8, m as u8];
+            map.payload = vec![j as u8, m as u8].into();
             new.maps.push(map);
         }
         maps.extend(new.maps.iter().map(|map| map.id.clone()));
@@ -210,7 +210,7 @@ fn endings_completions_and_cancels_racing_on_shared_jobs_never_deadlock() {
                             let failure = Failure::new(FailureKind::Permanent, "unlucky map");
                             queue.fail(&reservation.lease, failure).expect("fail");
                         } else {
-                            done.push((reservation.lease, reservation.payload));
+                            done.push((reservation.lease, reservation.payload.to_vec()));
                         }
                     }
                     if !done.is_empty() {

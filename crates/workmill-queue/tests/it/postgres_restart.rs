@@ -131,7 +131,10 @@ fn work(queue: &PostgresQueue, me: &WorkerId, ledger: &Ledger, stop: &AtomicBool
         }
         // A little work per batch, so that terminations land while tasks are in flight.
         std::thread::sleep(Duration::from_millis(2));
-        let done: Vec<_> = batch.into_iter().map(|r| (r.lease, r.payload)).collect();
+        let done: Vec<_> = batch
+            .into_iter()
+            .map(|r| (r.lease, r.payload.to_vec()))
+            .collect();
         loop {
             match queue.complete_batch(done.clone()) {
                 Ok(outcomes) => {

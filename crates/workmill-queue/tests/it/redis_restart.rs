@@ -73,7 +73,7 @@ fn workers_ride_out_a_server_restart_and_lose_nothing() {
                 let batch: Vec<NewTask> = chunk
                     .iter()
                     .map(|id| {
-                        NewTask::new("restart.append", id.as_str().into()).with_id(id.clone())
+                        NewTask::new("restart.append", id.as_str().as_bytes()).with_id(id.clone())
                     })
                     .collect();
                 enqueue_surely(producer_queue, &batch, errors);

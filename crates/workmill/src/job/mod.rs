@@ -88,7 +88,7 @@ mod wait;
 use std::fmt;
 use std::marker::PhantomData;
 
-use workmill_core::{Codec, NewJob, NewTask, Postcard, Priority, RetryPolicy, TaskId};
+use workmill_core::{Codec, NewJob, NewTask, Postcard, Priority, RetryPolicy, TaskId, TaskName};
 
 use crate::error::RuntimeError;
 use crate::submit::Submission;
@@ -105,8 +105,8 @@ pub use wait::wait_result;
 #[must_use = "a job does nothing until it is submitted"]
 pub struct Job<O> {
     id: Option<TaskId>,
-    maps: Result<Vec<(String, Vec<u8>)>, RuntimeError>,
-    reduce: Result<(String, Vec<u8>), RuntimeError>,
+    maps: Result<Vec<(TaskName, Vec<u8>)>, RuntimeError>,
+    reduce: Result<(TaskName, Vec<u8>), RuntimeError>,
     priority: Priority,
     reduce_priority: Priority,
     retry: Option<RetryPolicy>,
@@ -123,7 +123,7 @@ impl<O> Job<O> {
     {
         let arg = Postcard
             .encode(&reduce)
-            .map(|arg| (R::NAME.to_owned(), arg))
+            .map(|arg| (TaskName::from_static(R::NAME), arg))
             .map_err(|source| RuntimeError::Encode {
                 name: R::NAME.to_owned(),
                 source,
@@ -141,12 +141,15 @@ impl<O> Job<O> {
     where
         S: Submission<Output = MO>,
     {
-        Job::new(encode_all(maps), Ok((reduce.name().to_owned(), Vec::new())))
+        Job::new(
+            encode_all(maps),
+            Ok((reduce.name().to_owned().into(), Vec::new())),
+        )
     }
 
     fn new(
-        maps: Result<Vec<(String, Vec<u8>)>, RuntimeError>,
-        reduce: Result<(String, Vec<u8>), RuntimeError>,
+        maps: Result<Vec<(TaskName, Vec<u8>)>, RuntimeError>,
+        reduce: Result<(TaskName, Vec<u8>), RuntimeError>,
     ) -> Job<O> {
         Job {
             id: None,
@@ -216,7 +219,7 @@ impl<O> Job<O> {
         let payload = Postcard
             .encode(&input)
             .map_err(|source| RuntimeError::Encode {
-                name: name.clone(),
+                name: name.to_string(),
                 source,
             })?;
         let reduce = NewTask::new(name, payload)
@@ -239,13 +242,16 @@ impl<O> fmt::Debug for Job<O> {
 /// Each submission's task name and encoded input, or the first that cannot be encoded.
 fn encode_all<S: Submission>(
     maps: impl IntoIterator<Item = S>,
-) -> Result<Vec<(String, Vec<u8>)>, RuntimeError> {
+) -> Result<Vec<(TaskName, Vec<u8>)>, RuntimeError> {
     maps.into_iter()
         .map(|map| {
-            let name = map.task_name().to_owned();
+            let name = map.task_name();
             match map.encode_input() {
                 Ok(payload) => Ok((name, payload)),
-                Err(source) => Err(RuntimeError::Encode { name, source }),
+                Err(source) => Err(RuntimeError::Encode {
+                    name: name.into(),
+                    source,
+                }),
             }
         })
         .collect()

@@ -115,23 +115,23 @@ pub fn result_round_trips(harness: &impl Harness) {
     for (name, bytes) in &results {
         let record = queue.status(&id(name)).expect("status");
         assert_eq!(record.status, TaskStatus::Completed);
-        assert_eq!(record.result.as_ref(), Some(bytes), "{name}");
+        assert_eq!(record.result.as_deref(), Some(&bytes[..]), "{name}");
         assert_eq!(record.payload, name.as_bytes());
         assert_eq!(
             queue
                 .wait(&id(name), Duration::ZERO)
                 .expect("wait")
                 .result
-                .as_ref(),
-            Some(bytes)
+                .as_deref(),
+            Some(&bytes[..])
         );
     }
     let listed = queue.list(&ListFilter::default()).expect("list");
     assert_eq!(listed.len(), 3);
     for (record, (name, bytes)) in listed.iter().zip(&results) {
         assert_eq!(
-            (&record.id, record.result.as_ref()),
-            (&id(name), Some(bytes))
+            (&record.id, record.result.as_deref()),
+            (&id(name), Some(&bytes[..]))
         );
     }
 }

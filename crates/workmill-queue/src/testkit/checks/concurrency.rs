@@ -55,7 +55,7 @@ pub fn concurrent_reservers_never_share_a_task(harness: &impl Harness) {
                         idle_rounds = 0;
                         let done: Vec<_> = got
                             .iter()
-                            .map(|r| (r.lease.clone(), r.payload.clone()))
+                            .map(|r| (r.lease.clone(), r.payload.to_vec()))
                             .collect();
                         for outcome in queue.complete_batch(done).expect("complete") {
                             outcome.expect("a lease just handed out is held");
@@ -148,7 +148,7 @@ pub fn concurrent_map_completions_enqueue_each_reduce_once(harness: &impl Harnes
                         );
                         let done: Vec<_> = got
                             .iter()
-                            .map(|r| (r.lease.clone(), r.payload.clone()))
+                            .map(|r| (r.lease.clone(), r.payload.to_vec()))
                             .collect();
                         for outcome in queue.complete_batch(done).expect("complete") {
                             outcome.expect("a lease just handed out is held");
