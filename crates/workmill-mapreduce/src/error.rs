@@ -18,14 +18,10 @@ pub enum MapReduceError {
 }
 
 impl MapReduceError {
+    /// The error for a caught panic, worded as the executor words it.
     pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> MapReduceError {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<a panic payload that is not a string>".to_owned()
-        };
-        MapReduceError::Panicked { message }
+        MapReduceError::Panicked {
+            message: workmill_executor::panic_message(payload),
+        }
     }
 }
