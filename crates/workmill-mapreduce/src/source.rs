@@ -150,7 +150,8 @@ range_source!(u8, u16, u32, usize, i8, i16, i32, isize);
 #[cfg(target_pointer_width = "64")]
 range_source!(u64, i64);
 
-// `a..=b` for the integer types `a..b` supports; an empty piece is `1..=0`.
+// `a..=b` for the integer types `a..b` supports; an empty piece is `1..=0`,
+// built with `RangeInclusive::new` (clippy reads a literal one as a mistake).
 // Why the length may saturate is in the `Source` docs.
 macro_rules! range_inclusive_source {
     ($($t:ty),* $(,)?) => {$(
@@ -172,13 +173,13 @@ macro_rules! range_inclusive_source {
             fn split_at(self, index: usize) -> (Self, Self) {
                 debug_assert!(index <= Source::len(&self));
                 if index == 0 {
-                    return (1..=0, self);
+                    return (RangeInclusive::new(1, 0), self);
                 }
                 let (start, end) = self.into_inner();
                 // Compare distances, not lengths: the whole range's length may
                 // have saturated, its distance never does.
-                if index - 1 >= end.abs_diff(start) as usize {
-                    return (start..=end, 1..=0);
+                if index > end.abs_diff(start) as usize {
+                    return (start..=end, RangeInclusive::new(1, 0));
                 }
                 // `0 < index <= end - start`, so `start + index` lies within
                 // `start + 1..=end`; the wrapping arithmetic is exact there.
