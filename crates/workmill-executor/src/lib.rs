@@ -127,3 +127,4 @@ pub use metrics::{PoolMetrics, WorkerMetrics};
 pub use pool::ThreadPool;
 pub use scope::{Scope, scope};
 pub use spawn::{JoinHandle, Lane, TaskPanicked, spawn, spawn_with};
+pub use unwind::panic_message;

@@ -77,7 +77,7 @@ pub struct TaskPanicked {
 impl TaskPanicked {
     fn new(payload: Panic) -> TaskPanicked {
         TaskPanicked {
-            message: unwind::message(&*payload),
+            message: unwind::panic_message(&*payload),
             payload: std::sync::Mutex::new(Some(payload)),
         }
     }

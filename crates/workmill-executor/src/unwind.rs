@@ -34,8 +34,27 @@ impl Drop for AbortIfPanic {
     }
 }
 
-/// The panic message, when the payload is a string (as `panic!` makes it).
-pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
+/// The message of a caught panic: the text `panic!` or `assert!` gave it, or
+/// a placeholder when the payload is not a string (`std::panic::panic_any`).
+///
+/// [`TaskPanicked::message`](crate::TaskPanicked::message) is made with it, and
+/// crates built on the executor use it to put a panic into their own errors, so
+/// every layer words a panic the same way.
+///
+/// # Examples
+///
+/// ```
+/// use std::panic::catch_unwind;
+/// use workmill_executor::panic_message;
+///
+/// let formatted = catch_unwind(|| panic!("item {} failed", 7)).unwrap_err();
+/// assert_eq!(panic_message(&*formatted), "item 7 failed");
+/// let literal = catch_unwind(|| panic!("no input")).unwrap_err();
+/// assert_eq!(panic_message(&*literal), "no input");
+/// let other = catch_unwind(|| std::panic::panic_any(42u8)).unwrap_err();
+/// assert_eq!(panic_message(&*other), "a panic with a non-string payload");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -83,8 +83,9 @@ impl<'pool> MapReduce<'pool> {
         self
     }
 
-    /// How many hash partitions [`map_reduce_by_key`](Self::map_reduce_by_key)
-    /// merges in parallel; by default four per thread, at most 65,536.
+    /// How many partitions [`map_reduce_by_key`](Self::map_reduce_by_key)
+    /// merges in parallel; by default four per thread, at most 65,536. A
+    /// [`Partitioner`](crate::Partitioner) is given this count.
     pub fn partitions(mut self, partitions: usize) -> Self {
         self.partitions = Some(partitions.max(1));
         self

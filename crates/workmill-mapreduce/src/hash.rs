@@ -1,7 +1,7 @@
-//! The hasher of keyed map-reduce's internal tables: a seeded folded-multiply hash, several times cheaper than SipHash on short keys.
+//! Keyed map-reduce's hashing: a seeded folded-multiply hash, several times cheaper than SipHash on short keys, computed once per pair and carried with the key.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Digits of pi, as arbitrary odd constants for the mixing.
 const K1: u64 = 0x243f_6a88_85a3_08d3;
@@ -16,8 +16,9 @@ fn folded_multiply(x: u64, y: u64) -> u64 {
 
 /// Builds [`FoldHasher`]s from one random seed per map-reduce run.
 ///
-/// The keyed tables of a run hash every key several times (combiner,
-/// partition, merge), so the hash must be cheap. The seed comes from the
+/// A keyed run hashes every pair it maps, so the hash must be cheap. The
+/// hash is taken once and carried in a [`Hashed`] key through the chunk's
+/// table, the choice of partition and the merge. The seed comes from the
 /// standard library's random keys, which makes collisions as hard to plan
 /// as foldhash's (hashbrown's default): not cryptographic, but an input
 /// cannot be crafted offline to collide in a run it has not seen.
@@ -122,6 +123,91 @@ impl Hasher for FoldHasher {
     }
 }
 
+/// A key with its hash, taken once: the tables it goes into ([`PassThrough`])
+/// and the choice of its partition read the hash instead of hashing again.
+#[derive(Debug)]
+pub(crate) struct Hashed<K> {
+    hash: u64,
+    pub(crate) key: K,
+}
+
+impl<K: Hash> Hashed<K> {
+    #[inline]
+    pub(crate) fn new(state: &FoldState, key: K) -> Hashed<K> {
+        Hashed {
+            hash: state.hash_one(&key),
+            key,
+        }
+    }
+}
+
+impl<K> Hashed<K> {
+    /// The hash partition of the key among `count`, by a multiply-shift.
+    ///
+    /// The hash is rotated first: the tables read its low bits (the bucket)
+    /// and its top seven (the tag every probe compares). Taken from those,
+    /// the partition would leave the keys of one partition with a few tags
+    /// in common, and each probe would compare many keys.
+    #[inline]
+    pub(crate) fn partition(&self, count: usize) -> usize {
+        ((u128::from(self.hash.rotate_left(32)) * count as u128) >> 64) as usize
+    }
+}
+
+impl<K> Hash for Hashed<K> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl<K: PartialEq> PartialEq for Hashed<K> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        // Different hashes rule out equal keys without comparing them.
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Hashed<K> {}
+
+/// The tables of [`Hashed`] keys: the hash is the key's own, passed through.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PassThrough;
+
+impl BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+/// Returns the one `u64` a [`Hashed`] key writes.
+#[derive(Clone, Debug)]
+pub(crate) struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    /// Only `Hashed` keys go into these tables, and they write one `u64`;
+    /// bytes would still be hashed, by the folded multiply.
+    fn write(&mut self, bytes: &[u8]) {
+        let mut inner = FoldHasher { acc: self.0 };
+        inner.write(bytes);
+        self.0 = inner.finish();
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +234,49 @@ mod tests {
         }
         let keys = strings.len() + 100_000;
         assert_eq!(hashes.len(), keys, "no 64-bit collision among {keys} keys");
+    }
+
+    #[test]
+    fn hashed_keys_pass_their_hash_through_and_compare_by_key() {
+        let state = FoldState::random();
+        let word = Hashed::new(&state, "word");
+        assert_eq!(PassThrough.hash_one(&word), state.hash_one("word"));
+        assert_eq!(word, Hashed::new(&state, "word"));
+        assert_ne!(word, Hashed::new(&state, "other"));
+        // Equal hashes alone do not make keys equal.
+        let forged = Hashed {
+            hash: word.hash,
+            key: "other",
+        };
+        assert_ne!(word, forged);
+        assert_ne!(PassThrough.hash_one("a"), PassThrough.hash_one("b"));
+    }
+
+    #[test]
+    fn partitions_are_even_and_keep_the_tags_of_their_keys_apart() {
+        let state = FoldState::random();
+        let count = 64;
+        let mut sizes = vec![0usize; count];
+        let mut tags_in_first = HashSet::new();
+        for n in 0..64_000u64 {
+            let key = Hashed::new(&state, n);
+            let partition = key.partition(count);
+            sizes[partition] += 1;
+            if partition == 0 {
+                // The tag std's tables compare on every probe.
+                tags_in_first.insert(key.hash >> 57);
+            }
+        }
+        assert!(
+            sizes.iter().all(|&n| (800..1_200).contains(&n)),
+            "{sizes:?}"
+        );
+        // Partitions cut from the top bits would leave this one two tags.
+        assert!(
+            tags_in_first.len() > 100,
+            "{} of 128 tags",
+            tags_in_first.len()
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Keyed map-reduce: each item maps to `(key, value)` pairs, combined per key on each chunk first (a map-side combiner), then merged by hash partition in parallel.
+//! Keyed map-reduce: each item maps to `(key, value)` pairs, combined per key on each chunk first (a map-side combiner), then merged by partition in parallel.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::hash::{BuildHasher, Hash};
 use std::num::NonZeroUsize;
 
@@ -10,14 +11,17 @@ use workmill_executor::current_num_threads;
 use crate::bridge;
 use crate::chunking::Chunking;
 use crate::config::MapReduce;
-use crate::hash::FoldState;
+use crate::hash::{FoldState, Hashed, PassThrough};
 use crate::source::{IntoSource, Source};
 
 /// More partitions than this would cost more in empty buckets than they balance.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
+/// A table of keys that carry their hash, so it is never taken again.
+pub(crate) type Table<K, V> = HashMap<Hashed<K>, V, PassThrough>;
+
 /// One chunk's pairs after its combiner ran, one bucket per partition.
-type Buckets<K, V> = Vec<Vec<(K, V)>>;
+type Buckets<K, V> = Vec<Vec<(Hashed<K>, V)>>;
 
 impl MapReduce<'_> {
     /// Maps each item to zero or more `(key, value)` pairs and combines the
@@ -28,6 +32,9 @@ impl MapReduce<'_> {
     /// the chunks' tables are then cut into hash partitions
     /// ([`partitions`](Self::partitions)) that are merged in parallel, and
     /// the partitions, which share no key, are gathered into the result.
+    /// Each pair's key is hashed once, for its chunk's table, and that hash
+    /// also picks its partition and places it in the merge.
+    /// [`partition_by`](Self::partition_by) chooses the partitions instead.
     ///
     /// `combine(&mut acc, value)` must be associative; it need not be
     /// commutative. A key's values are combined in input order: within a
@@ -59,18 +66,10 @@ impl MapReduce<'_> {
         M: Fn(I::Item) -> P + Sync,
         C: Fn(&mut V, V) + Sync,
     {
-        let hasher = FoldState::random();
-        let source = input.into_source();
-        let partitions = self.install(|| {
-            let partitions = self.partitioned(source, &hasher, &map, &combine);
-            self.merge_partitions(partitions, &hasher, &combine, |table| table)
-        });
-        // Hand out a map with the standard, DoS-resistant hasher. Partitions
-        // share no key, so moving them over needs no combining.
-        let mut result = HashMap::with_capacity(partitions.iter().map(HashMap::len).sum());
-        for partition in partitions {
-            result.extend(partition);
-        }
+        let Ok(tables) = self.keyed(input, &map, &combine, &by_hash, |table| table);
+        let (result, shared_keys) = gather(tables);
+        // Hash partitions share no key: a key's one hash picks its one partition.
+        debug_assert!(!shared_keys);
         result
     }
 
@@ -109,29 +108,64 @@ impl MapReduce<'_> {
         M: Fn(I::Item) -> P + Sync,
         C: Fn(&mut V, V) + Sync,
     {
+        let Ok(runs) = self.keyed(input, &map, &combine, &by_hash, sorted_run);
+        let (result, shared_keys) = gather_sorted(runs);
+        debug_assert!(!shared_keys);
+        result
+    }
+
+    /// The number of partitions of a keyed run on the current pool.
+    pub(crate) fn partition_count(&self) -> usize {
+        self.partitions
+            .unwrap_or_else(|| current_num_threads().saturating_mul(4))
+            .min(MAX_PARTITIONS)
+    }
+
+    /// A whole keyed run on the chosen pool: the map phase, routing each
+    /// chunk's keys with `route` (given the partition count), then the merge
+    /// phase, which hands each partition's table to `finish`.
+    ///
+    /// The first error of `route`, in input order, ends the run once the
+    /// map phase is over, before any merging.
+    pub(crate) fn keyed<I, K, V, P, M, C, R, E, T>(
+        &self,
+        input: I,
+        map: &M,
+        combine: &C,
+        route: &R,
+        finish: impl Fn(Table<K, V>) -> T + Sync,
+    ) -> Result<Vec<T>, E>
+    where
+        I: IntoSource,
+        K: Hash + Eq + Send,
+        V: Send,
+        P: IntoIterator<Item = (K, V)>,
+        M: Fn(I::Item) -> P + Sync,
+        C: Fn(&mut V, V) + Sync,
+        R: Fn(&Hashed<K>, usize) -> Result<usize, E> + Sync,
+        E: Send,
+        T: Send,
+    {
         let hasher = FoldState::random();
         let source = input.into_source();
-        let runs = self.install(|| {
-            let partitions = self.partitioned(source, &hasher, &map, &combine);
-            self.merge_partitions(partitions, &hasher, &combine, |table| {
-                let mut run: Vec<(K, V)> = table.into_iter().collect();
-                run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                run
-            })
-        });
-        // The collecting sort finds the sorted runs and merges them.
-        runs.into_iter().flatten().collect()
+        self.install(|| {
+            let count = self.partition_count();
+            let partitions = self.partitioned(source, &hasher, count, map, combine, route)?;
+            Ok(merge_partitions(partitions, combine, &finish))
+        })
     }
 
     /// The map phase: every chunk combines its pairs and cuts them into
-    /// partitions. Returns, for each partition, the buckets of all chunks.
-    fn partitioned<S, K, V, P, M, C>(
+    /// `count` partitions. Returns, for each partition, the buckets of all chunks.
+    fn partitioned<S, K, V, P, M, C, R, E>(
         &self,
         source: S,
         hasher: &FoldState,
+        count: usize,
         map: &M,
         combine: &C,
-    ) -> Vec<Buckets<K, V>>
+        route: &R,
+    ) -> Result<Vec<Buckets<K, V>>, E>
     where
         S: Source,
         K: Hash + Eq + Send,
@@ -139,25 +173,25 @@ impl MapReduce<'_> {
         P: IntoIterator<Item = (K, V)>,
         M: Fn(S::Item) -> P + Sync,
         C: Fn(&mut V, V) + Sync,
+        R: Fn(&Hashed<K>, usize) -> Result<usize, E> + Sync,
+        E: Send,
     {
-        let count = self
-            .partitions
-            .unwrap_or_else(|| current_num_threads().saturating_mul(4))
-            .min(MAX_PARTITIONS);
         let leaf = |chunk: S| {
-            let mut table = HashMap::with_hasher(*hasher);
+            let mut table: Table<K, V> = HashMap::with_hasher(PassThrough);
             for item in chunk.into_items() {
                 for (key, value) in map(item) {
-                    insert(&mut table, key, value, combine);
+                    insert(&mut table, Hashed::new(hasher, key), value, combine);
                 }
             }
             let mut buckets: Buckets<K, V> = (0..count).map(|_| Vec::new()).collect();
             for (key, value) in table {
-                buckets[partition_of(hasher, &key, count)].push((key, value));
+                let partition = route(&key, count)?;
+                buckets[partition].push((key, value));
             }
-            vec![buckets]
+            Ok(vec![buckets])
         };
-        let chunks = bridge::run(source, self, &leaf, &bridge::concat);
+        let concat = |left: Result<_, E>, right: Result<_, E>| Ok(bridge::concat(left?, right?));
+        let chunks = bridge::run(source, self, &leaf, &concat)?;
         let mut partitions: Vec<Buckets<K, V>> = (0..count)
             .map(|_| Vec::with_capacity(chunks.len()))
             .collect();
@@ -166,36 +200,71 @@ impl MapReduce<'_> {
                 partition.push(bucket);
             }
         }
-        partitions
+        Ok(partitions)
     }
+}
 
-    /// The reduce phase: merges each partition's buckets into one table, a
-    /// partition per chunk, and hands the table to `finish`.
-    fn merge_partitions<K, V, C, T>(
-        &self,
-        partitions: Vec<Buckets<K, V>>,
-        hasher: &FoldState,
-        combine: &C,
-        finish: impl Fn(HashMap<K, V, FoldState>) -> T + Sync,
-    ) -> Vec<T>
-    where
-        K: Hash + Eq + Send,
-        V: Send,
-        C: Fn(&mut V, V) + Sync,
-        T: Send,
-    {
-        let one_each = MapReduce::new().chunking(Chunking::Fixed(NonZeroUsize::MIN));
-        one_each.map(partitions, |buckets| {
-            let largest = buckets.iter().map(Vec::len).max().unwrap_or(0);
-            let mut table = HashMap::with_capacity_and_hasher(largest, *hasher);
-            for bucket in buckets {
-                for (key, value) in bucket {
-                    insert(&mut table, key, value, combine);
-                }
+/// The default route: the partition the key's hash picks, always in range.
+fn by_hash<K>(key: &Hashed<K>, count: usize) -> Result<usize, Infallible> {
+    Ok(key.partition(count))
+}
+
+/// The reduce phase: merges each partition's buckets into one table, a
+/// partition per chunk, and hands the table to `finish`.
+fn merge_partitions<K, V, C, T>(
+    partitions: Vec<Buckets<K, V>>,
+    combine: &C,
+    finish: impl Fn(Table<K, V>) -> T + Sync,
+) -> Vec<T>
+where
+    K: Hash + Eq + Send,
+    V: Send,
+    C: Fn(&mut V, V) + Sync,
+    T: Send,
+{
+    let one_each = MapReduce::new().chunking(Chunking::Fixed(NonZeroUsize::MIN));
+    one_each.map(partitions, |buckets| {
+        let largest = buckets.iter().map(Vec::len).max().unwrap_or(0);
+        let mut table = HashMap::with_capacity_and_hasher(largest, PassThrough);
+        for bucket in buckets {
+            for (key, value) in bucket {
+                insert(&mut table, key, value, combine);
             }
-            finish(table)
-        })
+        }
+        finish(table)
+    })
+}
+
+/// One partition's pairs, sorted by key (run in parallel, one task per partition).
+pub(crate) fn sorted_run<K: Ord, V>(table: Table<K, V>) -> Vec<(K, V)> {
+    let mut run: Vec<(K, V)> = table.into_iter().map(|(k, v)| (k.key, v)).collect();
+    run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    run
+}
+
+/// The partitions' tables in one map with the standard, DoS-resistant
+/// hasher, and whether a key was found in two partitions (which a
+/// partitioner that is not a function of the key alone causes).
+pub(crate) fn gather<K: Hash + Eq, V>(tables: Vec<Table<K, V>>) -> (HashMap<K, V>, bool) {
+    let mut result = HashMap::with_capacity(tables.iter().map(HashMap::len).sum());
+    let mut shared_keys = false;
+    for table in tables {
+        for (key, value) in table {
+            shared_keys |= result.insert(key.key, value).is_some();
+        }
     }
+    (result, shared_keys)
+}
+
+/// The partitions' sorted runs in one `BTreeMap`, and whether a key was
+/// found in two of them.
+pub(crate) fn gather_sorted<K: Ord, V>(runs: Vec<Vec<(K, V)>>) -> (BTreeMap<K, V>, bool) {
+    let pairs = runs.iter().map(Vec::len).sum::<usize>();
+    // The collecting sort finds the sorted runs and merges them; a key in
+    // two runs would leave one entry for two pairs.
+    let result: BTreeMap<K, V> = runs.into_iter().flatten().collect();
+    let shared_keys = result.len() != pairs;
+    (result, shared_keys)
 }
 
 /// Puts `value` under `key`, combining it into the value already there.
@@ -212,11 +281,4 @@ pub(crate) fn insert<K: Hash + Eq, V, S: BuildHasher>(
             entry.insert(value);
         }
     }
-}
-
-/// The partition of `key`: its hash, reduced to `0..count` by a multiply-shift.
-#[inline]
-fn partition_of<K: Hash>(hasher: &FoldState, key: &K, count: usize) -> usize {
-    // The high bits of (hash * count) spread keys evenly without a division.
-    ((u128::from(hasher.hash_one(key)) * count as u128) >> 64) as usize
 }

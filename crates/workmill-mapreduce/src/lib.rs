@@ -1,5 +1,5 @@
 //! In-process parallel map-reduce on the workmill executor: `map_reduce`, `fold`, ordered `map`,
-//! and keyed map-reduce with a map-side combiner, over slices, `Vec`s, ranges and exact-size iterators.
+//! and keyed map-reduce with a map-side combiner, over slices, `Vec`s, ranges (`a..b`, `a..=b`) and exact-size iterators.
 //!
 //! The input is split recursively with the executor's
 //! [`join_context`](workmill_executor::join_context), and each chunk is folded
@@ -9,6 +9,9 @@
 //! uneven work is balanced where it is uneven. [`Chunking::Fixed`] and
 //! [`Chunking::PerWorker`] chunk up front instead, and
 //! [`MapReduce::min_len`]/[`MapReduce::max_len`] bound chunk lengths in every mode.
+//!
+//! Keyed map-reduce ([`map_reduce_by_key`]) merges by hash partitions, or by
+//! a [`Partitioner`] of your own ([`MapReduce::partition_by`]).
 //!
 //! Reductions need an associative `reduce`, not a commutative one: results
 //! are combined in input order, so they equal the sequential references
@@ -31,7 +34,7 @@
 //!
 //! // Sum of squares, checked against the closed form.
 //! let n = 1_000_000u64;
-//! let sum = map_reduce(0..n + 1, |x| u128::from(x) * u128::from(x), |a, b| a + b);
+//! let sum = map_reduce(0..=n, |x| u128::from(x) * u128::from(x), |a, b| a + b);
 //! let n = u128::from(n);
 //! assert_eq!(sum, Some(n * (n + 1) * (2 * n + 1) / 6));
 //!
@@ -75,6 +78,7 @@ pub mod corpus;
 mod error;
 mod hash;
 mod keyed;
+mod partition;
 mod seq;
 mod source;
 
@@ -84,6 +88,7 @@ use std::hash::Hash;
 pub use chunking::Chunking;
 pub use config::MapReduce;
 pub use error::MapReduceError;
+pub use partition::{PartitionedBy, Partitioner};
 pub use seq::{fold_seq, map_reduce_by_key_seq, map_reduce_seq};
 pub use source::{ExactSize, IntoSource, Source};
 

@@ -26,6 +26,11 @@
 //!   on `SIGTERM`/`SIGINT` (or a [`worker::StopHandle`]), and rides out store
 //!   failures; a worker killed with `kill -9` loses no task, and only what it held
 //!   runs again. See `examples/worker.rs`.
+//! - Compute in process: [`executor`] (`join`, `scope`, `spawn`, `ThreadPool`),
+//!   [`mapreduce`] (parallel map-reduce over slices, `Vec`s and ranges, keyed
+//!   map-reduce with a map-side combiner) and [`balance`] (strategies, health
+//!   tracking, a `Pool` of heterogeneous workers) are the crates of the same
+//!   names, re-exported, so one dependency on `workmill` brings them all.
 //!
 //! Bad input is an outcome, not a crash: an unknown task name ends
 //! [`Dead`](TaskStatus::Dead) with [`FailureKind::UnknownTask`], an
@@ -82,6 +87,37 @@
 //! assert_eq!((report.stats.completed, report.stats.dead, report.stats.retried), (2, 1, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! In process, without a queue: a word count with [`mapreduce`] on a pool of the
+//! [`executor`], and requests routed to two workers by a [`balance`] strategy:
+//!
+//! ```
+//! use workmill::balance::{Pool, PowerOfTwoChoices, ThreadWorker};
+//! use workmill::executor::ThreadPool;
+//! use workmill::mapreduce::MapReduce;
+//!
+//! let threads = ThreadPool::builder().num_threads(2).build()?;
+//! let lines = ["the cat", "the dog", "a cat"];
+//! let counts = MapReduce::new().pool(&threads).map_reduce_by_key_sorted(
+//!     &lines,
+//!     |line| line.split(' ').map(|word| (word, 1u32)),
+//!     |count, one| *count += one,
+//! );
+//! assert_eq!(counts.into_iter().collect::<Vec<_>>(), [("a", 1), ("cat", 2), ("dog", 1), ("the", 2)]);
+//!
+//! let workers = Pool::builder()
+//!     .worker("near", ThreadWorker::new(2, 8)?)
+//!     .worker("far", ThreadWorker::new(1, 8)?)
+//!     .balancer(PowerOfTwoChoices::with_seed(7))
+//!     .build()?;
+//! let handles = (1..=10u64)
+//!     .map(|n| workers.distribute(move || Ok::<_, workmill::TaskError>(n * n)))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let total: u64 = handles.into_iter().map(|h| h.wait()).sum::<Result<u64, _>>()?;
+//! assert_eq!(total, 385);
+//! workers.shutdown();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod backend;
@@ -116,3 +152,12 @@ pub use workmill_queue::{MemoryConfig, MemoryQueue, OnFull};
 /// The work-stealing executor the runtime's loops can run on ([`RuntimeBuilder::pool`]) and
 /// that worker processes run their handlers on: `join`, `scope`, `spawn`, `ThreadPool`.
 pub use workmill_executor as executor;
+
+/// In-process parallel map-reduce on the [`executor`]: `map_reduce`, `fold`, ordered `map`,
+/// and keyed map-reduce with a map-side combiner (the crate `workmill-mapreduce`). For
+/// map-reduce jobs across worker processes, see [`job`].
+pub use workmill_mapreduce as mapreduce;
+
+/// Load balancing over heterogeneous workers: strategies, health tracking with outlier
+/// ejection, a worker `Pool` and a simulator (the crate `workmill-balance`).
+pub use workmill_balance as balance;

@@ -80,6 +80,52 @@ proptest! {
     }
 
     #[test]
+    fn map_reduce_over_inclusive_ranges_equals_the_sequential_reference(
+        start in -5_000i64..5_000,
+        // From two below empty (`start..=start - 2`) to 20,000 items.
+        len in -1i64..20_000,
+        run in config(),
+    ) {
+        let range = start..=start + len - 1;
+        let expected = map_reduce_seq(range.clone(), |x| mat(x as u32), mul);
+        prop_assert_eq!(run.map_reduce(range.clone(), |x| mat(x as u32), mul), expected);
+        let collected: Vec<i64> = range.clone().collect();
+        prop_assert_eq!(run.map(range, |x| x), collected);
+    }
+
+    #[test]
+    fn inclusive_ranges_reach_the_top_of_their_type(
+        distance in 0u16..10_000,
+        run in config(),
+    ) {
+        let distance = usize::from(distance);
+        let top = usize::MAX - distance..=usize::MAX;
+        let expected = map_reduce_seq(top.clone(), |x| mat(x as u32), mul);
+        prop_assert_eq!(run.map_reduce(top.clone(), |x| mat(x as u32), mul), expected);
+        prop_assert_eq!(run.map(top, |x| x).last().copied(), Some(usize::MAX));
+        let top = isize::MAX - distance as isize..=isize::MAX;
+        let expected = map_reduce_seq(top.clone(), |x| mat(x as u32), mul);
+        prop_assert_eq!(run.map_reduce(top, |x| mat(x as u32), mul), expected);
+        let bottom = i32::MIN..=i32::MIN + distance as i32;
+        let expected = map_reduce_seq(bottom.clone(), |x| mat(x as u32), mul);
+        prop_assert_eq!(run.map_reduce(bottom, |x| mat(x as u32), mul), expected);
+        let push = |mut acc: Vec<u16>, x: u16| { acc.push(x); acc };
+        let concat = |mut a: Vec<u16>, mut b: Vec<u16>| { a.append(&mut b); a };
+        let top = u16::MAX - distance as u16..=u16::MAX;
+        let folded = run.fold(top.clone(), Vec::new, push, concat);
+        prop_assert_eq!(folded, top.collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn whole_inclusive_ranges_of_small_types_equal_the_sequential_reference(run in config()) {
+        let expected = map_reduce_seq(u8::MIN..=u8::MAX, |x| mat(u32::from(x)), mul);
+        prop_assert_eq!(run.map_reduce(u8::MIN..=u8::MAX, |x| mat(u32::from(x)), mul), expected);
+        let expected = map_reduce_seq(i16::MIN..=i16::MAX, |x| mat(x as u32), mul);
+        prop_assert_eq!(run.map_reduce(i16::MIN..=i16::MAX, |x| mat(x as u32), mul), expected);
+        prop_assert_eq!(run.map(i8::MIN..=i8::MAX, |x| x), (i8::MIN..=i8::MAX).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn fold_keeps_input_order(
         data in prop::collection::vec(any::<u16>(), 0..3_000),
         run in config(),

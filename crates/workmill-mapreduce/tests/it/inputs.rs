@@ -56,6 +56,52 @@ fn ranges_of_every_width() {
 }
 
 #[test]
+fn inclusive_ranges_of_every_width() {
+    assert_eq!(
+        map_reduce(i8::MIN..=i8::MAX, i64::from, |a, b| a + b),
+        Some(-128)
+    );
+    assert_eq!(
+        map_reduce(0..=u8::MAX, u32::from, |a, b| a + b),
+        Some(255 * 256 / 2)
+    );
+    assert_eq!(
+        map_reduce(1..=1_000u16, u32::from, |a, b| a + b),
+        Some(500_500)
+    );
+    assert_eq!(
+        map_reduce(-1_000..=1_000i32, i64::from, |a, b| a + b),
+        Some(0)
+    );
+    assert_eq!(
+        map_reduce(u32::MAX - 2..=u32::MAX, u64::from, |a, b| a + b),
+        Some(3 * u64::from(u32::MAX) - 3)
+    );
+    assert_eq!(map(usize::MAX - 1..=usize::MAX, |x| usize::MAX - x), [1, 0]);
+    assert_eq!(
+        map(isize::MIN..=isize::MIN + 1, |x| x == isize::MIN),
+        [true, false]
+    );
+    assert_eq!(
+        fold(7..=7u8, || 0u32, |a, x| a + u32::from(x), |a, b| a + b),
+        7
+    );
+    let (start, end) = (std::hint::black_box(7u8), 6);
+    assert_eq!(map_reduce(start..=end, u32::from, |a, b| a + b), None);
+    #[cfg(target_pointer_width = "64")]
+    {
+        assert_eq!(
+            map_reduce(u64::MAX - 1..=u64::MAX, |x| x % 10, |a, b| a + b),
+            Some(5 + 4)
+        );
+        assert_eq!(
+            map_reduce(i64::MIN..=i64::MIN + 2, |x| x == i64::MIN, |a, b| a || b),
+            Some(true)
+        );
+    }
+}
+
+#[test]
 fn the_chosen_pool_runs_every_chunk() {
     let mine = ThreadPool::builder().num_threads(2).build().unwrap();
     let seen = Mutex::new(HashSet::new());

@@ -1,9 +1,10 @@
-//! Integration tests of workmill-mapreduce: every operation against its sequential reference, keyed map-reduce, panics and inputs.
+//! Integration tests of workmill-mapreduce: every operation against its sequential reference, keyed map-reduce, custom partitioners, panics and inputs.
 
 mod equivalence;
 mod inputs;
 mod keyed;
 mod panics;
+mod partition;
 
 use std::sync::OnceLock;
 

@@ -111,6 +111,34 @@ fn try_variants_return_a_typed_error() {
 }
 
 #[test]
+fn a_non_string_panic_is_worded_as_the_executor_words_it() {
+    let run = MapReduce::new().pool(pool());
+    let error = run
+        .try_map_reduce(
+            0..100u32,
+            |x| {
+                if x == 42 {
+                    std::panic::panic_any(x);
+                }
+                x
+            },
+            |a, b| a + b,
+        )
+        .unwrap_err();
+    // One wording across the layers: the executor's `TaskPanicked` says the same.
+    let spawned = workmill_executor::spawn(|| std::panic::panic_any(42u32))
+        .join()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        MapReduceError::Panicked {
+            message: spawned.message().to_owned()
+        }
+    );
+    assert_eq!(spawned.message(), "a panic with a non-string payload");
+}
+
+#[test]
 fn a_panic_skips_the_chunks_not_yet_started() {
     // Item 0 panics once another worker has started on the right half; every
     // other item takes a millisecond, so without stopping the run would take

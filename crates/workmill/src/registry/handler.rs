@@ -108,11 +108,7 @@ fn encode<O: Serialize>(output: &O, what: &str) -> Result<Vec<u8>, Failure> {
 
 /// A failure carrying the panic's message, when it has one.
 fn panic_failure(panic: &(dyn Any + Send)) -> Failure {
-    let message = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a non-string payload");
+    let message = workmill_executor::panic_message(panic);
     Failure::new(
         FailureKind::Panic,
         format!("the handler panicked: {message}"),
