@@ -1,6 +1,7 @@
 //! `Slots`: the memory backend's task table, a slab of records indexed by id, whose positions lease tokens encode.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
@@ -126,7 +127,6 @@ impl<S: BuildHasher> Slots<S> {
 
     /// Adds `task`, or refuses it with its id if the id is taken.
     pub(crate) fn insert(&mut self, mut task: Task) -> Result<u32, TaskId> {
-        use std::collections::hash_map::Entry;
         let slot = match self.free.last() {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
@@ -170,16 +170,17 @@ impl<S: BuildHasher> Slots<S> {
         let task = cell.task.as_ref()?;
         let waiters = task.waiters;
         let hash = task.hash;
-        if self.index.get(&hash) == Some(&slot) {
-            remove_indexed(
-                &mut self.index,
-                &mut self.overflow,
-                &self.hasher,
-                slot,
-                hash,
-            );
-        } else {
-            self.overflow.remove(&task.record.id);
+        // One probe of the index: an evicted id's entry is rarely in cache.
+        match self.index.entry(hash) {
+            Entry::Occupied(entry) if *entry.get() == slot => {
+                entry.remove();
+                if !self.overflow.is_empty() {
+                    adopt_heir(&mut self.index, &mut self.overflow, &self.hasher, hash);
+                }
+            }
+            _ => {
+                self.overflow.remove(&task.record.id);
+            }
         }
         cell.task = None;
         self.free.push(slot);
@@ -249,15 +250,25 @@ fn remove_indexed<S: BuildHasher>(
     debug_assert_eq!(index.get(&hash), Some(&slot));
     index.remove(&hash);
     if !overflow.is_empty() {
-        let heir = overflow
-            .keys()
-            .find(|id| hasher.hash_one(*id) == hash)
-            .cloned();
-        if let Some(heir) = heir
-            && let Some(heir_slot) = overflow.remove(&heir)
-        {
-            index.insert(hash, heir_slot);
-        }
+        adopt_heir(index, overflow, hasher, hash);
+    }
+}
+
+/// Hands `hash`, just taken out of the index, to an id in `overflow` that has it, if any.
+fn adopt_heir<S: BuildHasher>(
+    index: &mut HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    overflow: &mut HashMap<TaskId, u32>,
+    hasher: &S,
+    hash: u64,
+) {
+    let heir = overflow
+        .keys()
+        .find(|id| hasher.hash_one(*id) == hash)
+        .cloned();
+    if let Some(heir) = heir
+        && let Some(heir_slot) = overflow.remove(&heir)
+    {
+        index.insert(hash, heir_slot);
     }
 }
 
@@ -363,5 +374,36 @@ mod tests {
         // The freed slots and the hash are reusable.
         let again = slots.insert(task("a")).unwrap();
         assert_eq!(slots.find(&id("a")), Some(again));
+    }
+
+    #[test]
+    fn evicting_an_index_holder_or_an_overflowed_id_keeps_the_others_findable() {
+        let mut slots = Slots::with_hasher(Collide);
+        let a = slots.insert(task("a")).unwrap();
+        let b = slots.insert(task("b")).unwrap();
+        let c = slots.insert(task("c")).unwrap();
+        // `b` sits in overflow: evicting it leaves the index to `a`.
+        assert_eq!(slots.evict(b), Some(0));
+        assert_eq!(
+            [
+                slots.find(&id("a")),
+                slots.find(&id("b")),
+                slots.find(&id("c"))
+            ],
+            [Some(a), None, Some(c)]
+        );
+        // `a` holds the index entry: evicting it hands the hash to `c`.
+        assert_eq!(slots.evict(a), Some(0));
+        assert_eq!(
+            [
+                slots.find(&id("a")),
+                slots.find(&id("b")),
+                slots.find(&id("c"))
+            ],
+            [None, None, Some(c)]
+        );
+        assert_eq!(slots.evict(c), Some(0));
+        assert_eq!(slots.len(), 0);
+        assert_eq!(slots.evict(c), None, "an empty slot has nothing to evict");
     }
 }
