@@ -10,6 +10,9 @@
 //! - its life: [`TaskStatus`] with the one transition table every backend consults, and
 //!   [`TaskRecord`];
 //! - map-reduce jobs that backends keep: [`NewJob`], [`JobStatus`] and [`JobRecord`];
+//! - what a task carries: its [`TaskName`] (a borrowed literal or one shared string) and its
+//!   encoded input and result as a [`Payload`] (up to [`INLINE_PAYLOAD`] bytes inline, more
+//!   behind one `Arc`), both cheap to clone, so a backend hands a task out without copying it;
 //! - the bytes: [`Codec`], with [`Postcard`] as default and `Bincode` behind the opt-in
 //!   `bincode` feature;
 //! - the errors, whose messages say what failed and on which task.
