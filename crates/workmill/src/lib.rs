@@ -136,10 +136,10 @@ pub use runtime::{Runtime, RuntimeBuilder, Shutdown, ShutdownReport};
 pub use submit::{Call, Submission, Submit, TaskHandle};
 
 pub use workmill_core::{
-    Backoff, Codec, CodecError, FailOutcome, Failure, FailureKind, JobRecord, JobStatus, Lease,
-    ListFilter, NamedTask, NewJob, NewTask, Postcard, Priority, Queue, QueueError, QueueStats,
-    Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskRecord, TaskStatus, Timestamp,
-    WorkerId,
+    Backoff, Codec, CodecError, FailOutcome, Failure, FailureKind, INLINE_PAYLOAD, JobRecord,
+    JobStatus, Lease, ListFilter, NamedTask, NewJob, NewTask, Payload, Postcard, Priority, Queue,
+    QueueError, QueueStats, Reservation, RetryPolicy, TaskContext, TaskError, TaskId, TaskName,
+    TaskRecord, TaskStatus, Timestamp, WorkerId,
 };
 #[cfg(feature = "postgres")]
 pub use workmill_queue::postgres::{PostgresConfig, PostgresQueue, SynchronousCommit};

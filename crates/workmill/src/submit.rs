@@ -20,6 +20,47 @@ use crate::runtime::Runtime;
 ///
 /// Every [`NamedTask`] is a submission of itself; [`Call`] submits an input to
 /// a closure registered under a name.
+///
+/// # Examples
+///
+/// A submission whose handler is chosen when the program runs keeps the name as a
+/// [`TaskName`], so each submission clones a shared string instead of building one:
+///
+/// ```
+/// use std::time::Duration;
+/// use workmill::{
+///     Codec, CodecError, Postcard, Runtime, Shutdown, Submission, TaskError, TaskName,
+/// };
+///
+/// /// A thumbnail, made by whichever version of the handler this deployment runs.
+/// struct Thumbnail {
+///     handler: TaskName,
+///     width: u32,
+/// }
+///
+/// impl Submission for Thumbnail {
+///     type Output = u32;
+///
+///     fn task_name(&self) -> TaskName {
+///         self.handler.clone()
+///     }
+///
+///     fn encode_input(&self) -> Result<Vec<u8>, CodecError> {
+///         Postcard.encode(&self.width)
+///     }
+/// }
+///
+/// let runtime = Runtime::builder().threads(1).build()?;
+/// runtime.register_fn("thumbnail.v2", |width: u32| Ok::<_, TaskError>(width / 4))?;
+/// let handler = TaskName::from(format!("thumbnail.v{}", 2));
+/// let small = runtime.submit(Thumbnail { handler: handler.clone(), width: 640 }).send()?;
+/// let large = runtime.submit(Thumbnail { handler, width: 1920 }).send()?;
+/// let wait = Duration::from_secs(10);
+/// assert_eq!(runtime.wait_for(&small, wait)?, 160);
+/// assert_eq!(runtime.wait_for(&large, wait)?, 480);
+/// runtime.shutdown(Shutdown::Drain)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Submission {
     /// The type of the task's result.
     type Output: DeserializeOwned;
