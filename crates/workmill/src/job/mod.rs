@@ -141,10 +141,7 @@ impl<O> Job<O> {
     where
         S: Submission<Output = MO>,
     {
-        Job::new(
-            encode_all(maps),
-            Ok((reduce.name().to_owned().into(), Vec::new())),
-        )
+        Job::new(encode_all(maps), Ok((reduce.task_name(), Vec::new())))
     }
 
     fn new(

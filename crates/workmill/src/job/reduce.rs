@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use workmill_core::{
     Codec, Failure, FailureKind, NamedTask, Postcard, Queue, QueueError, TaskContext, TaskError,
-    TaskId,
+    TaskId, TaskName,
 };
 
 /// The reduce of a map-reduce job whose maps are [`Map`](ReduceTask::Map) tasks: it receives
@@ -98,6 +98,11 @@ impl<MO, O> ReduceFn<MO, O> {
     /// The name the closure is registered under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name for the reduce task, sharing this handle's string rather than copying it.
+    pub(crate) fn task_name(&self) -> TaskName {
+        TaskName::from(Arc::clone(&self.name))
     }
 }
 

@@ -113,6 +113,22 @@ fn closures_registered_by_name_run_a_job_as_the_seed_map_reduce_does() {
 }
 
 #[test]
+fn a_job_of_closures_shares_the_names_of_its_handles() {
+    let double = workmill::Call::<u64, u64>::new("math.double", 3);
+    let map_name = workmill::Submission::task_name(&double);
+    let sum = ReduceFn::<u64, u64>::named("math.sum");
+    let job = Job::with_reduce_fn([double], &sum)
+        .into_new_job(&quick_retry(1))
+        .unwrap();
+    assert_eq!(job.reduce.name, "math.sum");
+    assert!(
+        std::ptr::eq(job.reduce.name.as_str(), sum.name()),
+        "the reduce task's name is the handle's string, not a copy"
+    );
+    assert!(std::ptr::eq(job.maps[0].name.as_str(), map_name.as_str()));
+}
+
+#[test]
 fn a_map_that_exhausts_its_retries_fails_the_job_with_its_error() {
     for (runtime, _dir) in runtimes() {
         let parse = runtime
