@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use workmill::{NewTask, Priority, Queue, RetryPolicy};
+use workmill::{NewTask, Priority, Queue, RetryPolicy, TaskName};
 
 use super::{Output, parse_id};
 use crate::builtin;
@@ -37,7 +37,8 @@ pub fn submit(
     let payload = task.encode_input(input).map_err(CliError::Usage)?;
     let max_attempts = args.retries.saturating_add(1);
     let retry = RetryPolicy::new(max_attempts).demote_by(args.demote);
-    let mut new = NewTask::new(task.name, payload)
+    // The built-in's name is a literal: the task borrows it rather than copying it.
+    let mut new = NewTask::new(TaskName::from_static(task.name), payload)
         .priority(Priority::new(args.priority))
         .retry(retry);
     if args.delay_ms > 0 {
@@ -105,6 +106,10 @@ mod tests {
         assert_eq!(printed["max_attempts"], 5);
         let record = queue.status(&TaskId::new("job-1").unwrap()).unwrap();
         assert_eq!(record.name, "demo.square");
+        assert!(
+            std::ptr::eq(record.name.as_str(), builtin::find("square").unwrap().name),
+            "the queued name borrows the built-in's literal"
+        );
         assert_eq!(record.priority, Priority::HIGH);
         assert_eq!(record.retry.max_attempts(), 5);
         assert_eq!(record.retry.demotion_step(), 10);
