@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use postgres::Row;
 use workmill_core::{
-    Failure, FailureKind, Lease, Priority, QueueError, Reservation, TaskStatus, Timestamp, WorkerId,
+    Failure, FailureKind, Lease, Payload, Priority, QueueError, Reservation, TaskName, TaskStatus,
+    Timestamp, WorkerId,
 };
 
 use super::counters::{any_shard, evict_over_retention};
@@ -179,8 +180,9 @@ fn claim(
 /// Reads one claimed row, or says which column is damaged.
 fn read_claimed(row: &Row, stored_id: &str, expires_at: Timestamp) -> Result<Claimed, String> {
     let id = workmill_core::TaskId::new(stored_id).map_err(|e| format!("column id: {e}"))?;
-    let payload: Vec<u8> = get(row, 4, "payload")?;
-    check_payload(&payload, get(row, 5, "payload_checksum")?)?;
+    // Checked where it lies in the row, and copied once, into the reservation's payload.
+    let payload: &[u8] = get(row, 4, "payload")?;
+    check_payload(payload, get(row, 5, "payload_checksum")?)?;
     let token: i64 = get(row, 9, "lease_token")?;
     let priority = priority(row, 6)?;
     Ok(Claimed {
@@ -190,8 +192,8 @@ fn read_claimed(row: &Row, stored_id: &str, expires_at: Timestamp) -> Result<Cla
                 token: u64::try_from(token).map_err(|_| "column lease_token: negative")?,
                 expires_at,
             },
-            name: get::<String>(row, 3, "name")?.into(),
-            payload: payload.into(),
+            name: TaskName::from(get::<&str>(row, 3, "name")?),
+            payload: Payload::copy_from_slice(payload),
             priority,
             attempt: attempts(row, 8)?,
             retry: read_policy(row, 10)?,

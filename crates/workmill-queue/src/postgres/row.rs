@@ -8,7 +8,7 @@
 use postgres::Row;
 use postgres::types::FromSql;
 use workmill_core::{
-    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskName, TaskRecord,
     TaskStatus, Timestamp, WorkerId,
 };
 
@@ -47,8 +47,9 @@ pub(crate) fn read_record(row: &Row) -> Result<TaskRecord, QueueError> {
 }
 
 fn decode(row: &Row, id: &TaskId) -> Result<TaskRecord, String> {
-    let payload: Vec<u8> = get(row, 2, "payload")?;
-    check_payload(&payload, get(row, 3, "payload_checksum")?)?;
+    // Checked where it lies in the row, and copied once, into the record's payload.
+    let payload: &[u8] = get(row, 2, "payload")?;
+    check_payload(payload, get(row, 3, "payload_checksum")?)?;
     let status_text: &str = get(row, 4, "status")?;
     let status: TaskStatus = status_text
         .parse()
@@ -67,8 +68,8 @@ fn decode(row: &Row, id: &TaskId) -> Result<TaskRecord, String> {
         .transpose()?;
     Ok(TaskRecord {
         id: id.clone(),
-        name: get::<String>(row, 1, "name")?.into(),
-        payload: payload.into(),
+        name: TaskName::from(get::<&str>(row, 1, "name")?),
+        payload: Payload::copy_from_slice(payload),
         status,
         priority: priority(row, 5)?,
         attempts: attempts(row, 6)?,
@@ -79,7 +80,7 @@ fn decode(row: &Row, id: &TaskId) -> Result<TaskRecord, String> {
         finished_at: optional_time(row, 17, "finished_at")?,
         last_error,
         worker,
-        result: get::<Option<Vec<u8>>>(row, 21, "result")?.map(Payload::from),
+        result: get::<Option<&[u8]>>(row, 21, "result")?.map(Payload::copy_from_slice),
     })
 }
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
-    TaskStatus, Timestamp, WorkerId,
+    Backoff, Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskName,
+    TaskRecord, TaskStatus, Timestamp, WorkerId,
 };
 
 /// FNV-1a (64 bit) of the payload, as 16 hex digits.
@@ -155,8 +155,9 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
         |name: &str, bytes: &[u8]| number::<u64>(name, bytes).map(Timestamp::from_micros);
     let optional_timestamp = |name: &str| optional(name).map(|b| timestamp(name, b)).transpose();
 
-    let payload = required("payload")?.to_vec();
-    verify_payload(&payload, text("checksum", required("checksum")?)?)?;
+    // Checked where it lies in the hash, and copied once, into the record's payload.
+    let payload = required("payload")?;
+    verify_payload(payload, text("checksum", required("checksum")?)?)?;
     let status_text = text("status", required("status")?)?;
     let status: TaskStatus = status_text
         .parse()
@@ -179,8 +180,8 @@ fn decode(id: &TaskId, fields: &Fields) -> Result<TaskRecord, String> {
         .transpose()?;
     Ok(TaskRecord {
         id: id.clone(),
-        name: text("name", required("name")?)?.to_owned().into(),
-        payload: payload.into(),
+        name: TaskName::from(text("name", required("name")?)?),
+        payload: Payload::copy_from_slice(payload),
         status,
         priority: priority(required("priority")?)?,
         attempts: number("attempts", required("attempts")?)?,

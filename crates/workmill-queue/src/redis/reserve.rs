@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use redis::Value;
 use workmill_core::{
-    Failure, FailureKind, Lease, QueueError, Reservation, RetryDecision, RetryPolicy, TaskId,
-    TaskStatus, Timestamp, WorkerId,
+    Failure, FailureKind, Lease, Payload, QueueError, Reservation, RetryDecision, RetryPolicy,
+    TaskId, TaskName, TaskStatus, Timestamp, WorkerId,
 };
 
 use super::RedisQueue;
@@ -155,8 +155,9 @@ fn reservation(
     };
     Ok(Reservation {
         lease,
-        name: text("name", &name)?.to_owned().into(),
-        payload: payload.into(),
+        name: TaskName::from(text("name", &name)?),
+        // The reply's own buffer: inline if small, else copied once into the shared `Arc`.
+        payload: Payload::from(payload),
         priority: priority(&level)?,
         attempt: super::record::number("attempts", &attempts)?,
         retry,

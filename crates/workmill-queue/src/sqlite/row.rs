@@ -7,7 +7,7 @@
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
 use workmill_core::{
-    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskRecord,
+    Failure, FailureKind, Payload, Priority, QueueError, RetryPolicy, TaskId, TaskName, TaskRecord,
     TaskStatus, Timestamp, WorkerId,
 };
 
@@ -46,9 +46,10 @@ pub(crate) fn placeholder_id(rowid: i64) -> TaskId {
 }
 
 fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
-    let payload = blob(row, 3, "payload")?.to_vec();
+    // Checked where it lies in the row, and copied once, into the record's payload.
+    let payload = blob(row, 3, "payload")?;
     let stored_checksum = integer(row, 4, "payload_checksum")?;
-    let actual = payload_checksum(&payload);
+    let actual = payload_checksum(payload);
     if stored_checksum != actual {
         return Err(format!(
             "the payload does not match its checksum (stored {stored_checksum:#x}, computed {actual:#x}): \
@@ -83,8 +84,8 @@ fn decode(row: &Row<'_>, id: &TaskId) -> Result<TaskRecord, String> {
     };
     Ok(TaskRecord {
         id: id.clone(),
-        name: text(row, 2, "name")?.to_owned().into(),
-        payload: payload.into(),
+        name: TaskName::from(text(row, 2, "name")?),
+        payload: Payload::copy_from_slice(payload),
         status,
         priority: priority(row, 6)?,
         attempts: attempts(row, 7)?,
