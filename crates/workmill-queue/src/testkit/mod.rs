@@ -114,6 +114,7 @@ macro_rules! queue_conformance_tests {
             retention_drops_the_oldest_finished_records,
             stats_are_exact_through_a_lifecycle,
             duplicate_ids_are_refused,
+            inputs_and_names_of_every_size_round_trip,
             invalid_requests_are_refused_by_name,
             list_filters_by_status_in_submission_order,
             purge_removes_tasks_as_if_never_submitted,

@@ -51,6 +51,7 @@ pub use order::{
     priority_order_then_fifo,
 };
 pub use records::{
-    duplicate_ids_are_refused, invalid_requests_are_refused_by_name,
-    list_filters_by_status_in_submission_order, purge_removes_tasks_as_if_never_submitted,
+    duplicate_ids_are_refused, inputs_and_names_of_every_size_round_trip,
+    invalid_requests_are_refused_by_name, list_filters_by_status_in_submission_order,
+    purge_removes_tasks_as_if_never_submitted,
 };

@@ -1,11 +1,66 @@
 //! Checks of what is stored and how it is found: duplicate and invalid submissions, list and purge.
 
 use workmill_core::{
-    Failure, FailureKind, ListFilter, NewTask, Queue, QueueError, RetryPolicy, TaskId, TaskStatus,
+    Failure, FailureKind, INLINE_PAYLOAD, ListFilter, NewTask, Queue, QueueError, RetryPolicy,
+    TaskId, TaskStatus,
 };
 
 use crate::testkit::support::{LONG, id, task, worker};
 use crate::testkit::{Harness, QueueSettings};
+
+/// Inputs and names of every size come back unchanged from `reserve`, `status` and `list`:
+/// an empty input, one at `Payload`'s inline limit, one a byte past it and a large one, under
+/// short and long names (read back from a store, both are rebuilt from its bytes).
+pub fn inputs_and_names_of_every_size_round_trip(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    let bytes = |len: usize| (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>();
+    let long_name = format!("conformance.{}", "a-long-handler-name.".repeat(12));
+    let tasks = [
+        ("empty-input", "e", bytes(0)),
+        ("inline-input", "conformance.inline", bytes(INLINE_PAYLOAD)),
+        (
+            "shared-input",
+            long_name.as_str(),
+            bytes(INLINE_PAYLOAD + 1),
+        ),
+        ("large-input", long_name.as_str(), bytes(70_000)),
+    ];
+    for (task, name, input) in &tasks {
+        queue
+            .enqueue(NewTask::new(*name, input.clone()).with_id(id(task)))
+            .expect("enqueue");
+    }
+    let expected = |task: &str| {
+        let (_, name, input) = tasks.iter().find(|(t, ..)| *t == task).expect("a task");
+        (*name, &input[..])
+    };
+    for task in tasks.iter().map(|(task, ..)| task) {
+        let record = queue.status(&id(task)).expect("status");
+        let stored = (record.name.as_str(), record.payload.as_slice());
+        assert!(stored == expected(task), "status of {task}");
+    }
+    let listed = queue.list(&ListFilter::default()).expect("list");
+    assert_eq!(listed.len(), tasks.len());
+    for record in &listed {
+        let stored = (record.name.as_str(), record.payload.as_slice());
+        assert!(
+            stored == expected(record.id.as_str()),
+            "list: {}",
+            record.id
+        );
+    }
+    let worker = worker("size-worker");
+    let reserved = queue.reserve(&worker, tasks.len(), LONG).expect("reserve");
+    assert_eq!(reserved.len(), tasks.len());
+    for reservation in &reserved {
+        let handed = (reservation.name.as_str(), reservation.payload.as_slice());
+        assert!(
+            handed == expected(reservation.id().as_str()),
+            "reserve: {}",
+            reservation.id()
+        );
+    }
+}
 
 /// A second task with a taken id is refused, naming the id, and the first is untouched.
 pub fn duplicate_ids_are_refused(harness: &impl Harness) {
