@@ -48,6 +48,10 @@ pub struct NewTask {
 impl NewTask {
     /// A task for handler `name` with an encoded `payload`, a fresh id, normal
     /// priority and the default retry policy.
+    ///
+    /// A `&str` name, a literal such as [`NamedTask::NAME`](crate::NamedTask::NAME)
+    /// included, is copied into a new `Arc` for every task; pass
+    /// [`TaskName::from_static`] to borrow a literal instead.
     pub fn new(name: impl Into<TaskName>, payload: impl Into<Payload>) -> NewTask {
         NewTask {
             id: TaskId::generate(),
