@@ -20,11 +20,16 @@
 //! it is stolen. A tiny computation pays for one shared frame per top-level
 //! join; everything below it runs on private frames.
 //!
-//! The first frame of a computation wakes nobody: idle workers that are awake
-//! find it by scanning, and the heartbeat thread wakes a sleeper when a shared
-//! frame waits for a whole tick. A frame shared to replace a stolen one is
-//! different: a thief came for work, so more may be worth doing in parallel,
-//! and `join` publishes it like any pushed job (waking a sleeper if any).
+//! The first frame of a computation wakes nobody while the job it belongs to
+//! is young: idle workers that are awake find it by scanning, and the
+//! heartbeat thread wakes a sleeper when a shared frame waits for a whole
+//! tick. A job that has already run across a heartbeat tick is long, and its
+//! first frame (a quicksort's halves after a long partition, say) wakes a
+//! sleeper at once rather than a tick or two later; at most once per tick per
+//! worker, so a long job that joins often does not wake sleepers over and
+//! over. A frame shared to replace a stolen one wakes a sleeper too: a thief
+//! came for work, so more may be worth doing in parallel, and `join`
+//! publishes it like any pushed job.
 //!
 //! Sharing always takes the oldest private frame, so the shared frames are a
 //! prefix of the stack and a slot above `exposed` is always null.
@@ -98,6 +103,17 @@ impl SharedFrames {
     }
 }
 
+/// What a push did to the shared frames, which tells the caller whom to wake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// The frame stayed private; a shared frame is still on offer.
+    Private,
+    /// A fresh computation on this worker shared its oldest frame.
+    Fresh,
+    /// A frame was shared to replace one a thief took: there is demand for work.
+    Replacement,
+}
+
 /// What became of a frame when its owner came back for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Popped {
@@ -132,16 +148,18 @@ impl LocalFrames {
     }
 
     /// Pushes a frame; `None` if the stack is full (the caller then runs both
-    /// closures itself). `Some(true)` when the push shared a frame to replace
-    /// one a thief took: there is demand for work, so the caller should wake
-    /// a sleeper for it (see the module docs).
+    /// closures itself). [`Pushed::Replacement`] when the push shared a frame
+    /// to replace one a thief took: there is demand for work, so the caller
+    /// should wake a sleeper for it; [`Pushed::Fresh`] when it shared the
+    /// first frame of a computation, which wakes a sleeper only if the
+    /// computation is already long (see the module docs).
     ///
     /// # Safety
     ///
     /// `header` must stay live until `pop` returns for it, and, if `pop`
     /// reports it claimed, until its latch is set.
     #[inline]
-    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<bool> {
+    pub(crate) unsafe fn push(&self, header: *const JobHeader) -> Option<Pushed> {
         let depth = self.depth.get();
         if depth >= CAPACITY {
             return None;
@@ -150,10 +168,10 @@ impl LocalFrames {
         self.depth.set(depth + 1);
         let exposed = self.exposed.get();
         if exposed == 0 {
-            // A fresh computation on this worker: share its oldest frame, but
-            // wake nobody; it may well finish before a sleeper could help.
+            // A fresh computation on this worker: share its oldest frame; the
+            // caller decides whether it is worth a wake-up.
             self.share_oldest();
-            return Some(false);
+            return Some(Pushed::Fresh);
         }
         // `exposed <= depth < CAPACITY`, so the index is in bounds.
         if self.shared().slots[(exposed - 1) % CAPACITY]
@@ -162,9 +180,9 @@ impl LocalFrames {
         {
             // A thief took our last shared frame: offer the next one.
             self.share_oldest();
-            return Some(true);
+            return Some(Pushed::Replacement);
         }
-        Some(false)
+        Some(Pushed::Private)
     }
 
     #[inline(always)]

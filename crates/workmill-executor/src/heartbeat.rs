@@ -31,6 +31,7 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
         if sleep.heartbeat_terminated() {
             break;
         }
+        sleep.tick();
         let mut stale = false;
         for (info, last) in registry.thread_infos.iter().zip(&mut last_seen) {
             let shares = info.frames.shared_count.load(Ordering::Relaxed);

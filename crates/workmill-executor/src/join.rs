@@ -2,7 +2,7 @@
 
 use std::mem;
 
-use crate::frames::Popped;
+use crate::frames::{Popped, Pushed};
 use crate::global;
 use crate::job::StackJob;
 use crate::latch::{CoreLatch, SpinLatch};
@@ -165,8 +165,9 @@ where
     // SAFETY: `job_b` stays in this stack frame until `pop` below, and, if it
     // was claimed, until its latch is set (`wait_until`).
     match unsafe { frames.push(job_b.header()) } {
-        Some(false) => {}
-        Some(true) => worker.registry().sleep.new_jobs(),
+        Some(Pushed::Private) => {}
+        Some(Pushed::Fresh) => worker.fresh_frame_shared(),
+        Some(Pushed::Replacement) => worker.registry().sleep.new_jobs(),
         None => {
             // Too deeply nested to share: run both here, in order.
             let result_a = oper_a(FnContext::new(false));

@@ -27,6 +27,9 @@ pub(crate) struct WorkerThread {
     frames: LocalFrames,
     index: usize,
     rng: Cell<u64>,
+    /// The heartbeat tick at which this worker last started a job from a
+    /// queue, or last woke a sleeper for a fresh join frame.
+    wake_tick: Cell<usize>,
     registry: Arc<Registry>,
 }
 
@@ -68,9 +71,23 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.info().tasks_run);
+        self.wake_tick.set(self.registry.sleep.ticks());
         // SAFETY: every queued job is live and runs exactly once: whoever
         // popped, stole or claimed it is the only one holding it.
         unsafe { job.execute() }
+    }
+
+    /// A join shared the first frame of a computation: wakes a sleeper for it
+    /// if the current job began before the latest heartbeat tick (it is long,
+    /// so the frame is likely worth a second thread), at most once per tick.
+    #[inline]
+    pub(crate) fn fresh_frame_shared(&self) {
+        let sleep = &self.registry.sleep;
+        let now = sleep.ticks();
+        if now != self.wake_tick.get() {
+            self.wake_tick.set(now);
+            sleep.new_jobs();
+        }
     }
 
     /// Waits until `latch` is set, running other work meanwhile.
@@ -225,6 +242,7 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
         frames: unsafe { LocalFrames::new(shared_frames) },
         index,
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
+        wake_tick: Cell::new(registry.sleep.ticks()),
         registry,
     };
     WORKER_THREAD.with(|current| current.set(&worker));

@@ -23,7 +23,12 @@ mod std_tests {
         for n in 1..=3 {
             // SAFETY: see above.
             let pushed = unsafe { frames.push(header(n)) };
-            assert_eq!(pushed, Some(false), "no demand yet");
+            let expected = if n == 1 {
+                Pushed::Fresh
+            } else {
+                Pushed::Private
+            };
+            assert_eq!(pushed, Some(expected), "no demand yet");
         }
         assert_eq!(frames.depth(), 3);
         assert_eq!(shared.live(), 1, "one shared frame per worker");
@@ -50,7 +55,7 @@ mod std_tests {
         assert_eq!(claimed.cast_const(), header(1));
         // SAFETY: see above.
         let pushed = unsafe { frames.push(header(2)) };
-        assert_eq!(pushed, Some(true), "a replacement is demand");
+        assert_eq!(pushed, Some(Pushed::Replacement), "a replacement is demand");
         assert_eq!(shared.live(), 1, "the new frame replaced the claimed one");
         // SAFETY: see above.
         unsafe { frames.push(header(3)) }.unwrap();

@@ -33,6 +33,9 @@ pub(crate) struct Sleep {
     counters: CachePadded<AtomicUsize>,
     workers: Box<[CachePadded<WorkerSleepState>]>,
     heartbeat: HeartbeatGate,
+    /// Heartbeat ticks so far; advances only while the heartbeat runs (some
+    /// workers busy and some asleep). Written by the heartbeat thread only.
+    ticks: CachePadded<AtomicUsize>,
 }
 
 struct WorkerSleepState {
@@ -93,7 +96,19 @@ impl Sleep {
                 mutex: Mutex::new(()),
                 condvar: Condvar::new(),
             },
+            ticks: CachePadded::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// The heartbeat ticks so far.
+    #[inline]
+    pub(crate) fn ticks(&self) -> usize {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// For the heartbeat thread: one more tick.
+    pub(crate) fn tick(&self) {
+        bump(&self.ticks);
     }
 
     /// A worker found no work and starts counting rounds.

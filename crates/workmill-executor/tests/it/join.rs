@@ -221,3 +221,48 @@ fn many_threads_joining_at_once_all_get_their_results() {
         }
     });
 }
+
+/// A job that has run across a heartbeat tick is long: its first join wakes a
+/// sleeping worker at once, rather than when the heartbeat finds the shared
+/// frame stale (two ticks later, 4 s here). The other worker must take the
+/// second closure within 1 s, a margin of hundreds of times the wake-up.
+#[test]
+fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(Some(Duration::from_secs(2)))
+        .build()
+        .expect("the pool starts");
+    crate::eventually("both workers parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let taken = AtomicBool::new(false);
+    let (a_thread, (b_thread, waited)) = pool.install(|| {
+        // Long enough for one tick: the heartbeat ticks while one worker
+        // works and the other sleeps.
+        let busy = Instant::now();
+        while busy.elapsed() < Duration::from_millis(2_300) {
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        join(
+            || {
+                let here = workmill_executor::current_thread_index();
+                while !taken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(1) {
+                    std::thread::yield_now();
+                }
+                here
+            },
+            || {
+                taken.store(true, Ordering::SeqCst);
+                (workmill_executor::current_thread_index(), start.elapsed())
+            },
+        )
+    });
+    assert_ne!(
+        a_thread, b_thread,
+        "the sleeping worker was not woken for the long job's first join \
+         (the second closure ran inline after {waited:?})"
+    );
+}

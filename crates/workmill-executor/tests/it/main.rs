@@ -1,8 +1,9 @@
 //! Integration tests of workmill-executor: every public API item, its panic and shutdown behaviour.
 //!
-//! No test asserts on time. Where a test must wait for the pool to reach a
+//! No test asserts on speed. Where a test must wait for the pool to reach a
 //! state (a task started, every thread parked) it polls with a generous
-//! deadline and fails with a message saying what never happened.
+//! deadline and fails with a message saying what never happened. One test
+//! bounds a wake-up by a heartbeat tick: 1 s against a wake-up of about 1 ms.
 #![cfg(not(workmill_loom))]
 
 mod broadcast;
