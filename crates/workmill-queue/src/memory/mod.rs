@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use workmill_core::{
-    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue, QueueError,
-    QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
+    FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Payload, Queue,
+    QueueError, QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -299,14 +299,21 @@ impl Queue for MemoryQueue {
     }
 
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
+        // Copied into its stored form before the lock is taken.
+        let result = Payload::from(result);
         self.apply(|state, now| state.complete(lease, result, now))
     }
 
-    /// Records every attempt under one lock.
+    /// Records every attempt under one lock; the results are copied into
+    /// their stored form before it is taken.
     fn complete_batch(
         &self,
         done: Vec<(Lease, Vec<u8>)>,
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let done: Vec<(Lease, Payload)> = done
+            .into_iter()
+            .map(|(lease, result)| (lease, Payload::from(result)))
+            .collect();
         Ok(self.apply(|state, now| {
             done.into_iter()
                 .map(|(lease, result)| state.complete(&lease, result, now))

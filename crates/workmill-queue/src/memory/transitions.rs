@@ -17,7 +17,7 @@ impl State {
     pub(crate) fn complete(
         &mut self,
         lease: &Lease,
-        result: Vec<u8>,
+        result: Payload,
         now: Timestamp,
     ) -> Result<(), QueueError> {
         let slot = self.held(lease)?;
@@ -28,7 +28,6 @@ impl State {
         set_status(&mut self.stats, task, TaskStatus::Completed)?;
         let job = task.job.clone();
         // A map's result is kept with its job too, beyond the retention bound.
-        let result = Payload::from(result);
         let job_result = job.as_ref().map(|_| result.clone());
         task.record.result = Some(result);
         task.record.finished_at = Some(now);
