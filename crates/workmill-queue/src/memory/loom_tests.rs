@@ -78,7 +78,7 @@ fn loom_completion_wakes_a_waiter() {
         queue.complete(&reservation.lease, vec![7]).unwrap();
         let record = waiter.join().unwrap().unwrap();
         assert_eq!(record.status, TaskStatus::Completed);
-        assert_eq!(record.result, Some(vec![7]));
+        assert_eq!(record.result.as_deref(), Some(&[7][..]));
     });
 }
 
