@@ -374,7 +374,8 @@ pub trait Queue: Send + Sync {
     ///
     /// The default calls [`heartbeat`](Queue::heartbeat) for each lease and stops at the
     /// first transient error, which suits stores that write concurrently; a store with one
-    /// writer at a time overrides it with one transaction.
+    /// writer at a time overrides it with one transaction, and a store a round trip away
+    /// may override it with one request (Redis runs one script).
     fn heartbeat_batch(
         &self,
         leases: &[Lease],

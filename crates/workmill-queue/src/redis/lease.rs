@@ -1,6 +1,7 @@
-//! The operations a lease holder performs (heartbeat, complete, fail, release) and the rescue
-//! of lapsed leases; each script first checks that the task is still `running` under the
-//! caller's token, so a worker whose lease was rescued gets `LeaseLost` and changes nothing.
+//! The operations a lease holder performs (heartbeat, one or a batch; complete, fail, release)
+//! and the rescue of lapsed leases; each script first checks that the task is still `running`
+//! under the caller's token, so a worker whose lease was rescued gets `LeaseLost` and changes
+//! nothing.
 
 use std::time::Duration;
 
@@ -47,36 +48,74 @@ pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).map_or(1 << 52, |us| us.min(1 << 52))
 }
 
-/// Extends the lease to `extend` from now (by the server's clock).
+/// Extends the lease to `extend` from now (by the server's clock): a batch of one.
 pub(crate) fn heartbeat(
     queue: &RedisQueue,
     lease: &Lease,
     extend: Duration,
 ) -> Result<Lease, QueueError> {
     const OP: &str = "extend a lease";
-    let reply: Value = queue.pool.run(OP, |con| {
-        HEARTBEAT
-            .prepare_invoke()
-            .arg(&queue.prefix)
-            .arg(lease.task.as_str())
-            .arg(lease.token)
-            .arg(micros(extend))
-            .invoke(con)
-    })?;
-    let read = Reply::of(OP);
-    match reply {
-        Value::Array(items) => {
-            let expires = items
-                .into_iter()
-                .nth(1)
-                .ok_or_else(|| malformed(OP, "no expiry"))?;
-            Ok(Lease {
-                expires_at: Timestamp::from_micros(read.uint(expires)?),
-                ..lease.clone()
-            })
-        }
-        other => Err(refused(lease, &read.text(other)?, OP)),
+    extend_leases(queue, std::slice::from_ref(lease), extend, OP)?
+        .pop()
+        .ok_or_else(|| malformed(OP, "no verdict"))?
+}
+
+/// Extends every lease still held to `extend` from now (by the server's clock) in one
+/// script, so that a worker's round of heartbeats is one round trip whatever it holds.
+/// Each entry reports its own lease, in order, as [`heartbeat`] would.
+pub(crate) fn heartbeat_all(
+    queue: &RedisQueue,
+    leases: &[Lease],
+    extend: Duration,
+) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+    extend_leases(queue, leases, extend, "extend leases")
+}
+
+/// Runs the heartbeat script over `leases`. A failure of the call, or a reply the script
+/// does not give, fails the whole batch: the script may or may not have run, and running
+/// it again is safe (a held lease is extended once more, the others are refused again).
+fn extend_leases(
+    queue: &RedisQueue,
+    leases: &[Lease],
+    extend: Duration,
+    operation: &'static str,
+) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+    if leases.is_empty() {
+        return Ok(Vec::new());
     }
+    let mut invocation = HEARTBEAT.prepare_invoke();
+    invocation.arg(&queue.prefix).arg(micros(extend));
+    for lease in leases {
+        invocation.arg(lease.task.as_str()).arg(lease.token);
+    }
+    let reply: Value = queue.pool.run(operation, |con| invocation.invoke(con))?;
+    let read = Reply::of(operation);
+    let mut items = read.items(reply)?.into_iter();
+    let expires = items
+        .next()
+        .ok_or_else(|| malformed(operation, "no expiry"))?;
+    let expires_at = Timestamp::from_micros(read.uint(expires)?);
+    if items.len() != leases.len() {
+        return Err(malformed(
+            operation,
+            format_args!("{} verdicts for {} leases", items.len(), leases.len()),
+        ));
+    }
+    let mut outcomes = Vec::with_capacity(leases.len());
+    for (lease, verdict) in leases.iter().zip(items) {
+        outcomes.push(match read.text(verdict)?.as_str() {
+            "ok" => Ok(Lease {
+                expires_at,
+                ..lease.clone()
+            }),
+            other => match refused(lease, other, operation) {
+                // A verdict the script does not give is a fault of the whole reply.
+                error if error.is_transient() => return Err(error),
+                error => Err(error),
+            },
+        });
+    }
+    Ok(outcomes)
 }
 
 /// Records several successful attempts in one script; each entry reports its own task.

@@ -264,6 +264,17 @@ impl Queue for RedisQueue {
         lease::heartbeat(self, lease, extend)
     }
 
+    /// Extends every lease in one script: one round trip for the whole batch, each lease
+    /// checked as [`heartbeat`](Queue::heartbeat) checks it, all held ones given the same
+    /// new expiry.
+    fn heartbeat_batch(
+        &self,
+        leases: &[Lease],
+        extend: Duration,
+    ) -> Result<Vec<Result<Lease, QueueError>>, QueueError> {
+        lease::heartbeat_all(self, leases, extend)
+    }
+
     fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
         let mut outcomes = self.complete_batch(vec![(lease.clone(), result)])?;
         outcomes.pop().unwrap_or_else(|| {

@@ -1,11 +1,14 @@
 //! Unit tests of the Redis backend against a server (`WORKMILL_REDIS_URL`; skipped, with the
 //! reason printed, when unset): the scripts' score against `QueueKey::to_score`, age-based
-//! retention, and the blocking wake-ups of `await_work` and `wait`; and, without a server, that
-//! the job script cancels the statuses the transition table allows.
+//! retention, the blocking wake-ups of `await_work` and `wait`, and a batch heartbeat being one
+//! round trip; and, without a server, that the job script cancels the statuses the transition
+//! table allows.
 
 use std::time::{Duration, Instant};
 
-use workmill_core::{NewTask, Priority, Queue, QueueError, QueueKey, TaskId, TaskStatus, WorkerId};
+use workmill_core::{
+    Lease, NewTask, Priority, Queue, QueueError, QueueKey, TaskId, TaskStatus, WorkerId,
+};
 
 use super::{RedisConfig, RedisQueue};
 
@@ -188,6 +191,125 @@ fn wait_subscribes_to_the_task_and_returns_its_final_record() {
     .expect("wait");
     assert_eq!(record.status, TaskStatus::Completed);
     assert_eq!(record.result.as_deref(), Some(&b"answer"[..]));
+}
+
+/// The commands a queue's connection sends between two markers, as `MONITOR` shows them.
+///
+/// `MONITOR` reports every command the server runs, from every client, so that tests sharing
+/// the server do not disturb the count: the queue's connection is known by the address on
+/// the `ECHO` of the first marker (sent through the queue's own pool, which hands a
+/// single-threaded caller the same idle connection each time), and only its commands up to
+/// the second marker are kept. Commands a script runs show as coming from `lua`, not from
+/// the connection, so the list holds round trips only.
+fn commands_between_markers(queue: &RedisQueue, work: impl FnOnce()) -> Vec<String> {
+    let mut monitor = queue.pool.connect("watch the server").expect("connect");
+    redis::cmd("MONITOR")
+        .query::<()>(&mut monitor)
+        .expect("MONITOR");
+    let marker = TaskId::generate();
+    let (start, end) = (format!("start-{marker}"), format!("end-{marker}"));
+    raw::<String>(queue, redis::cmd("ECHO").arg(&start));
+    work();
+    raw::<String>(queue, redis::cmd("ECHO").arg(&end));
+
+    // A line reads `1700000000.123456 [0 127.0.0.1:50000] "EVALSHA" "a1b2..." "prefix" ...`.
+    let split = |line: &str| -> Option<(String, String)> {
+        let (_, rest) = line.split_once('[')?;
+        let (source, command) = rest.split_once(']')?;
+        let name = command.trim_start().split('"').nth(1)?;
+        Some((source.to_owned(), name.to_ascii_uppercase()))
+    };
+    let mut queue_source = None;
+    let mut sent = Vec::new();
+    loop {
+        let line = match monitor.recv_response().expect("a MONITOR line") {
+            redis::Value::SimpleString(line) => line,
+            other => panic!("MONITOR sent {other:?}"),
+        };
+        let Some((source, name)) = split(&line) else {
+            continue;
+        };
+        match &queue_source {
+            None if line.contains(&format!("\"{start}\"")) => queue_source = Some(source),
+            Some(ours) if *ours == source => {
+                if line.contains(&format!("\"{end}\"")) {
+                    return sent;
+                }
+                sent.push(name);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn heartbeat_batch_is_one_round_trip_whatever_it_holds() {
+    let Some(scratch) = scratch("heartbeat-batch", RedisConfig::new().connections(1)) else {
+        return;
+    };
+    let queue = &scratch.0;
+    let worker = WorkerId::new("beater").unwrap();
+    for i in 0..6 {
+        queue
+            .enqueue(NewTask::new("beat", vec![]).with_id(id(&format!("beat-{i}"))))
+            .unwrap();
+    }
+    let held = queue.reserve(&worker, 6, Duration::from_secs(60)).unwrap();
+    assert_eq!(held.len(), 6);
+    let mut leases: Vec<_> = held.iter().map(|r| r.lease.clone()).collect();
+    // One lease the batch must refuse: its task completed, so it is no longer held.
+    queue.complete(&leases[5], vec![]).unwrap();
+    leases.push(Lease {
+        task: id("never-submitted"),
+        token: 1,
+        expires_at: leases[0].expires_at,
+    });
+    // The script is cached now, so the measured call sends no `SCRIPT LOAD`.
+    queue
+        .heartbeat(&leases[0], Duration::from_secs(60))
+        .unwrap();
+
+    let mut outcomes = None;
+    let sent = commands_between_markers(queue, || {
+        outcomes = Some(queue.heartbeat_batch(&leases, Duration::from_secs(120)));
+    });
+    assert_eq!(
+        sent,
+        ["EVALSHA"],
+        "one round trip for {} leases",
+        leases.len()
+    );
+
+    let outcomes = outcomes.unwrap().expect("heartbeat_batch");
+    assert_eq!(outcomes.len(), leases.len());
+    for (lease, outcome) in leases[..5].iter().zip(&outcomes) {
+        let extended = outcome.as_ref().expect("a held lease is extended");
+        assert_eq!((&extended.task, extended.token), (&lease.task, lease.token));
+        assert!(extended.expires_at > lease.expires_at);
+        let (in_hash, in_leases): (u64, f64) = (
+            raw(
+                queue,
+                redis::cmd("HGET")
+                    .arg(queue.task_key(&lease.task))
+                    .arg("lease_expires_at"),
+            ),
+            raw(
+                queue,
+                redis::cmd("ZSCORE")
+                    .arg(queue.key("leases"))
+                    .arg(lease.task.as_str()),
+            ),
+        );
+        let expected = extended.expires_at.as_micros();
+        assert_eq!(
+            (in_hash, in_leases),
+            (expected, expected as f64),
+            "{}",
+            lease.task
+        );
+    }
+    assert!(matches!(&outcomes[5], Err(QueueError::LeaseLost { id, .. }) if id == &leases[5].task));
+    assert!(matches!(&outcomes[6], Err(QueueError::NotFound { id }) if id == &leases[6].task));
 }
 
 /// `jobs.lua` cancels a job's waiting tasks from the statuses it names; they must be exactly
