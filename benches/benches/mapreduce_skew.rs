@@ -5,21 +5,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rayon::prelude::*;
-use workmill_benches::executor::{pools, timed};
+use workmill_benches::executor::{pools, skewed_work, timed};
 use workmill_mapreduce::{Chunking, MapReduce};
 
 const ITEMS: u64 = 2_000;
-
-/// Work proportional to `i²`: a xorshift chain the optimizer cannot skip.
-fn skewed_work(i: u64) -> u64 {
-    let mut x = i | 1;
-    for _ in 0..(i * i) / 128 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    x
-}
 
 fn skew(c: &mut Criterion) {
     let (ours, theirs) = pools();

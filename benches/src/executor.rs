@@ -1,4 +1,5 @@
-//! Helpers shared by the `executor_*` benches: a workmill pool and a rayon pool of the same size.
+//! Helpers shared by the `executor_*` and `mapreduce_*` benches: a workmill pool and a rayon pool of
+//! the same size, a timer, and work of skewed cost.
 
 use std::time::{Duration, Instant};
 
@@ -30,4 +31,15 @@ pub fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
         f();
     }
     start.elapsed()
+}
+
+/// Work proportional to `i²`: a xorshift chain the optimizer cannot skip.
+pub fn skewed_work(i: u64) -> u64 {
+    let mut x = i | 1;
+    for _ in 0..(i * i) / 128 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
 }

@@ -146,11 +146,7 @@ impl<P> PartitionedBy<'_, P> {
         let tables = self
             .config
             .keyed(input, &map, &combine, &route, |table| table)?;
-        let partitions = tables.len();
-        match gather(tables) {
-            (result, false) => Ok(result),
-            (_, true) => Err(MapReduceError::KeyInTwoPartitions { partitions }),
-        }
+        unshared(tables.len(), gather(tables))
     }
 
     /// [`MapReduce::map_reduce_by_key_sorted`], merging by the partitioner.
@@ -181,11 +177,7 @@ impl<P> PartitionedBy<'_, P> {
         let runs = self
             .config
             .keyed(input, &map, &combine, &route, sorted_run)?;
-        let partitions = runs.len();
-        match gather_sorted(runs) {
-            (result, false) => Ok(result),
-            (_, true) => Err(MapReduceError::KeyInTwoPartitions { partitions }),
-        }
+        unshared(runs.len(), gather_sorted(runs))
     }
 
     /// The partitioner's choice for `key`, checked against the count.
@@ -202,5 +194,14 @@ impl<P> PartitionedBy<'_, P> {
                 partitions: count,
             })
         }
+    }
+}
+
+/// A gathered result of `partitions` partitions, refused if some key was in more than one.
+fn unshared<T>(partitions: usize, (result, shared_keys): (T, bool)) -> Result<T, MapReduceError> {
+    if shared_keys {
+        Err(MapReduceError::KeyInTwoPartitions { partitions })
+    } else {
+        Ok(result)
     }
 }

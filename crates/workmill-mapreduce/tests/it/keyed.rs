@@ -7,23 +7,7 @@ use proptest::prelude::*;
 use workmill_mapreduce::corpus::ZipfCorpus;
 use workmill_mapreduce::{Chunking, MapReduce, map_reduce_by_key, map_reduce_by_key_seq};
 
-use super::pool;
-
-/// Zero to two pairs per item, over a small key space so keys repeat across chunks.
-fn pairs(x: &u32) -> Vec<(u8, u64)> {
-    (0..x % 3)
-        .map(|i| {
-            (
-                (x.wrapping_mul(31).wrapping_add(i) % 37) as u8,
-                u64::from(*x),
-            )
-        })
-        .collect()
-}
-
-fn add(acc: &mut u64, value: u64) {
-    *acc = acc.wrapping_add(value);
-}
+use super::{add, pairs, pool};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]

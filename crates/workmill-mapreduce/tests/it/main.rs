@@ -20,3 +20,20 @@ pub(crate) fn pool() -> &'static ThreadPool {
             .expect("a three-thread pool starts")
     })
 }
+
+/// Zero to two pairs per item, over a small key space so keys repeat across chunks.
+pub(crate) fn pairs(x: &u32) -> Vec<(u8, u64)> {
+    (0..x % 3)
+        .map(|i| {
+            (
+                (x.wrapping_mul(31).wrapping_add(i) % 37) as u8,
+                u64::from(*x),
+            )
+        })
+        .collect()
+}
+
+/// The combiner of [`pairs`]' values.
+pub(crate) fn add(acc: &mut u64, value: u64) {
+    *acc = acc.wrapping_add(value);
+}

@@ -10,23 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use workmill_mapreduce::{Chunking, MapReduce, MapReduceError, map_reduce_by_key_seq};
 
-use super::pool;
-
-/// Zero to two pairs per item over 37 keys, as in the keyed tests.
-fn pairs(x: &u32) -> Vec<(u8, u64)> {
-    (0..x % 3)
-        .map(|i| {
-            (
-                (x.wrapping_mul(31).wrapping_add(i) % 37) as u8,
-                u64::from(*x),
-            )
-        })
-        .collect()
-}
-
-fn add(acc: &mut u64, value: u64) {
-    *acc = acc.wrapping_add(value);
-}
+use super::{add, pairs, pool};
 
 /// Partitioners that keep the contract, each spreading keys differently.
 fn partitioner(kind: u8) -> impl Fn(&u8, usize) -> usize + Sync + Copy {

@@ -158,7 +158,14 @@ impl<S: BuildHasher> Slots<S> {
     /// Removes the task in `slot`.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Task> {
         let task = self.cells.get_mut(slot as usize)?.task.take()?;
-        self.unindex(slot, task.hash, &task.record.id);
+        unindex(
+            &mut self.index,
+            &mut self.overflow,
+            &self.hasher,
+            slot,
+            task.hash,
+            &task.record.id,
+        );
         self.free.push(slot);
         Some(task)
     }
@@ -169,37 +176,17 @@ impl<S: BuildHasher> Slots<S> {
         let cell = self.cells.get_mut(slot as usize)?;
         let task = cell.task.as_ref()?;
         let waiters = task.waiters;
-        let hash = task.hash;
-        // One probe of the index: an evicted id's entry is rarely in cache.
-        match self.index.entry(hash) {
-            Entry::Occupied(entry) if *entry.get() == slot => {
-                entry.remove();
-                if !self.overflow.is_empty() {
-                    adopt_heir(&mut self.index, &mut self.overflow, &self.hasher, hash);
-                }
-            }
-            _ => {
-                self.overflow.remove(&task.record.id);
-            }
-        }
+        unindex(
+            &mut self.index,
+            &mut self.overflow,
+            &self.hasher,
+            slot,
+            task.hash,
+            &task.record.id,
+        );
         cell.task = None;
         self.free.push(slot);
         Some(waiters)
-    }
-
-    /// Takes the id of the task in `slot` (its hash `hash`) out of the index.
-    fn unindex(&mut self, slot: u32, hash: u64, id: &TaskId) {
-        if self.index.get(&hash) == Some(&slot) {
-            remove_indexed(
-                &mut self.index,
-                &mut self.overflow,
-                &self.hasher,
-                slot,
-                hash,
-            );
-        } else {
-            self.overflow.remove(id);
-        }
     }
 
     /// The task in `slot`.
@@ -238,37 +225,34 @@ impl<S: BuildHasher> Slots<S> {
     }
 }
 
-/// Removes the index entry `hash -> slot`; an id that collided with the removed
-/// one takes over the hash.
-fn remove_indexed<S: BuildHasher>(
+/// Takes `id`, the task in `slot` whose hash is `hash`, out of the index with one probe (a
+/// removed id's entry is rarely in cache); an id that collided with it takes over the hash.
+fn unindex<S: BuildHasher>(
     index: &mut HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
     overflow: &mut HashMap<TaskId, u32>,
     hasher: &S,
     slot: u32,
     hash: u64,
+    id: &TaskId,
 ) {
-    debug_assert_eq!(index.get(&hash), Some(&slot));
-    index.remove(&hash);
-    if !overflow.is_empty() {
-        adopt_heir(index, overflow, hasher, hash);
-    }
-}
-
-/// Hands `hash`, just taken out of the index, to an id in `overflow` that has it, if any.
-fn adopt_heir<S: BuildHasher>(
-    index: &mut HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    overflow: &mut HashMap<TaskId, u32>,
-    hasher: &S,
-    hash: u64,
-) {
-    let heir = overflow
-        .keys()
-        .find(|id| hasher.hash_one(*id) == hash)
-        .cloned();
-    if let Some(heir) = heir
-        && let Some(heir_slot) = overflow.remove(&heir)
-    {
-        index.insert(hash, heir_slot);
+    match index.entry(hash) {
+        Entry::Occupied(entry) if *entry.get() == slot => {
+            entry.remove();
+            if !overflow.is_empty() {
+                let heir = overflow
+                    .keys()
+                    .find(|other| hasher.hash_one(*other) == hash)
+                    .cloned();
+                if let Some(heir) = heir
+                    && let Some(heir_slot) = overflow.remove(&heir)
+                {
+                    index.insert(hash, heir_slot);
+                }
+            }
+        }
+        _ => {
+            overflow.remove(id);
+        }
     }
 }
 
