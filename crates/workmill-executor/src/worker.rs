@@ -159,6 +159,16 @@ impl WorkerThread {
             let injector = registry.lane(lane);
             if let Some(job) = take(|| injector.steal_batch_and_pop(&self.deque)) {
                 bump(&info.injected);
+                // Work from outside often opens a computation that forks soon
+                // (an `install`): wake a sleeper now, so that it is running,
+                // on a CPU the scheduler found idle, when the first join is
+                // shared. Woken later by this busy worker, it may be queued
+                // behind it on the same CPU until the kernel rebalances (a
+                // scheduler tick, milliseconds). It spins briefly and sleeps
+                // again if no work comes.
+                if registry.sleep.sleeping_threads() > 0 {
+                    registry.sleep.wake_any();
+                }
                 return Some(job);
             }
         }

@@ -192,6 +192,38 @@ fn an_idle_pool_parks_every_thread_after_work_ends() {
     );
 }
 
+/// A worker that takes work from outside the pool wakes a sleeping peer, so that a join soon
+/// after finds it awake. There is no heartbeat here to wake it instead.
+#[test]
+fn a_worker_taking_outside_work_wakes_a_sleeping_peer() {
+    use std::time::{Duration, Instant};
+    let pool = workmill_executor::ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(None)
+        .build()
+        .expect("the pool starts");
+    eventually("every worker parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let before = pool.metrics();
+    let (me, peer_woke) = pool.install(|| {
+        let me = workmill_executor::current_thread_index().expect("on a worker");
+        let peer = 1 - me;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if pool.metrics().workers[peer].wake_ups > before.workers[peer].wake_ups {
+                return (me, true);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (me, false)
+    });
+    assert!(
+        peer_woke,
+        "worker {me} took the install but its sleeping peer was not woken"
+    );
+}
+
 #[test]
 fn shutdown_finishes_queued_work_and_joins_the_threads() {
     let pool = pool(2);
