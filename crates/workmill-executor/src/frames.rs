@@ -13,12 +13,13 @@
 //! - frames `[exposed, depth)` are *private*: plain memory, popped without any
 //!   atomic read-modify-write.
 //!
-//! A new frame is pushed private, and then the oldest private frame is shared
-//! when the worker has no unclaimed shared frame left (none yet, or a thief
-//! took the youngest). So every busy worker offers exactly one frame, the
-//! oldest and therefore the largest piece of work, and replaces it as soon as
-//! it is stolen. A tiny computation pays for one shared frame per top-level
-//! join; everything below it runs on private frames.
+//! A new frame is pushed private. The first frame of a computation shares the
+//! oldest (and therefore largest) piece of work; once a thief has taken every
+//! shared frame, the next push shares all pending frames, oldest first. So a
+//! busy worker nobody steals from offers one frame, and a tiny computation
+//! pays for one shared frame per top-level join, everything below it running
+//! on private frames; where thieves come, they find every pending frame on
+//! offer, even while the owner is in a long stretch that pushes no frame.
 //!
 //! The first frame of a computation wakes nobody while the job it belongs to
 //! is young: idle workers that are awake find it by scanning, and the
@@ -178,8 +179,12 @@ impl LocalFrames {
             .load(Ordering::Relaxed)
             .is_null()
         {
-            // A thief took our last shared frame: offer the next one.
-            self.share_oldest();
+            // A thief took our last shared frame: there is demand, so offer
+            // every pending frame. Thieves that come back find work at once,
+            // even while this worker is inside a long sequential stretch
+            // that pushes no frame (when only the next frame was offered,
+            // they waited for our next join: milliseconds in a quicksort).
+            self.share_all();
             return Some(Pushed::Replacement);
         }
         Some(Pushed::Private)

@@ -15,6 +15,14 @@ mod std_tests {
         ptr::without_provenance(n * 64)
     }
 
+    /// Claims the oldest shared frame as a thief does, without running it (the headers are fake).
+    fn claim(shared: &SharedFrames) -> Option<*const JobHeader> {
+        shared.slots.iter().find_map(|slot| {
+            let header = slot.swap(ptr::null_mut(), Ordering::AcqRel);
+            (!header.is_null()).then_some(header.cast_const())
+        })
+    }
+
     #[test]
     fn only_the_oldest_unclaimed_frame_is_shared() {
         let shared = SharedFrames::new();
@@ -67,6 +75,54 @@ mod std_tests {
             Popped::Claimed,
             "the owner learns that frame 0 was taken"
         );
+    }
+
+    #[test]
+    fn after_a_claim_every_pending_frame_is_offered() {
+        let shared = SharedFrames::new();
+        // SAFETY: as above.
+        let frames = unsafe { LocalFrames::new(&shared) };
+        for n in 1..=3 {
+            // SAFETY: as above.
+            unsafe { frames.push(header(n)) }.unwrap();
+        }
+        assert_eq!(
+            shared.live(),
+            1,
+            "no demand yet: only the oldest is offered"
+        );
+        assert_eq!(claim(&shared), Some(header(1)));
+        // SAFETY: as above.
+        let pushed = unsafe { frames.push(header(4)) };
+        assert_eq!(pushed, Some(Pushed::Replacement));
+        assert_eq!(
+            shared.live(),
+            3,
+            "a thief came: frames 2, 3 and the new 4 are all offered"
+        );
+        // A thief that comes back finds the next oldest at once.
+        assert_eq!(claim(&shared), Some(header(2)));
+        // SAFETY: as above.
+        let pushed = unsafe { frames.push(header(5)) };
+        assert_eq!(
+            pushed,
+            Some(Pushed::Private),
+            "frames are still on offer: no new demand"
+        );
+        assert_eq!(frames.pop(), Popped::Inline, "frame 5 was private");
+        assert_eq!(
+            frames.pop(),
+            Popped::Inline,
+            "frame 4 was shared, unclaimed"
+        );
+        assert_eq!(
+            frames.pop(),
+            Popped::Inline,
+            "frame 3 was shared, unclaimed"
+        );
+        assert_eq!(frames.pop(), Popped::Claimed, "frame 2 was taken");
+        assert_eq!(frames.pop(), Popped::Claimed, "frame 1 was taken");
+        assert_eq!(shared.live(), 0);
     }
 
     #[test]
