@@ -156,8 +156,10 @@ impl ThreadPoolBuilder {
     }
 
     /// How often the heartbeat thread checks for shared join work waiting
-    /// while workers sleep, and wakes one (default 100 µs); `None` disables it,
-    /// so that only workers already awake pick up shared join halves.
+    /// while workers sleep, and wakes one (default 100 µs). `None` disables
+    /// it: the first join of every computation then wakes a sleeping worker
+    /// at once (with no ticks to tell a long computation from a short one),
+    /// and a join half that waits is picked up only by workers awake.
     pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> ThreadPoolBuilder {
         self.heartbeat = interval;
         self
@@ -200,6 +202,9 @@ impl ThreadPoolBuilder {
                 exit_handler: self.exit_handler.take(),
             },
         ));
+        if self.heartbeat.is_none() && !cfg!(workmill_loom) {
+            registry.sleep.run_without_heartbeat();
+        }
         let mut threads = Vec::with_capacity(num_threads + 1);
         for (index, deque) in deques.into_iter().enumerate() {
             let mut builder = thread::Builder::new();

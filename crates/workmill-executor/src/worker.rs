@@ -80,12 +80,16 @@ impl WorkerThread {
     /// A join shared the first frame of a computation: wakes a sleeper for it
     /// if the current job began before the latest heartbeat tick (it is long,
     /// so the frame is likely worth a second thread), at most once per tick.
+    /// Without a heartbeat the ticks stand still, so every first frame wakes
+    /// a sleeper, as every pushed job does in rayon.
     #[inline]
     pub(crate) fn fresh_frame_shared(&self) {
         let sleep = &self.registry.sleep;
         let now = sleep.ticks();
         if now != self.wake_tick.get() {
             self.wake_tick.set(now);
+            sleep.new_jobs();
+        } else if !sleep.has_heartbeat() {
             sleep.new_jobs();
         }
     }

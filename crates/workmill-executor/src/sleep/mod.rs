@@ -36,6 +36,9 @@ pub(crate) struct Sleep {
     /// Heartbeat ticks so far; advances only while the heartbeat runs (some
     /// workers busy and some asleep). Written by the heartbeat thread only.
     ticks: CachePadded<AtomicUsize>,
+    /// Set when the pool runs without a heartbeat: the ticks stand still, so
+    /// they cannot tell a long job from a short one.
+    no_heartbeat: AtomicBool,
 }
 
 struct WorkerSleepState {
@@ -97,7 +100,20 @@ impl Sleep {
                 condvar: Condvar::new(),
             },
             ticks: CachePadded::new(AtomicUsize::new(0)),
+            no_heartbeat: AtomicBool::new(false),
         }
+    }
+
+    /// The pool has no heartbeat thread: see [`Sleep::has_heartbeat`].
+    pub(crate) fn run_without_heartbeat(&self) {
+        self.no_heartbeat.store(true, Ordering::Relaxed);
+    }
+
+    /// False when no heartbeat thread counts ticks, so that the first frame of
+    /// a computation must wake a sleeper itself or nobody ever will.
+    #[inline]
+    pub(crate) fn has_heartbeat(&self) -> bool {
+        !self.no_heartbeat.load(Ordering::Relaxed)
     }
 
     /// The heartbeat ticks so far.

@@ -266,3 +266,45 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
          (the second closure ran inline after {waited:?})"
     );
 }
+
+/// Without a heartbeat no ticks mark a job as long, so the first join of every computation wakes a
+/// sleeping worker itself; otherwise a pool whose workers had gone to sleep would run every join
+/// on one thread.
+#[test]
+fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(None)
+        .build()
+        .expect("the pool starts");
+    crate::eventually("both workers parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let taken = AtomicBool::new(false);
+    let (a_thread, (b_thread, waited)) = pool.install(|| {
+        // The install woke the other worker; let it go back to sleep first.
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        let start = Instant::now();
+        join(
+            || {
+                let here = workmill_executor::current_thread_index();
+                while !taken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+                    std::thread::yield_now();
+                }
+                here
+            },
+            || {
+                taken.store(true, Ordering::SeqCst);
+                (workmill_executor::current_thread_index(), start.elapsed())
+            },
+        )
+    });
+    assert_ne!(
+        a_thread, b_thread,
+        "the sleeping worker was not woken for the first join \
+         (the second closure ran inline after {waited:?})"
+    );
+}
