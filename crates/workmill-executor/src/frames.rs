@@ -32,6 +32,11 @@
 //! came for work, so more may be worth doing in parallel, and `join`
 //! publishes it like any pushed job.
 //!
+//! A thief claims frames only from a victim whose current offer it has
+//! watched for 2 µs (`FRAME_PATIENCE` in `worker.rs`): an owner takes a
+//! small computation's frame back before then, and moving such work to
+//! another core costs more than it saves.
+//!
 //! Sharing always takes the oldest private frame, so the shared frames are a
 //! prefix of the stack and a slot above `exposed` is always null.
 
@@ -92,6 +97,14 @@ impl SharedFrames {
             }
         }
         None
+    }
+
+    /// Whether some shared frame is not claimed yet.
+    pub(crate) fn any_live(&self) -> bool {
+        let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
+        self.slots[..limit]
+            .iter()
+            .any(|slot| !slot.load(Ordering::Relaxed).is_null())
     }
 
     /// Shared frames not claimed yet.
