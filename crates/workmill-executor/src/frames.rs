@@ -104,7 +104,24 @@ impl SharedFrames {
         let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
         self.slots[..limit]
             .iter()
-            .any(|slot| !slot.load(Ordering::Relaxed).is_null())
+            .any(|slot| !slot.load(Ordering::Acquire).is_null())
+    }
+
+    /// The oldest shared frame not claimed yet: its slot and header.
+    pub(crate) fn oldest_live(&self) -> Option<(usize, *mut JobHeader)> {
+        let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
+        self.slots[..limit]
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| (index, slot.load(Ordering::Acquire)))
+            .find(|(_, header)| !header.is_null())
+    }
+
+    /// Whether `slot` still offers `header` (compared by address only).
+    pub(crate) fn holds(&self, slot: usize, header: *mut JobHeader) -> bool {
+        self.slots
+            .get(slot)
+            .is_some_and(|held| ptr::eq(held.load(Ordering::Acquire), header))
     }
 
     /// Shared frames not claimed yet.
@@ -216,10 +233,12 @@ impl LocalFrames {
         let shared = self.shared();
         let exposed = self.exposed.get();
         debug_assert!(exposed < self.depth.get());
+        // Counted before the slot is filled: a thief that sees the frame
+        // (an `Acquire` load of the slot) sees the new count too.
+        crate::sleep::bump(&shared.shared_count);
         shared.slots[exposed].store(self.private[exposed].get().cast_mut(), Ordering::Release);
         self.exposed.set(exposed + 1);
         shared.exposed_hint.store(exposed + 1, Ordering::Release);
-        crate::sleep::bump(&shared.shared_count);
     }
 
     /// Shares every private frame, so that a waiting owner (or a thief) can take them.

@@ -6,7 +6,7 @@ use crate::builder::{BuildError, ThreadPoolBuilder};
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
 use crate::sync::Arc;
-use crate::worker::WorkerThread;
+use crate::worker::{Search, WorkerThread};
 
 /// Never dropped: its threads live as long as the process.
 static GLOBAL: OnceLock<ThreadPool> = OnceLock::new();
@@ -111,7 +111,8 @@ pub fn yield_now() -> Option<Yield> {
     let worker = WorkerThread::current();
     // SAFETY: a non-null current worker is alive on this thread.
     let worker = unsafe { worker.as_ref() }?;
-    Some(match worker.find_work() {
+    // Impatient: the caller asked to run pending work now.
+    Some(match worker.find_work(Search::Now) {
         Some(job) => {
             worker.execute(job);
             Yield::Executed

@@ -13,7 +13,7 @@ use crate::job::HeapJob;
 use crate::registry::Registry;
 use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
 use crate::unwind::{self, Panic};
-use crate::worker::WorkerThread;
+use crate::worker::{Search, WorkerThread};
 
 /// The priority lane of a spawned task. Workers take high-lane tasks before
 /// anything else queued, and low-lane tasks only when nothing else is left.
@@ -280,7 +280,8 @@ impl<T: Send> JoinHandle<T> {
             && !self.task.try_run(worker.registry())
         {
             while !self.task.is_finished() {
-                match worker.find_work() {
+                // Impatient: a worker about to block takes any offered work.
+                match worker.find_work(Search::Now) {
                     Some(job) => worker.execute(job),
                     // The task is running on another worker: block until it ends.
                     None => break,

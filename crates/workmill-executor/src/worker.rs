@@ -5,7 +5,8 @@ use std::ptr;
 use std::time::{Duration, Instant};
 
 use crate::deque::{Steal, Worker};
-use crate::frames::LocalFrames;
+use crate::frames::{LocalFrames, SharedFrames};
+use crate::heartbeat::DEFAULT_INTERVAL;
 use crate::job::JobRef;
 use crate::latch::CoreLatch;
 use crate::registry::{Registry, ThreadInfo};
@@ -31,10 +32,51 @@ pub(crate) struct WorkerThread {
     /// The heartbeat tick at which this worker last started a job from a
     /// queue, or last woke a sleeper for a fresh join frame.
     wake_tick: Cell<usize>,
+    /// When this worker last started a job from a queue or last woke a sleeper
+    /// for a fresh frame; kept only in a pool without a heartbeat, whose
+    /// ticks stand still, to tell a long job from a short one by the clock.
+    job_started: Cell<Instant>,
     /// Per victim: its share count when this worker first saw it offer join
     /// frames, and when (see [`WorkerThread::frames_ripe`]).
     sightings: Box<[Cell<Option<Sighting>>]>,
     registry: Arc<Registry>,
+}
+
+/// How a search treats join frames that other workers offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Search {
+    /// Claims an offer only once it has stood for [`FRAME_PATIENCE`].
+    Patient,
+    /// The last search before sleeping: an offer seen for the first time is
+    /// watched until it ripens (then claimed) or its owner takes it back.
+    /// Refusing it outright could leave it waiting while this worker sleeps:
+    /// it may have been announced before this worker said it was sleepy.
+    LastBeforeSleep,
+    /// Claims any offer at once: the caller wants work now (`yield_now`, or
+    /// a worker about to block on a `JoinHandle`).
+    Now,
+}
+
+/// Spins until the oldest frame `frames` offers right now has stood for
+/// [`FRAME_PATIENCE`] (true) or has gone, taken back or claimed (false).
+///
+/// A frame its owner takes back needs nobody; frames shared after this look
+/// were shared after the caller announced it was sleepy, and the sleep
+/// protocol covers them.
+pub(crate) fn ripens_or_goes(frames: &SharedFrames) -> bool {
+    let Some((slot, header)) = frames.oldest_live() else {
+        return false;
+    };
+    let deadline = Instant::now() + FRAME_PATIENCE;
+    loop {
+        if !frames.holds(slot, header) {
+            return false;
+        }
+        if Instant::now() >= deadline {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// A victim's share count when a thief first saw the offer, and when it saw it.
@@ -45,7 +87,7 @@ type Sighting = (usize, Instant);
 /// move to another core: the claim, the cold cache and the latch cost more than
 /// the work (a 1023-node tree sum ran 1.5x slower with eager claims than on
 /// one thread). For work worth a second core, the wait is noise.
-const FRAME_PATIENCE: Duration = Duration::from_micros(2);
+pub(crate) const FRAME_PATIENCE: Duration = Duration::from_micros(2);
 
 impl WorkerThread {
     /// The worker running on this thread, or null outside every pool.
@@ -85,7 +127,11 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.info().tasks_run);
-        self.wake_tick.set(self.registry.sleep.ticks());
+        let sleep = &self.registry.sleep;
+        self.wake_tick.set(sleep.ticks());
+        if !sleep.has_heartbeat() {
+            self.job_started.set(Instant::now());
+        }
         // SAFETY: every queued job is live and runs exactly once: whoever
         // popped, stole or claimed it is the only one holding it.
         unsafe { job.execute() }
@@ -94,17 +140,24 @@ impl WorkerThread {
     /// A join shared the first frame of a computation: wakes a sleeper for it
     /// if the current job began before the latest heartbeat tick (it is long,
     /// so the frame is likely worth a second thread), at most once per tick.
-    /// Without a heartbeat the ticks stand still, so every first frame wakes
-    /// a sleeper, as every pushed job does in rayon.
+    /// Without a heartbeat the ticks stand still, so the clock decides: a job
+    /// that has run for the default heartbeat interval is long, and wakes a
+    /// sleeper at most once per interval.
     #[inline]
     pub(crate) fn fresh_frame_shared(&self) {
         let sleep = &self.registry.sleep;
-        let now = sleep.ticks();
-        if now != self.wake_tick.get() {
-            self.wake_tick.set(now);
-            sleep.new_jobs();
-        } else if !sleep.has_heartbeat() {
-            sleep.new_jobs();
+        if sleep.has_heartbeat() {
+            let now = sleep.ticks();
+            if now != self.wake_tick.get() {
+                self.wake_tick.set(now);
+                sleep.new_jobs();
+            }
+        } else {
+            let now = Instant::now();
+            if now.saturating_duration_since(self.job_started.get()) >= DEFAULT_INTERVAL {
+                self.job_started.set(now);
+                sleep.new_jobs();
+            }
         }
     }
 
@@ -121,7 +174,11 @@ impl WorkerThread {
         let sleep = &self.registry.sleep;
         let mut idle: Option<IdleState> = None;
         while !latch.probe() {
-            if let Some(job) = self.find_work() {
+            let search = match &idle {
+                Some(state) if state.is_sleepy() => Search::LastBeforeSleep,
+                _ => Search::Patient,
+            };
+            if let Some(job) = self.find_work(search) {
                 if idle.take().is_some() && main_loop {
                     self.info().idle.store(false, Ordering::Relaxed);
                 }
@@ -142,8 +199,9 @@ impl WorkerThread {
 
     /// Looks for one job: the broadcast inbox, the high lane, the own deque,
     /// the own join frames, a random victim's frames and deque, then the
-    /// normal and low lanes.
-    pub(crate) fn find_work(&self) -> Option<JobRef> {
+    /// normal and low lanes. How it treats other workers' join frames is
+    /// [`Search`]'s business.
+    pub(crate) fn find_work(&self, search: Search) -> Option<JobRef> {
         let info = self.info();
         let registry = &*self.registry;
         if let Some(job) = take(|| info.inbox.steal()) {
@@ -169,7 +227,7 @@ impl WorkerThread {
                 return Some(job);
             }
         }
-        if let Some(job) = self.steal() {
+        if let Some(job) = self.steal(search) {
             bump(&info.steals);
             return Some(job);
         }
@@ -178,13 +236,15 @@ impl WorkerThread {
             if let Some(job) = take(|| injector.steal_batch_and_pop(&self.deque)) {
                 bump(&info.injected);
                 // Work from outside often opens a computation that forks soon
-                // (an `install`): wake a sleeper now, so that it is running,
-                // on a CPU the scheduler found idle, when the first join is
-                // shared. Woken later by this busy worker, it may be queued
-                // behind it on the same CPU until the kernel rebalances (a
-                // scheduler tick, milliseconds). It spins briefly and sleeps
-                // again if no work comes.
-                if registry.sleep.sleeping_threads() > 0 {
+                // (an `install`): if every other worker sleeps, wake one now,
+                // so that it is running, on a CPU the scheduler found idle,
+                // when the first join is shared. Woken later by this busy
+                // worker, it may be queued behind it on the same CPU until the
+                // kernel rebalances (a scheduler tick, milliseconds). It spins
+                // briefly and sleeps again if no work comes; that spin is the
+                // price of each small `install` into a sleeping pool.
+                let others = registry.num_threads() - 1;
+                if others > 0 && registry.sleep.sleeping_threads() == others {
                     registry.sleep.wake_any();
                 }
                 return Some(job);
@@ -196,13 +256,15 @@ impl WorkerThread {
     /// Steals from the other workers, starting at a random one: shared join
     /// frames first (the oldest, largest work), then a batch from the deque.
     /// Retries while some deque answered `Steal::Retry`.
-    fn steal(&self) -> Option<JobRef> {
+    fn steal(&self, search: Search) -> Option<JobRef> {
         let infos = &self.registry.thread_infos;
         let count = infos.len();
         if count <= 1 {
             return None;
         }
         let start = self.next_random() % count;
+        // Read the clock at most once per search.
+        let mut now = None;
         loop {
             let mut retry = false;
             for offset in 0..count {
@@ -211,9 +273,14 @@ impl WorkerThread {
                     continue;
                 }
                 let info = &infos[victim];
-                if self.frames_ripe(victim, info)
-                    && let Some(job) = info.frames.steal()
-                {
+                let ripe = match search {
+                    Search::Now => true,
+                    Search::Patient => self.frames_ripe(victim, info, &mut now),
+                    Search::LastBeforeSleep => {
+                        self.frames_ripe(victim, info, &mut now) || ripens_or_goes(&info.frames)
+                    }
+                };
+                if ripe && let Some(job) = info.frames.steal() {
                     return Some(job);
                 }
                 // Half of the victim's deque at once: one contended CAS
@@ -232,17 +299,21 @@ impl WorkerThread {
 
     /// Whether `victim` has offered join frames for at least [`FRAME_PATIENCE`]:
     /// the first look at a new offer (a changed share count) starts the clock.
-    fn frames_ripe(&self, victim: usize, info: &ThreadInfo) -> bool {
+    fn frames_ripe(&self, victim: usize, info: &ThreadInfo, now: &mut Option<Instant>) -> bool {
         if cfg!(workmill_loom) {
             // Loom has no clock; its models check the claims, not the timing.
             return true;
         }
+        // The slots are read with `Acquire` and the owner counts a share
+        // before it fills the slot, so a frame seen here is counted in
+        // `shares`: a new offer is never mistaken for an old, ripe one.
         if !info.frames.any_live() {
             return false;
         }
         let shares = info.frames.shared_count.load(Ordering::Relaxed);
         let sighting = &self.sightings[victim];
-        let (ripe, seen) = ripen(sighting.get(), shares, Instant::now());
+        let now = *now.get_or_insert_with(Instant::now);
+        let (ripe, seen) = ripen(sighting.get(), shares, now);
         sighting.set(Some(seen));
         ripe
     }
@@ -302,6 +373,7 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
         index,
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
         wake_tick: Cell::new(registry.sleep.ticks()),
+        job_started: Cell::new(Instant::now()),
         sightings: (0..registry.num_threads())
             .map(|_| Cell::new(None))
             .collect(),

@@ -126,6 +126,26 @@ mod std_tests {
     }
 
     #[test]
+    fn a_last_look_claims_an_offer_that_stands_and_not_one_taken_back() {
+        use crate::worker::{FRAME_PATIENCE, ripens_or_goes};
+        use std::time::Instant;
+        let shared = SharedFrames::new();
+        assert!(!ripens_or_goes(&shared), "nothing offered");
+        // SAFETY: as above.
+        let frames = unsafe { LocalFrames::new(&shared) };
+        // SAFETY: as above.
+        unsafe { frames.push(header(1)) }.unwrap();
+        let start = Instant::now();
+        assert!(ripens_or_goes(&shared), "an offer that stands ripens");
+        assert!(
+            start.elapsed() >= FRAME_PATIENCE,
+            "but only after the patience"
+        );
+        assert_eq!(frames.pop(), Popped::Inline, "taken back by its owner");
+        assert!(!ripens_or_goes(&shared), "an offer taken back is gone");
+    }
+
+    #[test]
     fn share_all_exposes_every_private_frame_oldest_first() {
         let shared = SharedFrames::new();
         // SAFETY: as above.

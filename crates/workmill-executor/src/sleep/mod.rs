@@ -68,6 +68,12 @@ pub(crate) struct IdleState {
 }
 
 impl IdleState {
+    /// Whether the worker has announced that it is sleepy: its next search
+    /// is the last before it sleeps.
+    pub(crate) fn is_sleepy(&self) -> bool {
+        self.rounds > ROUNDS_UNTIL_SLEEPY
+    }
+
     /// Back to searching from the start.
     fn wake_fully(&mut self) {
         self.rounds = 0;
