@@ -237,7 +237,6 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
     crate::eventually("both workers parked", || {
         pool.metrics().parked_threads() == 2
     });
-    let taken = AtomicBool::new(false);
     let (a_thread, (b_thread, waited)) = pool.install(|| {
         // Long enough for one tick: the heartbeat ticks while one worker
         // works and the other sleeps.
@@ -245,20 +244,7 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
         while busy.elapsed() < Duration::from_millis(2_300) {
             std::hint::spin_loop();
         }
-        let start = Instant::now();
-        join(
-            || {
-                let here = workmill_executor::current_thread_index();
-                while !taken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(1) {
-                    std::thread::yield_now();
-                }
-                here
-            },
-            || {
-                taken.store(true, Ordering::SeqCst);
-                (workmill_executor::current_thread_index(), start.elapsed())
-            },
-        )
+        join_waiting_for_a_thief(Duration::from_secs(1))
     });
     assert_ne!(
         a_thread, b_thread,
@@ -272,7 +258,7 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
 /// sleep would run every join on one thread.
 #[test]
 fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let pool = ThreadPool::builder()
         .num_threads(2)
         .heartbeat_interval(None)
@@ -281,30 +267,38 @@ fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
     crate::eventually("both workers parked", || {
         pool.metrics().parked_threads() == 2
     });
-    let taken = AtomicBool::new(false);
     let (a_thread, (b_thread, waited)) = pool.install(|| {
         // The install woke the other worker; let it go back to sleep first.
         crate::eventually("the other worker parked again", || {
             pool.metrics().parked_threads() == 1
         });
-        let start = Instant::now();
-        join(
-            || {
-                let here = workmill_executor::current_thread_index();
-                while !taken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
-                    std::thread::yield_now();
-                }
-                here
-            },
-            || {
-                taken.store(true, Ordering::SeqCst);
-                (workmill_executor::current_thread_index(), start.elapsed())
-            },
-        )
+        join_waiting_for_a_thief(Duration::from_secs(5))
     });
     assert_ne!(
         a_thread, b_thread,
         "the sleeping worker was not woken for the first join \
          (the second closure ran inline after {waited:?})"
     );
+}
+
+/// A join whose first closure waits up to `patience` for the second to start on another thread:
+/// the thread of each closure, and how long after the join the second one started.
+fn join_waiting_for_a_thief(
+    patience: std::time::Duration,
+) -> (Option<usize>, (Option<usize>, std::time::Duration)) {
+    let taken = AtomicBool::new(false);
+    let start = std::time::Instant::now();
+    join(
+        || {
+            let here = workmill_executor::current_thread_index();
+            while !taken.load(Ordering::SeqCst) && start.elapsed() < patience {
+                std::thread::yield_now();
+            }
+            here
+        },
+        || {
+            taken.store(true, Ordering::SeqCst);
+            (workmill_executor::current_thread_index(), start.elapsed())
+        },
+    )
 }
