@@ -83,6 +83,8 @@ const LONGEST_SLEEP: Duration = Duration::from_secs(3_600);
 /// ```
 pub struct MemoryQueue {
     state: Mutex<State>,
+    /// A copy of the slots' id hasher, to hash new ids before taking the lock.
+    hasher: std::hash::RandomState,
     signals: Signals,
     clock: Arc<dyn Clock>,
     max_payload: Option<usize>,
@@ -119,12 +121,14 @@ impl MemoryQueue {
 
     /// A queue bounded as `config` says.
     pub fn with_config(config: MemoryConfig) -> MemoryQueue {
+        let state = State::new(config.clone());
         MemoryQueue {
             clock: Arc::clone(&config.clock),
             max_payload: config.max_payload,
             capacity: config.capacity,
             on_full: config.on_full,
-            state: Mutex::new(State::new(config)),
+            hasher: state.slots.hasher().clone(),
+            state: Mutex::new(state),
             signals: Signals::new(),
         }
     }
@@ -172,8 +176,10 @@ impl MemoryQueue {
     /// Releases the lock, then notifies whoever the work done under it concerns.
     fn unlock(&self, mut state: MutexGuard<'_, State>) {
         let notices = Notices::take(&mut state);
+        let evicted = state.take_graveyard();
         drop(state);
         self.signals.send(notices);
+        drop(evicted);
     }
 
     /// Takes the lock once `count` more waiting tasks fit under the capacity,
@@ -253,9 +259,16 @@ impl Queue for MemoryQueue {
         for task in &tasks {
             self.check_new(task)?;
         }
-        let mut state = self.lock_with_room(tasks.len())?;
+        // The records are built before the lock is taken (see `state::prepare`),
+        // so they carry the time of the call rather than of the insert.
         let now = self.clock.now();
-        let ids = state.enqueue(tasks, now);
+        let prepared: Vec<_> = tasks
+            .into_iter()
+            .map(|task| state::prepare(task, None, now, &self.hasher))
+            .collect();
+        let mut state = self.lock_with_room(prepared.len())?;
+        // A wait for room may have taken a while: schedule by the time now.
+        let ids = state.enqueue(prepared, self.clock.now());
         self.unlock(state);
         ids
     }

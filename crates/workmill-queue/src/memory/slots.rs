@@ -42,7 +42,9 @@ struct Cell {
     /// Counts the reservations made in this slot, by any occupant; the low
     /// half of a lease token. It never resets, so a token is never reused.
     reservations: u32,
-    task: Option<Task>,
+    /// Boxed: the table itself stays small and cached, and a record is
+    /// built, and dropped, outside the lock (see `Prepared` and `State::graveyard`).
+    task: Option<Box<Task>>,
 }
 
 /// A hasher for keys that are hashes already: it passes them through.
@@ -125,13 +127,25 @@ impl<S: BuildHasher> Slots<S> {
             .ok_or_else(|| QueueError::NotFound { id: id.clone() })
     }
 
-    /// Adds `task`, or refuses it with its id if the id is taken.
-    pub(crate) fn insert(&mut self, mut task: Task) -> Result<u32, TaskId> {
+    /// The keyed hash of `id`: computed before the lock is taken where it can be, and kept in
+    /// the task as its `hash`.
+    pub(crate) fn hash_of(&self, id: &TaskId) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The hasher, for computing [`Slots::hash_of`] without the table.
+    pub(crate) fn hasher(&self) -> &S {
+        &self.hasher
+    }
+
+    /// Adds `task`, whose `hash` must be [`Slots::hash_of`] its id, or refuses it with its id if
+    /// the id is taken.
+    pub(crate) fn insert(&mut self, task: Box<Task>) -> Result<u32, TaskId> {
+        debug_assert_eq!(task.hash, self.hash_of(&task.record.id));
         let slot = match self.free.last() {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
         };
-        task.hash = self.hasher.hash_one(&task.record.id);
         match self.index.entry(task.hash) {
             Entry::Vacant(vacant) => {
                 vacant.insert(slot);
@@ -156,7 +170,7 @@ impl<S: BuildHasher> Slots<S> {
     }
 
     /// Removes the task in `slot`.
-    pub(crate) fn remove(&mut self, slot: u32) -> Option<Task> {
+    pub(crate) fn remove(&mut self, slot: u32) -> Option<Box<Task>> {
         let task = self.cells.get_mut(slot as usize)?.task.take()?;
         unindex(
             &mut self.index,
@@ -170,9 +184,10 @@ impl<S: BuildHasher> Slots<S> {
         Some(task)
     }
 
-    /// Drops the task in `slot` where it lies (a record is large, and an evicted
-    /// one is rarely still in cache), returning how many threads wait on it.
-    pub(crate) fn evict(&mut self, slot: u32) -> Option<u32> {
+    /// Takes the task in `slot` out, with how many threads wait on it; the
+    /// caller drops the record once the lock is released (an evicted record is
+    /// rarely still in cache, and freeing it touches it).
+    pub(crate) fn evict(&mut self, slot: u32) -> Option<(u32, Box<Task>)> {
         let cell = self.cells.get_mut(slot as usize)?;
         let task = cell.task.as_ref()?;
         let waiters = task.waiters;
@@ -184,19 +199,19 @@ impl<S: BuildHasher> Slots<S> {
             task.hash,
             &task.record.id,
         );
-        cell.task = None;
+        let task = cell.task.take()?;
         self.free.push(slot);
-        Some(waiters)
+        Some((waiters, task))
     }
 
     /// The task in `slot`.
     pub(crate) fn get(&self, slot: u32) -> Option<&Task> {
-        self.cells.get(slot as usize)?.task.as_ref()
+        self.cells.get(slot as usize)?.task.as_deref()
     }
 
     /// The task in `slot`, to change.
     pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut Task> {
-        self.cells.get_mut(slot as usize)?.task.as_mut()
+        self.cells.get_mut(slot as usize)?.task.as_deref_mut()
     }
 
     /// A fresh lease token for a new reservation of `slot`.
@@ -221,7 +236,7 @@ impl<S: BuildHasher> Slots<S> {
         self.cells
             .iter()
             .enumerate()
-            .filter_map(|(slot, cell)| Some((slot as u32, cell.task.as_ref()?)))
+            .filter_map(|(slot, cell)| Some((slot as u32, cell.task.as_deref()?)))
     }
 }
 
@@ -282,8 +297,8 @@ mod tests {
         }
     }
 
-    fn task(id: &str) -> Task {
-        Task {
+    fn task(id: &str) -> Box<Task> {
+        Box::new(Task {
             record: TaskRecord {
                 id: TaskId::new(id).unwrap(),
                 name: "t".into(),
@@ -308,6 +323,14 @@ mod tests {
             waiters: 0,
             finish_seq: NOT_FINISHED,
             job: None,
+        })
+    }
+
+    impl<S: BuildHasher> Slots<S> {
+        /// Inserts a test task, hashing its id first.
+        fn add(&mut self, mut task: Box<Task>) -> Result<u32, TaskId> {
+            task.hash = self.hash_of(&task.record.id);
+            self.insert(task)
         }
     }
 
@@ -318,16 +341,12 @@ mod tests {
     #[test]
     fn colliding_ids_are_told_apart_and_survive_each_others_removal() {
         let mut slots = Slots::with_hasher(Collide);
-        let a = slots.insert(task("a")).unwrap();
-        let b = slots.insert(task("b")).unwrap();
-        let c = slots.insert(task("c")).unwrap();
+        let a = slots.add(task("a")).unwrap();
+        let b = slots.add(task("b")).unwrap();
+        let c = slots.add(task("c")).unwrap();
+        assert_eq!(slots.add(task("b")), Err(id("b")), "a taken id in overflow");
         assert_eq!(
-            slots.insert(task("b")),
-            Err(id("b")),
-            "a taken id in overflow"
-        );
-        assert_eq!(
-            slots.insert(task("a")),
+            slots.add(task("a")),
             Err(id("a")),
             "a taken id in the index"
         );
@@ -356,18 +375,18 @@ mod tests {
         assert_eq!(slots.remove(b).unwrap().record.id, id("b"));
         assert_eq!(slots.len(), 0);
         // The freed slots and the hash are reusable.
-        let again = slots.insert(task("a")).unwrap();
+        let again = slots.add(task("a")).unwrap();
         assert_eq!(slots.find(&id("a")), Some(again));
     }
 
     #[test]
     fn evicting_an_index_holder_or_an_overflowed_id_keeps_the_others_findable() {
         let mut slots = Slots::with_hasher(Collide);
-        let a = slots.insert(task("a")).unwrap();
-        let b = slots.insert(task("b")).unwrap();
-        let c = slots.insert(task("c")).unwrap();
+        let a = slots.add(task("a")).unwrap();
+        let b = slots.add(task("b")).unwrap();
+        let c = slots.add(task("c")).unwrap();
         // `b` sits in overflow: evicting it leaves the index to `a`.
-        assert_eq!(slots.evict(b), Some(0));
+        assert_eq!(slots.evict(b).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(
             [
                 slots.find(&id("a")),
@@ -377,7 +396,7 @@ mod tests {
             [Some(a), None, Some(c)]
         );
         // `a` holds the index entry: evicting it hands the hash to `c`.
-        assert_eq!(slots.evict(a), Some(0));
+        assert_eq!(slots.evict(a).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(
             [
                 slots.find(&id("a")),
@@ -386,8 +405,11 @@ mod tests {
             ],
             [None, None, Some(c)]
         );
-        assert_eq!(slots.evict(c), Some(0));
+        assert_eq!(slots.evict(c).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(slots.len(), 0);
-        assert_eq!(slots.evict(c), None, "an empty slot has nothing to evict");
+        assert!(
+            slots.evict(c).is_none(),
+            "an empty slot has nothing to evict"
+        );
     }
 }

@@ -311,7 +311,8 @@ impl State {
             if !current {
                 continue;
             }
-            if let Some(waiters) = self.slots.evict(slot) {
+            if let Some((waiters, record)) = self.slots.evict(slot) {
+                self.graveyard.push(record);
                 self.retained_finished -= 1;
                 self.stats.evicted += 1;
                 if waiters > 0 {
