@@ -157,9 +157,10 @@ impl ThreadPoolBuilder {
 
     /// How often the heartbeat thread checks for shared join work waiting
     /// while workers sleep, and wakes one (default 100 µs). `None` disables
-    /// it: a computation that has run for 100 µs then wakes a sleeping worker
-    /// at its next first join (the clock stands in for the ticks), and a join
-    /// half that waits is otherwise picked up only by workers awake.
+    /// it: the clock's 100 µs intervals stand in for its ticks, so a
+    /// computation that has run across one wakes a sleeping worker at its next
+    /// first join, and a join half that waits is otherwise picked up only by
+    /// workers awake.
     pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> ThreadPoolBuilder {
         self.heartbeat = interval;
         self
@@ -204,11 +205,7 @@ impl ThreadPoolBuilder {
         ));
         // Asked for no heartbeat (rather than given none for loom or a single
         // worker, where nobody needs waking): fresh frames go by the clock.
-        if self.heartbeat.is_none()
-            && heartbeat.is_none()
-            && num_threads > 1
-            && !cfg!(workmill_loom)
-        {
+        if heartbeat.is_none() && num_threads > 1 && !cfg!(workmill_loom) {
             registry.sleep.run_without_heartbeat();
         }
         let mut threads = Vec::with_capacity(num_threads + 1);

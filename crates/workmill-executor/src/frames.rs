@@ -99,14 +99,6 @@ impl SharedFrames {
         None
     }
 
-    /// Whether some shared frame is not claimed yet.
-    pub(crate) fn any_live(&self) -> bool {
-        let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);
-        self.slots[..limit]
-            .iter()
-            .any(|slot| !slot.load(Ordering::Acquire).is_null())
-    }
-
     /// The oldest shared frame not claimed yet: its slot and header.
     pub(crate) fn oldest_live(&self) -> Option<(usize, *mut JobHeader)> {
         let limit = self.exposed_hint.load(Ordering::Acquire).min(CAPACITY);

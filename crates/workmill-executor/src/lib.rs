@@ -6,8 +6,8 @@
 //! - **Cheap joins.** A [`join`]'s second closure is not pushed onto a shared
 //!   deque. It waits in the worker's *join frames*, private and free to pop
 //!   back; each busy worker offers its oldest pending join to thieves (all of
-//!   them once thieves come for work), and a
-//!   heartbeat wakes sleeping workers when offered work waits for a tick.
+//!   them once thieves come for work), and a heartbeat wakes sleeping workers
+//!   when offered work waits for a tick.
 //!   Fine-grained recursion costs a few nanoseconds per join, while coarse
 //!   work still spreads over every thread. [`join_context`] tells the second
 //!   closure whether it was stolen, the signal adaptive splitting needs.

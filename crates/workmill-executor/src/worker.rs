@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::deque::{Steal, Worker};
 use crate::frames::{LocalFrames, SharedFrames};
-use crate::heartbeat::DEFAULT_INTERVAL;
 use crate::job::JobRef;
 use crate::latch::CoreLatch;
 use crate::registry::{Registry, ThreadInfo};
@@ -32,10 +31,6 @@ pub(crate) struct WorkerThread {
     /// The heartbeat tick at which this worker last started a job from a
     /// queue, or last woke a sleeper for a fresh join frame.
     wake_tick: Cell<usize>,
-    /// When this worker last started a job from a queue or last woke a sleeper
-    /// for a fresh frame; kept only in a pool without a heartbeat, whose
-    /// ticks stand still, to tell a long job from a short one by the clock.
-    job_started: Cell<Instant>,
     /// Per victim: its share count when this worker first saw it offer join
     /// frames, and when (see [`WorkerThread::frames_ripe`]).
     sightings: Box<[Cell<Option<Sighting>>]>,
@@ -127,11 +122,7 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.info().tasks_run);
-        let sleep = &self.registry.sleep;
-        self.wake_tick.set(sleep.ticks());
-        if !sleep.has_heartbeat() {
-            self.job_started.set(Instant::now());
-        }
+        self.wake_tick.set(self.registry.sleep.ticks());
         // SAFETY: every queued job is live and runs exactly once: whoever
         // popped, stole or claimed it is the only one holding it.
         unsafe { job.execute() }
@@ -140,24 +131,16 @@ impl WorkerThread {
     /// A join shared the first frame of a computation: wakes a sleeper for it
     /// if the current job began before the latest heartbeat tick (it is long,
     /// so the frame is likely worth a second thread), at most once per tick.
-    /// Without a heartbeat the ticks stand still, so the clock decides: a job
-    /// that has run for the default heartbeat interval is long, and wakes a
-    /// sleeper at most once per interval.
+    /// Without a heartbeat the ticks are the clock's (see [`Sleep::ticks`]).
+    ///
+    /// [`Sleep::ticks`]: crate::sleep::Sleep::ticks
     #[inline]
     pub(crate) fn fresh_frame_shared(&self) {
         let sleep = &self.registry.sleep;
-        if sleep.has_heartbeat() {
-            let now = sleep.ticks();
-            if now != self.wake_tick.get() {
-                self.wake_tick.set(now);
-                sleep.new_jobs();
-            }
-        } else {
-            let now = Instant::now();
-            if now.saturating_duration_since(self.job_started.get()) >= DEFAULT_INTERVAL {
-                self.job_started.set(now);
-                sleep.new_jobs();
-            }
+        let now = sleep.ticks();
+        if now != self.wake_tick.get() {
+            self.wake_tick.set(now);
+            sleep.new_jobs();
         }
     }
 
@@ -307,7 +290,7 @@ impl WorkerThread {
         // The slots are read with `Acquire` and the owner counts a share
         // before it fills the slot, so a frame seen here is counted in
         // `shares`: a new offer is never mistaken for an old, ripe one.
-        if !info.frames.any_live() {
+        if info.frames.oldest_live().is_none() {
             return false;
         }
         let shares = info.frames.shared_count.load(Ordering::Relaxed);
@@ -373,7 +356,6 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
         index,
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
         wake_tick: Cell::new(registry.sleep.ticks()),
-        job_started: Cell::new(Instant::now()),
         sightings: (0..registry.num_threads())
             .map(|_| Cell::new(None))
             .collect(),

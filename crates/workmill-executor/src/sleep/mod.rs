@@ -1,7 +1,10 @@
 //! How idle workers fall asleep and how publishers wake them without losing a wake-up; the protocol is in `README.md` here.
 
+use std::time::Instant;
+
 use crossbeam_utils::CachePadded;
 
+use crate::heartbeat::DEFAULT_INTERVAL;
 use crate::latch::CoreLatch;
 use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait};
 
@@ -36,9 +39,11 @@ pub(crate) struct Sleep {
     /// Heartbeat ticks so far; advances only while the heartbeat runs (some
     /// workers busy and some asleep). Written by the heartbeat thread only.
     ticks: CachePadded<AtomicUsize>,
-    /// Set when the pool runs without a heartbeat: the ticks stand still, so
-    /// they cannot tell a long job from a short one.
+    /// Set when the pool runs without a heartbeat: [`Sleep::ticks`] then
+    /// counts intervals of the clock since `started` instead.
     no_heartbeat: AtomicBool,
+    /// When the pool was built, for the clock's ticks.
+    started: Instant,
 }
 
 struct WorkerSleepState {
@@ -107,25 +112,26 @@ impl Sleep {
             },
             ticks: CachePadded::new(AtomicUsize::new(0)),
             no_heartbeat: AtomicBool::new(false),
+            started: Instant::now(),
         }
     }
 
-    /// The pool has no heartbeat thread: see [`Sleep::has_heartbeat`].
+    /// The pool has no heartbeat thread, so no ticks would ever be counted and
+    /// no job would ever look long: [`Sleep::ticks`] reads the clock instead.
     pub(crate) fn run_without_heartbeat(&self) {
         self.no_heartbeat.store(true, Ordering::Relaxed);
     }
 
-    /// False when no heartbeat thread counts ticks, so that the first frame of
-    /// a computation must wake a sleeper itself or nobody ever will.
-    #[inline]
-    pub(crate) fn has_heartbeat(&self) -> bool {
-        !self.no_heartbeat.load(Ordering::Relaxed)
-    }
-
-    /// The heartbeat ticks so far.
+    /// The heartbeat ticks so far; without a heartbeat, the default heartbeat
+    /// intervals since the pool was built.
     #[inline]
     pub(crate) fn ticks(&self) -> usize {
-        self.ticks.load(Ordering::Relaxed)
+        if self.no_heartbeat.load(Ordering::Relaxed) {
+            let elapsed = self.started.elapsed().as_nanos() / DEFAULT_INTERVAL.as_nanos();
+            elapsed as usize
+        } else {
+            self.ticks.load(Ordering::Relaxed)
+        }
     }
 
     /// For the heartbeat thread: one more tick.

@@ -253,9 +253,9 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
     );
 }
 
-/// Without a heartbeat no ticks mark a job as long, so the clock does: the first join of a job that
-/// has run for 100 µs wakes a sleeping worker itself. Otherwise a pool whose workers had gone to
-/// sleep would run every join on one thread.
+/// Without a heartbeat the clock's 100 µs intervals mark a job as long: the first join of a job
+/// that has run across one wakes a sleeping worker itself. Otherwise a pool whose workers had gone
+/// to sleep would run every join on one thread.
 #[test]
 fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
     use std::time::Duration;

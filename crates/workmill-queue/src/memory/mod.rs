@@ -268,7 +268,7 @@ impl Queue for MemoryQueue {
             .collect();
         let mut state = self.lock_with_room(prepared.len())?;
         // A wait for room may have taken a while: schedule by the time now.
-        let ids = state.enqueue(prepared, self.clock.now());
+        let ids = state.insert_prepared(prepared.into_iter(), self.clock.now());
         self.unlock(state);
         ids
     }

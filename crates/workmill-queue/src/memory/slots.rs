@@ -43,7 +43,8 @@ struct Cell {
     /// half of a lease token. It never resets, so a token is never reused.
     reservations: u32,
     /// Boxed: the table itself stays small and cached, and a record is
-    /// built, and dropped, outside the lock (see `Prepared` and `State::graveyard`).
+    /// built before the lock is taken and dropped after it is released (see
+    /// `state::prepare` and `State::graveyard`).
     task: Option<Box<Task>>,
 }
 
@@ -127,21 +128,15 @@ impl<S: BuildHasher> Slots<S> {
             .ok_or_else(|| QueueError::NotFound { id: id.clone() })
     }
 
-    /// The keyed hash of `id`: computed before the lock is taken where it can be, and kept in
-    /// the task as its `hash`.
-    pub(crate) fn hash_of(&self, id: &TaskId) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
-    /// The hasher, for computing [`Slots::hash_of`] without the table.
+    /// The hasher of ids, so that a task's `hash` can be computed before the lock is taken.
     pub(crate) fn hasher(&self) -> &S {
         &self.hasher
     }
 
-    /// Adds `task`, whose `hash` must be [`Slots::hash_of`] its id, or refuses it with its id if
-    /// the id is taken.
+    /// Adds `task`, whose `hash` must be its id's under [`Slots::hasher`], or refuses it with its
+    /// id if the id is taken.
     pub(crate) fn insert(&mut self, task: Box<Task>) -> Result<u32, TaskId> {
-        debug_assert_eq!(task.hash, self.hash_of(&task.record.id));
+        debug_assert_eq!(task.hash, self.hasher.hash_one(&task.record.id));
         let slot = match self.free.last() {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
@@ -184,24 +179,12 @@ impl<S: BuildHasher> Slots<S> {
         Some(task)
     }
 
-    /// Takes the task in `slot` out, with how many threads wait on it; the
-    /// caller drops the record once the lock is released (an evicted record is
-    /// rarely still in cache, and freeing it touches it).
+    /// [`Slots::remove`] for the retention bound, with how many threads wait on the task; the
+    /// caller drops the record once the lock is released (an evicted record is rarely still in
+    /// cache, and freeing it touches it).
     pub(crate) fn evict(&mut self, slot: u32) -> Option<(u32, Box<Task>)> {
-        let cell = self.cells.get_mut(slot as usize)?;
-        let task = cell.task.as_ref()?;
-        let waiters = task.waiters;
-        unindex(
-            &mut self.index,
-            &mut self.overflow,
-            &self.hasher,
-            slot,
-            task.hash,
-            &task.record.id,
-        );
-        let task = cell.task.take()?;
-        self.free.push(slot);
-        Some((waiters, task))
+        let task = self.remove(slot)?;
+        Some((task.waiters, task))
     }
 
     /// The task in `slot`.
@@ -275,7 +258,9 @@ fn unindex<S: BuildHasher>(
 mod tests {
     use std::hash::{BuildHasher, Hasher};
 
-    use workmill_core::{RetryPolicy, TaskStatus};
+    use workmill_core::NewTask;
+
+    use crate::memory::state::prepare;
 
     use super::*;
 
@@ -297,41 +282,10 @@ mod tests {
         }
     }
 
+    /// A task with id `id`, hashed as the `Collide` tables hash.
     fn task(id: &str) -> Box<Task> {
-        Box::new(Task {
-            record: TaskRecord {
-                id: TaskId::new(id).unwrap(),
-                name: "t".into(),
-                payload: workmill_core::Payload::EMPTY,
-                status: TaskStatus::Pending,
-                priority: workmill_core::Priority::NORMAL,
-                attempts: 0,
-                retry: RetryPolicy::never(),
-                created_at: Timestamp::EPOCH,
-                run_at: Timestamp::EPOCH,
-                started_at: None,
-                finished_at: None,
-                last_error: None,
-                worker: None,
-                result: None,
-            },
-            uid: 0,
-            hash: 0,
-            seq: 0,
-            lease_expires: Timestamp::EPOCH,
-            before_reserve: (None, None),
-            waiters: 0,
-            finish_seq: NOT_FINISHED,
-            job: None,
-        })
-    }
-
-    impl<S: BuildHasher> Slots<S> {
-        /// Inserts a test task, hashing its id first.
-        fn add(&mut self, mut task: Box<Task>) -> Result<u32, TaskId> {
-            task.hash = self.hash_of(&task.record.id);
-            self.insert(task)
-        }
+        let new = NewTask::new("t", Vec::new()).with_id(TaskId::new(id).unwrap());
+        prepare(new, None, Timestamp::EPOCH, &Collide)
     }
 
     fn id(text: &str) -> TaskId {
@@ -341,12 +295,16 @@ mod tests {
     #[test]
     fn colliding_ids_are_told_apart_and_survive_each_others_removal() {
         let mut slots = Slots::with_hasher(Collide);
-        let a = slots.add(task("a")).unwrap();
-        let b = slots.add(task("b")).unwrap();
-        let c = slots.add(task("c")).unwrap();
-        assert_eq!(slots.add(task("b")), Err(id("b")), "a taken id in overflow");
+        let a = slots.insert(task("a")).unwrap();
+        let b = slots.insert(task("b")).unwrap();
+        let c = slots.insert(task("c")).unwrap();
         assert_eq!(
-            slots.add(task("a")),
+            slots.insert(task("b")),
+            Err(id("b")),
+            "a taken id in overflow"
+        );
+        assert_eq!(
+            slots.insert(task("a")),
             Err(id("a")),
             "a taken id in the index"
         );
@@ -375,16 +333,16 @@ mod tests {
         assert_eq!(slots.remove(b).unwrap().record.id, id("b"));
         assert_eq!(slots.len(), 0);
         // The freed slots and the hash are reusable.
-        let again = slots.add(task("a")).unwrap();
+        let again = slots.insert(task("a")).unwrap();
         assert_eq!(slots.find(&id("a")), Some(again));
     }
 
     #[test]
     fn evicting_an_index_holder_or_an_overflowed_id_keeps_the_others_findable() {
         let mut slots = Slots::with_hasher(Collide);
-        let a = slots.add(task("a")).unwrap();
-        let b = slots.add(task("b")).unwrap();
-        let c = slots.add(task("c")).unwrap();
+        let a = slots.insert(task("a")).unwrap();
+        let b = slots.insert(task("b")).unwrap();
+        let c = slots.insert(task("c")).unwrap();
         // `b` sits in overflow: evicting it leaves the index to `a`.
         assert_eq!(slots.evict(b).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(

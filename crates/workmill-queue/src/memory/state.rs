@@ -6,7 +6,7 @@
 //! [`QueueStats`] in step, so the stats add up after every operation.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use workmill_core::{
@@ -88,19 +88,6 @@ impl State {
         }
     }
 
-    /// Accepts `tasks` all together or none of them.
-    ///
-    /// The caller has checked each task's policy and payload, and the capacity
-    /// bound with [`State::has_room`]; what is left to refuse is a taken id.
-    #[expect(clippy::vec_box, reason = "each box moves into the slots as it is")]
-    pub(crate) fn enqueue(
-        &mut self,
-        tasks: Vec<Box<Task>>,
-        now: Timestamp,
-    ) -> Result<Vec<TaskId>, QueueError> {
-        self.insert_prepared(tasks.into_iter(), now)
-    }
-
     /// Accepts `tasks`, each with the job it belongs to if any, all together or none of them.
     ///
     /// Refuses an id that is stored, or held back as the reduce of a job still mapping.
@@ -115,6 +102,9 @@ impl State {
     }
 
     /// [`State::insert_tasks`] for records built by [`prepare`], perhaps before the lock was taken.
+    ///
+    /// The caller has checked each task's policy and payload, and the capacity
+    /// bound with [`State::has_room`]; what is left to refuse is a taken id.
     pub(crate) fn insert_prepared(
         &mut self,
         tasks: impl ExactSizeIterator<Item = Box<Task>>,
@@ -388,11 +378,11 @@ fn lease_lost(lease: &Lease) -> QueueError {
 /// record of some 350 bytes into memory that is rarely in cache is the slowest part of a submit,
 /// and nobody needs to wait for it; so is hashing its id with `hasher` (the slots' own). The
 /// sequence and unique numbers come under the lock.
-pub(crate) fn prepare(
+pub(crate) fn prepare<S: BuildHasher>(
     new: NewTask,
     job: Option<JobLink>,
     now: Timestamp,
-    hasher: &RandomState,
+    hasher: &S,
 ) -> Box<Task> {
     let hash = hasher.hash_one(&new.id);
     Box::new(Task {
