@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CodecError, CodecOp};
+use crate::payload::{INLINE_PAYLOAD, Payload};
 
 /// The capacity an encoding starts with: most payloads and results of small
 /// tasks fit, and an allocator hands out no smaller block anyway.
@@ -35,6 +36,21 @@ pub trait Codec: Send + Sync + 'static {
 
     /// Decodes a whole `T` from `bytes`, refusing leftovers.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError>;
+
+    /// Encodes `value` straight into its stored form: the same bytes as
+    /// [`Codec::encode`], without a heap allocation when they fit inline
+    /// (at most [`INLINE_PAYLOAD`] bytes) and the codec can write them there.
+    ///
+    /// ```
+    /// use workmill_core::{Codec, Postcard};
+    ///
+    /// let payload = Postcard.encode_payload(&(7u32, "x")).unwrap();
+    /// assert!(payload.is_inline());
+    /// assert_eq!(payload.as_slice(), Postcard.encode(&(7u32, "x")).unwrap());
+    /// ```
+    fn encode_payload<T: Serialize + ?Sized>(&self, value: &T) -> Result<Payload, CodecError> {
+        self.encode(value).map(Payload::from)
+    }
 }
 
 fn encode_error<T: ?Sized>(codec: &'static str, message: impl ToString) -> CodecError {
@@ -66,6 +82,18 @@ impl Codec for Postcard {
         // Room for a small value up front: growing from empty reallocates once per doubling.
         postcard::to_extend(value, Vec::with_capacity(SMALL_ENCODING))
             .map_err(|e| encode_error::<T>(Self::NAME, e))
+    }
+
+    /// Tries a buffer on the stack first; a value that does not fit there is
+    /// encoded again into a `Vec` (postcard stops as soon as the buffer is full,
+    /// so the wasted work is at most [`INLINE_PAYLOAD`] bytes).
+    fn encode_payload<T: Serialize + ?Sized>(&self, value: &T) -> Result<Payload, CodecError> {
+        let mut buffer = [0u8; INLINE_PAYLOAD];
+        match postcard::to_slice(value, &mut buffer) {
+            Ok(bytes) => Ok(Payload::copy_from_slice(bytes)),
+            Err(postcard::Error::SerializeBufferFull) => self.encode(value).map(Payload::from),
+            Err(e) => Err(encode_error::<T>(Self::NAME, e)),
+        }
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {

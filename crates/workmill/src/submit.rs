@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use workmill_core::{
-    Codec, CodecError, NamedTask, NewTask, Postcard, Priority, RetryPolicy, TaskId, TaskName,
-    Timestamp,
+    Codec, CodecError, NamedTask, NewTask, Payload, Postcard, Priority, RetryPolicy, TaskId,
+    TaskName, Timestamp,
 };
 
 use crate::error::RuntimeError;
@@ -70,6 +70,14 @@ pub trait Submission {
 
     /// The input as bytes, with the default codec.
     fn encode_input(&self) -> Result<Vec<u8>, CodecError>;
+
+    /// The input in its stored form: the bytes of [`encode_input`](Submission::encode_input).
+    /// The runtime calls this one; the provided version wraps `encode_input`, and the
+    /// implementations for [`NamedTask`] and [`Call`] encode a small input without a heap
+    /// allocation.
+    fn encode_payload(&self) -> Result<Payload, CodecError> {
+        self.encode_input().map(Payload::from)
+    }
 }
 
 impl<T: NamedTask> Submission for T {
@@ -81,6 +89,10 @@ impl<T: NamedTask> Submission for T {
 
     fn encode_input(&self) -> Result<Vec<u8>, CodecError> {
         Postcard.encode(self)
+    }
+
+    fn encode_payload(&self) -> Result<Payload, CodecError> {
+        Postcard.encode_payload(self)
     }
 }
 
@@ -123,6 +135,10 @@ impl<I: Serialize, O: DeserializeOwned> Submission for Call<I, O> {
 
     fn encode_input(&self) -> Result<Vec<u8>, CodecError> {
         Postcard.encode(&self.input)
+    }
+
+    fn encode_payload(&self) -> Result<Payload, CodecError> {
+        Postcard.encode_payload(&self.input)
     }
 }
 
@@ -226,16 +242,24 @@ impl<'rt, R> Submit<'rt, R> {
     }
 }
 
-/// The queue entry for `submission` with the runtime's defaults.
+/// The queue entry for `submission` with the runtime's defaults and the id `id`.
 pub(crate) fn new_task<S: Submission + ?Sized>(
     submission: &S,
+    id: TaskId,
     default_retry: &RetryPolicy,
 ) -> Result<NewTask, RuntimeError> {
     let payload = submission
-        .encode_input()
+        .encode_payload()
         .map_err(|source| RuntimeError::Encode {
             name: submission.task_name().into(),
             source,
         })?;
-    Ok(NewTask::new(submission.task_name(), payload).retry(default_retry.clone()))
+    Ok(NewTask {
+        id,
+        name: submission.task_name(),
+        payload,
+        priority: Priority::default(),
+        retry: default_retry.clone(),
+        run_at: None,
+    })
 }

@@ -138,3 +138,47 @@ fn bincode_refuses_trailing_and_truncated_bytes() {
         (1, "two".to_owned())
     );
 }
+
+#[test]
+fn a_payload_encoded_in_place_has_the_bytes_of_encode_and_is_inline_when_it_fits() {
+    let values: Vec<Vec<u8>> = (0..40).map(|n| vec![7; n]).collect();
+    for value in &values {
+        let bytes = Postcard.encode(value).unwrap();
+        let payload = Postcard.encode_payload(value).unwrap();
+        assert_eq!(payload.as_slice(), bytes, "{} bytes", bytes.len());
+        assert_eq!(payload.is_inline(), bytes.len() <= INLINE_PAYLOAD);
+    }
+    // The boundary itself: 21 elements and a length byte fill the inline buffer exactly.
+    assert!(
+        Postcard
+            .encode_payload(&vec![1u8; INLINE_PAYLOAD - 1])
+            .unwrap()
+            .is_inline()
+    );
+    assert!(
+        !Postcard
+            .encode_payload(&vec![1u8; INLINE_PAYLOAD])
+            .unwrap()
+            .is_inline()
+    );
+}
+
+/// A value postcard cannot encode: a sequence that does not say its length up front.
+struct UnknownLength;
+
+impl serde::Serialize for UnknownLength {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        seq.serialize_element(&1u8)?;
+        seq.end()
+    }
+}
+
+#[test]
+fn a_value_the_codec_refuses_is_an_encode_error_either_way() {
+    let from_vec = Postcard.encode(&UnknownLength).unwrap_err();
+    let in_place = Postcard.encode_payload(&UnknownLength).unwrap_err();
+    assert_eq!(in_place.op, CodecOp::Encode);
+    assert_eq!(in_place, from_vec);
+}

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use workmill_core::{
     Codec, NamedTask, NewTask, Postcard, Queue, QueueError, QueueStats, TaskError, TaskId,
-    TaskRecord, TaskStatus,
+    TaskRecord, TaskStatus, Timestamp,
 };
 use workmill_queue::MemoryQueue;
 
@@ -146,7 +146,10 @@ impl Runtime {
     /// Starts a submission of `task` with the runtime's defaults; set options on the
     /// returned [`Submit`], then [`send`](Submit::send) it.
     pub fn submit<S: Submission>(&self, task: S) -> Submit<'_, S::Output> {
-        Submit::new(self, new_task(&task, &self.shared.default_retry))
+        Submit::new(
+            self,
+            new_task(&task, TaskId::generate(), &self.shared.default_retry),
+        )
     }
 
     /// Submits many tasks with the runtime's defaults, a chunk of them per backend call.
@@ -162,9 +165,13 @@ impl Runtime {
         let tasks = tasks.into_iter();
         let mut ids = Vec::with_capacity(tasks.size_hint().0);
         let mut chunk = Vec::with_capacity(SUBMIT_CHUNK.min(tasks.size_hint().0.max(1)));
+        // One clock reading stamps the ids of a chunk (see `TaskId::generate_at`).
+        let mut stamp = Timestamp::now();
         for task in tasks {
-            chunk.push(new_task(&task, &self.shared.default_retry)?);
+            let id = TaskId::generate_at(stamp);
+            chunk.push(new_task(&task, id, &self.shared.default_retry)?);
             if chunk.len() == SUBMIT_CHUNK {
+                stamp = Timestamp::now();
                 ids.extend(self.enqueue_batch(std::mem::take(&mut chunk))?);
             }
         }
