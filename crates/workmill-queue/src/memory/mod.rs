@@ -84,7 +84,7 @@ const LONGEST_SLEEP: Duration = Duration::from_secs(3_600);
 pub struct MemoryQueue {
     state: Mutex<State>,
     /// A copy of the slots' id hasher, to hash new ids before taking the lock.
-    hasher: std::hash::RandomState,
+    hasher: slots::IdHasher,
     signals: Signals,
     clock: Arc<dyn Clock>,
     max_payload: Option<usize>,
@@ -175,8 +175,9 @@ impl MemoryQueue {
 
     /// Releases the lock, then notifies whoever the work done under it concerns.
     fn unlock(&self, mut state: MutexGuard<'_, State>) {
-        let notices = Notices::take(&mut state);
+        // First: eviction may owe wake-ups of its own.
         let evicted = state.take_graveyard();
+        let notices = Notices::take(&mut state);
         drop(state);
         self.signals.send(notices);
         drop(evicted);

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
 
@@ -48,6 +48,11 @@ struct Cell {
     task: Option<Box<Task>>,
 }
 
+/// The keyed hash of task ids: foldhash's quality variant, seeded at random per queue. It is
+/// several times faster than std's SipHash on a 26-byte id, and an id whose hash collides in
+/// full with another's still works (see `overflow` on [`Slots`]).
+pub(crate) type IdHasher = foldhash::quality::RandomState;
+
 /// A hasher for keys that are hashes already: it passes them through.
 #[derive(Default)]
 struct PassThrough(u64);
@@ -78,9 +83,9 @@ impl Hasher for PassThrough {
 /// to its slot, so its entries are small and dropping a finished task does
 /// not read its id again. An id whose hash another id holds already goes to
 /// `overflow`, keyed by the id itself; with a keyed 64-bit hash that happens
-/// about once in 10^10 pairs, and nobody can cause it on purpose.
+/// about once in 10^10 pairs, and the per-queue random seed keeps anyone from aiming for it.
 #[derive(Debug)]
-pub(crate) struct Slots<S = RandomState> {
+pub(crate) struct Slots<S = IdHasher> {
     cells: Vec<Cell>,
     free: Vec<u32>,
     hasher: S,
@@ -90,7 +95,7 @@ pub(crate) struct Slots<S = RandomState> {
 
 impl Default for Slots {
     fn default() -> Slots {
-        Slots::with_hasher(RandomState::new())
+        Slots::with_hasher(IdHasher::default())
     }
 }
 

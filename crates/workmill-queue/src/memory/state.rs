@@ -48,6 +48,8 @@ pub(crate) struct State {
         reason = "the boxes come out of the slots as they are"
     )]
     pub(crate) graveyard: Vec<Box<Task>>,
+    /// Scratch space of [`State::evict_excess`], kept to reuse its allocation.
+    pub(crate) doomed: Vec<u32>,
 }
 
 impl State {
@@ -67,6 +69,7 @@ impl State {
             wakes: Wakes::default(),
             jobs: Jobs::default(),
             graveyard: Vec::new(),
+            doomed: Vec::new(),
         }
     }
 
@@ -143,12 +146,14 @@ impl State {
         Ok(ids)
     }
 
-    /// Records evicted since the lock was taken, for the caller to drop after releasing it.
+    /// Keeps the retention bound ([`State::evict_excess`]), then hands over the records
+    /// evicted since the lock was taken, for the caller to drop after releasing it.
     #[expect(
         clippy::vec_box,
         reason = "the boxes come out of the slots as they are"
     )]
     pub(crate) fn take_graveyard(&mut self) -> Vec<Box<Task>> {
+        self.evict_excess();
         std::mem::take(&mut self.graveyard)
     }
 

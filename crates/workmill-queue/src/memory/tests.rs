@@ -178,3 +178,46 @@ fn a_reservation_shares_the_queued_payload_and_name_instead_of_copying_them() {
         record.name.as_str()
     ));
 }
+
+#[test]
+fn a_batch_of_completions_evicts_the_oldest_finished_beyond_the_bound_before_anyone_looks() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(3)));
+    let names: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    queue
+        .enqueue_batch(names.iter().map(|name| task(name)).collect())
+        .unwrap();
+    let batch = queue
+        .reserve(&worker(), 8, Duration::from_secs(60))
+        .unwrap();
+    // Two finish on their own, then six in one batch, in reverse order of arrival.
+    for reservation in &batch[..2] {
+        queue.complete(&reservation.lease, vec![]).unwrap();
+    }
+    let rest = batch[2..]
+        .iter()
+        .rev()
+        .map(|reservation| (reservation.lease.clone(), vec![1]))
+        .collect();
+    assert!(
+        queue
+            .complete_batch(rest)
+            .unwrap()
+            .iter()
+            .all(Result::is_ok)
+    );
+    // Finish order: t0, t1, t7, t6, t5, t4, t3, t2; the last three are kept.
+    for (name, kept) in names
+        .iter()
+        .zip([false, false, true, true, true, false, false, false])
+    {
+        let found = queue.status(&TaskId::new(name).unwrap());
+        assert_eq!(found.is_ok(), kept, "{name}");
+    }
+    let state = lock(&queue.state);
+    assert_eq!((state.retained_finished, state.finished.len()), (3, 3));
+    assert_eq!((state.stats.completed, state.stats.evicted), (8, 5));
+    assert!(
+        state.graveyard.is_empty(),
+        "dropped once the lock was released"
+    );
+}

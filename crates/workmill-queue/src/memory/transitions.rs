@@ -285,7 +285,8 @@ impl State {
     }
 
     /// Bookkeeping for a task that just reached a final status: wake its
-    /// waiters, and drop the oldest finished records beyond the retention bound.
+    /// waiters and add it to the finished list. The retention bound is kept
+    /// by [`State::evict_excess`] before the operation releases the lock.
     pub(crate) fn finish(&mut self, slot: u32) {
         let finish_seq = self.next_finish;
         self.next_finish += 1;
@@ -297,20 +298,40 @@ impl State {
         }
         self.finished.push_back((finish_seq, slot));
         self.retained_finished += 1;
+    }
+
+    /// Drops the oldest finished records beyond the retention bound; every operation that
+    /// finishes tasks calls it before it releases the lock, so the bound holds whenever
+    /// anyone can look.
+    ///
+    /// It works in two passes over all the records due to go (a batch of completions brings
+    /// one per task): first it picks them, reading each record's finish number, then it takes
+    /// them out of the table, probing the id index for each. Each pass makes one independent
+    /// memory access per record (such old records and their index entries are rarely in
+    /// cache), so the processor overlaps those waits instead of taking them one at a time.
+    pub(crate) fn evict_excess(&mut self) {
         let Some(retention) = self.config.retention else {
             return;
         };
-        while self.retained_finished > retention {
+        let Some(mut excess) = self.retained_finished.checked_sub(retention) else {
+            return;
+        };
+        let mut doomed = std::mem::take(&mut self.doomed);
+        while excess > 0 {
             let Some((finish_seq, slot)) = self.finished.pop_front() else {
                 break;
             };
+            // An entry whose task was requeued or purged since it finished is stale.
             let current = self
                 .slots
                 .get(slot)
                 .is_some_and(|task| task.finish_seq == finish_seq && task.record.status.is_final());
-            if !current {
-                continue;
+            if current {
+                doomed.push(slot);
+                excess -= 1;
             }
+        }
+        for slot in doomed.drain(..) {
             if let Some((waiters, record)) = self.slots.evict(slot) {
                 self.graveyard.push(record);
                 self.retained_finished -= 1;
@@ -320,6 +341,7 @@ impl State {
                 }
             }
         }
+        self.doomed = doomed;
     }
 
     /// Queue order of the next ready task, for tests of the ordering.
