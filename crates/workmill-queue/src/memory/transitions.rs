@@ -304,11 +304,12 @@ impl State {
     /// finishes tasks calls it before it releases the lock, so the bound holds whenever
     /// anyone can look.
     ///
-    /// It works in two passes over all the records due to go (a batch of completions brings
-    /// one per task): first it picks them, reading each record's finish number, then it takes
-    /// them out of the table, probing the id index for each. Each pass makes one independent
-    /// memory access per record (such old records and their index entries are rarely in
-    /// cache), so the processor overlaps those waits instead of taking them one at a time.
+    /// It works in passes over all the records due to go (a batch of completions brings one
+    /// per task): it picks them, reading each record's finish number; it looks up their
+    /// index entries without changing anything ([`Slots::warm_index`](super::slots::Slots::warm_index));
+    /// then it takes them out. Such old records and their index entries are rarely in cache,
+    /// and within a pass the accesses are independent of each other, so the processor
+    /// overlaps those waits instead of taking them one at a time.
     pub(crate) fn evict_excess(&mut self) {
         let Some(retention) = self.config.retention else {
             return;
@@ -331,6 +332,7 @@ impl State {
                 excess -= 1;
             }
         }
+        std::hint::black_box(self.slots.warm_index(&doomed));
         for slot in doomed.drain(..) {
             if let Some((waiters, record)) = self.slots.evict(slot) {
                 self.graveyard.push(record);
