@@ -33,7 +33,7 @@ pub use config::{DEFAULT_MAX_PAYLOAD, DEFAULT_RETENTION, MemoryConfig, OnFull};
 pub use ready::ReadyQueue;
 
 use crate::sync::{Mutex, MutexGuard, lock};
-use state::State;
+use state::{Spares, State};
 use wake::{Notices, Signals};
 
 /// The longest single sleep when a caller asked to wait "forever" (a timeout
@@ -86,6 +86,8 @@ pub struct MemoryQueue {
     /// A copy of the slots' id hasher, to hash new ids before taking the lock.
     hasher: slots::IdHasher,
     signals: Signals,
+    /// Boxes of evicted records, for new ones.
+    spares: Spares,
     clock: Arc<dyn Clock>,
     max_payload: Option<usize>,
     capacity: Option<usize>,
@@ -130,6 +132,7 @@ impl MemoryQueue {
             hasher: state.slots.hasher().clone(),
             state: Mutex::new(state),
             signals: Signals::new(),
+            spares: Spares::default(),
         }
     }
 
@@ -180,7 +183,7 @@ impl MemoryQueue {
         let notices = Notices::take(&mut state);
         drop(state);
         self.signals.send(notices);
-        drop(evicted);
+        self.spares.keep(evicted);
     }
 
     /// Takes the lock once `count` more waiting tasks fit under the capacity,
@@ -263,9 +266,10 @@ impl Queue for MemoryQueue {
         // The records are built before the lock is taken (see `state::prepare`),
         // so they carry the time of the call rather than of the insert.
         let now = self.clock.now();
+        let mut spares = self.spares.take(tasks.len());
         let prepared: Vec<_> = tasks
             .into_iter()
-            .map(|task| state::prepare(task, None, now, &self.hasher))
+            .map(|task| state::prepare_in(spares.pop(), task, None, now, &self.hasher))
             .collect();
         let mut state = self.lock_with_room(prepared.len())?;
         // A wait for room may have taken a while: schedule by the time now.

@@ -37,6 +37,23 @@ pub(crate) struct Task {
     pub(crate) job: Option<Box<JobLink>>,
 }
 
+impl Task {
+    /// Drops what the task owns apart from its box (shared names and payloads, results,
+    /// errors, worker ids, job link), so that the box can wait for a new record without
+    /// holding memory or counts elsewhere. Only an id of more than 22 bytes (a shared
+    /// string) stays until the box is refilled.
+    pub(crate) fn empty(&mut self) {
+        let record = &mut self.record;
+        record.name = workmill_core::TaskName::from_static("");
+        record.payload = workmill_core::Payload::EMPTY;
+        record.result = None;
+        record.last_error = None;
+        record.worker = None;
+        self.before_reserve = (None, None);
+        self.job = None;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Cell {
     /// Counts the reservations made in this slot, by any occupant; the low

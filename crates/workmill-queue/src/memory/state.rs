@@ -20,6 +20,7 @@ use super::ready::ReadyQueue;
 use super::slots::{NOT_FINISHED, Slots, Task};
 use super::timers::{Due, Expiry, Timers};
 use super::wake::{Sleepers, Wakes};
+use crate::sync::{Mutex, lock};
 
 /// The memory backend's tasks, queues, timers and counters.
 #[derive(Debug)]
@@ -389,8 +390,32 @@ pub(crate) fn prepare<S: BuildHasher>(
     now: Timestamp,
     hasher: &S,
 ) -> Box<Task> {
+    prepare_in(None, new, job, now, hasher)
+}
+
+/// [`prepare`] into `spare`, the box of a record evicted earlier (see [`Spares`]), if there is
+/// one: reusing it spares a `malloc` here and a `free` on the worker that evicted it, which
+/// for records made on one thread and freed on another also contend on the allocator's lock.
+pub(crate) fn prepare_in<S: BuildHasher>(
+    spare: Option<Box<Task>>,
+    new: NewTask,
+    job: Option<JobLink>,
+    now: Timestamp,
+    hasher: &S,
+) -> Box<Task> {
+    let task = build(new, job, now, hasher);
+    match spare {
+        Some(mut boxed) => {
+            *boxed = task;
+            boxed
+        }
+        None => Box::new(task),
+    }
+}
+
+fn build<S: BuildHasher>(new: NewTask, job: Option<JobLink>, now: Timestamp, hasher: &S) -> Task {
     let hash = hasher.hash_one(&new.id);
-    Box::new(Task {
+    Task {
         record: TaskRecord {
             id: new.id,
             name: new.name,
@@ -415,5 +440,44 @@ pub(crate) fn prepare<S: BuildHasher>(
         waiters: 0,
         finish_seq: NOT_FINISHED,
         job: job.map(Box::new),
-    })
+    }
+}
+
+/// Boxes of evicted records kept for new ones, at most [`Spares::LIMIT`]: `MemoryQueue::unlock`
+/// empties them of everything that owns memory elsewhere and puts them here, after releasing
+/// the state's lock; `enqueue_batch` takes them before taking it. Behind a lock of its own,
+/// taken once per batch on each side.
+#[derive(Debug, Default)]
+#[expect(clippy::vec_box, reason = "the boxes are what is kept")]
+pub(crate) struct Spares(pub(crate) Mutex<Vec<Box<Task>>>);
+
+impl Spares {
+    /// The most boxes kept: two submit chunks' worth, some 350 KB.
+    pub(crate) const LIMIT: usize = 1024;
+
+    /// Keeps what fits of `evicted`, emptied; the rest are dropped here.
+    #[expect(clippy::vec_box, reason = "the boxes are what is kept")]
+    pub(crate) fn keep(&self, evicted: Vec<Box<Task>>) {
+        if evicted.is_empty() {
+            return;
+        }
+        let mut evicted = evicted;
+        for task in &mut evicted {
+            task.empty();
+        }
+        let mut spares = lock(&self.0);
+        let room = Self::LIMIT.saturating_sub(spares.len());
+        let extra = evicted.len().saturating_sub(room);
+        spares.extend(evicted.drain(extra..));
+        drop(spares);
+        drop(evicted);
+    }
+
+    /// Up to `count` boxes to fill.
+    #[expect(clippy::vec_box, reason = "the boxes are what is kept")]
+    pub(crate) fn take(&self, count: usize) -> Vec<Box<Task>> {
+        let mut spares = lock(&self.0);
+        let from = spares.len().saturating_sub(count);
+        spares.split_off(from)
+    }
 }

@@ -221,3 +221,70 @@ fn a_batch_of_completions_evicts_the_oldest_finished_beyond_the_bound_before_any
         "dropped once the lock was released"
     );
 }
+
+#[test]
+fn an_evicted_record_lets_go_of_what_it_shared_and_its_box_holds_the_next_task() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
+    let input: std::sync::Arc<[u8]> = vec![5u8; 1000].into();
+    queue
+        .enqueue(
+            NewTask::new("unit", workmill_core::Payload::from(input.clone()))
+                .with_id(TaskId::new("first").unwrap()),
+        )
+        .unwrap();
+    let reserved = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        std::sync::Arc::strong_count(&input),
+        3,
+        "queued and reserved"
+    );
+    let lease = reserved[0].lease.clone();
+    drop(reserved);
+    queue.complete(&lease, vec![9; 1000]).unwrap();
+    // Evicted at once (retention 0): the box waits, empty, for the next task.
+    assert_eq!(std::sync::Arc::strong_count(&input), 1);
+    let spare: *const super::slots::Task = {
+        let spares = lock(&queue.spares.0);
+        assert_eq!(spares.len(), 1);
+        assert!(spares[0].record.payload.is_empty() && spares[0].record.result.is_none());
+        &*spares[0]
+    };
+    queue.enqueue(task("second")).unwrap();
+    assert!(lock(&queue.spares.0).is_empty());
+    let state = lock(&queue.state);
+    let slot = state.slots.find(&TaskId::new("second").unwrap()).unwrap();
+    let task = state.slots.get(slot).unwrap();
+    assert!(std::ptr::eq(task, spare), "the spare box was reused");
+    assert_eq!(
+        (task.record.status, task.record.attempts),
+        (TaskStatus::Pending, 0)
+    );
+    assert_eq!(task.record.id.as_str(), "second");
+}
+
+#[test]
+fn spare_boxes_are_kept_up_to_the_limit() {
+    use super::state::{Spares, prepare};
+    let spares = Spares::default();
+    let hasher = std::hash::RandomState::new();
+    let make = |n: usize| -> Vec<Box<super::slots::Task>> {
+        (0..n)
+            .map(|_| {
+                prepare(
+                    NewTask::new("unit", vec![1; 100]),
+                    None,
+                    workmill_core::Timestamp::EPOCH,
+                    &hasher,
+                )
+            })
+            .collect()
+    };
+    spares.keep(make(Spares::LIMIT - 10));
+    spares.keep(make(30));
+    assert_eq!(lock(&spares.0).len(), Spares::LIMIT);
+    assert_eq!(spares.take(25).len(), 25);
+    assert_eq!(spares.take(usize::MAX).len(), Spares::LIMIT - 25);
+    assert!(spares.take(1).is_empty());
+}
