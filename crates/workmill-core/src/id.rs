@@ -46,7 +46,8 @@ const INLINE_LEN: usize = 30;
 /// The form depends only on the length, so equal texts always have the same form.
 #[derive(Clone)]
 enum IdText {
-    /// Up to [`INLINE_LEN`] bytes of UTF-8 in `bytes[..len]`.
+    /// Up to [`INLINE_LEN`] bytes of UTF-8 in `bytes[..len]`; the bytes after them are zero
+    /// (equality compares whole arrays).
     Inline { len: u8, bytes: [u8; INLINE_LEN] },
     /// Longer ids, shared by every clone.
     Shared(Arc<str>),
@@ -186,7 +187,15 @@ impl TaskId {
 
 impl PartialEq for TaskId {
     fn eq(&self, other: &TaskId) -> bool {
-        self.bytes() == other.bytes()
+        match (&self.0, &other.0) {
+            // Bytes past `len` are always zero, so comparing the whole fixed-size arrays is
+            // comparing the texts, without a call to `memcmp` (backends compare a lease's id
+            // with a record's on every completion, under their lock).
+            (IdText::Inline { len: a, bytes: x }, IdText::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.bytes() == other.bytes(),
+        }
     }
 }
 
@@ -407,6 +416,30 @@ mod tests {
         for id in &ids {
             assert!(TaskId::new(id.as_str()).is_ok());
         }
+    }
+
+    #[test]
+    fn inline_ids_are_equal_exactly_when_their_texts_are() {
+        let generated = TaskId::generate();
+        let same = [
+            TaskId::new(generated.as_str()).unwrap(),
+            TaskId::try_from(generated.as_str().to_owned()).unwrap(),
+            generated.as_str().parse().unwrap(),
+        ];
+        assert!(same.iter().all(|id| *id == generated));
+        let ab = TaskId::new("ab").unwrap();
+        assert_ne!(ab, TaskId::new("abc").unwrap());
+        assert_ne!(ab, TaskId::new("ba").unwrap());
+        assert_eq!(ab, TaskId::new("ab").unwrap());
+        let longest = "z".repeat(INLINE_LEN);
+        assert_ne!(
+            TaskId::new(&longest).unwrap(),
+            TaskId::new(&longest[1..]).unwrap()
+        );
+        assert_ne!(
+            TaskId::new(&longest).unwrap(),
+            TaskId::new(format!("{longest}z")).unwrap()
+        );
     }
 
     #[test]

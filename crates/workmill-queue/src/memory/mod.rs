@@ -266,6 +266,7 @@ impl Queue for MemoryQueue {
         // The records are built before the lock is taken (see `state::prepare`),
         // so they carry the time of the call rather than of the insert.
         let now = self.clock.now();
+        let ids: Vec<TaskId> = tasks.iter().map(|task| task.id.clone()).collect();
         let mut spares = self.spares.take(tasks.len());
         let prepared: Vec<_> = tasks
             .into_iter()
@@ -273,9 +274,9 @@ impl Queue for MemoryQueue {
             .collect();
         let mut state = self.lock_with_room(prepared.len())?;
         // A wait for room may have taken a while: schedule by the time now.
-        let ids = state.insert_prepared(prepared.into_iter(), self.clock.now());
+        let inserted = state.insert_prepared(prepared.into_iter(), self.clock.now());
         self.unlock(state);
-        ids
+        inserted.map(|()| ids)
     }
 
     fn reserve(

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use workmill_core::{
     Failure, FailureKind, IllegalTransition, Lease, NewTask, QueueError, QueueKey, QueueStats,
-    Reservation, TaskId, TaskRecord, TaskStatus, Timestamp, Transition, WorkerId,
+    Reservation, TaskRecord, TaskStatus, Timestamp, Transition, WorkerId,
 };
 
 use super::config::MemoryConfig;
@@ -99,7 +99,7 @@ impl State {
         &mut self,
         tasks: impl ExactSizeIterator<Item = (NewTask, Option<JobLink>)>,
         now: Timestamp,
-    ) -> Result<Vec<TaskId>, QueueError> {
+    ) -> Result<(), QueueError> {
         let hasher = self.slots.hasher().clone();
         let prepared = tasks.map(|(new, job)| prepare(new, job, now, &hasher));
         self.insert_prepared(prepared, now)
@@ -108,13 +108,14 @@ impl State {
     /// [`State::insert_tasks`] for records built by [`prepare`], perhaps before the lock was taken.
     ///
     /// The caller has checked each task's policy and payload, and the capacity
-    /// bound with [`State::has_room`]; what is left to refuse is a taken id.
+    /// bound with [`State::has_room`]; what is left to refuse is a taken id. It returns
+    /// nothing: a caller that wants the ids takes them before the lock (an id read from
+    /// a record just built can still cost a cache miss, here paid under the lock).
     pub(crate) fn insert_prepared(
         &mut self,
         tasks: impl ExactSizeIterator<Item = Box<Task>>,
         now: Timestamp,
-    ) -> Result<Vec<TaskId>, QueueError> {
-        let mut ids = Vec::with_capacity(tasks.len());
+    ) -> Result<(), QueueError> {
         let mut slots = Vec::with_capacity(tasks.len());
         for mut task in tasks {
             if self.jobs.holds(&task.record.id) {
@@ -123,7 +124,6 @@ impl State {
                 }
                 return Err(QueueError::DuplicateTask { id: task.record.id });
             }
-            ids.push(task.record.id.clone());
             task.seq = self.next_seq;
             self.next_seq += 1;
             self.next_uid += 1;
@@ -144,7 +144,7 @@ impl State {
         for slot in slots {
             self.schedule(slot, now);
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Keeps the retention bound ([`State::evict_excess`]), then hands over the records
