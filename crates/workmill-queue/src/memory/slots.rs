@@ -1,8 +1,9 @@
 //! `Slots`: the memory backend's task table, a slab of records indexed by id, whose positions lease tokens encode.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
 
@@ -66,28 +67,29 @@ struct Cell {
 }
 
 /// The keyed hash of task ids: foldhash's quality variant, seeded at random per queue. It is
-/// several times faster than std's SipHash on a 26-byte id, and an id whose hash collides in
-/// full with another's still works (see `overflow` on [`Slots`]).
+/// several times faster than std's SipHash on a 26-byte id, and ids whose hashes collide
+/// still work (see [`Slots`]).
 pub(crate) type IdHasher = foldhash::quality::RandomState;
 
-/// A hasher for keys that are hashes already: it passes them through.
-#[derive(Default)]
-struct PassThrough(u64);
+/// An id-index entry: the slot of a task and 32 bits of its id's hash, enough to place the
+/// entry when the table grows and to skip almost every other id without reading its record.
+/// Eight bytes, so that the index of 100,000 retained records is half the size it would be
+/// keyed by the whole hash, and more of it stays in cache.
+#[derive(Clone, Copy, Debug)]
+struct IndexEntry {
+    tag: u32,
+    slot: u32,
+}
 
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// The part of an id's hash an index entry keeps.
+fn tag(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+/// Where the table places an entry with `tag`: its bits spread over all 64 (the table reads
+/// the top seven and the low ones).
+fn placement(tag: u32) -> u64 {
+    u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// A slab of tasks with an index by id.
@@ -96,18 +98,16 @@ impl Hasher for PassThrough {
 /// failing a task finds it without hashing its id, and a stale token (an
 /// older reservation of the same slot) never matches.
 ///
-/// The index maps the keyed hash of an id (computed once, kept in the task)
-/// to its slot, so its entries are small and dropping a finished task does
-/// not read its id again. An id whose hash another id holds already goes to
-/// `overflow`, keyed by the id itself; with a keyed 64-bit hash that happens
-/// about once in 10^10 pairs, and the per-queue random seed keeps anyone from aiming for it.
+/// The index holds, for each task, its slot and 32 bits of the keyed hash of its id
+/// (computed once, kept in the task), so an entry is small and dropping a finished task does
+/// not read its id again. Ids whose tags are equal (about one pair in 4 billion, and the
+/// per-queue random seed keeps anyone from aiming for it) are told apart by their records.
 #[derive(Debug)]
 pub(crate) struct Slots<S = IdHasher> {
     cells: Vec<Cell>,
     free: Vec<u32>,
     hasher: S,
-    index: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    overflow: HashMap<TaskId, u32>,
+    index: HashTable<IndexEntry>,
 }
 
 impl Default for Slots {
@@ -123,25 +123,24 @@ impl<S: BuildHasher> Slots<S> {
             cells: Vec::new(),
             free: Vec::new(),
             hasher,
-            index: HashMap::default(),
-            overflow: HashMap::new(),
+            index: HashTable::new(),
         }
     }
 
     /// How many tasks it holds.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.index.len() + self.overflow.len()
+        self.index.len()
     }
 
     /// The slot of task `id`.
     pub(crate) fn find(&self, id: &TaskId) -> Option<u32> {
-        let slot = *self.index.get(&self.hasher.hash_one(id))?;
-        if self.get(slot).is_some_and(|task| task.record.id == *id) {
-            Some(slot)
-        } else {
-            self.overflow.get(id).copied()
-        }
+        let tag = tag(self.hasher.hash_one(id));
+        self.index
+            .find(placement(tag), |entry| {
+                entry.tag == tag && holds(&self.cells, entry.slot, id)
+            })
+            .map(|entry| entry.slot)
     }
 
     /// The slot of task `id`, or `NotFound`.
@@ -163,20 +162,16 @@ impl<S: BuildHasher> Slots<S> {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
         };
-        match self.index.entry(task.hash) {
+        let tag = tag(task.hash);
+        let cells = &self.cells;
+        match self.index.entry(
+            placement(tag),
+            |entry| entry.tag == tag && holds(cells, entry.slot, &task.record.id),
+            |entry| placement(entry.tag),
+        ) {
+            Entry::Occupied(_) => return Err(task.record.id),
             Entry::Vacant(vacant) => {
-                vacant.insert(slot);
-            }
-            Entry::Occupied(holder) => {
-                let holder = *holder.get();
-                let taken = self.cells[holder as usize]
-                    .task
-                    .as_ref()
-                    .is_some_and(|other| other.record.id == task.record.id);
-                if taken || self.overflow.contains_key(&task.record.id) {
-                    return Err(task.record.id);
-                }
-                self.overflow.insert(task.record.id.clone(), slot);
+                vacant.insert(IndexEntry { tag, slot });
             }
         }
         if self.free.pop().is_none() {
@@ -189,14 +184,12 @@ impl<S: BuildHasher> Slots<S> {
     /// Removes the task in `slot`.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Box<Task>> {
         let task = self.cells.get_mut(slot as usize)?.task.take()?;
-        unindex(
-            &mut self.index,
-            &mut self.overflow,
-            &self.hasher,
-            slot,
-            task.hash,
-            &task.record.id,
-        );
+        if let Ok(entry) = self
+            .index
+            .find_entry(placement(tag(task.hash)), |entry| entry.slot == slot)
+        {
+            entry.remove();
+        }
         self.free.push(slot);
         Some(task)
     }
@@ -208,8 +201,13 @@ impl<S: BuildHasher> Slots<S> {
     pub(crate) fn warm_index(&self, slots: &[u32]) -> usize {
         slots
             .iter()
-            .filter_map(|&slot| self.get(slot))
-            .filter(|task| self.index.contains_key(&task.hash))
+            .filter(|&&slot| {
+                self.get(slot).is_some_and(|task| {
+                    self.index
+                        .find(placement(tag(task.hash)), |entry| entry.slot == slot)
+                        .is_some()
+                })
+            })
             .count()
     }
 
@@ -257,35 +255,12 @@ impl<S: BuildHasher> Slots<S> {
     }
 }
 
-/// Takes `id`, the task in `slot` whose hash is `hash`, out of the index with one probe (a
-/// removed id's entry is rarely in cache); an id that collided with it takes over the hash.
-fn unindex<S: BuildHasher>(
-    index: &mut HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
-    overflow: &mut HashMap<TaskId, u32>,
-    hasher: &S,
-    slot: u32,
-    hash: u64,
-    id: &TaskId,
-) {
-    match index.entry(hash) {
-        Entry::Occupied(entry) if *entry.get() == slot => {
-            entry.remove();
-            if !overflow.is_empty() {
-                let heir = overflow
-                    .keys()
-                    .find(|other| hasher.hash_one(*other) == hash)
-                    .cloned();
-                if let Some(heir) = heir
-                    && let Some(heir_slot) = overflow.remove(&heir)
-                {
-                    index.insert(hash, heir_slot);
-                }
-            }
-        }
-        _ => {
-            overflow.remove(id);
-        }
-    }
+/// True if `slot` holds the task `id`.
+fn holds(cells: &[Cell], slot: u32, id: &TaskId) -> bool {
+    cells
+        .get(slot as usize)
+        .and_then(|cell| cell.task.as_ref())
+        .is_some_and(|task| task.record.id == *id)
 }
 
 #[cfg(test)]
@@ -349,12 +324,12 @@ mod tests {
         assert_eq!(
             slots.insert(task("b")),
             Err(id("b")),
-            "a taken id in overflow"
+            "a taken id among colliding ones"
         );
         assert_eq!(
             slots.insert(task("a")),
             Err(id("a")),
-            "a taken id in the index"
+            "the first of the colliding ids"
         );
         assert_eq!(
             [
@@ -366,7 +341,7 @@ mod tests {
         );
         assert_eq!(slots.find(&id("d")), None);
 
-        // Removing the index holder hands the hash to a colliding id.
+        // Removing one of the colliding ids leaves the others findable.
         assert_eq!(slots.remove(a).unwrap().record.id, id("a"));
         assert_eq!(slots.find(&id("a")), None);
         assert_eq!(
@@ -386,12 +361,11 @@ mod tests {
     }
 
     #[test]
-    fn evicting_an_index_holder_or_an_overflowed_id_keeps_the_others_findable() {
+    fn evicting_one_of_colliding_ids_keeps_the_others_findable() {
         let mut slots = Slots::with_hasher(Collide);
         let a = slots.insert(task("a")).unwrap();
         let b = slots.insert(task("b")).unwrap();
         let c = slots.insert(task("c")).unwrap();
-        // `b` sits in overflow: evicting it leaves the index to `a`.
         assert_eq!(slots.evict(b).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(
             [
@@ -401,7 +375,6 @@ mod tests {
             ],
             [Some(a), None, Some(c)]
         );
-        // `a` holds the index entry: evicting it hands the hash to `c`.
         assert_eq!(slots.evict(a).map(|(waiters, _)| waiters), Some(0));
         assert_eq!(
             [
