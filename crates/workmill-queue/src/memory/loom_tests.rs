@@ -83,6 +83,31 @@ fn loom_completion_wakes_a_waiter() {
 }
 
 #[test]
+fn loom_a_waiter_on_a_task_evicted_as_it_finishes_wakes() {
+    // Retention 0: the completion that finishes the task also evicts it, and the waiter's
+    // second wake-up (for the eviction) is sent after the lock is released.
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default().retention(Some(0)),
+        ));
+        queue.enqueue(task("t")).unwrap();
+        let waiter = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
+        };
+        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        queue.complete(&reservation.lease, vec![7]).unwrap();
+        // It returns, and finds the task gone whenever it looked: the completion evicts the
+        // record under the same lock that makes it final.
+        let outcome = waiter.join().unwrap();
+        assert!(
+            matches!(outcome, Err(workmill_core::QueueError::NotFound { .. })),
+            "{outcome:?}"
+        );
+    });
+}
+
+#[test]
 fn loom_reserving_wakes_a_producer_waiting_for_room() {
     loom::model(|| {
         let queue = Arc::new(MemoryQueue::with_config(

@@ -183,6 +183,14 @@ impl MemoryQueue {
         let notices = Notices::take(&mut state);
         drop(state);
         self.signals.send(notices);
+        // A thread still counted as waiting on an evicted task was woken when it finished and
+        // has not run since; wake its stripe again all the same, so that a wait never depends
+        // on that. It was registered under the lock, so it is waiting or about to: this reaches it.
+        for (slot, task) in &evicted {
+            if task.waiters > 0 {
+                self.signals.wake_results_of(*slot);
+            }
+        }
         self.spares.keep(evicted);
     }
 

@@ -31,8 +31,6 @@ pub(crate) struct Task {
     pub(crate) before_reserve: (Option<Timestamp>, Option<WorkerId>),
     /// Threads blocked in `wait` on this task.
     pub(crate) waiters: u32,
-    /// Its place in the finished list while final (the retention order).
-    pub(crate) finish_seq: u64,
     /// The job it is a map or the reduce of, if any (boxed: most tasks have
     /// none, and every byte of a record counts when 100,000 are retained).
     pub(crate) job: Option<Box<JobLink>>,
@@ -60,6 +58,12 @@ struct Cell {
     /// Counts the reservations made in this slot, by any occupant; the low
     /// half of a lease token. It never resets, so a token is never reused.
     reservations: u32,
+    /// The index tag of the task's id (see [`IndexEntry`]), to find its entry on removal.
+    tag: u32,
+    /// The task's place in the finished list while it is final (the retention order),
+    /// [`NOT_FINISHED`] otherwise. Kept here rather than in the record so that eviction
+    /// picks and removes old records without reading them (they are rarely in cache).
+    finish_seq: u64,
     /// Boxed: the table itself stays small and cached, and a record is
     /// built before the lock is taken and dropped after it is released (see
     /// `state::prepare` and `State::graveyard`).
@@ -177,21 +181,43 @@ impl<S: BuildHasher> Slots<S> {
         if self.free.pop().is_none() {
             self.cells.push(Cell::default());
         }
-        self.cells[slot as usize].task = Some(task);
+        let cell = &mut self.cells[slot as usize];
+        cell.tag = tag;
+        cell.finish_seq = NOT_FINISHED;
+        cell.task = Some(task);
         Ok(slot)
     }
 
-    /// Removes the task in `slot`.
+    /// Removes the task in `slot`, without reading it.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Box<Task>> {
-        let task = self.cells.get_mut(slot as usize)?.task.take()?;
+        let cell = self.cells.get_mut(slot as usize)?;
+        let task = cell.task.take()?;
+        cell.finish_seq = NOT_FINISHED;
         if let Ok(entry) = self
             .index
-            .find_entry(placement(tag(task.hash)), |entry| entry.slot == slot)
+            .find_entry(placement(cell.tag), |entry| entry.slot == slot)
         {
             entry.remove();
         }
         self.free.push(slot);
         Some(task)
+    }
+
+    /// The finish number of the task in `slot` ([`NOT_FINISHED`] for a task not final, or an
+    /// empty slot).
+    pub(crate) fn finish_seq(&self, slot: u32) -> u64 {
+        self.cells
+            .get(slot as usize)
+            .map_or(NOT_FINISHED, |cell| cell.finish_seq)
+    }
+
+    /// Sets the finish number of the task in `slot`, if there is one.
+    pub(crate) fn set_finish_seq(&mut self, slot: u32, finish_seq: u64) {
+        if let Some(cell) = self.cells.get_mut(slot as usize)
+            && cell.task.is_some()
+        {
+            cell.finish_seq = finish_seq;
+        }
     }
 
     /// Reads the index entries of the tasks in `slots` without changing anything, so that
@@ -202,21 +228,16 @@ impl<S: BuildHasher> Slots<S> {
         slots
             .iter()
             .filter(|&&slot| {
-                self.get(slot).is_some_and(|task| {
-                    self.index
-                        .find(placement(tag(task.hash)), |entry| entry.slot == slot)
-                        .is_some()
-                })
+                self.cells
+                    .get(slot as usize)
+                    .filter(|cell| cell.task.is_some())
+                    .is_some_and(|cell| {
+                        self.index
+                            .find(placement(cell.tag), |entry| entry.slot == slot)
+                            .is_some()
+                    })
             })
             .count()
-    }
-
-    /// [`Slots::remove`] for the retention bound, with how many threads wait on the task; the
-    /// caller drops the record once the lock is released (an evicted record is rarely still in
-    /// cache, and freeing it touches it).
-    pub(crate) fn evict(&mut self, slot: u32) -> Option<(u32, Box<Task>)> {
-        let task = self.remove(slot)?;
-        Some((task.waiters, task))
     }
 
     /// The task in `slot`.
@@ -361,12 +382,12 @@ mod tests {
     }
 
     #[test]
-    fn evicting_one_of_colliding_ids_keeps_the_others_findable() {
+    fn removing_one_of_colliding_ids_keeps_the_others_findable() {
         let mut slots = Slots::with_hasher(Collide);
         let a = slots.insert(task("a")).unwrap();
         let b = slots.insert(task("b")).unwrap();
         let c = slots.insert(task("c")).unwrap();
-        assert_eq!(slots.evict(b).map(|(waiters, _)| waiters), Some(0));
+        assert_eq!(slots.remove(b).map(|task| task.record.id), Some(id("b")));
         assert_eq!(
             [
                 slots.find(&id("a")),
@@ -375,7 +396,7 @@ mod tests {
             ],
             [Some(a), None, Some(c)]
         );
-        assert_eq!(slots.evict(a).map(|(waiters, _)| waiters), Some(0));
+        assert_eq!(slots.remove(a).map(|task| task.record.id), Some(id("a")));
         assert_eq!(
             [
                 slots.find(&id("a")),
@@ -384,11 +405,11 @@ mod tests {
             ],
             [None, None, Some(c)]
         );
-        assert_eq!(slots.evict(c).map(|(waiters, _)| waiters), Some(0));
+        assert_eq!(slots.remove(c).map(|task| task.record.id), Some(id("c")));
         assert_eq!(slots.len(), 0);
         assert!(
-            slots.evict(c).is_none(),
-            "an empty slot has nothing to evict"
+            slots.remove(c).is_none(),
+            "an empty slot has nothing to remove"
         );
     }
 }

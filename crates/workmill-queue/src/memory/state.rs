@@ -43,12 +43,9 @@ pub(crate) struct State {
     pub(crate) wakes: Wakes,
     /// Map-reduce jobs and the reduce ids they hold back.
     pub(crate) jobs: Jobs,
-    /// Evicted records, dropped by whoever releases the lock, after releasing it.
-    #[expect(
-        clippy::vec_box,
-        reason = "the boxes come out of the slots as they are"
-    )]
-    pub(crate) graveyard: Vec<Box<Task>>,
+    /// Evicted records and the slots they were in, dealt with by whoever releases the lock,
+    /// after releasing it.
+    pub(crate) graveyard: Vec<(u32, Box<Task>)>,
     /// Scratch space of [`State::evict_excess`], kept to reuse its allocation.
     pub(crate) doomed: Vec<u32>,
 }
@@ -149,11 +146,7 @@ impl State {
 
     /// Keeps the retention bound ([`State::evict_excess`]), then hands over the records
     /// evicted since the lock was taken, for the caller to drop after releasing it.
-    #[expect(
-        clippy::vec_box,
-        reason = "the boxes come out of the slots as they are"
-    )]
-    pub(crate) fn take_graveyard(&mut self) -> Vec<Box<Task>> {
+    pub(crate) fn take_graveyard(&mut self) -> Vec<(u32, Box<Task>)> {
         self.evict_excess();
         std::mem::take(&mut self.graveyard)
     }
@@ -438,7 +431,6 @@ fn build<S: BuildHasher>(new: NewTask, job: Option<JobLink>, now: Timestamp, has
         lease_expires: Timestamp::EPOCH,
         before_reserve: (None, None),
         waiters: 0,
-        finish_seq: NOT_FINISHED,
         job: job.map(Box::new),
     }
 }
@@ -456,15 +448,17 @@ impl Spares {
     pub(crate) const LIMIT: usize = 1024;
 
     /// Keeps what fits of `evicted`, emptied; the rest are dropped here.
-    #[expect(clippy::vec_box, reason = "the boxes are what is kept")]
-    pub(crate) fn keep(&self, evicted: Vec<Box<Task>>) {
+    pub(crate) fn keep(&self, evicted: Vec<(u32, Box<Task>)>) {
         if evicted.is_empty() {
             return;
         }
-        let mut evicted = evicted;
-        for task in &mut evicted {
-            task.empty();
-        }
+        let mut evicted: Vec<Box<Task>> = evicted
+            .into_iter()
+            .map(|(_, mut task)| {
+                task.empty();
+                task
+            })
+            .collect();
         let mut spares = lock(&self.0);
         let room = Self::LIMIT.saturating_sub(spares.len());
         let extra = evicted.len().saturating_sub(room);

@@ -269,19 +269,20 @@ fn spare_boxes_are_kept_up_to_the_limit() {
     use super::state::{Spares, prepare};
     let spares = Spares::default();
     let hasher = std::hash::RandomState::new();
-    let make = |n: usize| -> Vec<Box<super::slots::Task>> {
+    let make = |n: u32| -> Vec<(u32, Box<super::slots::Task>)> {
         (0..n)
-            .map(|_| {
-                prepare(
+            .map(|slot| {
+                let task = prepare(
                     NewTask::new("unit", vec![1; 100]),
                     None,
                     workmill_core::Timestamp::EPOCH,
                     &hasher,
-                )
+                );
+                (slot, task)
             })
             .collect()
     };
-    spares.keep(make(Spares::LIMIT - 10));
+    spares.keep(make(Spares::LIMIT as u32 - 10));
     spares.keep(make(30));
     assert_eq!(lock(&spares.0).len(), Spares::LIMIT);
     assert_eq!(spares.take(25).len(), 25);

@@ -182,9 +182,9 @@ impl State {
         record.result = None;
         task.seq = seq;
         self.next_seq += 1;
-        // Its entry in the finished list is now stale and is skipped.
-        task.finish_seq = NOT_FINISHED;
         let job = task.job.clone();
+        // Its entry in the finished list is now stale and is skipped.
+        self.slots.set_finish_seq(slot, NOT_FINISHED);
         self.retained_finished -= 1;
         self.schedule(slot, now);
         if let Some(link) = job {
@@ -242,11 +242,8 @@ impl State {
                     .is_some_and(|task| task.seq == due.seq && task.record.status.is_waiting())
             });
             let slots = &self.slots;
-            self.finished.retain(|&(finish_seq, slot)| {
-                slots
-                    .get(slot)
-                    .is_some_and(|task| task.finish_seq == finish_seq)
-            });
+            self.finished
+                .retain(|&(finish_seq, slot)| slots.finish_seq(slot) == finish_seq);
         }
         // Records the retention bound already dropped are still counted in their final status;
         // a purge takes them out of the counts too, as if they had never been submitted.
@@ -290,11 +287,9 @@ impl State {
     pub(crate) fn finish(&mut self, slot: u32) {
         let finish_seq = self.next_finish;
         self.next_finish += 1;
-        if let Some(task) = self.slots.get_mut(slot) {
-            task.finish_seq = finish_seq;
-            if task.waiters > 0 {
-                self.wakes.wake_waiters_of(slot);
-            }
+        self.slots.set_finish_seq(slot, finish_seq);
+        if self.slots.get(slot).is_some_and(|task| task.waiters > 0) {
+            self.wakes.wake_waiters_of(slot);
         }
         self.finished.push_back((finish_seq, slot));
         self.retained_finished += 1;
@@ -304,12 +299,14 @@ impl State {
     /// finishes tasks calls it before it releases the lock, so the bound holds whenever
     /// anyone can look.
     ///
-    /// It works in passes over all the records due to go (a batch of completions brings one
-    /// per task): it picks them, reading each record's finish number; it looks up their
-    /// index entries without changing anything ([`Slots::warm_index`](super::slots::Slots::warm_index));
-    /// then it takes them out. Such old records and their index entries are rarely in cache,
-    /// and within a pass the accesses are independent of each other, so the processor
-    /// overlaps those waits instead of taking them one at a time.
+    /// It never reads the records it evicts (they are rarely in cache): their finish numbers
+    /// and index tags are in the slab, and whether anyone waits on them is looked at after
+    /// the lock is released (see `MemoryQueue::unlock`). It works in passes over all the
+    /// records due to go (a batch of completions brings one per task): it picks them by
+    /// their finish numbers; it looks up their index entries without changing anything
+    /// ([`Slots::warm_index`](super::slots::Slots::warm_index)); then it takes them out.
+    /// Within a pass the accesses are independent of each other, so the processor overlaps
+    /// their cache misses instead of taking them one at a time.
     pub(crate) fn evict_excess(&mut self) {
         let Some(retention) = self.config.retention else {
             return;
@@ -323,24 +320,17 @@ impl State {
                 break;
             };
             // An entry whose task was requeued or purged since it finished is stale.
-            let current = self
-                .slots
-                .get(slot)
-                .is_some_and(|task| task.finish_seq == finish_seq && task.record.status.is_final());
-            if current {
+            if self.slots.finish_seq(slot) == finish_seq {
                 doomed.push(slot);
                 excess -= 1;
             }
         }
         std::hint::black_box(self.slots.warm_index(&doomed));
         for slot in doomed.drain(..) {
-            if let Some((waiters, record)) = self.slots.evict(slot) {
-                self.graveyard.push(record);
+            if let Some(record) = self.slots.remove(slot) {
+                self.graveyard.push((slot, record));
                 self.retained_finished -= 1;
                 self.stats.evicted += 1;
-                if waiters > 0 {
-                    self.wakes.wake_waiters_of(slot);
-                }
             }
         }
         self.doomed = doomed;

@@ -134,6 +134,11 @@ impl Signals {
         }
     }
 
+    /// Wakes the `wait` callers on the stripe of the task in `slot`.
+    pub(crate) fn wake_results_of(&self, slot: u32) {
+        self.results[stripe(slot)].notify_all();
+    }
+
     /// Sleeps on the work signal for at most `timeout`.
     pub(crate) fn sleep_for_work<'a>(
         &self,
