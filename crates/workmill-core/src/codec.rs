@@ -71,6 +71,33 @@ fn decode_error<T>(codec: &'static str, message: impl ToString) -> CodecError {
     }
 }
 
+/// postcard's output for [`Postcard::encode_payload`]: the bytes of an inline [`Payload`],
+/// written in place one at a time (the values are small, and postcard's own slice output
+/// copies each varint with a call to `memcpy`).
+#[derive(Default)]
+struct InlineBuffer {
+    bytes: [u8; INLINE_PAYLOAD],
+    len: usize,
+}
+
+impl postcard::ser_flavors::Flavor for InlineBuffer {
+    type Output = Payload;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        let slot = self
+            .bytes
+            .get_mut(self.len)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        *slot = byte;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Payload> {
+        Ok(Payload::inline(self.bytes, self.len))
+    }
+}
+
 /// The default codec: [postcard](https://docs.rs/postcard), a compact, stable and documented wire format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Postcard;
@@ -84,13 +111,12 @@ impl Codec for Postcard {
             .map_err(|e| encode_error::<T>(Self::NAME, e))
     }
 
-    /// Tries a buffer on the stack first; a value that does not fit there is
-    /// encoded again into a `Vec` (postcard stops as soon as the buffer is full,
-    /// so the wasted work is at most [`INLINE_PAYLOAD`] bytes).
+    /// Writes into the payload's inline buffer first, byte by byte; a value that
+    /// does not fit there is encoded again into a `Vec` (postcard stops as soon as
+    /// the buffer is full, so the wasted work is at most [`INLINE_PAYLOAD`] bytes).
     fn encode_payload<T: Serialize + ?Sized>(&self, value: &T) -> Result<Payload, CodecError> {
-        let mut buffer = [0u8; INLINE_PAYLOAD];
-        match postcard::to_slice(value, &mut buffer) {
-            Ok(bytes) => Ok(Payload::copy_from_slice(bytes)),
+        match postcard::serialize_with_flavor(value, InlineBuffer::default()) {
+            Ok(payload) => Ok(payload),
             Err(postcard::Error::SerializeBufferFull) => self.encode(value).map(Payload::from),
             Err(e) => Err(encode_error::<T>(Self::NAME, e)),
         }

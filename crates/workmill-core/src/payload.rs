@@ -115,6 +115,16 @@ impl Payload {
         }
     }
 
+    /// The first `len` of `bytes`, kept inline as they are (the caller wrote them in place).
+    /// `len` must be at most [`INLINE_PAYLOAD`]; a larger one is clamped.
+    pub(crate) fn inline(bytes: [u8; INLINE_PAYLOAD], len: usize) -> Payload {
+        Payload(Repr::Inline {
+            // At most INLINE_PAYLOAD, which is below u8::MAX.
+            len: len.min(INLINE_PAYLOAD) as u8,
+            bytes,
+        })
+    }
+
     /// The bytes.
     ///
     /// # Examples
