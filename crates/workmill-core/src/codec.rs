@@ -114,11 +114,15 @@ impl Codec for Postcard {
     /// Writes into the payload's inline buffer first, byte by byte; a value that
     /// does not fit there is encoded again into a `Vec` (postcard stops as soon as
     /// the buffer is full, so the wasted work is at most [`INLINE_PAYLOAD`] bytes).
+    ///
+    /// Any error from the first attempt leads to the second, not only a full buffer:
+    /// postcard reports a `collect_str` value (a date, a version, anything encoded through
+    /// `Display`) that overflows the buffer as its own kind of error. A value that cannot
+    /// be encoded at all fails the second attempt with the error [`Codec::encode`] gives.
     fn encode_payload<T: Serialize + ?Sized>(&self, value: &T) -> Result<Payload, CodecError> {
         match postcard::serialize_with_flavor(value, InlineBuffer::default()) {
             Ok(payload) => Ok(payload),
-            Err(postcard::Error::SerializeBufferFull) => self.encode(value).map(Payload::from),
-            Err(e) => Err(encode_error::<T>(Self::NAME, e)),
+            Err(_) => self.encode(value).map(Payload::from),
         }
     }
 

@@ -182,3 +182,22 @@ fn a_value_the_codec_refuses_is_an_encode_error_either_way() {
     assert_eq!(in_place.op, CodecOp::Encode);
     assert_eq!(in_place, from_vec);
 }
+
+/// A value written through `collect_str`, as dates and versions are: a length, then the text.
+struct Displayed(&'static str);
+
+impl serde::Serialize for Displayed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
+}
+
+#[test]
+fn a_value_encoded_through_display_fits_or_falls_back_like_any_other() {
+    for text in ["2026-11-30", "2026-11-30T10:43:31.123456Z"] {
+        let bytes = Postcard.encode(&Displayed(text)).unwrap();
+        let payload = Postcard.encode_payload(&Displayed(text)).unwrap();
+        assert_eq!(payload.as_slice(), bytes, "{text}");
+        assert_eq!(payload.is_inline(), bytes.len() <= INLINE_PAYLOAD, "{text}");
+    }
+}

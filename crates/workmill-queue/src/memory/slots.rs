@@ -39,7 +39,7 @@ pub(crate) struct Task {
 impl Task {
     /// Drops what the task owns apart from its box (shared names and payloads, results,
     /// errors, worker ids, job link), so that the box can wait for a new record without
-    /// holding memory or counts elsewhere. Only an id of more than 22 bytes (a shared
+    /// holding memory or counts elsewhere. Only an id of more than 30 bytes (a shared
     /// string) stays until the box is refilled.
     pub(crate) fn empty(&mut self) {
         let record = &mut self.record;

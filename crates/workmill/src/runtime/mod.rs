@@ -165,13 +165,17 @@ impl Runtime {
         let tasks = tasks.into_iter();
         let mut ids = Vec::with_capacity(tasks.size_hint().0);
         let mut chunk = Vec::with_capacity(SUBMIT_CHUNK.min(tasks.size_hint().0.max(1)));
-        // One clock reading stamps the ids of a chunk (see `TaskId::generate_at`).
-        let mut stamp = Timestamp::now();
+        // One clock reading stamps the ids of a chunk (see `TaskId::generate_at`): taken
+        // when the chunk's first task is made, so neither a slow iterator before it nor a
+        // wait for room in the queue makes the ids older than the tasks.
+        let mut stamp = Timestamp::EPOCH;
         for task in tasks {
+            if chunk.is_empty() {
+                stamp = Timestamp::now();
+            }
             let id = TaskId::generate_at(stamp);
             chunk.push(new_task(&task, id, &self.shared.default_retry)?);
             if chunk.len() == SUBMIT_CHUNK {
-                stamp = Timestamp::now();
                 ids.extend(self.enqueue_batch(std::mem::take(&mut chunk))?);
             }
         }

@@ -75,3 +75,29 @@ fn many_callers_wait_for_many_tasks_at_once() {
         }
     });
 }
+
+#[test]
+fn ids_from_submit_all_sort_after_ids_made_while_its_iterator_was_still_working() {
+    let runtime = Runtime::builder().threads(1).paused().build().unwrap();
+    let double = runtime
+        .register_fn("double", |x: u64| Ok::<_, TaskError>(x * 2))
+        .unwrap();
+    let mut made_meanwhile = None;
+    // The iterator takes a while before its first task; an id made meanwhile elsewhere
+    // is older than every task it yields, and sorts before them.
+    let inputs = (0..3u64).map(|x| {
+        if x == 0 {
+            std::thread::sleep(Duration::from_millis(3));
+            made_meanwhile = Some(workmill::TaskId::generate());
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        double.call(x)
+    });
+    let handles = runtime.submit_all(inputs).unwrap();
+    let meanwhile = made_meanwhile.unwrap();
+    assert!(handles.iter().all(|handle| *handle.id() > meanwhile));
+    runtime.resume();
+    for (x, handle) in handles.iter().enumerate() {
+        assert_eq!(runtime.wait_for(handle, WAIT).unwrap(), 2 * x as u64);
+    }
+}
