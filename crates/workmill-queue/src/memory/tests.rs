@@ -289,3 +289,82 @@ fn spare_boxes_are_kept_up_to_the_limit() {
     assert_eq!(spares.take(usize::MAX).len(), Spares::LIMIT - 25);
     assert!(spares.take(1).is_empty());
 }
+
+/// Random enqueues, reservations, completions, failures, requeues, cancels and purges under small
+/// retention bounds: after every step the bound holds, the finished list and the finish numbers
+/// agree with the finished records, every record is found by its id, and the stats add up.
+#[test]
+fn random_operations_keep_the_retention_bookkeeping_exact() {
+    use workmill_core::{Failure, FailureKind};
+    let mut rng = fastrand::Rng::with_seed(7);
+    let lease = Duration::from_secs(60);
+    for retention in [0usize, 1, 3, 7] {
+        let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(retention)));
+        let mut leases = Vec::new();
+        for step in 0..4_000 {
+            let id = TaskId::new(format!("t{}", rng.usize(0..40))).unwrap();
+            match rng.usize(0..9) {
+                0 | 1 => {
+                    let _ = queue.enqueue(task(id.as_str()));
+                }
+                2 => {
+                    let batch = queue.reserve(&worker(), rng.usize(1..4), lease).unwrap();
+                    leases.extend(batch.into_iter().map(|reservation| reservation.lease));
+                }
+                3 if !leases.is_empty() => {
+                    let held = leases.swap_remove(rng.usize(0..leases.len()));
+                    let _ = queue.complete(&held, vec![1]);
+                }
+                4 if !leases.is_empty() => {
+                    let held = leases.swap_remove(rng.usize(0..leases.len()));
+                    let _ = queue.fail(&held, Failure::new(FailureKind::Permanent, "x"));
+                }
+                5 => {
+                    let _ = queue.requeue(&id);
+                }
+                6 => {
+                    let _ = queue.cancel(&id);
+                }
+                7 if rng.usize(0..20) == 0 => {
+                    let statuses = [
+                        TaskStatus::Completed,
+                        TaskStatus::Dead,
+                        TaskStatus::Cancelled,
+                        TaskStatus::Pending,
+                    ];
+                    let _ = queue.purge(&[statuses[rng.usize(0..statuses.len())]]);
+                }
+                _ => {}
+            }
+            let state = lock(&queue.state);
+            let finals = state
+                .slots
+                .iter()
+                .filter(|(_, task)| task.record.status.is_final())
+                .count();
+            assert_eq!(
+                finals, state.retained_finished,
+                "retention {retention}, step {step}"
+            );
+            assert!(finals <= retention, "retention {retention}, step {step}");
+            let listed = state
+                .finished
+                .iter()
+                .filter(|&&(finish_seq, slot)| state.slots.finish_seq(slot) == finish_seq)
+                .count();
+            assert_eq!(listed, finals, "retention {retention}, step {step}");
+            for (slot, task) in state.slots.iter() {
+                assert_eq!(state.slots.find(&task.record.id), Some(slot));
+                assert_eq!(
+                    task.record.status.is_final(),
+                    state.slots.finish_seq(slot) != super::slots::NOT_FINISHED,
+                    "retention {retention}, step {step}"
+                );
+            }
+            assert!(
+                state.stats.is_consistent(),
+                "retention {retention}, step {step}"
+            );
+        }
+    }
+}
