@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use workmill_core::{NewTask, Queue, RetryPolicy, TaskId, TaskStatus, WorkerId};
+use workmill_core::{NewTask, Queue, QueueError, RetryPolicy, TaskId, TaskStatus, WorkerId};
 
 use super::{MemoryConfig, MemoryQueue, OnFull};
 
@@ -65,18 +65,24 @@ fn loom_a_batch_wakes_as_many_idle_workers_as_it_has_tasks() {
     });
 }
 
+/// Queues task `t`, has another thread `wait` for it, then reserves and completes it with
+/// result `[7]`; what the waiter got.
+fn wait_while_completing(queue: MemoryQueue) -> Result<workmill_core::TaskRecord, QueueError> {
+    let queue = Arc::new(queue);
+    queue.enqueue(task("t")).unwrap();
+    let waiter = {
+        let queue = Arc::clone(&queue);
+        thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
+    };
+    let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+    queue.complete(&reservation.lease, vec![7]).unwrap();
+    waiter.join().unwrap()
+}
+
 #[test]
 fn loom_completion_wakes_a_waiter() {
     loom::model(|| {
-        let queue = Arc::new(MemoryQueue::new());
-        queue.enqueue(task("t")).unwrap();
-        let waiter = {
-            let queue = Arc::clone(&queue);
-            thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
-        };
-        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
-        queue.complete(&reservation.lease, vec![7]).unwrap();
-        let record = waiter.join().unwrap().unwrap();
+        let record = wait_while_completing(MemoryQueue::new()).unwrap();
         assert_eq!(record.status, TaskStatus::Completed);
         assert_eq!(record.result.as_deref(), Some(&[7][..]));
     });
@@ -87,21 +93,12 @@ fn loom_a_waiter_on_a_task_evicted_as_it_finishes_wakes() {
     // Retention 0: the completion that finishes the task also evicts it, and the waiter's
     // second wake-up (for the eviction) is sent after the lock is released.
     loom::model(|| {
-        let queue = Arc::new(MemoryQueue::with_config(
-            MemoryConfig::default().retention(Some(0)),
-        ));
-        queue.enqueue(task("t")).unwrap();
-        let waiter = {
-            let queue = Arc::clone(&queue);
-            thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
-        };
-        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
-        queue.complete(&reservation.lease, vec![7]).unwrap();
+        let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
         // It returns, and finds the task gone whenever it looked: the completion evicts the
         // record under the same lock that makes it final.
-        let outcome = waiter.join().unwrap();
+        let outcome = wait_while_completing(queue);
         assert!(
-            matches!(outcome, Err(workmill_core::QueueError::NotFound { .. })),
+            matches!(outcome, Err(QueueError::NotFound { .. })),
             "{outcome:?}"
         );
     });
