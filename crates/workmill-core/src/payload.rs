@@ -105,11 +105,7 @@ impl Payload {
         if bytes.len() <= INLINE_PAYLOAD {
             let mut inline = [0; INLINE_PAYLOAD];
             inline[..bytes.len()].copy_from_slice(bytes);
-            Payload(Repr::Inline {
-                // Fits: at most INLINE_PAYLOAD, which is below u8::MAX.
-                len: bytes.len() as u8,
-                bytes: inline,
-            })
+            Payload::inline(inline, bytes.len())
         } else {
             Payload(Repr::Shared(Arc::from(bytes)))
         }

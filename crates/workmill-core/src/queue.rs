@@ -53,8 +53,26 @@ impl NewTask {
     /// included, is copied into a new `Arc` for every task; pass
     /// [`TaskName::from_static`] to borrow a literal instead.
     pub fn new(name: impl Into<TaskName>, payload: impl Into<Payload>) -> NewTask {
+        NewTask::new_with_id(TaskId::generate(), name, payload)
+    }
+
+    /// [`NewTask::new`] with the id `id` (one the caller made, for example with
+    /// [`TaskId::generate_at`] for a batch), so that no id is generated only to be replaced.
+    ///
+    /// ```
+    /// use workmill_core::{NewTask, TaskId, Timestamp};
+    ///
+    /// let id = TaskId::generate_at(Timestamp::now());
+    /// let task = NewTask::new_with_id(id.clone(), "report", vec![1]);
+    /// assert_eq!(task.id, id);
+    /// ```
+    pub fn new_with_id(
+        id: TaskId,
+        name: impl Into<TaskName>,
+        payload: impl Into<Payload>,
+    ) -> NewTask {
         NewTask {
-            id: TaskId::generate(),
+            id,
             name: name.into(),
             payload: payload.into(),
             priority: Priority::default(),

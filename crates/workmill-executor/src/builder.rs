@@ -195,6 +195,9 @@ impl ThreadPoolBuilder {
         } else {
             self.heartbeat
         };
+        // Asked for no heartbeat (rather than given none for loom or a single
+        // worker, where nobody needs waking): fresh frames go by the clock.
+        let clock_ticks = heartbeat.is_none() && num_threads > 1 && !cfg!(workmill_loom);
         let registry = Arc::new(Registry::new(
             stealers,
             Hooks {
@@ -202,12 +205,8 @@ impl ThreadPoolBuilder {
                 start_handler: self.start_handler.take(),
                 exit_handler: self.exit_handler.take(),
             },
+            clock_ticks,
         ));
-        // Asked for no heartbeat (rather than given none for loom or a single
-        // worker, where nobody needs waking): fresh frames go by the clock.
-        if heartbeat.is_none() && num_threads > 1 && !cfg!(workmill_loom) {
-            registry.sleep.run_without_heartbeat();
-        }
         let mut threads = Vec::with_capacity(num_threads + 1);
         for (index, deque) in deques.into_iter().enumerate() {
             let mut builder = thread::Builder::new();

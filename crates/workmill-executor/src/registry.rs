@@ -60,10 +60,11 @@ impl Registry {
         let stealers = (0..num_threads)
             .map(|_| crate::deque::Worker::new_lifo().stealer())
             .collect();
-        Arc::new(Registry::new(stealers, Hooks::default()))
+        Arc::new(Registry::new(stealers, Hooks::default(), false))
     }
 
-    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>, hooks: Hooks) -> Registry {
+    /// `clock_ticks`: the pool has no heartbeat thread (see [`Sleep::new`]).
+    pub(crate) fn new(stealers: Vec<Stealer<JobRef>>, hooks: Hooks, clock_ticks: bool) -> Registry {
         let num_threads = stealers.len();
         Registry {
             thread_infos: stealers
@@ -81,7 +82,7 @@ impl Registry {
                     })
                 })
                 .collect(),
-            sleep: Sleep::new(num_threads),
+            sleep: Sleep::new(num_threads, clock_ticks),
             lanes: [Injector::new(), Injector::new(), Injector::new()],
             outstanding: AtomicUsize::new(1),
             hooks,

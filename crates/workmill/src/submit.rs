@@ -254,12 +254,5 @@ pub(crate) fn new_task<S: Submission + ?Sized>(
             name: submission.task_name().into(),
             source,
         })?;
-    Ok(NewTask {
-        id,
-        name: submission.task_name(),
-        payload,
-        priority: Priority::default(),
-        retry: default_retry.clone(),
-        run_at: None,
-    })
+    Ok(NewTask::new_with_id(id, submission.task_name(), payload).retry(default_retry.clone()))
 }

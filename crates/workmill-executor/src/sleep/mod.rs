@@ -39,9 +39,9 @@ pub(crate) struct Sleep {
     /// Heartbeat ticks so far; advances only while the heartbeat runs (some
     /// workers busy and some asleep). Written by the heartbeat thread only.
     ticks: CachePadded<AtomicUsize>,
-    /// Set when the pool runs without a heartbeat: [`Sleep::ticks`] then
+    /// True when the pool runs without a heartbeat: [`Sleep::ticks`] then
     /// counts intervals of the clock since `started` instead.
-    no_heartbeat: AtomicBool,
+    clock_ticks: bool,
     /// When the pool was built, for the clock's ticks.
     started: Instant,
 }
@@ -91,7 +91,10 @@ impl IdleState {
 }
 
 impl Sleep {
-    pub(crate) fn new(num_threads: usize) -> Sleep {
+    /// The sleep state of `num_threads` workers. `clock_ticks` is for a pool with no
+    /// heartbeat thread: no ticks would ever be counted and no job would ever look long, so
+    /// [`Sleep::ticks`] reads the clock instead.
+    pub(crate) fn new(num_threads: usize, clock_ticks: bool) -> Sleep {
         Sleep {
             counters: CachePadded::new(AtomicUsize::new(0)),
             workers: (0..num_threads)
@@ -111,22 +114,16 @@ impl Sleep {
                 condvar: Condvar::new(),
             },
             ticks: CachePadded::new(AtomicUsize::new(0)),
-            no_heartbeat: AtomicBool::new(false),
+            clock_ticks,
             started: Instant::now(),
         }
-    }
-
-    /// The pool has no heartbeat thread, so no ticks would ever be counted and
-    /// no job would ever look long: [`Sleep::ticks`] reads the clock instead.
-    pub(crate) fn run_without_heartbeat(&self) {
-        self.no_heartbeat.store(true, Ordering::Relaxed);
     }
 
     /// The heartbeat ticks so far; without a heartbeat, the default heartbeat
     /// intervals since the pool was built.
     #[inline]
     pub(crate) fn ticks(&self) -> usize {
-        if self.no_heartbeat.load(Ordering::Relaxed) {
+        if self.clock_ticks {
             let elapsed = self.started.elapsed().as_nanos() / DEFAULT_INTERVAL.as_nanos();
             elapsed as usize
         } else {

@@ -32,7 +32,7 @@ mod std_tests {
 
     #[test]
     fn a_parked_worker_is_woken_by_new_jobs_and_counted() {
-        let sleep = Arc::new(Sleep::new(1));
+        let sleep = Arc::new(Sleep::new(1, false));
         let queue = Arc::new(Injector::new());
         let worker = {
             let (sleep, queue) = (Arc::clone(&sleep), Arc::clone(&queue));
@@ -51,7 +51,7 @@ mod std_tests {
 
     #[test]
     fn a_parked_worker_is_woken_by_its_latch() {
-        let sleep = Arc::new(Sleep::new(1));
+        let sleep = Arc::new(Sleep::new(1, false));
         let queue: Arc<Injector<u32>> = Arc::new(Injector::new());
         let latch = Arc::new(CoreLatch::new());
         let worker = {
@@ -71,7 +71,7 @@ mod std_tests {
 
     #[test]
     fn waking_nobody_is_harmless() {
-        let sleep = Sleep::new(2);
+        let sleep = Sleep::new(2, false);
         assert!(!sleep.wake_any());
         assert!(!sleep.wake_specific(1));
         sleep.new_jobs();
@@ -89,7 +89,7 @@ mod loom_tests {
     #[test]
     fn loom_push_races_a_worker_going_to_sleep() {
         loom::model(|| {
-            let sleep = Arc::new(Sleep::new(1));
+            let sleep = Arc::new(Sleep::new(1, false));
             let queue = Arc::new(Injector::new());
             let worker = {
                 let (sleep, queue) = (Arc::clone(&sleep), Arc::clone(&queue));
@@ -105,7 +105,7 @@ mod loom_tests {
     #[test]
     fn loom_latch_set_races_a_worker_going_to_sleep() {
         loom::model(|| {
-            let sleep = Arc::new(Sleep::new(1));
+            let sleep = Arc::new(Sleep::new(1, false));
             let queue: Arc<Injector<u32>> = Arc::new(Injector::new());
             let latch = Arc::new(CoreLatch::new());
             let worker = {

@@ -178,19 +178,19 @@ impl MemoryQueue {
 
     /// Releases the lock, then notifies whoever the work done under it concerns.
     fn unlock(&self, mut state: MutexGuard<'_, State>) {
-        // First: eviction may owe wake-ups of its own.
-        let evicted = state.take_graveyard();
-        let notices = Notices::take(&mut state);
+        state.evict_excess();
+        let evicted = std::mem::take(&mut state.graveyard);
+        let mut notices = Notices::take(&mut state);
         drop(state);
-        self.signals.send(notices);
         // A thread still counted as waiting on an evicted task was woken when it finished and
-        // has not run since; wake its stripe again all the same, so that a wait never depends
-        // on that. It was registered under the lock, so it is waiting or about to: this reaches it.
+        // has not run since; its stripe is woken again all the same, so that a wait never
+        // depends on that. It registered under the lock, so it is waiting or about to.
         for (slot, task) in &evicted {
             if task.waiters > 0 {
-                self.signals.wake_results_of(*slot);
+                notices.wake_waiters_of(*slot);
             }
         }
+        self.signals.send(notices);
         self.spares.keep(evicted);
     }
 

@@ -144,13 +144,6 @@ impl State {
         Ok(())
     }
 
-    /// Keeps the retention bound ([`State::evict_excess`]), then hands over the records
-    /// evicted since the lock was taken, for the caller to drop after releasing it.
-    pub(crate) fn take_graveyard(&mut self) -> Vec<(u32, Box<Task>)> {
-        self.evict_excess();
-        std::mem::take(&mut self.graveyard)
-    }
-
     /// Puts a waiting task where workers will find it: the ready queue if it is
     /// due, the delayed set otherwise.
     pub(crate) fn schedule(&mut self, slot: u32, now: Timestamp) {
@@ -447,24 +440,20 @@ impl Spares {
     /// The most boxes kept: two submit chunks' worth, some 350 KB.
     pub(crate) const LIMIT: usize = 1024;
 
-    /// Keeps what fits of `evicted`, emptied; the rest are dropped here.
-    pub(crate) fn keep(&self, evicted: Vec<(u32, Box<Task>)>) {
+    /// Keeps what fits of `evicted`, emptied; the rest are dropped here, outside the lock.
+    pub(crate) fn keep(&self, mut evicted: Vec<(u32, Box<Task>)>) {
         if evicted.is_empty() {
             return;
         }
-        let mut evicted: Vec<Box<Task>> = evicted
-            .into_iter()
-            .map(|(_, mut task)| {
-                task.empty();
-                task
-            })
-            .collect();
+        for (_, task) in &mut evicted {
+            task.empty();
+        }
         let mut spares = lock(&self.0);
         let room = Self::LIMIT.saturating_sub(spares.len());
-        let extra = evicted.len().saturating_sub(room);
-        spares.extend(evicted.drain(extra..));
+        let extra = evicted.split_off(room.min(evicted.len()));
+        spares.extend(evicted.into_iter().map(|(_, task)| task));
         drop(spares);
-        drop(evicted);
+        drop(extra);
     }
 
     /// Up to `count` boxes to fill.

@@ -77,6 +77,12 @@ impl Notices {
         }
     }
 
+    /// Adds the waiters on the task that was in `slot`: a task evicted under the lock, whose
+    /// waiter count is read after it (the record is rarely in cache).
+    pub(crate) fn wake_waiters_of(&mut self, slot: u32) {
+        self.results |= 1 << stripe(slot);
+    }
+
     /// Wakes every worker, whatever the state.
     pub(crate) fn all_workers() -> Notices {
         Notices {
@@ -132,11 +138,6 @@ impl Signals {
             self.results[stripe].notify_all();
             stripes &= stripes - 1;
         }
-    }
-
-    /// Wakes the `wait` callers on the stripe of the task in `slot`.
-    pub(crate) fn wake_results_of(&self, slot: u32) {
-        self.results[stripe(slot)].notify_all();
     }
 
     /// Sleeps on the work signal for at most `timeout`.
