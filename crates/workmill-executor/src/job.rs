@@ -5,6 +5,7 @@ use std::mem;
 use crate::latch::Latch;
 use crate::sync::UnsafeCell;
 use crate::unwind::{self, AbortIfPanic, Panic};
+use crate::worker::WorkerThread;
 
 /// The first field of every [`StackJob`]: how to run it, given only its address.
 ///
@@ -29,6 +30,19 @@ unsafe impl Send for JobRef {}
 unsafe impl Sync for JobRef {}
 
 impl JobRef {
+    /// The job at `pointer`, run by `execute_fn(pointer)`.
+    ///
+    /// # Safety
+    ///
+    /// `pointer` must stay valid for `execute_fn` until the job has been
+    /// executed, and the job must be safe to run on any thread.
+    pub(crate) unsafe fn new(pointer: *const (), execute_fn: unsafe fn(*const ())) -> JobRef {
+        JobRef {
+            pointer,
+            execute_fn,
+        }
+    }
+
     /// The job whose header is at `header`.
     ///
     /// # Safety
@@ -175,7 +189,33 @@ where
     }
 }
 
-/// A job on the heap, for spawned work whose creator does not wait in place.
+/// A job for spawned work, whose creator does not wait in place: in the
+/// current worker's block when the job suits one (see [`block`](crate::block)),
+/// else on the heap.
+///
+/// # Safety
+///
+/// Everything `body` borrows must outlive the job's execution (scopes wait
+/// for their jobs; `'static` spawns borrow nothing), and the job must be
+/// executed exactly once.
+pub(crate) unsafe fn spawned<BODY>(body: BODY) -> JobRef
+where
+    BODY: FnOnce() + Send,
+{
+    // SAFETY: a non-null current worker is alive on this thread.
+    let body = match unsafe { WorkerThread::current().as_ref() } {
+        // SAFETY: forwarded to the caller.
+        Some(worker) => match unsafe { worker.blocks().place(body) } {
+            Ok(job) => return job,
+            Err(body) => body,
+        },
+        None => body,
+    };
+    // SAFETY: forwarded to the caller.
+    unsafe { HeapJob::new(body).into_job_ref() }
+}
+
+/// A job on the heap, for spawned work that does not go in a block.
 pub(crate) struct HeapJob<BODY> {
     body: BODY,
 }

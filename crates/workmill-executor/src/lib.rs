@@ -101,6 +101,7 @@
 //! lost wake-up is written up in `src/sleep/README.md` and model-checked with
 //! loom (`cargo xtask loom`).
 
+mod block;
 mod broadcast;
 mod builder;
 mod deque;

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use crate::global;
-use crate::job::HeapJob;
+use crate::job;
 use crate::latch::CountLatch;
 use crate::registry::Registry;
 use crate::spawn::Lane;
@@ -133,14 +133,15 @@ impl<'scope> Scope<'scope> {
     {
         self.pending.increment();
         let scope = ScopePtr(self);
-        let job = HeapJob::new(move || {
+        let job = move || {
             let scope = scope;
             // SAFETY: the scope waits for this job before it is dropped.
             unsafe { Scope::run_job(scope.0, body) }
-        });
-        // SAFETY: everything the job borrows outlives `'scope`, and the scope
-        // does not end before the job has run (`pending` counts it).
-        let job = unsafe { job.into_job_ref() };
+        };
+        // SAFETY: everything the job borrows outlives `'scope`, the scope
+        // does not end before the job has run (`pending` counts it), and
+        // every queued job runs once.
+        let job = unsafe { job::spawned(job) };
         self.registry.push_spawned(Lane::Normal, job);
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use workmill_core::Priority;
 
 use crate::global;
-use crate::job::HeapJob;
+use crate::job;
 use crate::registry::Registry;
 use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
 use crate::unwind::{self, Panic};
@@ -350,16 +350,16 @@ where
     let task = Arc::new(TaskCell::new(func));
     let queued = Arc::clone(&task);
     registry.job_started();
-    let job = HeapJob::new(move || {
+    let job = move || {
         // SAFETY: jobs run on a worker of the registry they were queued on.
         let worker = unsafe { &*WorkerThread::current() };
         let registry = worker.registry();
         queued.try_run(registry);
         drop(queued);
         registry.job_finished();
-    });
-    // SAFETY: the job owns everything it uses (`'static`).
-    registry.push_spawned(lane, unsafe { job.into_job_ref() });
+    };
+    // SAFETY: the job owns everything it uses (`'static`), and every queued job runs once.
+    registry.push_spawned(lane, unsafe { job::spawned(job) });
     JoinHandle {
         task,
         registry,

@@ -1,8 +1,10 @@
 //! The one place that chooses between std and loom primitives, so that `cargo xtask loom` checks the real code.
 //!
-//! Every atomic, lock, cell and thread in this crate comes from here. Under
-//! `--cfg workmill_loom` they are loom's instrumented types; otherwise std's.
+//! Every atomic, lock, cell, thread and raw allocation in this crate comes
+//! from here. Under `--cfg workmill_loom` they are loom's instrumented types; otherwise std's.
 
+#[cfg(not(workmill_loom))]
+pub(crate) use std::alloc::{alloc, dealloc};
 #[cfg(not(workmill_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering, fence};
 #[cfg(not(workmill_loom))]
@@ -10,6 +12,8 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(workmill_loom))]
 pub(crate) use std::thread;
 
+#[cfg(workmill_loom)]
+pub(crate) use loom::alloc::{alloc, dealloc};
 #[cfg(workmill_loom)]
 pub(crate) use loom::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering, fence,

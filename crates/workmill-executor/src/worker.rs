@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::ptr;
 use std::time::{Duration, Instant};
 
+use crate::block::JobBlocks;
 use crate::deque::{Steal, Worker};
 use crate::frames::{LocalFrames, SharedFrames};
 use crate::job::JobRef;
@@ -34,6 +35,8 @@ pub(crate) struct WorkerThread {
     /// Per victim: its share count when this worker first saw it offer join
     /// frames, and when (see [`WorkerThread::frames_ripe`]).
     sightings: Box<[Cell<Option<Sighting>>]>,
+    /// Where this worker places the jobs it spawns.
+    blocks: JobBlocks,
     registry: Arc<Registry>,
 }
 
@@ -106,6 +109,12 @@ impl WorkerThread {
     #[inline]
     fn info(&self) -> &ThreadInfo {
         &self.registry.thread_infos[self.index]
+    }
+
+    /// Where this worker places the jobs it spawns.
+    #[inline]
+    pub(crate) fn blocks(&self) -> &JobBlocks {
+        &self.blocks
     }
 
     #[inline]
@@ -359,6 +368,7 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
         sightings: (0..registry.num_threads())
             .map(|_| Cell::new(None))
             .collect(),
+        blocks: JobBlocks::new(),
         registry,
     };
     WORKER_THREAD.with(|current| current.set(&worker));

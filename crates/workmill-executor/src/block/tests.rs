@@ -1,0 +1,220 @@
+//! Tests of job blocks: jobs run once wherever they run, unsuitable jobs are given back, and loom
+//! checks that a block is freed exactly once whoever finishes with it last.
+
+use super::*;
+use crate::sync::{Arc, thread};
+
+/// Places a job that adds `amount` to `total`.
+fn adding(blocks: &JobBlocks, total: &Arc<AtomicUsize>, amount: usize) -> JobRef {
+    let total = Arc::clone(total);
+    // SAFETY: the job owns what it uses; every test runs each job once.
+    let placed = unsafe {
+        blocks.place(move || {
+            total.fetch_add(amount, Ordering::Relaxed);
+        })
+    };
+    match placed {
+        Ok(job) => job,
+        Err(_) => panic!("a small job fits in a block"),
+    }
+}
+
+#[cfg(not(workmill_loom))]
+mod std_tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn jobs_over_many_blocks_run_once_on_other_threads_whenever_the_owner_retires() {
+        const JOBS: usize = 20_000;
+        let total = Arc::new(AtomicUsize::new(0));
+        let runs: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..JOBS).map(|_| AtomicUsize::new(0)).collect());
+        let blocks = JobBlocks::new();
+        let (tx, rx) = mpsc::channel::<JobRef>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let runners: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = Arc::clone(&rx);
+                thread::spawn(move || {
+                    loop {
+                        let next = rx.lock().unwrap().recv();
+                        match next {
+                            // SAFETY: each job is sent once and run once.
+                            Ok(job) => unsafe { job.execute() },
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..JOBS {
+            let (total, runs) = (Arc::clone(&total), Arc::clone(&runs));
+            // Jobs of different sizes, so that blocks fill unevenly.
+            let padding = [i as u8; 40];
+            // SAFETY: the job owns what it uses and is run once.
+            let job = unsafe {
+                blocks.place(move || {
+                    runs[i].fetch_add(1, Ordering::Relaxed);
+                    total.fetch_add(
+                        i + usize::from(padding[i % 40] != i as u8),
+                        Ordering::Relaxed,
+                    );
+                })
+            };
+            tx.send(job.ok().expect("fits")).unwrap();
+        }
+        // Retired while the runners may still be at work on its jobs.
+        drop(blocks);
+        drop(tx);
+        for runner in runners {
+            runner.join().unwrap();
+        }
+        assert_eq!(total.load(Ordering::Relaxed), JOBS * (JOBS - 1) / 2);
+        assert!(
+            runs.iter().all(|r| r.load(Ordering::Relaxed) == 1),
+            "every job ran exactly once"
+        );
+    }
+
+    #[test]
+    fn a_job_drops_what_it_captured_once() {
+        let captured = Arc::new(());
+        let blocks = JobBlocks::new();
+        let jobs: Vec<JobRef> = (0..100)
+            .map(|_| {
+                let held = Arc::clone(&captured);
+                // SAFETY: the job owns what it uses and is run once below.
+                unsafe { blocks.place(move || drop(held)) }
+                    .ok()
+                    .expect("fits")
+            })
+            .collect();
+        assert_eq!(Arc::strong_count(&captured), 101);
+        drop(blocks);
+        for job in jobs {
+            // SAFETY: run once.
+            unsafe { job.execute() };
+        }
+        assert_eq!(Arc::strong_count(&captured), 1);
+    }
+
+    #[test]
+    fn a_job_too_large_or_too_aligned_is_given_back_intact() {
+        #[repr(align(128))]
+        struct Aligned(u8);
+
+        let blocks = JobBlocks::new();
+        let large = [7u8; MAX_JOB_BYTES];
+        let total = Arc::new(AtomicUsize::new(0));
+        let sum = Arc::clone(&total);
+        // SAFETY: nothing is placed; the body comes back.
+        let given_back = unsafe {
+            blocks.place(move || {
+                sum.fetch_add(
+                    large.iter().map(|&b| usize::from(b)).sum(),
+                    Ordering::Relaxed,
+                );
+            })
+        };
+        let Err(body) = given_back else {
+            panic!("a job larger than MAX_JOB_BYTES is not placed")
+        };
+        body();
+        assert_eq!(total.load(Ordering::Relaxed), 7 * MAX_JOB_BYTES);
+
+        let aligned = Aligned(3);
+        let sum = Arc::clone(&total);
+        // SAFETY: as above.
+        let given_back = unsafe {
+            blocks.place(move || {
+                // The whole value, not just its field, is captured.
+                let aligned = aligned;
+                sum.fetch_add(usize::from(aligned.0), Ordering::Relaxed);
+            })
+        };
+        let Err(body) = given_back else {
+            panic!("a job aligned past a cache line is not placed")
+        };
+        body();
+        assert_eq!(total.load(Ordering::Relaxed), 7 * MAX_JOB_BYTES + 3);
+
+        // The blocks still take small jobs afterwards.
+        let job = adding(&blocks, &total, 1);
+        // SAFETY: run once.
+        unsafe { job.execute() };
+        assert_eq!(total.load(Ordering::Relaxed), 7 * MAX_JOB_BYTES + 4);
+    }
+
+    #[test]
+    fn a_pool_scope_mixes_block_and_heap_jobs() {
+        let pool = crate::ThreadPool::builder().num_threads(2).build().unwrap();
+        let total = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for i in 0..10_000usize {
+                if i % 100 == 0 {
+                    // Too large for a block: goes to the heap.
+                    let large = [1u8; 2 * MAX_JOB_BYTES];
+                    let total = &total;
+                    s.spawn(move |_| {
+                        total.fetch_add(
+                            large.iter().map(|&b| usize::from(b)).sum(),
+                            Ordering::Relaxed,
+                        );
+                    });
+                } else {
+                    let total = &total;
+                    s.spawn(move |_| {
+                        total.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            }
+        });
+        assert_eq!(total.into_inner(), 100 * 2 * MAX_JOB_BYTES + 9_900);
+    }
+}
+
+#[cfg(workmill_loom)]
+mod loom_tests {
+    use super::*;
+
+    /// The owner retires the block while another thread runs one of its jobs:
+    /// whichever finishes last frees it, exactly once (loom reports a leak, or
+    /// an untracked pointer on a second free).
+    #[test]
+    fn loom_block_freed_once_by_owner_or_runner() {
+        loom::model(|| {
+            let total = Arc::new(AtomicUsize::new(0));
+            let blocks = JobBlocks::new();
+            let first = adding(&blocks, &total, 1);
+            let second = adding(&blocks, &total, 2);
+            // SAFETY: each job is run once.
+            let runner = thread::spawn(move || unsafe { first.execute() });
+            // SAFETY: as above.
+            unsafe { second.execute() };
+            drop(blocks);
+            runner.join().unwrap();
+            assert_eq!(total.load(Ordering::Relaxed), 3);
+        });
+    }
+
+    /// The block is retired before any job runs; two runners race to finish it.
+    #[test]
+    fn loom_block_freed_once_by_the_last_of_two_runners() {
+        loom::model(|| {
+            let total = Arc::new(AtomicUsize::new(0));
+            let blocks = JobBlocks::new();
+            let jobs = [adding(&blocks, &total, 1), adding(&blocks, &total, 2)];
+            drop(blocks);
+            let runners = jobs.map(|job| {
+                // SAFETY: each job is run once.
+                thread::spawn(move || unsafe { job.execute() })
+            });
+            for runner in runners {
+                runner.join().unwrap();
+            }
+            assert_eq!(total.load(Ordering::Relaxed), 3);
+        });
+    }
+}
