@@ -22,9 +22,13 @@
 //! nobody frees a block its owner is still filling. A job reads itself out of
 //! the block before it decrements, so the block may go while its body runs.
 //!
-//! Jobs that do not suit a block (larger than [`MAX_JOB_BYTES`] or aligned to
-//! more than a cache line) and jobs spawned from outside every worker go to
-//! the heap one by one, as [`HeapJob`](crate::job::HeapJob)s.
+//! Only a scope's jobs go in blocks. A block lives as long as its longest
+//! job, so a job that waits or runs for a long time keeps 32 KiB alive; a
+//! scope bounds that (it ends only when its jobs have run), but a `'static`
+//! spawn may run forever, so those stay on the heap. So do jobs that do not
+//! suit a block (over [`MAX_JOB_BYTES`] with the block pointer, or aligned to
+//! more than a cache line) and jobs spawned from outside every pool's
+//! workers, each as a [`HeapJob`](crate::job::HeapJob).
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -43,13 +47,19 @@ const BLOCK_ALIGN: usize = 64;
 /// so the threads running jobs do not contend with the owner writing new ones.
 const FIRST_JOB: usize = BLOCK_ALIGN;
 
-/// The largest job placed in a block; larger ones go to the heap.
+/// The largest job placed in a block, counting the 8-byte block pointer it
+/// carries; larger ones go to the heap.
 pub(crate) const MAX_JOB_BYTES: usize = 1024;
 
 /// The start of every block.
 struct BlockHeader {
     /// Jobs not yet run, less the jobs placed but not yet declared at retirement (see the module docs).
     unfinished: AtomicUsize,
+    /// Under loom, stands for the block's bytes: a job reads it before it reads
+    /// itself out, and `free` writes it, so that loom reports a block freed while
+    /// a job in it may still be read (a wrong ordering, or a release before the read).
+    #[cfg(workmill_loom)]
+    bytes: crate::sync::UnsafeCell<()>,
 }
 
 /// A job in a block: the block it must release, and its closure.
@@ -135,6 +145,10 @@ impl JobBlocks {
     }
 
     /// Allocates a new current block; false if the allocator refused.
+    ///
+    /// A global allocator that spawned scope jobs from inside `alloc` would
+    /// reach here again before the first call set its block, and the inner
+    /// block would leak; nothing else runs code during [`JobBlocks::place`].
     fn start_block(&self) -> bool {
         // SAFETY: the layout has a non-zero size.
         let block = unsafe { alloc(block_layout()) };
@@ -147,6 +161,8 @@ impl JobBlocks {
                 block.cast::<BlockHeader>(),
                 BlockHeader {
                     unfinished: AtomicUsize::new(0),
+                    #[cfg(workmill_loom)]
+                    bytes: crate::sync::UnsafeCell::new(()),
                 },
             );
         }
@@ -190,6 +206,13 @@ unsafe fn execute<BODY>(this: *const ())
 where
     BODY: FnOnce() + Send,
 {
+    #[cfg(workmill_loom)]
+    {
+        // SAFETY: the block is live until this job's decrement below.
+        let header = unsafe { &*this.cast::<BlockJob<BODY>>() }.block;
+        // SAFETY: as above.
+        unsafe { header.as_ref() }.bytes.with(|_| ());
+    }
     // SAFETY: the job is live and ours alone; reading it out leaves its bytes
     // unused, so the block may be freed before the body runs.
     let job = unsafe { ptr::read(this.cast::<BlockJob<BODY>>()) };
@@ -220,6 +243,9 @@ unsafe fn release(header: NonNull<BlockHeader>) {
 ///
 /// Nobody uses the block any more.
 unsafe fn free(header: NonNull<BlockHeader>) {
+    #[cfg(workmill_loom)]
+    // SAFETY: the header is live until it is dropped below.
+    unsafe { header.as_ref() }.bytes.with_mut(|_| ());
     // SAFETY: the header was written when the block started and is dropped once, here.
     unsafe { ptr::drop_in_place(header.as_ptr()) };
     // SAFETY: allocated by `start_block` with this layout.

@@ -1,4 +1,4 @@
-//! Jobs: type-erased pointers to work that one thread hands to another, on the stack (`StackJob`) or the heap (`HeapJob`).
+//! Jobs: type-erased pointers to work that one thread hands to another, on the stack (`StackJob`), in a worker's block (`block.rs`) or on the heap (`HeapJob`).
 
 use std::mem;
 
@@ -189,16 +189,15 @@ where
     }
 }
 
-/// A job for spawned work, whose creator does not wait in place: in the
-/// current worker's block when the job suits one (see [`block`](crate::block)),
-/// else on the heap.
+/// A job for a scope's spawned work: in the current worker's block when this
+/// thread is a worker of any pool and the job suits a block (see
+/// [`block`](crate::block)), else on the heap.
 ///
 /// # Safety
 ///
-/// Everything `body` borrows must outlive the job's execution (scopes wait
-/// for their jobs; `'static` spawns borrow nothing), and the job must be
-/// executed exactly once.
-pub(crate) unsafe fn spawned<BODY>(body: BODY) -> JobRef
+/// Everything `body` borrows must outlive the job's execution (the scope
+/// waits for its jobs), and the job must be executed exactly once.
+pub(crate) unsafe fn scope_job<BODY>(body: BODY) -> JobRef
 where
     BODY: FnOnce() + Send,
 {
@@ -215,7 +214,7 @@ where
     unsafe { HeapJob::new(body).into_job_ref() }
 }
 
-/// A job on the heap, for spawned work that does not go in a block.
+/// A job on the heap: a `'static` spawn, or a scope's job that does not go in a block.
 pub(crate) struct HeapJob<BODY> {
     body: BODY,
 }

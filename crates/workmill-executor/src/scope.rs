@@ -141,7 +141,7 @@ impl<'scope> Scope<'scope> {
         // SAFETY: everything the job borrows outlives `'scope`, the scope
         // does not end before the job has run (`pending` counts it), and
         // every queued job runs once.
-        let job = unsafe { job::spawned(job) };
+        let job = unsafe { job::scope_job(job) };
         self.registry.push_spawned(Lane::Normal, job);
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use workmill_core::Priority;
 
 use crate::global;
-use crate::job;
+use crate::job::HeapJob;
 use crate::registry::Registry;
 use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
 use crate::unwind::{self, Panic};
@@ -358,8 +358,12 @@ where
         drop(queued);
         registry.job_finished();
     };
-    // SAFETY: the job owns everything it uses (`'static`), and every queued job runs once.
-    registry.push_spawned(lane, unsafe { job::spawned(job) });
+    // On the heap, not in a block (see `block.rs`): a `'static` task may run
+    // or wait in a lane for as long as it likes, and would keep a whole block
+    // alive meanwhile; its `Arc` costs an allocation anyway.
+    let job = HeapJob::new(job);
+    // SAFETY: the job owns everything it uses (`'static`).
+    registry.push_spawned(lane, unsafe { job.into_job_ref() });
     JoinHandle {
         task,
         registry,

@@ -382,6 +382,11 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
     worker.wait_until_cold(terminate, true);
     if let Some(exit) = &registry.hooks.exit_handler {
         let _ = crate::unwind::halt_unwinding(|| exit(index));
+        // Tasks the hook spawned went to this worker's deque, which nobody
+        // else will look at again: run them here rather than drop them.
+        while let Some(job) = worker.deque.pop() {
+            worker.execute(job);
+        }
     }
 }
 

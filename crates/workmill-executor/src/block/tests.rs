@@ -51,7 +51,6 @@ mod std_tests {
             .collect();
         for i in 0..JOBS {
             let (total, runs) = (Arc::clone(&total), Arc::clone(&runs));
-            // Jobs of different sizes, so that blocks fill unevenly.
             let padding = [i as u8; 40];
             // SAFETY: the job owns what it uses and is run once.
             let job = unsafe {
@@ -76,6 +75,67 @@ mod std_tests {
             runs.iter().all(|r| r.load(Ordering::Relaxed) == 1),
             "every job ran exactly once"
         );
+    }
+
+    #[test]
+    fn jobs_of_mixed_sizes_and_alignments_keep_their_contents() {
+        /// A cache line's alignment, the largest a block serves.
+        #[repr(align(64))]
+        struct Line([u8; 64]);
+
+        /// The largest job: with the tag, the `Arc` and the block pointer, exactly `MAX_JOB_BYTES`.
+        const FILL: usize = MAX_JOB_BYTES - 24;
+
+        let total = Arc::new(AtomicUsize::new(0));
+        let blocks = JobBlocks::new();
+        let mut jobs = Vec::new();
+        for i in 0..3_000usize {
+            let tag = (i % 251) as u8;
+            let sum = Arc::clone(&total);
+            let placed = match i % 3 {
+                // SAFETY: the job owns what it uses and is run once below.
+                0 => unsafe {
+                    blocks.place(move || {
+                        sum.fetch_add(usize::from(tag), Ordering::Relaxed);
+                    })
+                }
+                .ok(),
+                1 => {
+                    let line = Line([tag; 64]);
+                    // SAFETY: as above.
+                    unsafe {
+                        blocks.place(move || {
+                            let line = line;
+                            assert_eq!(std::ptr::from_ref(&line) as usize % 64, 0);
+                            assert!(line.0.iter().all(|&b| b == tag), "a line job intact");
+                            sum.fetch_add(usize::from(tag), Ordering::Relaxed);
+                        })
+                    }
+                    .ok()
+                }
+                _ => {
+                    let fill = [tag; FILL];
+                    let body = move || {
+                        assert!(fill.iter().all(|&b| b == tag), "a full-size job intact");
+                        sum.fetch_add(usize::from(tag), Ordering::Relaxed);
+                    };
+                    assert_eq!(std::mem::size_of_val(&body) + 8, MAX_JOB_BYTES);
+                    // SAFETY: as above.
+                    unsafe { blocks.place(body) }.ok()
+                }
+            };
+            jobs.push(placed.expect("every one of these suits a block"));
+        }
+        let expected: usize = (0..3_000usize).map(|i| i % 251).sum();
+        drop(blocks);
+        // Run in an order unlike the one they were placed in.
+        let (evens, odds): (Vec<_>, Vec<_>) =
+            jobs.into_iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        for (_, job) in odds.into_iter().rev().chain(evens) {
+            // SAFETY: run once.
+            unsafe { job.execute() };
+        }
+        assert_eq!(total.load(Ordering::Relaxed), expected);
     }
 
     #[test]

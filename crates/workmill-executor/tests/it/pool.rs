@@ -80,6 +80,24 @@ fn start_and_exit_hooks_run_once_per_worker() {
 }
 
 #[test]
+fn tasks_spawned_by_the_exit_hook_still_run() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(2)
+        .exit_handler(move |_| {
+            let counter = Arc::clone(&counter);
+            drop(workmill_executor::spawn(move || {
+                counter.fetch_add(1, Ordering::SeqCst)
+            }));
+        })
+        .build()
+        .unwrap();
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 2, "one task per exiting worker");
+}
+
+#[test]
 fn install_runs_on_a_worker_and_propagates_panics() {
     let pool = pool(2);
     assert_eq!(current_thread_index(), None);
