@@ -382,9 +382,9 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
     worker.wait_until_cold(terminate, true);
     if let Some(exit) = &registry.hooks.exit_handler {
         let _ = crate::unwind::halt_unwinding(|| exit(index));
-        // Tasks the hook spawned went to this worker's deque, which nobody
-        // else will look at again: run them here rather than drop them.
-        while let Some(job) = worker.deque.pop() {
+        // Tasks the hook spawned went to this worker's deque or to a lane,
+        // where no worker may look again: run them here rather than drop them.
+        while let Some(job) = worker.find_work(Search::Now) {
             worker.execute(job);
         }
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use workmill_core::Worker;
 use workmill_executor::{
-    BuildError, ThreadPool, ThreadPoolBuilder, Yield, current_num_threads, current_thread_index,
-    yield_now,
+    BuildError, Lane, ThreadPool, ThreadPoolBuilder, Yield, current_num_threads,
+    current_thread_index, yield_now,
 };
 
 use crate::{eventually, pool};
@@ -86,15 +86,21 @@ fn tasks_spawned_by_the_exit_hook_still_run() {
     let pool = ThreadPoolBuilder::new()
         .num_threads(2)
         .exit_handler(move |_| {
-            let counter = Arc::clone(&counter);
-            drop(workmill_executor::spawn(move || {
-                counter.fetch_add(1, Ordering::SeqCst)
-            }));
+            for lane in [Lane::High, Lane::Normal, Lane::Low] {
+                let counter = Arc::clone(&counter);
+                drop(workmill_executor::spawn_with(lane, move || {
+                    counter.fetch_add(1, Ordering::SeqCst)
+                }));
+            }
         })
         .build()
         .unwrap();
     pool.shutdown();
-    assert_eq!(ran.load(Ordering::SeqCst), 2, "one task per exiting worker");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        6,
+        "three tasks per exiting worker"
+    );
 }
 
 #[test]
