@@ -166,6 +166,52 @@ impl TaskId {
         })
     }
 
+    /// The parts of this id if it has the shape [`TaskId::generate`] gives an id: 26 Crockford
+    /// base-32 characters (upper case) that encode 128 bits; `None` for any other id.
+    ///
+    /// A caller's own id may have that shape too, so the parts say what the text encodes, not
+    /// where the id came from. The memory queue uses them to give the ids of one batch
+    /// neighbouring places in its index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_core::{TaskId, Timestamp};
+    ///
+    /// let at = Timestamp::from_micros(1_700_000_000_000_000);
+    /// let (a, b) = (TaskId::generate_at(at), TaskId::generate_at(at));
+    /// let (pa, pb) = (a.generated_parts().unwrap(), b.generated_parts().unwrap());
+    /// assert_eq!(pa.millis, 1_700_000_000_000);
+    /// assert_eq!((pa.millis, pa.nonce), (pb.millis, pb.nonce));
+    /// assert_eq!(pb.count, pa.count + 1);
+    /// assert_eq!(TaskId::new("order-42").unwrap().generated_parts(), None);
+    /// ```
+    pub fn generated_parts(&self) -> Option<GeneratedParts> {
+        let IdText::Inline { len, bytes } = &self.0 else {
+            return None;
+        };
+        if usize::from(*len) != GENERATED_LEN {
+            return None;
+        }
+        let mut value: u128 = 0;
+        for &byte in &bytes[..GENERATED_LEN] {
+            let digit = CROCKFORD_VALUE[usize::from(byte)];
+            if digit >= 32 {
+                return None;
+            }
+            value = (value << 5) | u128::from(digit);
+        }
+        // 26 characters carry 130 bits: the first may use only its low three.
+        if bytes[0] > b'7' {
+            return None;
+        }
+        Some(GeneratedParts {
+            millis: (value >> 80) as u64,
+            nonce: (value >> 48) as u32,
+            count: (value & ((1 << 48) - 1)) as u64,
+        })
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -174,6 +220,28 @@ impl TaskId {
 
 /// The length of a generated id: 128 bits in 5-bit characters.
 const GENERATED_LEN: usize = 26;
+
+/// Each byte's value as a Crockford base-32 digit ([`CROCKFORD`]), or 32 for a byte that is none.
+const CROCKFORD_VALUE: [u8; 256] = {
+    let mut table = [32u8; 256];
+    let mut digit = 0;
+    while digit < 32 {
+        table[CROCKFORD[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
+
+/// What a generated id encodes (see [`TaskId::generated_parts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GeneratedParts {
+    /// Its time stamp, in milliseconds since the Unix epoch (48 bits).
+    pub millis: u64,
+    /// The 32 bits its process chose at random once.
+    pub nonce: u32,
+    /// Its place in the process's sequence of ids (48 bits).
+    pub count: u64,
+}
 
 impl TaskId {
     /// The id's bytes, without the UTF-8 check that [`TaskId::as_str`] repeats.
@@ -393,6 +461,53 @@ mod tests {
             assert_eq!(id.as_str().len(), 26);
             assert!(TaskId::new(id.as_str()).is_ok());
         }
+    }
+
+    #[test]
+    fn generated_parts_read_back_what_generate_wrote_and_nothing_else() {
+        let at = Timestamp::from_micros(1_234_567_890_123_456);
+        let ids: Vec<TaskId> = (0..100).map(|_| TaskId::generate_at(at)).collect();
+        let parts: Vec<GeneratedParts> =
+            ids.iter().map(|id| id.generated_parts().unwrap()).collect();
+        for (p, q) in parts.iter().zip(&parts[1..]) {
+            assert_eq!((p.millis, p.nonce), (1_234_567_890_123, process_nonce()));
+            // Other tests make ids at the same time, from the same counter.
+            assert!(q.count > p.count, "one process counter");
+        }
+        // Re-encoding the parts gives the id back.
+        let p = parts[7];
+        let value =
+            (u128::from(p.millis) << 80) | (u128::from(p.nonce) << 48) | u128::from(p.count);
+        let text: String = (0..26)
+            .map(|i| char::from(CROCKFORD[((value >> (5 * (25 - i))) & 31) as usize]))
+            .collect();
+        assert_eq!(text, ids[7].as_str());
+        for other in [
+            "order-42",
+            "",
+            "01ARZ3NDEKTSV4RRFFQ69G5FA",   // 25 characters
+            "01ARZ3NDEKTSV4RRFFQ69G5FAVX", // 27
+            "01arz3ndektsv4rrffq69g5fav",  // lower case
+            "01ARZ3NDEKTSV4RRFFQ69G5FAU",  // U is no Crockford digit
+            "81ARZ3NDEKTSV4RRFFQ69G5FAV",  // more than 128 bits
+        ] {
+            assert_eq!(
+                TaskId::new(other)
+                    .map(|id| id.generated_parts())
+                    .ok()
+                    .flatten(),
+                None,
+                "{other:?}"
+            );
+        }
+        let largest = TaskId::new("7ZZZZZZZZZZZZZZZZZZZZZZZZZ")
+            .unwrap()
+            .generated_parts()
+            .unwrap();
+        assert_eq!(
+            (largest.millis, largest.nonce, largest.count),
+            ((1 << 48) - 1, u32::MAX, (1 << 48) - 1)
+        );
     }
 
     #[test]

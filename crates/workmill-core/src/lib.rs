@@ -97,7 +97,7 @@ pub use error::{
     BalanceError, CodecError, CodecOp, IllegalTransition, InvalidId, InvalidRetryPolicy,
     QueueError, UnknownJobStatus, UnknownStatus,
 };
-pub use id::{MAX_ID_LEN, TaskId, WorkerId};
+pub use id::{GeneratedParts, MAX_ID_LEN, TaskId, WorkerId};
 pub use job::{JobRecord, JobStatus, NewJob};
 pub use name::TaskName;
 pub use payload::{INLINE_PAYLOAD, Payload};

@@ -6,7 +6,6 @@
 //! [`QueueStats`] in step, so the stats add up after every operation.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use workmill_core::{
@@ -17,7 +16,7 @@ use workmill_core::{
 use super::config::MemoryConfig;
 use super::jobs::{JobLink, Jobs};
 use super::ready::ReadyQueue;
-use super::slots::{NOT_FINISHED, Slots, Task};
+use super::slots::{HashId, NOT_FINISHED, Slots, Task};
 use super::timers::{Due, Expiry, Timers};
 use super::wake::{Sleepers, Wakes};
 use crate::sync::{Mutex, lock};
@@ -370,7 +369,7 @@ fn lease_lost(lease: &Lease) -> QueueError {
 /// record of some 350 bytes into memory that is rarely in cache is the slowest part of a submit,
 /// and nobody needs to wait for it; so is hashing its id with `hasher` (the slots' own). The
 /// sequence and unique numbers come under the lock.
-pub(crate) fn prepare<S: BuildHasher>(
+pub(crate) fn prepare<S: HashId>(
     new: NewTask,
     job: Option<JobLink>,
     now: Timestamp,
@@ -382,7 +381,7 @@ pub(crate) fn prepare<S: BuildHasher>(
 /// [`prepare`] into `spare`, the box of a record evicted earlier (see [`Spares`]), if there is
 /// one: reusing it spares a `malloc` here and a `free` on the worker that evicted it, which
 /// for records made on one thread and freed on another also contend on the allocator's lock.
-pub(crate) fn prepare_in<S: BuildHasher>(
+pub(crate) fn prepare_in<S: HashId>(
     spare: Option<Box<Task>>,
     new: NewTask,
     job: Option<JobLink>,
@@ -399,8 +398,8 @@ pub(crate) fn prepare_in<S: BuildHasher>(
     }
 }
 
-fn build<S: BuildHasher>(new: NewTask, job: Option<JobLink>, now: Timestamp, hasher: &S) -> Task {
-    let hash = hasher.hash_one(&new.id);
+fn build<S: HashId>(new: NewTask, job: Option<JobLink>, now: Timestamp, hasher: &S) -> Task {
+    let hash = hasher.hash_id(&new.id);
     Task {
         record: TaskRecord {
             id: new.id,

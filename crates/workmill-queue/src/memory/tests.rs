@@ -268,7 +268,7 @@ fn an_evicted_record_lets_go_of_what_it_shared_and_its_box_holds_the_next_task()
 fn spare_boxes_are_kept_up_to_the_limit() {
     use super::state::{Spares, prepare};
     let spares = Spares::default();
-    let hasher = std::hash::RandomState::new();
+    let hasher = super::slots::IdHasher::default();
     let make = |n: u32| -> Vec<(u32, Box<super::slots::Task>)> {
         (0..n)
             .map(|slot| {
