@@ -151,19 +151,12 @@ impl TaskId {
     /// ```
     pub fn generate_at(at: Timestamp) -> TaskId {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let millis = at.as_millis() & ((1 << 48) - 1);
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1);
-        let value =
-            (u128::from(millis) << 80) | (u128::from(process_nonce()) << 48) | u128::from(count);
-        let mut bytes = [0u8; INLINE_LEN];
-        for (i, slot) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
-            let shift = 5 * (GENERATED_LEN - 1 - i);
-            *slot = CROCKFORD[((value >> shift) & 31) as usize];
+        GeneratedParts {
+            millis: at.as_millis(),
+            nonce: process_nonce(),
+            count: COUNTER.fetch_add(1, Ordering::Relaxed),
         }
-        TaskId(IdText::Inline {
-            len: GENERATED_LEN as u8,
-            bytes,
-        })
+        .to_id()
     }
 
     /// The parts of this id if it has the shape [`TaskId::generate`] gives an id: 26 Crockford
@@ -241,6 +234,33 @@ pub struct GeneratedParts {
     pub nonce: u32,
     /// Its place in the process's sequence of ids (48 bits).
     pub count: u64,
+}
+
+impl GeneratedParts {
+    /// The id that encodes these parts, as [`TaskId::generate`] writes it: the inverse of
+    /// [`TaskId::generated_parts`]. Only the low 48 bits of `millis` and `count` are kept.
+    ///
+    /// ```
+    /// use workmill_core::{GeneratedParts, TaskId};
+    ///
+    /// let id = TaskId::generate();
+    /// assert_eq!(id.generated_parts().unwrap().to_id(), id);
+    /// ```
+    pub fn to_id(self) -> TaskId {
+        const LOW_48: u64 = (1 << 48) - 1;
+        let value = (u128::from(self.millis & LOW_48) << 80)
+            | (u128::from(self.nonce) << 48)
+            | u128::from(self.count & LOW_48);
+        let mut bytes = [0u8; INLINE_LEN];
+        for (i, slot) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
+            let shift = 5 * (GENERATED_LEN - 1 - i);
+            *slot = CROCKFORD[((value >> shift) & 31) as usize];
+        }
+        TaskId(IdText::Inline {
+            len: GENERATED_LEN as u8,
+            bytes,
+        })
+    }
 }
 
 impl TaskId {
@@ -474,7 +494,7 @@ mod tests {
             // Other tests make ids at the same time, from the same counter.
             assert!(q.count > p.count, "one process counter");
         }
-        // Re-encoding the parts gives the id back.
+        // Re-encoding the parts gives the id back (encoded here independently of `to_id`).
         let p = parts[7];
         let value =
             (u128::from(p.millis) << 80) | (u128::from(p.nonce) << 48) | u128::from(p.count);

@@ -189,20 +189,19 @@ where
     }
 }
 
-/// A job for a scope's spawned work: in the current worker's block when this
-/// thread is a worker of any pool and the job suits a block (see
-/// [`block`](crate::block)), else on the heap.
+/// A job for a scope's spawned work: in `worker`'s block when this thread is a
+/// worker of any pool (`worker` is [`WorkerThread::current`]) and the job suits
+/// a block (see [`block`](crate::block)), else on the heap.
 ///
 /// # Safety
 ///
 /// Everything `body` borrows must outlive the job's execution (the scope
 /// waits for its jobs), and the job must be executed exactly once.
-pub(crate) unsafe fn scope_job<BODY>(body: BODY) -> JobRef
+pub(crate) unsafe fn scope_job<BODY>(worker: Option<&WorkerThread>, body: BODY) -> JobRef
 where
     BODY: FnOnce() + Send,
 {
-    // SAFETY: a non-null current worker is alive on this thread.
-    let body = match unsafe { WorkerThread::current().as_ref() } {
+    let body = match worker {
         // SAFETY: forwarded to the caller.
         Some(worker) => match unsafe { worker.blocks().place(body) } {
             Ok(job) => return job,

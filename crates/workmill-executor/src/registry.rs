@@ -106,16 +106,21 @@ impl Registry {
     /// Queues a spawned job: normal-lane work from one of our workers goes to
     /// its own deque (cheapest, and stolen from there), everything else to a lane.
     pub(crate) fn push_spawned(&self, lane: Lane, job: JobRef) {
-        if lane == Lane::Normal {
-            let worker = WorkerThread::current();
-            // SAFETY: a non-null current worker is alive on this thread.
-            if let Some(worker) = unsafe { worker.as_ref() }
-                && worker.belongs_to(self)
-            {
-                worker.push(job);
-                self.sleep.new_jobs();
-                return;
-            }
+        // SAFETY: a non-null current worker is alive on this thread.
+        let worker = unsafe { WorkerThread::current().as_ref() };
+        self.push_spawned_from(worker, lane, job);
+    }
+
+    /// [`Registry::push_spawned`] for a caller that has already looked up this
+    /// thread's worker (`worker` is [`WorkerThread::current`]).
+    pub(crate) fn push_spawned_from(&self, worker: Option<&WorkerThread>, lane: Lane, job: JobRef) {
+        if lane == Lane::Normal
+            && let Some(worker) = worker
+            && worker.belongs_to(self)
+        {
+            worker.push(job);
+            self.sleep.new_jobs();
+            return;
         }
         self.inject(lane, job);
     }

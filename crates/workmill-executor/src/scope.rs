@@ -138,11 +138,13 @@ impl<'scope> Scope<'scope> {
             // SAFETY: the scope waits for this job before it is dropped.
             unsafe { Scope::run_job(scope.0, body) }
         };
+        // SAFETY: a non-null current worker is alive on this thread.
+        let worker = unsafe { WorkerThread::current().as_ref() };
         // SAFETY: everything the job borrows outlives `'scope`, the scope
         // does not end before the job has run (`pending` counts it), and
         // every queued job runs once.
-        let job = unsafe { job::scope_job(job) };
-        self.registry.push_spawned(Lane::Normal, job);
+        let job = unsafe { job::scope_job(worker, job) };
+        self.registry.push_spawned_from(worker, Lane::Normal, job);
     }
 
     /// Runs a spawned job and counts it done.

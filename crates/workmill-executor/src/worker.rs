@@ -35,7 +35,7 @@ pub(crate) struct WorkerThread {
     /// Per victim: its share count when this worker first saw it offer join
     /// frames, and when (see [`WorkerThread::frames_ripe`]).
     sightings: Box<[Cell<Option<Sighting>>]>,
-    /// Where this worker places the jobs it spawns.
+    /// Where this worker places the scope jobs it spawns.
     blocks: JobBlocks,
     registry: Arc<Registry>,
 }
@@ -111,7 +111,7 @@ impl WorkerThread {
         &self.registry.thread_infos[self.index]
     }
 
-    /// Where this worker places the jobs it spawns.
+    /// Where this worker places the scope jobs it spawns.
     #[inline]
     pub(crate) fn blocks(&self) -> &JobBlocks {
         &self.blocks

@@ -21,8 +21,8 @@ pub(crate) struct Task {
     /// Unique per table entry, so a waiter can tell its task from a later
     /// occupant of the same slot.
     pub(crate) uid: u64,
-    /// The keyed hash of its id, computed once while the id is in cache.
-    pub(crate) hash: u64,
+    /// Its id's index tag ([`HashId::tag`]), computed once while the id is in cache.
+    pub(crate) tag: u32,
     /// The arrival number of its current place in the ready queue.
     pub(crate) seq: u64,
     /// When the current lease lapses; meaningful while `Running`.
@@ -70,10 +70,10 @@ struct Cell {
     task: Option<Box<Task>>,
 }
 
-/// How the index hashes an id: [`IdHasher`], or a test's own.
+/// How the index tags an id: [`IdHasher`], or a test's own.
 pub(crate) trait HashId {
-    /// The id's hash; its top 32 bits are the index tag.
-    fn hash_id(&self, id: &TaskId) -> u64;
+    /// The id's index tag: 32 bits of its keyed hash (see [`IndexEntry`]).
+    fn tag(&self, id: &TaskId) -> u32;
 }
 
 /// The keyed hash of task ids, built on foldhash's quality variant seeded at random per queue
@@ -96,16 +96,15 @@ pub(crate) trait HashId {
 pub(crate) struct IdHasher(foldhash::quality::RandomState);
 
 impl HashId for IdHasher {
-    fn hash_id(&self, id: &TaskId) -> u64 {
+    fn tag(&self, id: &TaskId) -> u32 {
         match id.generated_parts() {
             Some(parts) => {
                 let rest = self
                     .0
                     .hash_one((parts.millis, parts.nonce, parts.count >> 32));
-                let tag = (parts.count as u32).wrapping_add((rest >> 32) as u32);
-                (u64::from(tag) << 32) | (rest & 0xffff_ffff)
+                (parts.count as u32).wrapping_add((rest >> 32) as u32)
             }
-            None => self.0.hash_one(id),
+            None => (self.0.hash_one(id) >> 32) as u32,
         }
     }
 }
@@ -118,11 +117,6 @@ impl HashId for IdHasher {
 struct IndexEntry {
     tag: u32,
     slot: u32,
-}
-
-/// The part of an id's hash an index entry keeps.
-fn tag(hash: u64) -> u32 {
-    (hash >> 32) as u32
 }
 
 /// Where the table places an entry with `tag`: the table picks the bucket from the low bits,
@@ -176,7 +170,7 @@ impl<S: HashId> Slots<S> {
 
     /// The slot of task `id`.
     pub(crate) fn find(&self, id: &TaskId) -> Option<u32> {
-        let tag = tag(self.hasher.hash_id(id));
+        let tag = self.hasher.tag(id);
         self.index
             .find(placement(tag), |entry| {
                 entry.tag == tag && holds(&self.cells, entry.slot, id)
@@ -198,12 +192,12 @@ impl<S: HashId> Slots<S> {
     /// Adds `task`, whose `hash` must be its id's under [`Slots::hasher`], or refuses it with its
     /// id if the id is taken.
     pub(crate) fn insert(&mut self, task: Box<Task>) -> Result<u32, TaskId> {
-        debug_assert_eq!(task.hash, self.hasher.hash_id(&task.record.id));
+        debug_assert_eq!(task.tag, self.hasher.tag(&task.record.id));
         let slot = match self.free.last() {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
         };
-        let tag = tag(task.hash);
+        let tag = task.tag;
         let cells = &self.cells;
         match self.index.entry(
             placement(tag),
@@ -325,7 +319,7 @@ fn holds(cells: &[Cell], slot: u32, id: &TaskId) -> bool {
 mod tests {
     use std::collections::HashSet;
 
-    use workmill_core::NewTask;
+    use workmill_core::{GeneratedParts, NewTask};
 
     use crate::memory::state::prepare;
 
@@ -336,7 +330,7 @@ mod tests {
     struct Collide;
 
     impl HashId for Collide {
-        fn hash_id(&self, _id: &TaskId) -> u64 {
+        fn tag(&self, _id: &TaskId) -> u32 {
             42
         }
     }
@@ -346,7 +340,7 @@ mod tests {
         let hasher = IdHasher::default();
         let at = Timestamp::from_micros(1_700_000_000_000_000);
         let ids: Vec<TaskId> = (0..512).map(|_| TaskId::generate_at(at)).collect();
-        let tags: Vec<u32> = ids.iter().map(|id| tag(hasher.hash_id(id))).collect();
+        let tags: Vec<u32> = ids.iter().map(|id| hasher.tag(id)).collect();
         for ((a, b), (x, y)) in ids.iter().zip(&ids[1..]).zip(tags.iter().zip(&tags[1..])) {
             let step = b.generated_parts().unwrap().count - a.generated_parts().unwrap().count;
             // Other tests draw from the same process counter meanwhile.
@@ -364,34 +358,30 @@ mod tests {
         // the sequence number alone, they would all share one bucket.
         let tags: HashSet<u32> = (0..2_000u64)
             .map(|n| {
-                let value = (u128::from(n) << 80) | (0xABCD_u128 << 48) | 7;
-                let text: String = (0..26)
-                    .map(|i| {
-                        char::from(
-                            b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-                                [((value >> (5 * (25 - i))) & 31) as usize],
-                        )
-                    })
-                    .collect();
-                let id = TaskId::new(text).unwrap();
+                let id = GeneratedParts {
+                    millis: n,
+                    nonce: 0xABCD,
+                    count: 7,
+                }
+                .to_id();
                 assert_eq!(id.generated_parts().unwrap().count, 7);
-                tag(hasher.hash_id(&id))
+                hasher.tag(&id)
             })
             .collect();
         assert!(tags.len() >= 1_990, "{} distinct tags of 2000", tags.len());
         // Two queues place the same id differently: the offset is keyed.
         let id = TaskId::generate();
         let other = IdHasher::default();
-        assert_ne!(hasher.hash_id(&id), other.hash_id(&id));
+        assert_ne!(hasher.tag(&id), other.tag(&id));
         // Ids of another shape hash their text, keyed: equal ids alike, others apart.
         let custom = TaskId::new("order-42").unwrap();
         assert_eq!(
-            hasher.hash_id(&custom),
-            hasher.hash_id(&TaskId::new("order-42").unwrap())
+            hasher.tag(&custom),
+            hasher.tag(&TaskId::new("order-42").unwrap())
         );
         assert_ne!(
-            hasher.hash_id(&custom),
-            hasher.hash_id(&TaskId::new("order-43").unwrap())
+            hasher.tag(&custom),
+            hasher.tag(&TaskId::new("order-43").unwrap())
         );
     }
 
