@@ -1,9 +1,9 @@
 //! `Slots`: the memory backend's task table, a slab of records indexed by id, whose positions lease tokens encode.
 
+use std::collections::HashSet;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
 use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
 
@@ -21,8 +21,8 @@ pub(crate) struct Task {
     /// Unique per table entry, so a waiter can tell its task from a later
     /// occupant of the same slot.
     pub(crate) uid: u64,
-    /// Its id's index tag ([`HashId::tag`]), computed once while the id is in cache.
-    pub(crate) tag: u32,
+    /// How the index finds its id ([`HashId::key`]), computed once while the id is in cache.
+    pub(crate) key: IdKey,
     /// The arrival number of its current place in the ready queue.
     pub(crate) seq: u64,
     /// When the current lease lapses; meaningful while `Running`.
@@ -58,7 +58,8 @@ struct Cell {
     /// Counts the reservations made in this slot, by any occupant; the low
     /// half of a lease token. It never resets, so a token is never reused.
     reservations: u32,
-    /// The index tag of the task's id (see [`IndexEntry`]), to find its entry on removal.
+    /// Where the task's index entry is, to remove it: its id's sequence number if the
+    /// entry is in the ring, its keyed hash if it is in the hash index (see [`Slots`]).
     tag: u32,
     /// The task's place in the finished list while it is final (the retention order),
     /// [`NOT_FINISHED`] otherwise. Kept here rather than in the record so that eviction
@@ -70,79 +71,101 @@ struct Cell {
     task: Option<Box<Task>>,
 }
 
-/// How the index tags an id: [`IdHasher`], or a test's own.
+/// Where the index keeps a task's id: its [`IdKey`].
 pub(crate) trait HashId {
-    /// The id's index tag: 32 bits of its keyed hash (see [`IndexEntry`]).
-    fn tag(&self, id: &TaskId) -> u32;
+    /// How `id` is indexed: by its sequence number if it has the shape of a generated id,
+    /// by [`HashId::hashed`] otherwise.
+    fn key(&self, id: &TaskId) -> IdKey;
+
+    /// 32 bits of the keyed hash of `id`'s text, for the hash index.
+    fn hashed(&self, id: &TaskId) -> u32;
+}
+
+/// How the index finds a task's id, computed once per task (see [`HashId::key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdKey {
+    /// A generated id ([`TaskId::generated_parts`]): the low 32 bits of its sequence number,
+    /// which place it in the sequence ring (see [`Slots`]).
+    Sequence(u32),
+    /// Any other id: its keyed hash, which places it in the hash index.
+    Hashed(u32),
 }
 
 /// The keyed hash of task ids, built on foldhash's quality variant seeded at random per queue
-/// (several times faster than std's SipHash on a 26-byte id).
-///
-/// An id with the shape of a generated one ([`TaskId::generated_parts`]) gets as its tag its
-/// sequence number plus a keyed hash of everything else it encodes (its millisecond, its
-/// process, the top of its sequence number). The ids of one submitted batch share all of
-/// that, so their tags count up and their index entries sit side by side: inserting a batch
-/// writes a few cache lines instead of missing once per id, and evicting it later (finished
-/// tasks go in roughly the order they came) reads them back together. That took the
-/// end-to-end queue bench from 705 to 488 ns per task. Any other id gets the keyed hash of
-/// its text.
-///
-/// A caller choosing its own ids cannot crowd them onto one tag: ids that differ only in
-/// their sequence numbers get distinct tags, and ids that differ elsewhere get unrelated
-/// offsets, which without the queue's seed cannot be aimed. Ids whose tags are equal anyway
-/// still work (see [`Slots`]).
+/// (several times faster than std's SipHash on a 26-byte id), and the sequence numbers of
+/// generated ones.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct IdHasher(foldhash::quality::RandomState);
 
 impl HashId for IdHasher {
-    fn tag(&self, id: &TaskId) -> u32 {
+    fn key(&self, id: &TaskId) -> IdKey {
         match id.generated_parts() {
-            Some(parts) => {
-                let rest = self
-                    .0
-                    .hash_one((parts.millis, parts.nonce, parts.count >> 32));
-                (parts.count as u32).wrapping_add((rest >> 32) as u32)
-            }
-            None => (self.0.hash_one(id) >> 32) as u32,
+            Some(parts) => IdKey::Sequence(parts.count as u32),
+            None => IdKey::Hashed(self.hashed(id)),
         }
+    }
+
+    fn hashed(&self, id: &TaskId) -> u32 {
+        (self.0.hash_one(id) >> 32) as u32
     }
 }
 
-/// An id-index entry: the slot of a task and 32 bits of its id's hash, enough to place the
-/// entry when the table grows and to skip almost every other id without reading its record.
-/// Eight bytes, so that the index of 100,000 retained records is half the size it would be
-/// keyed by the whole hash, and more of it stays in cache.
+/// A hash-index entry: the slot of a task and 32 bits of its id's keyed hash, enough to
+/// place the entry when the table grows and to skip almost every other id without reading
+/// its record. Eight bytes, so that more of the index stays in cache.
 #[derive(Clone, Copy, Debug)]
 struct IndexEntry {
     tag: u32,
     slot: u32,
 }
 
-/// Where the table places an entry with `tag`: the table picks the bucket from the low bits,
-/// which are the tag itself, so that tags that count up take neighbouring buckets (see
-/// [`IdHasher`]); it keeps the top seven bits in its control bytes to tell entries apart
-/// without reading them, so those are the tag's bits mixed.
+/// Where the hash index places an entry with `tag`: the table picks the bucket from the low
+/// bits and keeps the top seven in its control bytes, so both come from the tag, mixed.
 fn placement(tag: u32) -> u64 {
-    u64::from(tag) | (u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) & (0x7F << 57))
+    u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
+
+/// The smallest sequence ring, in positions.
+const MIN_RING: usize = 1 << 10;
 
 /// A slab of tasks with an index by id.
 ///
-/// A lease token is `slot << 32 | reservation count`, so completing or
-/// failing a task finds it without hashing its id, and a stale token (an
-/// older reservation of the same slot) never matches.
+/// A lease token is `slot << 32 | reservation count`, so completing or failing a task finds
+/// it without looking up its id, and a stale token (an older reservation of the same slot)
+/// never matches.
 ///
-/// The index holds, for each task, its slot and 32 bits of the keyed hash of its id
-/// (computed once, kept in the task), so an entry is small and dropping a finished task does
-/// not read its id again. Ids whose tags are equal (about one pair in 4 billion, and the
-/// per-queue random seed keeps anyone from aiming for it) are told apart by their records.
+/// The index has two parts:
+///
+/// - **The sequence ring**, for generated ids ([`IdKey::Sequence`]): a power-of-two array
+///   of slots (stored plus one; 0 is empty), where an id's position is its sequence number
+///   modulo the length. Generated ids count up, and the tasks held are mostly the latest
+///   ones (finished records drop oldest first), so a batch's ids take neighbouring
+///   positions, and two live ones share a position only if their numbers are a whole ring
+///   apart; the ring grows to stay at least twice as long as the slab (the process's
+///   other queues draw numbers from the same counter). Inserting, finding and removing one is one array
+///   access, on cache lines the batch before and after share. A keyed hash placed the
+///   batches of each millisecond at random offsets instead, and where a new batch landed
+///   on live ones it probed far for room: the ring took the end-to-end queue bench from
+///   218-236 to 188 ns per task.
+/// - **The hash index** (a `hashbrown` table of [`IndexEntry`]) for every other id, and
+///   for a generated id whose ring position is taken by another live one (an id that
+///   lingers while a whole ring of later ones pass, or a caller's id with a generated
+///   id's shape and a number already in use). Those spill here under their keyed hash, so
+///   ids forged to share a sequence number cost one table entry each, not a probe past all
+///   the others; their slots are listed in `spilled`, and lookups try the table after the
+///   ring only while that list is not empty.
+///
+/// Ids whose hash tags are equal (about one pair in 4 billion, and the per-queue random seed
+/// keeps anyone from aiming for it) are told apart by their records.
 #[derive(Debug)]
 pub(crate) struct Slots<S = IdHasher> {
     cells: Vec<Cell>,
     free: Vec<u32>,
     hasher: S,
+    ring: Vec<u32>,
     index: HashTable<IndexEntry>,
+    /// Slots of tasks with generated ids that are in the hash index rather than the ring.
+    spilled: HashSet<u32>,
 }
 
 impl Default for Slots {
@@ -158,19 +181,42 @@ impl<S: HashId> Slots<S> {
             cells: Vec::new(),
             free: Vec::new(),
             hasher,
+            ring: vec![0; MIN_RING],
             index: HashTable::new(),
+            spilled: HashSet::new(),
         }
     }
 
     /// How many tasks it holds.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.cells.len() - self.free.len()
+    }
+
+    /// How many generated ids are in the hash index rather than the ring.
+    #[cfg(test)]
+    pub(crate) fn spilled(&self) -> usize {
+        self.spilled.len()
     }
 
     /// The slot of task `id`.
     pub(crate) fn find(&self, id: &TaskId) -> Option<u32> {
-        let tag = self.hasher.tag(id);
+        match self.hasher.key(id) {
+            IdKey::Sequence(seq) => {
+                let entry = self.ring[self.ring_position(seq)];
+                if entry != 0 && holds(&self.cells, entry - 1, id) {
+                    return Some(entry - 1);
+                }
+                if self.spilled.is_empty() {
+                    return None;
+                }
+                self.find_hashed(self.hasher.hashed(id), id)
+            }
+            IdKey::Hashed(tag) => self.find_hashed(tag, id),
+        }
+    }
+
+    fn find_hashed(&self, tag: u32, id: &TaskId) -> Option<u32> {
         self.index
             .find(placement(tag), |entry| {
                 entry.tag == tag && holds(&self.cells, entry.slot, id)
@@ -184,31 +230,61 @@ impl<S: HashId> Slots<S> {
             .ok_or_else(|| QueueError::NotFound { id: id.clone() })
     }
 
-    /// The hasher of ids, so that a task's `hash` can be computed before the lock is taken.
+    /// The hasher of ids, so that a task's key can be computed before the lock is taken.
     pub(crate) fn hasher(&self) -> &S {
         &self.hasher
     }
 
-    /// Adds `task`, whose `hash` must be its id's under [`Slots::hasher`], or refuses it with its
-    /// id if the id is taken.
+    fn ring_position(&self, seq: u32) -> usize {
+        seq as usize & (self.ring.len() - 1)
+    }
+
+    /// Adds `task`, whose `key` must be its id's under [`Slots::hasher`], or refuses it with
+    /// its id if the id is taken.
     pub(crate) fn insert(&mut self, task: Box<Task>) -> Result<u32, TaskId> {
-        debug_assert_eq!(task.tag, self.hasher.tag(&task.record.id));
+        debug_assert_eq!(task.key, self.hasher.key(&task.record.id));
         let slot = match self.free.last() {
             Some(&slot) => slot,
             None => u32::try_from(self.cells.len()).unwrap_or(u32::MAX),
         };
-        let tag = task.tag;
-        let cells = &self.cells;
-        match self.index.entry(
-            placement(tag),
-            |entry| entry.tag == tag && holds(cells, entry.slot, &task.record.id),
-            |entry| placement(entry.tag),
-        ) {
-            Entry::Occupied(_) => return Err(task.record.id),
-            Entry::Vacant(vacant) => {
-                vacant.insert(IndexEntry { tag, slot });
-            }
+        if self.free.is_empty() && self.cells.len() >= self.ring.len() / 2 {
+            self.grow_ring();
         }
+        let tag = match task.key {
+            IdKey::Sequence(seq) => {
+                let position = self.ring_position(seq);
+                let occupant = self.ring[position];
+                if occupant != 0 && holds(&self.cells, occupant - 1, &task.record.id) {
+                    return Err(task.record.id);
+                }
+                let spill = occupant != 0;
+                if spill || !self.spilled.is_empty() {
+                    // It may be in the hash index, put there while its position was taken.
+                    let tag = self.hasher.hashed(&task.record.id);
+                    if self.find_hashed(tag, &task.record.id).is_some() {
+                        return Err(task.record.id);
+                    }
+                    if spill {
+                        self.insert_hashed(tag, slot);
+                        self.spilled.insert(slot);
+                        tag
+                    } else {
+                        self.ring[position] = slot + 1;
+                        seq
+                    }
+                } else {
+                    self.ring[position] = slot + 1;
+                    seq
+                }
+            }
+            IdKey::Hashed(tag) => {
+                if self.find_hashed(tag, &task.record.id).is_some() {
+                    return Err(task.record.id);
+                }
+                self.insert_hashed(tag, slot);
+                tag
+            }
+        };
         if self.free.pop().is_none() {
             self.cells.push(Cell::default());
         }
@@ -219,16 +295,47 @@ impl<S: HashId> Slots<S> {
         Ok(slot)
     }
 
+    fn insert_hashed(&mut self, tag: u32, slot: u32) {
+        self.index
+            .insert_unique(placement(tag), IndexEntry { tag, slot }, |entry| {
+                placement(entry.tag)
+            });
+    }
+
+    /// Doubles the ring, which moves every id to its position under the new length. Ids
+    /// whose positions differ under the old length differ under the new one, so none is
+    /// displaced.
+    fn grow_ring(&mut self) {
+        let mut ring = vec![0; (self.ring.len() * 2).max(MIN_RING)];
+        let mask = ring.len() - 1;
+        for &entry in self.ring.iter().filter(|&&entry| entry != 0) {
+            if let Some(cell) = self.cells.get(entry as usize - 1) {
+                ring[cell.tag as usize & mask] = entry;
+            }
+        }
+        self.ring = ring;
+    }
+
     /// Removes the task in `slot`, without reading it.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<Box<Task>> {
         let cell = self.cells.get_mut(slot as usize)?;
         let task = cell.task.take()?;
         cell.finish_seq = NOT_FINISHED;
-        if let Ok(entry) = self
-            .index
-            .find_entry(placement(cell.tag), |entry| entry.slot == slot)
-        {
-            entry.remove();
+        let tag = cell.tag;
+        // The ring holds a slot only for the task in it, so this is its position if it is there.
+        let position = tag as usize & (self.ring.len() - 1);
+        if self.ring[position] == slot + 1 {
+            self.ring[position] = 0;
+        } else {
+            if let Ok(entry) = self
+                .index
+                .find_entry(placement(tag), |entry| entry.slot == slot)
+            {
+                entry.remove();
+            }
+            if !self.spilled.is_empty() {
+                self.spilled.remove(&slot);
+            }
         }
         self.free.push(slot);
         Some(task)
@@ -256,6 +363,7 @@ impl<S: HashId> Slots<S> {
     /// so the processor waits for their cache misses together rather than one at a time.
     /// Returns how many it found (to keep the reads from being optimized away).
     pub(crate) fn warm_index(&self, slots: &[u32]) -> usize {
+        let mask = self.ring.len() - 1;
         slots
             .iter()
             .filter(|&&slot| {
@@ -263,9 +371,11 @@ impl<S: HashId> Slots<S> {
                     .get(slot as usize)
                     .filter(|cell| cell.task.is_some())
                     .is_some_and(|cell| {
-                        self.index
-                            .find(placement(cell.tag), |entry| entry.slot == slot)
-                            .is_some()
+                        self.ring[cell.tag as usize & mask] == slot + 1
+                            || self
+                                .index
+                                .find(placement(cell.tag), |entry| entry.slot == slot)
+                                .is_some()
                     })
             })
             .count()
@@ -317,8 +427,6 @@ fn holds(cells: &[Cell], slot: u32, id: &TaskId) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
     use workmill_core::{GeneratedParts, NewTask};
 
     use crate::memory::state::prepare;
@@ -330,59 +438,169 @@ mod tests {
     struct Collide;
 
     impl HashId for Collide {
-        fn tag(&self, _id: &TaskId) -> u32 {
+        fn key(&self, _id: &TaskId) -> IdKey {
+            IdKey::Hashed(42)
+        }
+
+        fn hashed(&self, _id: &TaskId) -> u32 {
             42
         }
     }
 
     #[test]
-    fn the_ids_of_one_batch_get_tags_that_count_up() {
+    fn generated_ids_are_keyed_by_their_sequence_numbers_and_others_by_a_keyed_hash() {
         let hasher = IdHasher::default();
         let at = Timestamp::from_micros(1_700_000_000_000_000);
         let ids: Vec<TaskId> = (0..512).map(|_| TaskId::generate_at(at)).collect();
-        let tags: Vec<u32> = ids.iter().map(|id| hasher.tag(id)).collect();
-        for ((a, b), (x, y)) in ids.iter().zip(&ids[1..]).zip(tags.iter().zip(&tags[1..])) {
-            let step = b.generated_parts().unwrap().count - a.generated_parts().unwrap().count;
-            // Other tests draw from the same process counter meanwhile.
-            assert_eq!(y.wrapping_sub(*x), step as u32, "{a} then {b}");
+        for id in &ids {
+            let count = id.generated_parts().unwrap().count;
+            assert_eq!(hasher.key(id), IdKey::Sequence(count as u32));
         }
-        // The table picks buckets by the low bits, which are the tag: neighbouring tags take
-        // neighbouring buckets.
-        assert!(tags.iter().all(|&t| placement(t) as u32 == t));
+        // Ids of another shape hash their text, keyed: equal ids alike, others apart, and
+        // two queues apart.
+        let custom = TaskId::new("order-42").unwrap();
+        let tag = hasher.hashed(&custom);
+        assert_eq!(hasher.key(&custom), IdKey::Hashed(tag));
+        assert_eq!(tag, hasher.hashed(&TaskId::new("order-42").unwrap()));
+        assert_ne!(tag, hasher.hashed(&TaskId::new("order-43").unwrap()));
+        assert_ne!(tag, IdHasher::default().hashed(&custom));
     }
 
     #[test]
-    fn ids_that_differ_outside_the_sequence_number_get_unrelated_tags() {
-        let hasher = IdHasher::default();
-        // Forged ids with one sequence number and different millisecond stamps: were the tag
-        // the sequence number alone, they would all share one bucket.
-        let tags: HashSet<u32> = (0..2_000u64)
-            .map(|n| {
-                let id = GeneratedParts {
-                    millis: n,
-                    nonce: 0xABCD,
-                    count: 7,
-                }
-                .to_id();
-                assert_eq!(id.generated_parts().unwrap().count, 7);
-                hasher.tag(&id)
+    fn the_ids_of_one_batch_take_neighbouring_ring_positions() {
+        let mut slots = Slots::default();
+        let at = Timestamp::from_micros(1_700_000_000_000_000);
+        let mut positions = Vec::new();
+        // Made first: making a `NewTask` draws an id of its own from the same counter.
+        let ids: Vec<TaskId> = (0..300).map(|_| TaskId::generate_at(at)).collect();
+        for id in ids {
+            let new = NewTask::new("t", Vec::new()).with_id(id);
+            let IdKey::Sequence(seq) = slots.hasher().key(&new.id) else {
+                panic!("a generated id");
+            };
+            let slot = slots
+                .insert(prepare(new, None, Timestamp::EPOCH, slots.hasher()))
+                .unwrap();
+            let position = slots.ring_position(seq);
+            assert_eq!(slots.ring[position], slot + 1);
+            positions.push(position);
+        }
+        // Other tests draw from the same process counter meanwhile, so the steps may be more
+        // than one; but they are small.
+        let spread = positions.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert!(
+            spread < 100,
+            "{spread} of 300 ids not next to the one before"
+        );
+        assert_eq!((slots.spilled(), slots.index.len()), (0, 0));
+    }
+
+    /// An id with a generated id's shape and the given parts.
+    fn forged(millis: u64, count: u64) -> TaskId {
+        GeneratedParts {
+            millis,
+            nonce: 0xABCD,
+            count,
+        }
+        .to_id()
+    }
+
+    #[test]
+    fn ids_forged_to_share_a_sequence_number_spill_into_the_hash_index_apart() {
+        let mut slots = Slots::default();
+        // Ids with one sequence number and different millisecond stamps: one takes the ring
+        // position, the others go to the hash index under their keyed hashes, which differ.
+        let ids: Vec<TaskId> = (0..2_000).map(|n| forged(n, 7)).collect();
+        let inserted: Vec<u32> = ids
+            .iter()
+            .map(|id| {
+                let new = NewTask::new("t", Vec::new()).with_id(id.clone());
+                slots
+                    .insert(prepare(new, None, Timestamp::EPOCH, slots.hasher()))
+                    .unwrap()
             })
             .collect();
+        assert_eq!(slots.spilled(), 1_999);
+        let tags: HashSet<u32> = ids.iter().map(|id| slots.hasher().hashed(id)).collect();
         assert!(tags.len() >= 1_990, "{} distinct tags of 2000", tags.len());
-        // Two queues place the same id differently: the offset is keyed.
-        let id = TaskId::generate();
-        let other = IdHasher::default();
-        assert_ne!(hasher.tag(&id), other.tag(&id));
-        // Ids of another shape hash their text, keyed: equal ids alike, others apart.
-        let custom = TaskId::new("order-42").unwrap();
-        assert_eq!(
-            hasher.tag(&custom),
-            hasher.tag(&TaskId::new("order-42").unwrap())
+        for (id, &slot) in ids.iter().zip(&inserted) {
+            assert_eq!(slots.find(id), Some(slot));
+        }
+        // A duplicate is refused whether its original is in the ring or spilled.
+        for id in [&ids[0], &ids[1], &ids[1_999]] {
+            let again = NewTask::new("t", Vec::new()).with_id(id.clone());
+            let task = prepare(again, None, Timestamp::EPOCH, slots.hasher());
+            assert_eq!(slots.insert(task), Err(id.clone()));
+        }
+        // With the ring's holder gone, a spilled id is still found, and refused again.
+        assert!(slots.remove(inserted[0]).is_some());
+        assert_eq!(slots.find(&ids[0]), None);
+        assert_eq!(slots.find(&ids[5]), Some(inserted[5]));
+        let again = NewTask::new("t", Vec::new()).with_id(ids[5].clone());
+        assert!(
+            slots
+                .insert(prepare(again, None, Timestamp::EPOCH, slots.hasher()))
+                .is_err()
         );
-        assert_ne!(
-            hasher.tag(&custom),
-            hasher.tag(&TaskId::new("order-43").unwrap())
-        );
+        // Removing the spilled ones empties the list; the ring takes the next one.
+        for &slot in &inserted[1..] {
+            assert!(slots.remove(slot).is_some());
+        }
+        assert_eq!((slots.spilled(), slots.len(), slots.index.len()), (0, 0, 0));
+        let next = NewTask::new("t", Vec::new()).with_id(forged(9_999, 7));
+        let slot = slots
+            .insert(prepare(next, None, Timestamp::EPOCH, slots.hasher()))
+            .unwrap();
+        assert_eq!(slots.ring[slots.ring_position(7)], slot + 1);
+    }
+
+    #[test]
+    fn a_lingering_id_makes_a_later_one_spill_and_growth_keeps_both() {
+        let mut slots = Slots::default();
+        let ring = slots.ring.len() as u64;
+        // Sequence numbers one ring apart share a position.
+        let old = forged(1, 5);
+        let new = forged(2, 5 + ring);
+        let a = slots
+            .insert(prepare(
+                NewTask::new("t", Vec::new()).with_id(old.clone()),
+                None,
+                Timestamp::EPOCH,
+                slots.hasher(),
+            ))
+            .unwrap();
+        let b = slots
+            .insert(prepare(
+                NewTask::new("t", Vec::new()).with_id(new.clone()),
+                None,
+                Timestamp::EPOCH,
+                slots.hasher(),
+            ))
+            .unwrap();
+        assert_eq!(slots.spilled(), 1);
+        // Enough more tasks to grow the ring several times over.
+        let more: Vec<(TaskId, u32)> = (0..(4 * ring))
+            .map(|n| {
+                let id = forged(3, 6 + ring + n);
+                let task = prepare(
+                    NewTask::new("t", Vec::new()).with_id(id.clone()),
+                    None,
+                    Timestamp::EPOCH,
+                    slots.hasher(),
+                );
+                (id, slots.insert(task).unwrap())
+            })
+            .collect();
+        assert!(slots.ring.len() as u64 >= 8 * ring);
+        assert_eq!(slots.spilled(), 1, "a grown ring displaces nobody");
+        assert_eq!((slots.find(&old), slots.find(&new)), (Some(a), Some(b)));
+        for (id, slot) in &more {
+            assert_eq!(slots.find(id), Some(*slot));
+        }
+        assert_eq!(slots.warm_index(&[a, b, more[7].1]), 3);
+        assert!(slots.remove(b).is_some());
+        assert_eq!((slots.spilled(), slots.find(&new)), (0, None));
+        assert_eq!(slots.find(&old), Some(a));
     }
 
     #[test]

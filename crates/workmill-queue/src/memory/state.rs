@@ -399,7 +399,7 @@ pub(crate) fn prepare_in<S: HashId>(
 }
 
 fn build<S: HashId>(new: NewTask, job: Option<JobLink>, now: Timestamp, hasher: &S) -> Task {
-    let tag = hasher.tag(&new.id);
+    let key = hasher.key(&new.id);
     Task {
         record: TaskRecord {
             id: new.id,
@@ -418,7 +418,7 @@ fn build<S: HashId>(new: NewTask, job: Option<JobLink>, now: Timestamp, hasher: 
             result: None,
         },
         uid: 0,
-        tag,
+        key,
         seq: 0,
         lease_expires: Timestamp::EPOCH,
         before_reserve: (None, None),
