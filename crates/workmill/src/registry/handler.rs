@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use workmill_core::{
-    Codec, Failure, FailureKind, NamedTask, Postcard, Queue, TaskContext, TaskError,
+    Codec, Failure, FailureKind, NamedTask, Payload, Postcard, Queue, TaskContext, TaskError,
 };
 
 use crate::job::{ReduceInput, ReduceTask, map_outputs};
@@ -24,7 +24,7 @@ pub(crate) struct HandlerContext<'a> {
 
 /// One registered task: bytes in, bytes or a failure out.
 pub(super) type Handler =
-    Arc<dyn Fn(&[u8], &HandlerContext<'_>) -> Result<Vec<u8>, Failure> + Send + Sync>;
+    Arc<dyn Fn(&[u8], &HandlerContext<'_>) -> Result<Payload, Failure> + Send + Sync>;
 
 /// The handler of a [`NamedTask`]: the value itself is the input.
 pub(super) fn named<T: NamedTask>() -> Handler {
@@ -77,7 +77,7 @@ pub(super) fn call(
     handler: &Handler,
     payload: &[u8],
     ctx: &HandlerContext<'_>,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<Payload, Failure> {
     // The handler's captured state is the user's; a panic leaves it as a
     // panicking thread pool would, and the worker thread carries on.
     catch_unwind(AssertUnwindSafe(|| handler(payload, ctx)))
@@ -97,8 +97,10 @@ fn decode<I: DeserializeOwned>(payload: &[u8], what: &str) -> Result<I, Failure>
     })
 }
 
-fn encode<O: Serialize>(output: &O, what: &str) -> Result<Vec<u8>, Failure> {
-    Postcard.encode(output).map_err(|error| {
+/// Encodes a handler's output straight into its stored form (small ones inline, with no
+/// heap allocation), which the worker loop hands to the queue as it is.
+fn encode<O: Serialize>(output: &O, what: &str) -> Result<Payload, Failure> {
+    Postcard.encode_payload(output).map_err(|error| {
         Failure::new(
             FailureKind::Permanent,
             format!("the output of {what} could not be encoded: {error}"),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use workmill_core::{Failure, FailureKind, NamedTask, Queue, TaskContext, TaskError};
+use workmill_core::{Failure, FailureKind, NamedTask, Payload, Queue, TaskContext, TaskError};
 
 use crate::error::RegistryError;
 use crate::job::{ReduceFn, ReduceTask};
@@ -162,7 +162,8 @@ impl Registry {
         names
     }
 
-    /// Runs one attempt of the task `name` on `payload`: the encoded output, or why it failed.
+    /// Runs one attempt of the task `name` on `payload`: the encoded output (a [`Payload`],
+    /// inline when it is small), or why it failed.
     ///
     /// Never panics and never lets a handler's panic escape: a panic is a
     /// [`FailureKind::Panic`] failure carrying the panic message. The reduce of a
@@ -173,7 +174,7 @@ impl Registry {
         name: &str,
         payload: &[u8],
         ctx: &TaskContext<'_>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Payload, Failure> {
         self.run_in(
             name,
             payload,
@@ -192,7 +193,7 @@ impl Registry {
         name: &str,
         payload: &[u8],
         ctx: &TaskContext<'_>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Payload, Failure> {
         self.run_in(
             name,
             payload,
@@ -208,7 +209,7 @@ impl Registry {
         name: &str,
         payload: &[u8],
         ctx: HandlerContext<'_>,
-    ) -> Result<Vec<u8>, Failure> {
+    ) -> Result<Payload, Failure> {
         match self.handlers.get(name) {
             Some(handler) => handler::call(handler, payload, &ctx),
             None => Err(Failure::new(

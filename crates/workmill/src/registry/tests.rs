@@ -30,7 +30,7 @@ fn registry() -> Registry {
     registry
 }
 
-fn run(registry: &Registry, name: &str, payload: &[u8], attempt: u32) -> Result<Vec<u8>, Failure> {
+fn run(registry: &Registry, name: &str, payload: &[u8], attempt: u32) -> Result<Payload, Failure> {
     registry.run(name, payload, &TaskContext::new(attempt))
 }
 
@@ -47,6 +47,23 @@ fn divide(numerator: i64, denominator: i64) -> Vec<u8> {
 fn a_named_task_decodes_runs_and_encodes() {
     let output = run(&registry(), Divide::NAME, &divide(12, 4), 1).unwrap();
     assert_eq!(Postcard.decode::<i64>(&output).unwrap(), 3);
+    assert!(output.is_inline(), "a small output needs no allocation");
+}
+
+#[test]
+fn an_output_too_large_to_be_inline_keeps_all_its_bytes() {
+    let mut registry = Registry::new();
+    let handle = registry
+        .register_fn("repeat", |n: usize| Ok::<_, TaskError>("ab".repeat(n)))
+        .unwrap();
+    for n in [0, 10, 11, 12, 1_000] {
+        let output = run(&registry, handle.name(), &Postcard.encode(&n).unwrap(), 1).unwrap();
+        assert_eq!(output, Postcard.encode(&"ab".repeat(n)).unwrap());
+        assert_eq!(
+            output.is_inline(),
+            output.len() <= workmill_core::INLINE_PAYLOAD
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Queue,
+    Backoff, FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Payload, Queue,
     QueueError, QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
@@ -200,6 +200,13 @@ impl Queue for ReconnectingQueue {
         done: Vec<(Lease, Vec<u8>)>,
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         self.with(|queue| queue.complete_batch(done))
+    }
+
+    fn complete_payloads(
+        &self,
+        done: Vec<(Lease, Payload)>,
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        self.with(|queue| queue.complete_payloads(done))
     }
 
     fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use workmill_core::{Lease, Queue, Reservation, TaskContext};
+use workmill_core::{Lease, Payload, Queue, Reservation, TaskContext};
 
 use super::batch::BatchSize;
 use super::control::{Control, Mode};
@@ -163,7 +163,7 @@ impl<'a> WorkerLoop<'a> {
     /// a slow store argues for larger batches, not smaller ones.
     pub(crate) fn run_batch(&mut self, registry: &Registry, batch: Vec<Reservation>) -> Duration {
         let started = Instant::now();
-        let mut done: Vec<(Lease, Vec<u8>)> = Vec::with_capacity(batch.len());
+        let mut done: Vec<(Lease, Payload)> = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         for reservation in batch.by_ref() {
             if !self.may_start(&reservation.lease) {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use workmill_core::{Failure, Lease, QueueError};
+use workmill_core::{Failure, Lease, Payload, QueueError};
 
 use super::control::Mode;
 use super::run_loop::WorkerLoop;
@@ -33,13 +33,13 @@ impl WorkerLoop<'_> {
     }
 
     /// Records successful attempts in one write, retrying those the store failed to record.
-    pub(super) fn record_completions(&mut self, done: Vec<(Lease, Vec<u8>)>) {
+    pub(super) fn record_completions(&mut self, done: Vec<(Lease, Payload)>) {
         if !self.options.retry_writes {
             return self.record_completions_once(done);
         }
         let mut pending = done;
         while !pending.is_empty() {
-            let outcomes = match self.queue.complete_batch(pending.clone()) {
+            let outcomes = match self.queue.complete_payloads(pending.clone()) {
                 Ok(outcomes) => outcomes,
                 Err(error) => {
                     if !self.retry_after(&error, "record completed attempts") {
@@ -89,9 +89,9 @@ impl WorkerLoop<'_> {
 
     /// Records successful attempts in one write, keeping no copy of the results: what the
     /// store fails to record is counted, and runs again once its lease lapses.
-    fn record_completions_once(&mut self, done: Vec<(Lease, Vec<u8>)>) {
+    fn record_completions_once(&mut self, done: Vec<(Lease, Payload)>) {
         let leases: Vec<Lease> = done.iter().map(|(lease, _)| lease.clone()).collect();
-        match self.queue.complete_batch(done) {
+        match self.queue.complete_payloads(done) {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
                 for lease in &leases {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use workmill_core::{
-    Backoff, Failure, FailureKind, ListFilter, Queue, QueueError, RetryPolicy, TaskStatus,
+    Backoff, Failure, FailureKind, ListFilter, Payload, Queue, QueueError, RetryPolicy, TaskStatus,
 };
 
 use crate::testkit::support::{LONG, id, reserve_one, task, worker};
@@ -91,7 +91,8 @@ pub fn cancel_applies_to_waiting_tasks_only(harness: &impl Harness) {
     assert!(stats.is_consistent(), "{stats:?}");
 }
 
-/// The bytes given to `complete` come back from `status`, `wait` and `list` unchanged.
+/// The bytes given to `complete`, `complete_batch` or `complete_payloads` come back from
+/// `status`, `wait` and `list` unchanged; a stale lease in a batch is refused on its own.
 pub fn result_round_trips(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());
     let results: [(&str, Vec<u8>); 3] = [
@@ -100,19 +101,47 @@ pub fn result_round_trips(harness: &impl Harness) {
         ("large", (0..70_000u32).map(|i| (i % 251) as u8).collect()),
     ];
     let worker = worker("result-worker");
-    for (name, bytes) in &results {
-        queue.enqueue(task(name)).expect("enqueue");
-        let reservation = reserve_one(&queue, &worker, LONG);
-        assert_eq!(
-            reservation.payload,
-            name.as_bytes(),
-            "the payload arrives unchanged"
-        );
-        queue
-            .complete(&reservation.lease, bytes.clone())
-            .expect("complete");
+    let mut expected = Vec::new();
+    for way in ["single", "batch", "payloads"] {
+        for (what, bytes) in &results {
+            let name = format!("{what}-{way}");
+            queue.enqueue(task(&name)).expect("enqueue");
+            let reservation = reserve_one(&queue, &worker, LONG);
+            assert_eq!(
+                reservation.payload,
+                name.as_bytes(),
+                "the payload arrives unchanged"
+            );
+            let lease = reservation.lease;
+            match way {
+                "single" => queue.complete(&lease, bytes.clone()).expect("complete"),
+                "batch" => {
+                    let outcomes = queue
+                        .complete_batch(vec![(lease, bytes.clone())])
+                        .expect("complete_batch");
+                    assert!(matches!(outcomes[..], [Ok(())]), "{outcomes:?}");
+                }
+                _ => {
+                    // The same task's lease again, now stale, in the same batch.
+                    let outcomes = queue
+                        .complete_payloads(vec![
+                            (lease.clone(), Payload::from(bytes.clone())),
+                            (lease.clone(), Payload::from(&b"again"[..])),
+                        ])
+                        .expect("complete_payloads");
+                    assert!(
+                        matches!(
+                            &outcomes[..],
+                            [Ok(()), Err(QueueError::LeaseLost { id: lost, .. })] if *lost == lease.task
+                        ),
+                        "{outcomes:?}"
+                    );
+                }
+            }
+            expected.push((name, bytes));
+        }
     }
-    for (name, bytes) in &results {
+    for (name, bytes) in &expected {
         let record = queue.status(&id(name)).expect("status");
         assert_eq!(record.status, TaskStatus::Completed);
         assert_eq!(record.result.as_deref(), Some(&bytes[..]), "{name}");
@@ -127,8 +156,8 @@ pub fn result_round_trips(harness: &impl Harness) {
         );
     }
     let listed = queue.list(&ListFilter::default()).expect("list");
-    assert_eq!(listed.len(), 3);
-    for (record, (name, bytes)) in listed.iter().zip(&results) {
+    assert_eq!(listed.len(), expected.len());
+    for (record, (name, bytes)) in listed.iter().zip(&expected) {
         assert_eq!(
             (&record.id, record.result.as_deref()),
             (&id(name), Some(&bytes[..]))
