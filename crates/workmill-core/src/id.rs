@@ -186,22 +186,21 @@ impl TaskId {
         if usize::from(*len) != GENERATED_LEN {
             return None;
         }
-        let mut value: u128 = 0;
-        for &byte in &bytes[..GENERATED_LEN] {
-            let digit = CROCKFORD_VALUE[usize::from(byte)];
-            if digit >= 32 {
-                return None;
-            }
-            value = (value << 5) | u128::from(digit);
-        }
-        // 26 characters carry 130 bits: the first may use only its low three.
-        if bytes[0] > b'7' {
+        // Three groups of whole characters, so that each fits a `u64`: bits 80-129 (the
+        // milliseconds, under two bits that must be zero), 50-79 and 0-49.
+        let (high, a) = decode_group(&bytes[..10]);
+        let (middle, b) = decode_group(&bytes[10..16]);
+        let (low, c) = decode_group(&bytes[16..GENERATED_LEN]);
+        let invalid = a | b | c;
+        // A byte that is no digit maps to 32; 26 characters carry 130 bits, and the first
+        // may use only its low three.
+        if invalid >= 32 || bytes[0] > b'7' {
             return None;
         }
         Some(GeneratedParts {
-            millis: (value >> 80) as u64,
-            nonce: (value >> 48) as u32,
-            count: (value & ((1 << 48) - 1)) as u64,
+            millis: high,
+            nonce: ((middle << 2) | (low >> 48)) as u32,
+            count: low & LOW_48,
         })
     }
 
@@ -210,6 +209,23 @@ impl TaskId {
         self.0.as_str()
     }
 }
+
+/// The value of `digits` as Crockford base 32, and the bitwise or of their digit values
+/// (32 or more if one is no digit).
+#[inline]
+fn decode_group(digits: &[u8]) -> (u64, u8) {
+    let mut value = 0u64;
+    let mut seen = 0u8;
+    for &byte in digits {
+        let digit = CROCKFORD_VALUE[usize::from(byte)];
+        seen |= digit;
+        value = (value << 5) | u64::from(digit & 31);
+    }
+    (value, seen)
+}
+
+/// The low 48 bits, the width of a generated id's milliseconds and sequence number.
+const LOW_48: u64 = (1 << 48) - 1;
 
 /// The length of a generated id: 128 bits in 5-bit characters.
 const GENERATED_LEN: usize = 26;
@@ -247,14 +263,22 @@ impl GeneratedParts {
     /// assert_eq!(id.generated_parts().unwrap().to_id(), id);
     /// ```
     pub fn to_id(self) -> TaskId {
-        const LOW_48: u64 = (1 << 48) - 1;
-        let value = (u128::from(self.millis & LOW_48) << 80)
-            | (u128::from(self.nonce) << 48)
-            | u128::from(self.count & LOW_48);
+        // The groups of `TaskId::generated_parts`: bits 80-129, 50-79 and 0-49.
+        let groups = [
+            (self.millis & LOW_48, 10),
+            (u64::from(self.nonce >> 2), 6),
+            (
+                (u64::from(self.nonce & 3) << 48) | (self.count & LOW_48),
+                10,
+            ),
+        ];
         let mut bytes = [0u8; INLINE_LEN];
-        for (i, slot) in bytes[..GENERATED_LEN].iter_mut().enumerate() {
-            let shift = 5 * (GENERATED_LEN - 1 - i);
-            *slot = CROCKFORD[((value >> shift) & 31) as usize];
+        let mut at = 0;
+        for (value, digits) in groups {
+            for i in (0..digits).rev() {
+                bytes[at] = CROCKFORD[((value >> (5 * i)) & 31) as usize];
+                at += 1;
+            }
         }
         TaskId(IdText::Inline {
             len: GENERATED_LEN as u8,
@@ -480,6 +504,32 @@ mod tests {
         for id in &ids {
             assert_eq!(id.as_str().len(), 26);
             assert!(TaskId::new(id.as_str()).is_ok());
+        }
+    }
+
+    #[test]
+    fn parts_at_the_edges_of_their_widths_survive_the_round_trip() {
+        let edges48 = [0, 1, 31, 32, (1 << 48) - 2, (1 << 48) - 1];
+        let nonces = [0, 1, 2, 3, 4, 0x8000_0000, u32::MAX - 3, u32::MAX];
+        for &millis in &edges48 {
+            for &nonce in &nonces {
+                for &count in &edges48 {
+                    let parts = GeneratedParts {
+                        millis,
+                        nonce,
+                        count,
+                    };
+                    let id = parts.to_id();
+                    // Checked against the 128-bit value written out independently.
+                    let value =
+                        (u128::from(millis) << 80) | (u128::from(nonce) << 48) | u128::from(count);
+                    let text: String = (0..26)
+                        .map(|i| char::from(CROCKFORD[((value >> (5 * (25 - i))) & 31) as usize]))
+                        .collect();
+                    assert_eq!(id.as_str(), text);
+                    assert_eq!(id.generated_parts(), Some(parts), "{id}");
+                }
+            }
         }
     }
 
