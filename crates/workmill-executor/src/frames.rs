@@ -24,11 +24,14 @@
 //! The first frame of a computation wakes nobody while the job it belongs to
 //! is young: idle workers that are awake find it by scanning, and the
 //! heartbeat thread wakes a sleeper when a shared frame waits for a whole
-//! tick. A job that has already run across a heartbeat tick is long, and its
-//! first frame (a quicksort's halves after a long partition, say) wakes a
-//! sleeper at once rather than a tick or two later; at most once per tick per
-//! worker, so a long job that joins often does not wake sleepers over and
-//! over. A frame shared to replace a stolen one wakes a sleeper too: a thief
+//! tick. A job that has run for a whole tick interval since it began or last
+//! shared a first frame is long, and its first frame (a quicksort's halves
+//! after a long partition, say) wakes a sleeper at once rather than a tick or
+//! two later. A job that runs a stream of short computations shares first
+//! frames more often than that and wakes nobody for them: woken once per tick,
+//! the sleeper took halves of some and made them wait across cores (a loop of
+//! 1023-node tree sums went from 1.81-1.86 to 1.72 µs each when that stopped).
+//! A frame shared to replace a stolen one wakes a sleeper too: a thief
 //! came for work, so more may be worth doing in parallel, and `join`
 //! publishes it like any pushed job.
 //!

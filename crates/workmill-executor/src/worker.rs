@@ -138,17 +138,22 @@ impl WorkerThread {
     }
 
     /// A join shared the first frame of a computation: wakes a sleeper for it
-    /// if the current job began before the latest heartbeat tick (it is long,
-    /// so the frame is likely worth a second thread), at most once per tick.
-    /// Without a heartbeat the ticks are the clock's (see [`Sleep::ticks`]).
+    /// if a whole heartbeat interval passed since the current job began or last
+    /// shared a first frame (at least two ticks apart). Such a job is long and
+    /// has just begun a computation, likely worth a second thread. A job that
+    /// runs a stream of short computations (a loop of small joins) shares first
+    /// frames more often than that and wakes nobody: woken once per tick, the
+    /// other worker would take a half of some of them and make those wait for
+    /// it across cores. The heartbeat still wakes a sleeper for any frame left
+    /// untaken for a tick. Without a heartbeat the ticks are the clock's (see
+    /// [`Sleep::ticks`]).
     ///
     /// [`Sleep::ticks`]: crate::sleep::Sleep::ticks
     #[inline]
     pub(crate) fn fresh_frame_shared(&self) {
         let sleep = &self.registry.sleep;
         let now = sleep.ticks();
-        if now != self.wake_tick.get() {
-            self.wake_tick.set(now);
+        if now.wrapping_sub(self.wake_tick.replace(now)) >= 2 {
             sleep.new_jobs();
         }
     }

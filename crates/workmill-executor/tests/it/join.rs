@@ -222,35 +222,76 @@ fn many_threads_joining_at_once_all_get_their_results() {
     });
 }
 
-/// A job that has run across a heartbeat tick is long: its first join wakes a
-/// sleeping worker at once, rather than when the heartbeat finds the shared
-/// frame stale (two ticks later, 4 s here). The other worker must take the
-/// second closure within 1 s, a margin of hundreds of times the wake-up.
+/// A job that has run for a whole heartbeat interval without a join is long: its first join
+/// wakes a sleeping worker at once, rather than when the heartbeat finds the shared frame stale
+/// (a tick or two later, 1-2 s here). The other worker must take the second closure within
+/// 0.5 s, a margin of thousands of times the wake-up.
 #[test]
 fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
     use std::time::{Duration, Instant};
     let pool = ThreadPool::builder()
         .num_threads(2)
-        .heartbeat_interval(Some(Duration::from_secs(2)))
+        .heartbeat_interval(Some(Duration::from_secs(1)))
         .build()
         .expect("the pool starts");
     crate::eventually("both workers parked", || {
         pool.metrics().parked_threads() == 2
     });
     let (a_thread, (b_thread, waited)) = pool.install(|| {
-        // Long enough for one tick: the heartbeat ticks while one worker
-        // works and the other sleeps.
+        // Long enough for two ticks (a whole interval between them): the heartbeat ticks
+        // while one worker works and the other sleeps.
         let busy = Instant::now();
-        while busy.elapsed() < Duration::from_millis(2_300) {
+        while busy.elapsed() < Duration::from_millis(2_500) {
             std::hint::spin_loop();
         }
-        join_waiting_for_a_thief(Duration::from_secs(1))
+        join_waiting_for_a_thief(Duration::from_millis(500))
     });
     assert_ne!(
         a_thread, b_thread,
         "the sleeping worker was not woken for the long job's first join \
          (the second closure ran inline after {waited:?})"
     );
+}
+
+/// A job that runs a stream of short joins wakes nobody for them: each first join comes
+/// within a tick of the one before. With a 100 ms heartbeat, 1 s of joins of about 10 µs
+/// each (ten ticks) would, if each tick's first join woke the sleeper, let it take thousands
+/// of second closures (12,332 in 200 ms of a 20 ms heartbeat, when that was the rule); none
+/// is taken. (The heartbeat would still wake it for a frame left untaken for a whole tick,
+/// which needs this worker preempted for 100 ms in the middle of a join.)
+#[test]
+fn a_stream_of_short_joins_leaves_the_sleeper_asleep() {
+    use std::time::{Duration, Instant};
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(Some(Duration::from_millis(100)))
+        .build()
+        .expect("the pool starts");
+    crate::eventually("both workers parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    let migrated = pool.install(|| {
+        // The install woke the other worker; let it go back to sleep first.
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        let start = Instant::now();
+        let mut migrated = 0;
+        while start.elapsed() < Duration::from_secs(1) {
+            let (_, b) = workmill_executor::join_context(
+                |_| {
+                    let busy = Instant::now();
+                    while busy.elapsed() < Duration::from_micros(10) {
+                        std::hint::spin_loop();
+                    }
+                },
+                |ctx| ctx.migrated(),
+            );
+            migrated += usize::from(b);
+        }
+        migrated
+    });
+    assert_eq!(migrated, 0, "second closures taken by the woken worker");
 }
 
 /// Without a heartbeat the clock's 100 µs intervals mark a job as long: the first join of a job
