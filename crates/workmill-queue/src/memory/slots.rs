@@ -521,21 +521,20 @@ mod tests {
         .to_id()
     }
 
+    /// Inserts a task with id `id`, keyed by the table's own hasher.
+    fn put(slots: &mut Slots, id: &TaskId) -> Result<u32, TaskId> {
+        let new = NewTask::new("t", Vec::new()).with_id(id.clone());
+        let task = prepare(new, None, Timestamp::EPOCH, slots.hasher());
+        slots.insert(task)
+    }
+
     #[test]
     fn ids_forged_to_share_a_sequence_number_spill_into_the_hash_index_apart() {
         let mut slots = Slots::default();
         // Ids with one sequence number and different millisecond stamps: one takes the ring
         // position, the others go to the hash index under their keyed hashes, which differ.
         let ids: Vec<TaskId> = (0..2_000).map(|n| forged(n, 7)).collect();
-        let inserted: Vec<u32> = ids
-            .iter()
-            .map(|id| {
-                let new = NewTask::new("t", Vec::new()).with_id(id.clone());
-                slots
-                    .insert(prepare(new, None, Timestamp::EPOCH, slots.hasher()))
-                    .unwrap()
-            })
-            .collect();
+        let inserted: Vec<u32> = ids.iter().map(|id| put(&mut slots, id).unwrap()).collect();
         assert_eq!(slots.spilled(), 1_999);
         let tags: HashSet<u32> = ids.iter().map(|id| slots.hasher().hashed(id)).collect();
         assert!(tags.len() >= 1_990, "{} distinct tags of 2000", tags.len());
@@ -544,29 +543,19 @@ mod tests {
         }
         // A duplicate is refused whether its original is in the ring or spilled.
         for id in [&ids[0], &ids[1], &ids[1_999]] {
-            let again = NewTask::new("t", Vec::new()).with_id(id.clone());
-            let task = prepare(again, None, Timestamp::EPOCH, slots.hasher());
-            assert_eq!(slots.insert(task), Err(id.clone()));
+            assert_eq!(put(&mut slots, id), Err(id.clone()));
         }
         // With the ring's holder gone, a spilled id is still found, and refused again.
         assert!(slots.remove(inserted[0]).is_some());
         assert_eq!(slots.find(&ids[0]), None);
         assert_eq!(slots.find(&ids[5]), Some(inserted[5]));
-        let again = NewTask::new("t", Vec::new()).with_id(ids[5].clone());
-        assert!(
-            slots
-                .insert(prepare(again, None, Timestamp::EPOCH, slots.hasher()))
-                .is_err()
-        );
+        assert!(put(&mut slots, &ids[5]).is_err());
         // Removing the spilled ones empties the list; the ring takes the next one.
         for &slot in &inserted[1..] {
             assert!(slots.remove(slot).is_some());
         }
         assert_eq!((slots.spilled(), slots.len(), slots.index.len()), (0, 0, 0));
-        let next = NewTask::new("t", Vec::new()).with_id(forged(9_999, 7));
-        let slot = slots
-            .insert(prepare(next, None, Timestamp::EPOCH, slots.hasher()))
-            .unwrap();
+        let slot = put(&mut slots, &forged(9_999, 7)).unwrap();
         assert_eq!(slots.ring[slots.ring_position(7)], slot + 1);
     }
 
@@ -577,34 +566,15 @@ mod tests {
         // Sequence numbers one ring apart share a position.
         let old = forged(1, 5);
         let new = forged(2, 5 + ring);
-        let a = slots
-            .insert(prepare(
-                NewTask::new("t", Vec::new()).with_id(old.clone()),
-                None,
-                Timestamp::EPOCH,
-                slots.hasher(),
-            ))
-            .unwrap();
-        let b = slots
-            .insert(prepare(
-                NewTask::new("t", Vec::new()).with_id(new.clone()),
-                None,
-                Timestamp::EPOCH,
-                slots.hasher(),
-            ))
-            .unwrap();
+        let a = put(&mut slots, &old).unwrap();
+        let b = put(&mut slots, &new).unwrap();
         assert_eq!(slots.spilled(), 1);
         // Enough more tasks to grow the ring several times over.
         let more: Vec<(TaskId, u32)> = (0..(4 * ring))
             .map(|n| {
                 let id = forged(3, 6 + ring + n);
-                let task = prepare(
-                    NewTask::new("t", Vec::new()).with_id(id.clone()),
-                    None,
-                    Timestamp::EPOCH,
-                    slots.hasher(),
-                );
-                (id, slots.insert(task).unwrap())
+                let slot = put(&mut slots, &id).unwrap();
+                (id, slot)
             })
             .collect();
         assert!(slots.ring.len() as u64 >= 8 * ring);
