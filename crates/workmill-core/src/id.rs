@@ -204,6 +204,19 @@ impl TaskId {
         })
     }
 
+    /// Whether the id is stored inline (up to 30 bytes, every generated id) rather than in a
+    /// shared heap copy: cloning and dropping it then touches no shared count.
+    ///
+    /// ```
+    /// use workmill_core::TaskId;
+    ///
+    /// assert!(TaskId::generate().is_inline());
+    /// assert!(!TaskId::new("x".repeat(31)).unwrap().is_inline());
+    /// ```
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, IdText::Inline { .. })
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
@@ -402,16 +415,62 @@ impl AsRef<str> for TaskId {
 ///
 /// Recorded on each task it runs, so an operator can tell which process held a
 /// task when it failed. [`WorkerId::generate`] gives `host-pid-n`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Like a [`TaskId`], an id of up to 30 bytes is stored inline, so cloning and dropping it
+/// touches no shared count: a backend stores the worker's id on every task it hands out, and
+/// with a shared string every worker thread would bump one count per task, on a cache line
+/// that the thread dropping old records bumps too. Longer ids share one heap copy. Equality,
+/// order and hashing are those of the text.
+///
+/// # Examples
+///
+/// ```
+/// use workmill_core::WorkerId;
+///
+/// let id = WorkerId::new("billing-7")?;
+/// assert_eq!(id.as_str(), "billing-7");
+/// assert_eq!(id, "billing-7".parse()?);
+/// assert!(WorkerId::new("two words").is_err());
+/// # Ok::<(), workmill_core::InvalidId>(())
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct WorkerId(Arc<str>);
+pub struct WorkerId(IdText);
+
+impl PartialEq for WorkerId {
+    fn eq(&self, other: &WorkerId) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for WorkerId {}
+
+impl PartialOrd for WorkerId {
+    fn partial_cmp(&self, other: &WorkerId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for WorkerId {
+    /// The order of the text.
+    fn cmp(&self, other: &WorkerId) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for WorkerId {
+    /// Hashes as the text does.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
 
 impl WorkerId {
     /// A worker id from a caller's string, checked like a task id.
     pub fn new(id: impl AsRef<str>) -> Result<WorkerId, InvalidId> {
         let id = id.as_ref();
         validate("worker", id)?;
-        Ok(WorkerId(Arc::from(id)))
+        Ok(WorkerId(IdText::new(id)))
     }
 
     /// `host-pid-n`: the host name, this process id, and a counter that makes each call unique.
@@ -419,12 +478,27 @@ impl WorkerId {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let host = host_name();
-        WorkerId(Arc::from(format!("{host}-{}-{n}", std::process::id())))
+        WorkerId(IdText::from_string(format!(
+            "{host}-{}-{n}",
+            std::process::id()
+        )))
+    }
+
+    /// Whether the id is stored inline (up to 30 bytes) rather than in a shared heap copy.
+    ///
+    /// ```
+    /// use workmill_core::WorkerId;
+    ///
+    /// assert!(WorkerId::new("billing-7").unwrap().is_inline());
+    /// assert!(!WorkerId::new("w".repeat(31)).unwrap().is_inline());
+    /// ```
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, IdText::Inline { .. })
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -450,13 +524,13 @@ fn host_name() -> String {
 
 impl fmt::Display for WorkerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for WorkerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WorkerId({:?})", &*self.0)
+        write!(f, "WorkerId({:?})", self.as_str())
     }
 }
 
@@ -471,19 +545,19 @@ impl TryFrom<String> for WorkerId {
     type Error = InvalidId;
     fn try_from(s: String) -> Result<WorkerId, InvalidId> {
         validate("worker", &s)?;
-        Ok(WorkerId(Arc::from(s)))
+        Ok(WorkerId(IdText::from_string(s)))
     }
 }
 
 impl From<WorkerId> for String {
     fn from(id: WorkerId) -> String {
-        id.0.to_string()
+        id.as_str().to_owned()
     }
 }
 
 impl AsRef<str> for WorkerId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -700,5 +774,37 @@ mod tests {
         let b = WorkerId::generate();
         assert_ne!(a, b);
         assert!(WorkerId::new(a.as_str()).is_ok());
+    }
+
+    #[test]
+    fn worker_ids_short_and_long_compare_order_and_hash_as_their_text() {
+        use std::hash::BuildHasher;
+        let hasher = RandomState::new();
+        let texts = [
+            "b".to_owned(),
+            "a".repeat(30),
+            "a".repeat(31),
+            "c".repeat(64),
+            "a".to_owned(),
+        ];
+        let ids: Vec<WorkerId> = texts.iter().map(|t| WorkerId::new(t).unwrap()).collect();
+        for (text, id) in texts.iter().zip(&ids) {
+            assert_eq!(id.as_str(), text);
+            assert_eq!(id.to_string(), *text);
+            assert_eq!(String::from(id.clone()), *text);
+            assert_eq!(*id, WorkerId::try_from(text.to_string()).unwrap());
+            assert_eq!(hasher.hash_one(id), hasher.hash_one(id.clone()));
+            let bytes = postcard::to_stdvec(id).unwrap();
+            assert_eq!(postcard::from_bytes::<WorkerId>(&bytes).unwrap(), *id);
+        }
+        // Inline (up to 30 bytes) and shared ids order by text alone.
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let mut by_text = texts.to_vec();
+        by_text.sort();
+        assert_eq!(
+            sorted.iter().map(WorkerId::as_str).collect::<Vec<_>>(),
+            by_text
+        );
     }
 }

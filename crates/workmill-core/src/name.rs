@@ -60,6 +60,21 @@ impl TaskName {
         TaskName(Repr::Static(name))
     }
 
+    /// Whether the name borrows a `&'static str` ([`TaskName::from_static`]) rather than
+    /// sharing an `Arc`: cloning and dropping it then touches no shared count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workmill_core::TaskName;
+    ///
+    /// assert!(TaskName::from_static("email.send").is_static());
+    /// assert!(!TaskName::from(String::from("email.send")).is_static());
+    /// ```
+    pub fn is_static(&self) -> bool {
+        matches!(self.0, Repr::Static(_))
+    }
+
     /// The name's text.
     ///
     /// # Examples
