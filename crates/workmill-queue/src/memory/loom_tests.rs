@@ -45,8 +45,10 @@ fn loom_enqueue_wakes_an_idle_worker() {
     });
 }
 
+/// A batch wakes one sleeping worker; taking one task, it leaves the other and passes the
+/// wake-up on, so the second sleeper wakes too (a lost hand-off deadlocks).
 #[test]
-fn loom_a_batch_wakes_as_many_idle_workers_as_it_has_tasks() {
+fn loom_a_batch_reaches_as_many_idle_workers_as_it_has_tasks() {
     loom::model(|| {
         let queue = Arc::new(MemoryQueue::new());
         let workers: Vec<_> = (0..2)

@@ -5,7 +5,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use workmill_core::{QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
+use workmill_core::{Payload, QueueError, TaskId, TaskRecord, Timestamp, WorkerId};
 
 use super::jobs::JobLink;
 
@@ -37,6 +37,29 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// True if the task owns nothing outside its box and nobody waits on it: its id, name,
+    /// payload, result and worker ids inline or static, no error, no job link, no waiters.
+    /// [`State::finish`](super::state::State) notes this as the task finishes (its record is
+    /// in cache then, and after that only its waiters change, and only downwards), so that
+    /// evicting it later needs neither a check for waiters nor [`Task::empty`]: its box goes
+    /// to the spares untouched, and whoever refills it overwrites values that own nothing.
+    pub(crate) fn holds_nothing_elsewhere(&self) -> bool {
+        let record = &self.record;
+        self.waiters == 0
+            && self.job.is_none()
+            && record.last_error.is_none()
+            && record.id.is_inline()
+            && record.name.is_static()
+            && record.payload.is_inline()
+            && record.result.as_ref().is_none_or(Payload::is_inline)
+            && record.worker.as_ref().is_none_or(WorkerId::is_inline)
+            && self
+                .before_reserve
+                .1
+                .as_ref()
+                .is_none_or(WorkerId::is_inline)
+    }
+
     /// Reads the parts of the record that [`Task::empty`] and a check for waiters read, and
     /// nothing else, so that a pass over many evicted records brings them into cache with
     /// their misses overlapped (each record's reads are independent of the others') before
@@ -378,11 +401,10 @@ impl<S: HashId> Slots<S> {
     /// removing them next finds them in cache: the lookups are independent of each other,
     /// so the processor waits for their cache misses together rather than one at a time.
     /// Returns how many it found (to keep the reads from being optimized away).
-    pub(crate) fn warm_index(&self, slots: &[u32]) -> usize {
+    pub(crate) fn warm_index(&self, slots: impl Iterator<Item = u32>) -> usize {
         let mask = self.ring.len() - 1;
         slots
-            .iter()
-            .filter(|&&slot| {
+            .filter(|&slot| {
                 self.cells
                     .get(slot as usize)
                     .filter(|cell| cell.task.is_some())
@@ -574,7 +596,7 @@ mod tests {
         for (id, slot) in &more {
             assert_eq!(slots.find(id), Some(*slot));
         }
-        assert_eq!(slots.warm_index(&[a, b, more[7].1]), 3);
+        assert_eq!(slots.warm_index([a, b, more[7].1].into_iter()), 3);
         assert!(slots.remove(b).is_some());
         assert_eq!((slots.spilled(), slots.find(&new)), (0, None));
         assert_eq!(slots.find(&old), Some(a));
@@ -637,7 +659,7 @@ mod tests {
         let a = slots.insert(task("a")).unwrap();
         let b = slots.insert(task("b")).unwrap();
         slots.remove(b);
-        assert_eq!(slots.warm_index(&[a, b, 999]), 1);
+        assert_eq!(slots.warm_index([a, b, 999].into_iter()), 1);
         assert_eq!(
             (slots.find(&id("a")), slots.find(&id("b"))),
             (Some(a), None)

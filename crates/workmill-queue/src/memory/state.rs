@@ -27,8 +27,9 @@ pub(crate) struct State {
     pub(crate) slots: Slots,
     pub(crate) ready: ReadyQueue<u32>,
     pub(crate) timers: Timers,
-    /// Finished tasks in the order they finished: `(finish_seq, slot)`.
-    pub(crate) finished: VecDeque<(u64, u32)>,
+    /// Finished tasks in the order they finished: their finish numbers, slots, and whether
+    /// they held nothing elsewhere as they finished ([`Task::holds_nothing_elsewhere`]).
+    pub(crate) finished: VecDeque<Finished>,
     /// Finished records still held (not evicted or purged).
     pub(crate) retained_finished: usize,
     pub(crate) stats: QueueStats,
@@ -42,11 +43,31 @@ pub(crate) struct State {
     pub(crate) wakes: Wakes,
     /// Map-reduce jobs and the reduce ids they hold back.
     pub(crate) jobs: Jobs,
-    /// Evicted records and the slots they were in, dealt with by whoever releases the lock,
-    /// after releasing it.
-    pub(crate) graveyard: Vec<(u32, Box<Task>)>,
-    /// Scratch space of [`State::evict_excess`], kept to reuse its allocation.
-    pub(crate) doomed: Vec<u32>,
+    /// Evicted records, the slots they were in, and whether they hold nothing elsewhere,
+    /// dealt with by whoever releases the lock, after releasing it.
+    pub(crate) graveyard: Vec<Evicted>,
+    /// Scratch space of [`State::evict_excess`], kept to reuse its allocation: slots, and
+    /// whether their tasks hold nothing elsewhere.
+    pub(crate) doomed: Vec<(u32, bool)>,
+}
+
+/// An entry of the finished list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Finished {
+    pub(crate) seq: u64,
+    pub(crate) slot: u32,
+    /// [`Task::holds_nothing_elsewhere`] as the task finished.
+    pub(crate) clean: bool,
+}
+
+/// An evicted record on its way out (see [`State::graveyard`]).
+#[derive(Debug)]
+pub(crate) struct Evicted {
+    pub(crate) slot: u32,
+    pub(crate) task: Box<Task>,
+    /// [`Task::holds_nothing_elsewhere`] as the task finished: if true, nobody waits on it
+    /// and it needs no emptying.
+    pub(crate) clean: bool,
 }
 
 impl State {
@@ -155,7 +176,7 @@ impl State {
         );
         if run_at <= now {
             self.ready.push(key, slot);
-            self.wakes.work += 1;
+            self.wakes.work = true;
         } else {
             let earliest = self.timers.next_due().is_none_or(|next| run_at < next);
             self.timers.delay(Due {
@@ -165,7 +186,7 @@ impl State {
             });
             // An idle worker may be sleeping past this task's time; let one recompute.
             if earliest {
-                self.wakes.work += 1;
+                self.wakes.work = true;
             }
         }
     }
@@ -260,6 +281,11 @@ impl State {
         }
         if !out.is_empty() {
             self.wakes.room = true;
+        }
+        // Ready tasks left behind: pass the wake-up on to one more sleeping worker (see
+        // `Notices::take`).
+        if self.sleepers.workers > 0 && !self.ready.is_empty() {
+            self.wakes.work = true;
         }
         out
     }
@@ -439,18 +465,19 @@ impl Spares {
     /// The most boxes kept: two submit chunks' worth, some 350 KB.
     pub(crate) const LIMIT: usize = 1024;
 
-    /// Keeps what fits of `evicted`, emptied; the rest are dropped here, outside the lock.
-    pub(crate) fn keep(&self, mut evicted: Vec<(u32, Box<Task>)>) {
+    /// Keeps what fits of `evicted`, emptied unless they hold nothing elsewhere (see
+    /// [`Task::holds_nothing_elsewhere`]); the rest are dropped here, outside the lock.
+    pub(crate) fn keep(&self, mut evicted: Vec<Evicted>) {
         if evicted.is_empty() {
             return;
         }
-        for (_, task) in &mut evicted {
-            task.empty();
+        for gone in evicted.iter_mut().filter(|gone| !gone.clean) {
+            gone.task.empty();
         }
         let mut spares = lock(&self.0);
         let room = Self::LIMIT.saturating_sub(spares.len());
         let extra = evicted.split_off(room.min(evicted.len()));
-        spares.extend(evicted.into_iter().map(|(_, task)| task));
+        spares.extend(evicted.into_iter().map(|gone| gone.task));
         drop(spares);
         drop(extra);
     }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use workmill_core::{NewTask, Priority, Queue, RetryPolicy, TaskId, TaskStatus, WorkerId};
+use workmill_core::{
+    NewTask, Priority, Queue, RetryPolicy, TaskId, TaskName, TaskStatus, WorkerId,
+};
 
 use super::{MemoryConfig, MemoryQueue};
 use crate::sync::lock;
@@ -265,29 +267,136 @@ fn an_evicted_record_lets_go_of_what_it_shared_and_its_box_holds_the_next_task()
 }
 
 #[test]
-fn spare_boxes_are_kept_up_to_the_limit() {
-    use super::state::{Spares, prepare};
+fn spare_boxes_are_kept_up_to_the_limit_and_emptied_unless_clean() {
+    use super::state::{Evicted, Spares, prepare};
     let spares = Spares::default();
     let hasher = super::slots::IdHasher::default();
-    let make = |n: u32| -> Vec<(u32, Box<super::slots::Task>)> {
+    let make = |n: u32, clean: bool| -> Vec<Evicted> {
         (0..n)
             .map(|slot| {
+                let name = TaskName::from_static("unit");
+                // A clean record's payload is inline; the others' is shared.
+                let payload = vec![1; if clean { 10 } else { 100 }];
                 let task = prepare(
-                    NewTask::new("unit", vec![1; 100]),
+                    NewTask::new(name, payload),
                     None,
                     workmill_core::Timestamp::EPOCH,
                     &hasher,
                 );
-                (slot, task)
+                Evicted { slot, task, clean }
             })
             .collect()
     };
-    spares.keep(make(Spares::LIMIT as u32 - 10));
-    spares.keep(make(30));
+    spares.keep(make(Spares::LIMIT as u32 - 10, false));
+    spares.keep(make(30, true));
     assert_eq!(lock(&spares.0).len(), Spares::LIMIT);
+    let kept = spares.take(usize::MAX);
+    // The dirty ones were emptied; the clean ones were not touched.
+    let (dirty, clean) = kept.split_at(Spares::LIMIT - 10);
+    assert!(
+        dirty
+            .iter()
+            .all(|task| task.record.payload.is_empty() && task.record.name.is_empty())
+    );
+    assert!(
+        clean
+            .iter()
+            .all(|task| task.record.payload.len() == 10 && task.record.name == "unit")
+    );
+    spares.keep(make(40, true));
     assert_eq!(spares.take(25).len(), 25);
-    assert_eq!(spares.take(usize::MAX).len(), Spares::LIMIT - 25);
+    assert_eq!(spares.take(usize::MAX).len(), 15);
     assert!(spares.take(1).is_empty());
+}
+
+#[test]
+fn a_task_holds_nothing_elsewhere_only_with_inline_parts_no_error_and_no_waiters() {
+    use workmill_core::{Failure, FailureKind};
+    let queue = MemoryQueue::new();
+    let worker = WorkerId::new("w").unwrap();
+    let long_worker = WorkerId::new("w".repeat(31)).unwrap();
+    let finish = |task: NewTask, result: Vec<u8>, by: &WorkerId| -> bool {
+        let id = queue.enqueue(task).unwrap();
+        let reserved = queue.reserve(by, 1, Duration::from_secs(60)).unwrap();
+        queue.complete(&reserved[0].lease, result).unwrap();
+        let state = lock(&queue.state);
+        let slot = state.slots.slot_of(&id).unwrap();
+        let entry = state
+            .finished
+            .iter()
+            .rev()
+            .find(|e| e.slot == slot)
+            .copied()
+            .unwrap();
+        assert_eq!(
+            entry.clean,
+            state.slots.get(slot).unwrap().holds_nothing_elsewhere()
+        );
+        entry.clean
+    };
+    let name = TaskName::from_static("t");
+    assert!(finish(
+        NewTask::new(name.clone(), vec![1; 22]),
+        vec![2; 22],
+        &worker
+    ));
+    assert!(
+        !finish(NewTask::new(name.clone(), vec![1; 23]), vec![], &worker),
+        "shared payload"
+    );
+    assert!(
+        !finish(NewTask::new(name.clone(), vec![]), vec![2; 23], &worker),
+        "shared result"
+    );
+    assert!(
+        !finish(NewTask::new(name.clone(), vec![]), vec![], &long_worker),
+        "shared worker id"
+    );
+    assert!(
+        !finish(
+            NewTask::new(TaskName::from("t".to_owned()), vec![]),
+            vec![],
+            &worker
+        ),
+        "shared name"
+    );
+    let long_id = NewTask::new(name.clone(), vec![]).with_id(TaskId::new("x".repeat(31)).unwrap());
+    assert!(!finish(long_id, vec![], &worker), "shared id");
+    // A dead task carries its error.
+    let id = queue
+        .enqueue(NewTask::new(name.clone(), vec![]).retry(RetryPolicy::never()))
+        .unwrap();
+    let reserved = queue.reserve(&worker, 1, Duration::from_secs(60)).unwrap();
+    queue
+        .fail(&reserved[0].lease, Failure::new(FailureKind::Error, "no"))
+        .unwrap();
+    let state = lock(&queue.state);
+    let slot = state.slots.slot_of(&id).unwrap();
+    assert!(!state.finished.back().unwrap().clean && state.finished.back().unwrap().slot == slot);
+    drop(state);
+    // A waiter registered before the task finished.
+    let id = queue.enqueue(NewTask::new(name, vec![])).unwrap();
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| queue.wait(&id, Duration::from_secs(30)));
+        let waiting = || {
+            let state = lock(&queue.state);
+            let slot = state.slots.slot_of(&id).unwrap();
+            state.slots.get(slot).unwrap().waiters > 0
+        };
+        while !waiting() {
+            std::thread::yield_now();
+        }
+        let reserved = queue.reserve(&worker, 1, Duration::from_secs(60)).unwrap();
+        queue.complete(&reserved[0].lease, vec![]).unwrap();
+        assert_eq!(
+            waiter.join().unwrap().unwrap().status,
+            TaskStatus::Completed
+        );
+    });
+    assert!(
+        !lock(&queue.state).finished.back().unwrap().clean,
+        "a waiter"
+    );
 }
 
 /// Random enqueues, reservations, completions, failures, requeues, cancels and purges under small
@@ -350,9 +459,20 @@ fn random_operations_keep_the_retention_bookkeeping_exact() {
             let listed = state
                 .finished
                 .iter()
-                .filter(|&&(finish_seq, slot)| state.slots.finish_seq(slot) == finish_seq)
+                .filter(|entry| state.slots.finish_seq(entry.slot) == entry.seq)
                 .count();
             assert_eq!(listed, finals, "retention {retention}, step {step}");
+            // Only waiters change after a task finishes, and only downwards: a task noted as
+            // holding nothing elsewhere still does.
+            for entry in state.finished.iter() {
+                if entry.clean && state.slots.finish_seq(entry.slot) == entry.seq {
+                    let task = state.slots.get(entry.slot).unwrap();
+                    assert!(
+                        task.holds_nothing_elsewhere(),
+                        "retention {retention}, step {step}"
+                    );
+                }
+            }
             for (slot, task) in state.slots.iter() {
                 assert_eq!(state.slots.find(&task.record.id), Some(slot));
                 assert_eq!(

@@ -9,7 +9,7 @@ use workmill_core::{
 };
 
 use super::slots::NOT_FINISHED;
-use super::state::{State, gauge, lease_is_live, set_status};
+use super::state::{Evicted, Finished, State, gauge, lease_is_live, set_status};
 use super::timers::Expiry;
 
 impl State {
@@ -243,7 +243,7 @@ impl State {
             });
             let slots = &self.slots;
             self.finished
-                .retain(|&(finish_seq, slot)| slots.finish_seq(slot) == finish_seq);
+                .retain(|entry| slots.finish_seq(entry.slot) == entry.seq);
         }
         // Records the retention bound already dropped are still counted in their final status;
         // a purge takes them out of the counts too, as if they had never been submitted.
@@ -288,10 +288,18 @@ impl State {
         let finish_seq = self.next_finish;
         self.next_finish += 1;
         self.slots.set_finish_seq(slot, finish_seq);
-        if self.slots.get(slot).is_some_and(|task| task.waiters > 0) {
+        let Some(task) = self.slots.get(slot) else {
+            return;
+        };
+        if task.waiters > 0 {
             self.wakes.wake_waiters_of(slot);
         }
-        self.finished.push_back((finish_seq, slot));
+        let clean = task.holds_nothing_elsewhere();
+        self.finished.push_back(Finished {
+            seq: finish_seq,
+            slot,
+            clean,
+        });
         self.retained_finished += 1;
     }
 
@@ -316,19 +324,19 @@ impl State {
         };
         let mut doomed = std::mem::take(&mut self.doomed);
         while excess > 0 {
-            let Some((finish_seq, slot)) = self.finished.pop_front() else {
+            let Some(entry) = self.finished.pop_front() else {
                 break;
             };
             // An entry whose task was requeued or purged since it finished is stale.
-            if self.slots.finish_seq(slot) == finish_seq {
-                doomed.push(slot);
+            if self.slots.finish_seq(entry.slot) == entry.seq {
+                doomed.push((entry.slot, entry.clean));
                 excess -= 1;
             }
         }
-        std::hint::black_box(self.slots.warm_index(&doomed));
-        for slot in doomed.drain(..) {
-            if let Some(record) = self.slots.remove(slot) {
-                self.graveyard.push((slot, record));
+        std::hint::black_box(self.slots.warm_index(doomed.iter().map(|&(slot, _)| slot)));
+        for (slot, clean) in doomed.drain(..) {
+            if let Some(task) = self.slots.remove(slot) {
+                self.graveyard.push(Evicted { slot, task, clean });
                 self.retained_finished -= 1;
                 self.stats.evicted += 1;
             }

@@ -36,8 +36,8 @@ pub(crate) struct Sleepers {
 /// Wake-ups owed by the operations done under the current lock.
 #[derive(Debug, Default)]
 pub(crate) struct Wakes {
-    /// Tasks that became available to workers.
-    pub(crate) work: u64,
+    /// A task became available to workers (see [`Notices::take`] for whom that wakes).
+    pub(crate) work: bool,
     /// True if waiting tasks left, making room under a capacity bound.
     pub(crate) room: bool,
     /// Result stripes with a waiter whose task finished or went away.
@@ -55,7 +55,8 @@ impl Wakes {
 #[derive(Debug, Default)]
 #[must_use = "notices must be sent once the lock is released"]
 pub(crate) struct Notices {
-    work: u64,
+    /// Wake one worker.
+    work: bool,
     all_workers: bool,
     room: bool,
     idle: bool,
@@ -64,12 +65,20 @@ pub(crate) struct Notices {
 
 impl Notices {
     /// Takes the wake-ups owed by `state`, keeping only those someone waits for.
+    ///
+    /// Work wakes one sleeping worker per operation, however many tasks it made available:
+    /// a worker that reserves and leaves ready tasks behind passes the wake-up on to the
+    /// next sleeper (`State::reserve`), so every task still reaches an idle worker, one
+    /// wake-up latency after the other. Waking one per task instead woke both workers of a
+    /// two-core machine for every submitted batch; once they drained it faster than the
+    /// producer refilled it, their wake-ups kept preempting the producer, and a fifth of the
+    /// end-to-end bench's rounds took twice as long.
     pub(crate) fn take(state: &mut State) -> Notices {
         let wakes = std::mem::take(&mut state.wakes);
         let sleepers = &state.sleepers;
         let idle = sleepers.idle > 0 && state.active() == 0;
         Notices {
-            work: wakes.work.min(sleepers.workers),
+            work: wakes.work && sleepers.workers > 0,
             all_workers: false,
             room: wakes.room && sleepers.producers > 0,
             idle,
@@ -122,7 +131,7 @@ impl Signals {
         if notices.all_workers {
             self.work.notify_all();
         } else {
-            for _ in 0..notices.work {
+            if notices.work {
                 self.work.notify_one();
             }
         }
