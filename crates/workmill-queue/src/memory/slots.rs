@@ -66,7 +66,8 @@ impl Task {
     /// a pass that works through them. The value means nothing.
     pub(crate) fn touch(&self) -> usize {
         let record = &self.record;
-        record.name.len()
+        usize::from(record.id.is_inline())
+            ^ record.name.len()
             ^ record.payload.len()
             ^ usize::from(record.result.is_some())
             ^ usize::from(record.last_error.is_some())
