@@ -419,8 +419,11 @@ impl AsRef<str> for TaskId {
 /// Like a [`TaskId`], an id of up to 30 bytes is stored inline, so cloning and dropping it
 /// touches no shared count: a backend stores the worker's id on every task it hands out, and
 /// with a shared string every worker thread would bump one count per task, on a cache line
-/// that the thread dropping old records bumps too. Longer ids share one heap copy. Equality,
-/// order and hashing are those of the text.
+/// that the thread dropping old records bumps too. Longer ids share one heap copy: a
+/// generated id (`host-pid-n`) is longer than 30 bytes when the host name is longer than
+/// about 20, and a runtime's worker ids add `-i` to a base (see the runtime builder's
+/// `worker_id`), so a short base keeps them inline. Equality, order and hashing are those of
+/// the text.
 ///
 /// # Examples
 ///
@@ -793,7 +796,7 @@ mod tests {
             assert_eq!(id.to_string(), *text);
             assert_eq!(String::from(id.clone()), *text);
             assert_eq!(*id, WorkerId::try_from(text.to_string()).unwrap());
-            assert_eq!(hasher.hash_one(id), hasher.hash_one(id.clone()));
+            assert_eq!(hasher.hash_one(id), hasher.hash_one(text.as_str()));
             let bytes = postcard::to_stdvec(id).unwrap();
             assert_eq!(postcard::from_bytes::<WorkerId>(&bytes).unwrap(), *id);
         }

@@ -186,7 +186,7 @@ impl State {
             });
             // An idle worker may be sleeping past this task's time; let one recompute.
             if earliest {
-                self.wakes.work = true;
+                self.wakes.earlier_due = true;
             }
         }
     }

@@ -15,8 +15,10 @@ fn worker() -> WorkerId {
     WorkerId::new("unit").unwrap()
 }
 
+/// A task with a static name, so that a finished one holds nothing elsewhere (see
+/// `Task::holds_nothing_elsewhere`).
 fn task(id: &str) -> NewTask {
-    NewTask::new("unit", vec![])
+    NewTask::new(TaskName::from_static("unit"), vec![])
         .with_id(TaskId::new(id).unwrap())
         .retry(RetryPolicy::never())
 }
@@ -407,6 +409,7 @@ fn random_operations_keep_the_retention_bookkeeping_exact() {
     use workmill_core::{Failure, FailureKind};
     let mut rng = fastrand::Rng::with_seed(7);
     let lease = Duration::from_secs(60);
+    let mut clean_checked = 0;
     for retention in [0usize, 1, 3, 7] {
         let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(retention)));
         let mut leases = Vec::new();
@@ -471,6 +474,7 @@ fn random_operations_keep_the_retention_bookkeeping_exact() {
                         task.holds_nothing_elsewhere(),
                         "retention {retention}, step {step}"
                     );
+                    clean_checked += 1;
                 }
             }
             for (slot, task) in state.slots.iter() {
@@ -487,4 +491,89 @@ fn random_operations_keep_the_retention_bookkeeping_exact() {
             );
         }
     }
+    // Completed tasks (static name, inline ids, one-byte results) are clean: the check above ran.
+    assert!(
+        clean_checked > 1_000,
+        "{clean_checked} clean entries checked"
+    );
+}
+
+/// One operation that both makes a task ready and makes a delayed task the earliest due wakes
+/// two sleeping workers: one for the work, one to shorten its sleep for the delayed task (the
+/// first may be busy with the work by then). The clock is frozen, so the workers, asked to
+/// sleep an hour, return only when notified.
+#[test]
+fn work_and_an_earlier_due_task_in_one_batch_wake_two_workers() {
+    use super::ManualClock;
+    use std::sync::mpsc;
+    let clock = std::sync::Arc::new(ManualClock::new(workmill_core::Timestamp::from_micros(
+        1_000_000,
+    )));
+    let queue = MemoryQueue::with_config(MemoryConfig::default().clock(clock));
+    let (returned, returns) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let returned = returned.clone();
+            let queue = &queue;
+            s.spawn(move || {
+                queue.await_work(Duration::from_secs(3_600)).unwrap();
+                returned.send(()).unwrap();
+            });
+        }
+        while lock(&queue.state).sleepers.workers < 2 {
+            std::thread::yield_now();
+        }
+        let now = task("now");
+        let later = task("later").delay(Duration::from_secs(10));
+        queue.enqueue_batch(vec![now, later]).unwrap();
+        let woken = (0..2)
+            .take_while(|_| returns.recv_timeout(Duration::from_secs(20)).is_ok())
+            .count();
+        // Whatever happened, let the threads go before the scope waits for them.
+        queue.wake_workers();
+        assert_eq!(woken, 2, "a worker was still asleep");
+    });
+}
+
+/// A clean record (static name, inline ids, payload and result) is evicted without being
+/// emptied, and its box, refilled, holds the next task whole.
+#[test]
+fn a_clean_evicted_record_goes_to_the_spares_unemptied_and_its_box_is_refilled() {
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
+    queue.enqueue(task("first")).unwrap();
+    let reserved = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap();
+    queue.complete(&reserved[0].lease, vec![9; 5]).unwrap();
+    {
+        let spares = lock(&queue.spares.0);
+        assert_eq!(spares.len(), 1);
+        let kept = &spares[0].record;
+        // Not emptied: its (inline) parts are as they were.
+        assert_eq!(
+            (kept.id.as_str(), kept.name.as_str(), kept.result.as_deref()),
+            ("first", "unit", Some(&[9u8; 5][..]))
+        );
+    }
+    queue
+        .enqueue(
+            NewTask::new(TaskName::from_static("next"), vec![4; 30])
+                .with_id(TaskId::new("second").unwrap()),
+        )
+        .unwrap();
+    assert!(lock(&queue.spares.0).is_empty(), "the box was taken");
+    let record = queue.status(&TaskId::new("second").unwrap()).unwrap();
+    assert_eq!(
+        (
+            record.status,
+            record.name.as_str(),
+            record.payload.as_ref(),
+            record.result
+        ),
+        (TaskStatus::Pending, "next", &[4u8; 30][..], None)
+    );
+    assert!(matches!(
+        queue.status(&TaskId::new("first").unwrap()),
+        Err(workmill_core::QueueError::NotFound { .. })
+    ));
 }

@@ -38,6 +38,10 @@ pub(crate) struct Sleepers {
 pub(crate) struct Wakes {
     /// A task became available to workers (see [`Notices::take`] for whom that wakes).
     pub(crate) work: bool,
+    /// A delayed task became the earliest due: a sleeping worker may have to shorten its
+    /// sleep. A reason of its own, so that it wakes a worker besides the one woken for work
+    /// (which may be busy with that work when the delayed task falls due).
+    pub(crate) earlier_due: bool,
     /// True if waiting tasks left, making room under a capacity bound.
     pub(crate) room: bool,
     /// Result stripes with a waiter whose task finished or went away.
@@ -55,8 +59,8 @@ impl Wakes {
 #[derive(Debug, Default)]
 #[must_use = "notices must be sent once the lock is released"]
 pub(crate) struct Notices {
-    /// Wake one worker.
-    work: bool,
+    /// How many workers to wake: one for work, one for an earlier due time.
+    work: u64,
     all_workers: bool,
     room: bool,
     idle: bool,
@@ -66,7 +70,8 @@ pub(crate) struct Notices {
 impl Notices {
     /// Takes the wake-ups owed by `state`, keeping only those someone waits for.
     ///
-    /// Work wakes one sleeping worker per operation, however many tasks it made available:
+    /// Work wakes one sleeping worker per operation, however many tasks it made available
+    /// (and a delayed task that became the earliest due wakes one more, to shorten its sleep):
     /// a worker that reserves and leaves ready tasks behind passes the wake-up on to the
     /// next sleeper (`State::reserve`), so every task still reaches an idle worker, one
     /// wake-up latency after the other. Waking one per task instead woke both workers of a
@@ -78,7 +83,7 @@ impl Notices {
         let sleepers = &state.sleepers;
         let idle = sleepers.idle > 0 && state.active() == 0;
         Notices {
-            work: wakes.work && sleepers.workers > 0,
+            work: (u64::from(wakes.work) + u64::from(wakes.earlier_due)).min(sleepers.workers),
             all_workers: false,
             room: wakes.room && sleepers.producers > 0,
             idle,
@@ -131,7 +136,7 @@ impl Signals {
         if notices.all_workers {
             self.work.notify_all();
         } else {
-            if notices.work {
+            for _ in 0..notices.work {
                 self.work.notify_one();
             }
         }
