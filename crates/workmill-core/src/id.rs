@@ -87,6 +87,54 @@ impl IdText {
             IdText::Shared(text) => text,
         }
     }
+
+    /// The text's bytes, without the UTF-8 check that [`IdText::as_str`] repeats.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            IdText::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdText::Shared(text) => text.as_bytes(),
+        }
+    }
+}
+
+// Equality, order and hashing are the text's, for task and worker ids alike.
+
+impl PartialEq for IdText {
+    fn eq(&self, other: &IdText) -> bool {
+        match (self, other) {
+            // Bytes past `len` are always zero, so comparing the whole fixed-size arrays is
+            // comparing the texts, without a call to `memcmp` (backends compare a lease's id
+            // with a record's on every completion, under their lock).
+            (IdText::Inline { len: a, bytes: x }, IdText::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.bytes() == other.bytes(),
+        }
+    }
+}
+
+impl Eq for IdText {}
+
+impl PartialOrd for IdText {
+    fn partial_cmp(&self, other: &IdText) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IdText {
+    /// The order of the text: `str` compares bytewise.
+    fn cmp(&self, other: &IdText) -> std::cmp::Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl Hash for IdText {
+    /// Hashes as the text does (as [`Borrow<str>`] on `TaskId` requires): `str` writes its
+    /// bytes and then `0xff`, a byte UTF-8 never contains.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.bytes());
+        state.write_u8(0xff);
+    }
 }
 
 /// The identity of one task: a custom id chosen by the submitter, or a generated one.
@@ -115,7 +163,7 @@ impl IdText {
 /// assert_eq!(custom.as_str(), "invoice-2026-001");
 /// assert!(TaskId::new("has space").is_err());
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TaskId(IdText);
 
@@ -300,54 +348,6 @@ impl GeneratedParts {
     }
 }
 
-impl TaskId {
-    /// The id's bytes, without the UTF-8 check that [`TaskId::as_str`] repeats.
-    fn bytes(&self) -> &[u8] {
-        match &self.0 {
-            IdText::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            IdText::Shared(text) => text.as_bytes(),
-        }
-    }
-}
-
-impl PartialEq for TaskId {
-    fn eq(&self, other: &TaskId) -> bool {
-        match (&self.0, &other.0) {
-            // Bytes past `len` are always zero, so comparing the whole fixed-size arrays is
-            // comparing the texts, without a call to `memcmp` (backends compare a lease's id
-            // with a record's on every completion, under their lock).
-            (IdText::Inline { len: a, bytes: x }, IdText::Inline { len: b, bytes: y }) => {
-                a == b && x == y
-            }
-            _ => self.bytes() == other.bytes(),
-        }
-    }
-}
-
-impl Eq for TaskId {}
-
-impl PartialOrd for TaskId {
-    fn partial_cmp(&self, other: &TaskId) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for TaskId {
-    /// The order of the text: `str` compares bytewise.
-    fn cmp(&self, other: &TaskId) -> std::cmp::Ordering {
-        self.bytes().cmp(other.bytes())
-    }
-}
-
-impl Hash for TaskId {
-    /// Hashes as the text does (as [`Borrow<str>`] requires): `str` writes its
-    /// bytes and then `0xff`, a byte UTF-8 never contains.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.bytes());
-        state.write_u8(0xff);
-    }
-}
-
 /// 32 random bits chosen once per process, from the operating system's hash seed.
 fn process_nonce() -> u32 {
     static NONCE: OnceLock<u32> = OnceLock::new();
@@ -436,37 +436,9 @@ impl AsRef<str> for TaskId {
 /// assert!(WorkerId::new("two words").is_err());
 /// # Ok::<(), workmill_core::InvalidId>(())
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct WorkerId(IdText);
-
-impl PartialEq for WorkerId {
-    fn eq(&self, other: &WorkerId) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for WorkerId {}
-
-impl PartialOrd for WorkerId {
-    fn partial_cmp(&self, other: &WorkerId) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for WorkerId {
-    /// The order of the text.
-    fn cmp(&self, other: &WorkerId) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl Hash for WorkerId {
-    /// Hashes as the text does.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
 
 impl WorkerId {
     /// A worker id from a caller's string, checked like a task id.

@@ -229,14 +229,7 @@ fn many_threads_joining_at_once_all_get_their_results() {
 #[test]
 fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
     use std::time::{Duration, Instant};
-    let pool = ThreadPool::builder()
-        .num_threads(2)
-        .heartbeat_interval(Some(Duration::from_secs(1)))
-        .build()
-        .expect("the pool starts");
-    crate::eventually("both workers parked", || {
-        pool.metrics().parked_threads() == 2
-    });
+    let pool = two_parked_workers(Some(Duration::from_secs(1)));
     let (a_thread, (b_thread, waited)) = pool.install(|| {
         // Long enough for two ticks (a whole interval between them): the heartbeat ticks
         // while one worker works and the other sleeps.
@@ -262,14 +255,7 @@ fn a_long_jobs_first_join_wakes_a_sleeper_without_waiting_for_the_heartbeat() {
 #[test]
 fn a_stream_of_short_joins_leaves_the_sleeper_asleep() {
     use std::time::{Duration, Instant};
-    let pool = ThreadPool::builder()
-        .num_threads(2)
-        .heartbeat_interval(Some(Duration::from_millis(100)))
-        .build()
-        .expect("the pool starts");
-    crate::eventually("both workers parked", || {
-        pool.metrics().parked_threads() == 2
-    });
+    let pool = two_parked_workers(Some(Duration::from_millis(100)));
     let migrated = pool.install(|| {
         // The install woke the other worker; let it go back to sleep first.
         crate::eventually("the other worker parked again", || {
@@ -300,14 +286,7 @@ fn a_stream_of_short_joins_leaves_the_sleeper_asleep() {
 #[test]
 fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
     use std::time::Duration;
-    let pool = ThreadPool::builder()
-        .num_threads(2)
-        .heartbeat_interval(None)
-        .build()
-        .expect("the pool starts");
-    crate::eventually("both workers parked", || {
-        pool.metrics().parked_threads() == 2
-    });
+    let pool = two_parked_workers(None);
     let (a_thread, (b_thread, waited)) = pool.install(|| {
         // The install woke the other worker; let it go back to sleep first.
         crate::eventually("the other worker parked again", || {
@@ -320,6 +299,19 @@ fn without_a_heartbeat_the_first_join_wakes_a_sleeper() {
         "the sleeping worker was not woken for the first join \
          (the second closure ran inline after {waited:?})"
     );
+}
+
+/// A pool of two workers with the given heartbeat, once both are parked.
+fn two_parked_workers(heartbeat: Option<std::time::Duration>) -> ThreadPool {
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(heartbeat)
+        .build()
+        .expect("the pool starts");
+    crate::eventually("both workers parked", || {
+        pool.metrics().parked_threads() == 2
+    });
+    pool
 }
 
 /// A join whose first closure waits up to `patience` for the second to start on another thread:

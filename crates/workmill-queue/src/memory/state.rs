@@ -46,9 +46,9 @@ pub(crate) struct State {
     /// Evicted records, the slots they were in, and whether they hold nothing elsewhere,
     /// dealt with by whoever releases the lock, after releasing it.
     pub(crate) graveyard: Vec<Evicted>,
-    /// Scratch space of [`State::evict_excess`], kept to reuse its allocation: slots, and
-    /// whether their tasks hold nothing elsewhere.
-    pub(crate) doomed: Vec<(u32, bool)>,
+    /// Scratch space of [`State::evict_excess`], kept to reuse its allocation: the finished
+    /// entries due to go.
+    pub(crate) doomed: Vec<Finished>,
 }
 
 /// An entry of the finished list.

@@ -329,12 +329,12 @@ impl State {
             };
             // An entry whose task was requeued or purged since it finished is stale.
             if self.slots.finish_seq(entry.slot) == entry.seq {
-                doomed.push((entry.slot, entry.clean));
+                doomed.push(entry);
                 excess -= 1;
             }
         }
-        std::hint::black_box(self.slots.warm_index(doomed.iter().map(|&(slot, _)| slot)));
-        for (slot, clean) in doomed.drain(..) {
+        std::hint::black_box(self.slots.warm_index(doomed.iter().map(|entry| entry.slot)));
+        for Finished { slot, clean, .. } in doomed.drain(..) {
             if let Some(task) = self.slots.remove(slot) {
                 self.graveyard.push(Evicted { slot, task, clean });
                 self.retained_finished -= 1;
