@@ -12,6 +12,13 @@
 //! Every summary row compares one workmill function with one baseline of the
 //! same case, measured in the same run: `ratio = workmill_ns / baseline_ns`,
 //! from criterion's median estimates. Below 1.0 workmill is faster.
+//!
+//! `--runs N` runs the selected benches N times, one whole pass after
+//! another, and each row reports the median of its N ratios (`ratio`), their
+//! range (`ratio_min`, `ratio_max`) and every ratio in run order (`ratios`);
+//! `workmill_ns` and `baseline_ns` are then the medians of their own runs. On
+//! a noisy machine a case at parity flips either side of 1.0 from run to run;
+//! the median over runs is the figure to compare with a target.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,10 +44,16 @@ const QUICK_ARGS: [&str; 6] = [
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
+    let mut runs = 1;
     let mut groups = Vec::new();
-    for arg in args {
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--runs" => runs = parse_runs(args.next().map(String::as_str))?,
+            flag if flag.starts_with("--runs=") => {
+                runs = parse_runs(flag.strip_prefix("--runs="))?;
+            }
             flag if flag.starts_with('-') => return Err(format!("bench: unknown flag {flag:?}")),
             group => groups.push(group.to_owned()),
         }
@@ -69,26 +82,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     let out_dir = workspace::root().join("target/workmill-bench");
     let rows_dir = out_dir.join("rows");
-    // Extra rows from an earlier run must not leak into this summary.
-    let _ = fs::remove_dir_all(&rows_dir);
-    fs::create_dir_all(&rows_dir)
-        .map_err(|e| format!("bench: cannot create {}: {e}", rows_dir.display()))?;
-    let started = SystemTime::now();
-
-    for target in &selected {
-        let mut command = workspace::cargo();
-        command
-            .env("WORKMILL_BENCH_OUT", &out_dir)
-            .env("WORKMILL_BENCH_QUICK", if quick { "1" } else { "0" })
-            .args(["bench", "-p", BENCH_PACKAGE, "--bench", target, "--"]);
-        if quick {
-            command.args(QUICK_ARGS);
+    let mut passes = Vec::with_capacity(runs);
+    for pass in 1..=runs {
+        if runs > 1 {
+            println!("xtask bench: run {pass} of {runs}");
         }
-        workspace::run(&mut command)?;
-    }
+        // Extra rows from an earlier run must not leak into this summary.
+        let _ = fs::remove_dir_all(&rows_dir);
+        fs::create_dir_all(&rows_dir)
+            .map_err(|e| format!("bench: cannot create {}: {e}", rows_dir.display()))?;
+        let started = SystemTime::now();
 
-    let mut rows = criterion_rows(&workspace::root().join("target/criterion"), started)?;
-    rows.extend(extra_rows(&rows_dir)?);
+        for target in &selected {
+            let mut command = workspace::cargo();
+            command
+                .env("WORKMILL_BENCH_OUT", &out_dir)
+                .env("WORKMILL_BENCH_QUICK", if quick { "1" } else { "0" })
+                .args(["bench", "-p", BENCH_PACKAGE, "--bench", target, "--"]);
+            if quick {
+                command.args(QUICK_ARGS);
+            }
+            workspace::run(&mut command)?;
+        }
+
+        let mut rows = criterion_rows(&workspace::root().join("target/criterion"), started)?;
+        rows.extend(extra_rows(&rows_dir)?);
+        passes.push(rows);
+    }
+    let mut rows = combine_runs(passes);
     rows.sort_by(|a, b| {
         let key = |r: &Value| {
             (
@@ -139,6 +160,80 @@ fn bench_targets() -> Result<Vec<String>, String> {
 /// `executor_join` belongs to group `executor`.
 fn group_of(target: &str) -> &str {
     target.split('_').next().unwrap_or(target)
+}
+
+fn parse_runs(value: Option<&str>) -> Result<usize, String> {
+    match value.map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        Some(Ok(_)) => Err("bench: --runs needs at least 1 run".to_owned()),
+        Some(Err(_)) | None => Err(format!(
+            "bench: --runs needs a whole number of runs, got {}",
+            value.map_or("nothing".to_owned(), |v| format!("{v:?}"))
+        )),
+    }
+}
+
+/// The median of `values`; for an even count, the mean of the middle two.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// Merges the rows of several runs: one row per (group, case, baseline), whose
+/// `ratio`, `workmill_ns` and `baseline_ns` are medians over the runs that
+/// measured it, with `ratios` in run order and their range. A single run's rows
+/// come back as they are.
+fn combine_runs(passes: Vec<Vec<Value>>) -> Vec<Value> {
+    if passes.len() < 2 {
+        return passes.into_iter().flatten().collect();
+    }
+    type Key = (String, String, String, usize);
+    let mut merged: BTreeMap<Key, Vec<Value>> = BTreeMap::new();
+    for pass in passes {
+        // A bench may write two rows with the same names in one run; the nth
+        // of them is matched with the nth of every other run.
+        let mut seen: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for row in pass {
+            let text = |field: &str| row[field].as_str().unwrap_or_default().to_owned();
+            let names = (text("group"), text("case"), text("baseline"));
+            let nth = seen.entry(names.clone()).or_default();
+            let key = (names.0, names.1, names.2, *nth);
+            *nth += 1;
+            merged.entry(key).or_default().push(row);
+        }
+    }
+    merged
+        .into_values()
+        .filter_map(|runs| {
+            let mut first = runs.first()?.clone();
+            let field =
+                |name: &str| -> Vec<f64> { runs.iter().filter_map(|r| r[name].as_f64()).collect() };
+            let ratios = field("ratio");
+            let (min, max) = ratios
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+                    (lo.min(r), hi.max(r))
+                });
+            let object = first.as_object_mut()?;
+            for name in ["workmill_ns", "baseline_ns", "ratio"] {
+                if let Some(m) = median(&mut field(name)) {
+                    object.insert(name.to_owned(), json!(m));
+                }
+            }
+            object.insert("runs".to_owned(), json!(runs.len()));
+            object.insert("ratios".to_owned(), json!(ratios));
+            if min <= max {
+                object.insert("ratio_min".to_owned(), json!(min));
+                object.insert("ratio_max".to_owned(), json!(max));
+            }
+            Some(first)
+        })
+        .collect()
 }
 
 /// One measured function of one criterion group.
@@ -291,14 +386,21 @@ fn extra_rows(rows_dir: &PathBuf) -> Result<Vec<Value>, String> {
     Ok(rows)
 }
 
-/// The summary as a markdown table.
+/// The summary as a markdown table; rows merged from several runs add the
+/// range and every ratio.
 fn markdown(rows: &[Value]) -> String {
-    let mut out = String::from(
-        "| group | case | workmill | baseline | baseline time | ratio |\n|---|---|---:|---|---:|---:|\n",
-    );
+    let several = rows
+        .iter()
+        .any(|r| r["runs"].as_u64().is_some_and(|n| n > 1));
+    let mut out = String::from("| group | case | workmill | baseline | baseline time | ratio |");
+    out.push_str(if several {
+        " runs | range | ratios |\n|---|---|---:|---|---:|---:|---:|---|---|\n"
+    } else {
+        "\n|---|---|---:|---|---:|---:|\n"
+    });
     for r in rows {
         let unit = r["unit"].as_str().unwrap_or("ns/iter");
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {:.3} |",
             r["group"].as_str().unwrap_or("?"),
@@ -308,6 +410,24 @@ fn markdown(rows: &[Value]) -> String {
             human(r["baseline_ns"].as_f64(), unit),
             r["ratio"].as_f64().unwrap_or(f64::NAN),
         );
+        if several {
+            let ratios: Vec<String> = r["ratios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .map(|x| format!("{x:.3}"))
+                .collect();
+            let _ = write!(
+                out,
+                " {} | {:.3}–{:.3} | {} |",
+                r["runs"].as_u64().unwrap_or(1),
+                r["ratio_min"].as_f64().unwrap_or(f64::NAN),
+                r["ratio_max"].as_f64().unwrap_or(f64::NAN),
+                ratios.join(" "),
+            );
+        }
+        out.push('\n');
     }
     out
 }
@@ -367,6 +487,71 @@ mod tests {
                 .contains("| codec | encode | 50.000 ns | serde_json | 200.000 ns | 0.250 |")
         );
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn measured(case: &str, baseline: &str, ours: f64, theirs: f64) -> Value {
+        json!({
+            "group": "executor", "case": case, "workmill_ns": ours, "baseline": baseline,
+            "baseline_ns": theirs, "ratio": ours / theirs, "unit": "ns/iter",
+        })
+    }
+
+    #[test]
+    fn one_run_keeps_its_rows_as_they_are() {
+        let rows = vec![measured("sort", "rayon", 1.0, 2.0)];
+        assert_eq!(combine_runs(vec![rows.clone()]), rows);
+        assert!(!markdown(&rows).contains("range"));
+    }
+
+    #[test]
+    fn several_runs_report_the_median_ratio_and_every_ratio() {
+        let passes = vec![
+            vec![
+                measured("sort", "rayon", 102.0, 100.0),
+                measured("sort", "sequential", 1.0, 2.0),
+            ],
+            vec![measured("sort", "rayon", 97.0, 100.0)],
+            vec![
+                measured("sort", "rayon", 99.0, 100.0),
+                measured("sort", "sequential", 1.0, 4.0),
+            ],
+        ];
+        let rows = combine_runs(passes);
+        assert_eq!(rows.len(), 2);
+        let rayon = rows.iter().find(|r| r["baseline"] == "rayon").unwrap();
+        assert_eq!(rayon["runs"], 3);
+        assert_eq!(rayon["ratio"].as_f64(), Some(0.99));
+        assert_eq!(rayon["workmill_ns"].as_f64(), Some(99.0));
+        assert_eq!(rayon["ratio_min"].as_f64(), Some(0.97));
+        assert_eq!(rayon["ratio_max"].as_f64(), Some(1.02));
+        assert_eq!(rayon["ratios"], json!([1.02, 0.97, 0.99]));
+        // Measured in two runs only: the median of an even count is the mean of the middle two.
+        let sequential = rows.iter().find(|r| r["baseline"] == "sequential").unwrap();
+        assert_eq!(sequential["runs"], 2);
+        assert_eq!(sequential["ratio"].as_f64(), Some(0.375));
+        assert!(markdown(&rows).contains("| 0.990 | 3 | 0.970–1.020 | 1.020 0.970 0.990 |"));
+    }
+
+    #[test]
+    fn rows_with_the_same_names_in_one_run_stay_apart() {
+        let pass = || {
+            vec![
+                measured("sim", "bound", 1.0, 1.0),
+                measured("sim", "bound", 3.0, 1.0),
+            ]
+        };
+        let rows = combine_runs(vec![pass(), pass()]);
+        let mut ratios: Vec<f64> = rows.iter().filter_map(|r| r["ratio"].as_f64()).collect();
+        ratios.sort_by(f64::total_cmp);
+        assert_eq!(ratios, [1.0, 3.0]);
+    }
+
+    #[test]
+    fn runs_must_be_a_positive_whole_number() {
+        assert_eq!(parse_runs(Some("5")), Ok(5));
+        assert!(parse_runs(Some("0")).unwrap_err().contains("at least 1"));
+        assert!(parse_runs(Some("x")).unwrap_err().contains("\"x\""));
+        assert!(parse_runs(None).unwrap_err().contains("nothing"));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's automation, one small binary with subcommands.
 //!
-//! - `cargo xtask bench [--quick] [GROUP...]` runs the criterion benches of the
-//!   `benches/` package and writes `target/workmill-bench/summary.{json,md}`.
+//! - `cargo xtask bench [--quick] [--runs N] [GROUP...]` runs the criterion
+//!   benches of the `benches/` package and writes
+//!   `target/workmill-bench/summary.{json,md}`; with `--runs N`, the median
+//!   ratio of N whole runs.
 //! - `cargo xtask loom` model-checks the concurrent primitives with loom.
 //! - `cargo xtask ci` runs exactly what `.ci/run` runs.
 
@@ -18,8 +20,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  bench [--quick] [GROUP...]  run benchmark groups (all when none named) against their
-                              baselines; writes target/workmill-bench/summary.json and .md
+  bench [--quick] [--runs N] [GROUP...]
+                              run benchmark groups (all when none named) against their
+                              baselines; writes target/workmill-bench/summary.json and .md;
+                              --runs N repeats the whole run N times and reports the
+                              median ratio, its range and every ratio
   loom                        run the loom model checks (release, LOOM_MAX_PREEMPTIONS=2)
   ci                          run the CI gate: services, fmt, clippy, doc, tests, loom
 ";
