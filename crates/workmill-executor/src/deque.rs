@@ -1,22 +1,31 @@
-//! The work queues: crossbeam-deque's `Worker`, `Stealer` and `Injector`, or, under loom, a small
-//! loom-visible queue with the same API.
+//! The work queues: crossbeam-deque's `Worker`, `Stealer` and `Injector`, or, under loom and
+//! Miri, a small mutex-protected queue with the same API.
 //!
 //! crossbeam-deque is not instrumented for loom, so a model check that ran it
 //! would miss its synchronisation and report nonsense. Under `--cfg
-//! workmill_loom` the executor uses [`loom_queue`] instead: a mutex around a
+//! workmill_loom` the executor uses [`mutex_queue`] instead: a mutex around a
 //! `VecDeque`, linearizable and therefore a faithful stand-in for what the
 //! rest of the executor relies on (a push is visible to every later steal).
+//!
+//! Miri uses it too. crossbeam-deque's work-stealing buffer lets a thief read
+//! a slot that its owner may be writing, and keeps the value only if the
+//! thief's CAS then succeeds. By the Rust memory model that is a data race, as
+//! crossbeam-deque 0.8's own comments on `Buffer::read` and `Buffer::write`
+//! say, and Miri stops at it as soon as a steal meets a push. crossbeam runs
+//! Miri on its deque with preemption off to get past it; for our suite that
+//! would leave Miri interleaving threads only where they yield, and the races
+//! in our own code are what it is here to find.
 
 pub(crate) use crossbeam_deque::Steal;
 
-#[cfg(not(workmill_loom))]
+#[cfg(not(any(workmill_loom, miri)))]
 pub(crate) use crossbeam_deque::{Injector, Stealer, Worker};
 
-#[cfg(workmill_loom)]
-pub(crate) use loom_queue::{Injector, Stealer, Worker};
+#[cfg(any(workmill_loom, miri))]
+pub(crate) use mutex_queue::{Injector, Stealer, Worker};
 
-#[cfg(workmill_loom)]
-mod loom_queue {
+#[cfg(any(workmill_loom, miri))]
+mod mutex_queue {
     use std::collections::VecDeque;
 
     use super::Steal;
