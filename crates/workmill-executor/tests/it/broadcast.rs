@@ -9,7 +9,8 @@ use crate::pool;
 #[test]
 fn every_worker_runs_the_closure_exactly_once() {
     let pool = pool(3);
-    for _ in 0..20 {
+    let rounds = if cfg!(miri) { 5 } else { 20 };
+    for _ in 0..rounds {
         let results = pool.broadcast(|ctx| {
             assert_eq!(ctx.num_threads(), 3);
             (

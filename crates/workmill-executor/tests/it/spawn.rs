@@ -33,9 +33,10 @@ fn block_workers(pool: &ThreadPool) -> Vec<mpsc::Sender<()>> {
 #[test]
 fn a_spawned_task_returns_its_value_through_the_handle() {
     let pool = pool(2);
-    let handles: Vec<_> = (0..100u64).map(|i| pool.spawn(move || i * i)).collect();
+    let tasks = if cfg!(miri) { 20 } else { 100u64 };
+    let handles: Vec<_> = (0..tasks).map(|i| pool.spawn(move || i * i)).collect();
     let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(results, (0..100u64).map(|i| i * i).collect::<Vec<_>>());
+    assert_eq!(results, (0..tasks).map(|i| i * i).collect::<Vec<_>>());
 }
 
 #[test]
@@ -160,10 +161,11 @@ fn tasks_spawned_from_tasks_wait_for_each_other_without_deadlock() {
 #[test]
 fn a_high_priority_task_behind_ten_thousand_normal_ones_starts_first() {
     let pool = pool(1);
+    let normal = if cfg!(miri) { 500 } else { 10_000u32 };
     let releases = block_workers(&pool);
-    let order = Arc::new(Mutex::new(Vec::with_capacity(10_002)));
+    let order = Arc::new(Mutex::new(Vec::with_capacity(normal as usize + 2)));
     let mut handles = Vec::new();
-    for i in 0..10_000u32 {
+    for i in 0..normal {
         let order = Arc::clone(&order);
         handles.push(pool.spawn(move || order.lock().unwrap().push(("normal", i))));
     }
@@ -176,7 +178,7 @@ fn a_high_priority_task_behind_ten_thousand_normal_ones_starts_first() {
         handle.join().unwrap();
     }
     let order = order.lock().unwrap();
-    assert_eq!(order.len(), 10_001);
+    assert_eq!(order.len(), normal as usize + 1);
     assert_eq!(
         order[0],
         ("high", 0),
@@ -215,7 +217,8 @@ fn a_spawn_from_inside_in_the_high_lane_overtakes_the_workers_own_queue() {
     let order = pool.install(|| {
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut handles = Vec::new();
-        for i in 0..1_000u32 {
+        let queued = if cfg!(miri) { 100 } else { 1_000u32 };
+        for i in 0..queued {
             let order = Arc::clone(&order);
             handles.push(workmill_executor::spawn(move || {
                 order.lock().unwrap().push(i)
