@@ -88,11 +88,11 @@ pub(crate) fn run() -> Result<(), String> {
 
 /// Totals of the `test result:` lines of one `cargo test` run.
 #[derive(Default)]
-struct TestCounts {
-    passed: u64,
-    failed: u64,
-    ignored: u64,
-    binaries: u64,
+pub(crate) struct TestCounts {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+    pub(crate) ignored: u64,
+    pub(crate) binaries: u64,
 }
 
 impl TestCounts {
@@ -125,7 +125,7 @@ impl TestCounts {
 }
 
 /// Runs a test command, echoing its output and totalling its result lines.
-fn run_tests(command: &mut Command) -> Result<TestCounts, String> {
+pub(crate) fn run_tests(command: &mut Command) -> Result<TestCounts, String> {
     let shown = workspace::describe(command);
     println!("$ {shown}");
     let mut child = command

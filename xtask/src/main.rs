@@ -5,11 +5,14 @@
 //!   `target/workmill-bench/summary.{json,md}`; with `--runs N`, the median
 //!   ratio of N whole runs.
 //! - `cargo xtask loom` model-checks the concurrent primitives with loom.
+//! - `cargo xtask miri [ARGS...]` runs the executor's tests under Miri (nightly),
+//!   which reports undefined behaviour; not part of CI.
 //! - `cargo xtask ci` runs exactly what `.ci/run` runs.
 
 mod bench;
 mod ci;
 mod loom;
+mod miri;
 #[cfg(test)]
 mod tidy;
 mod workspace;
@@ -26,6 +29,9 @@ commands:
                               --runs N repeats the whole run N times and reports the
                               median ratio, its range and every ratio
   loom                        run the loom model checks (release, LOOM_MAX_PREEMPTIONS=2)
+  miri [ARGS...]              run workmill-executor's unit, integration and doc tests under
+                              Miri (nightly toolchain with miri and rust-src; not part of ci);
+                              ARGS go to `cargo miri test`, e.g. a test name filter
   ci                          run the CI gate: services, fmt, clippy, doc, tests, loom
 ";
 
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("loom") => loom::run(),
+        Some("miri") => miri::run(&args[1..]),
         Some("ci") => ci::run(),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");

@@ -1,0 +1,193 @@
+//! `cargo xtask miri`: runs the executor's tests under Miri, which reports undefined behaviour.
+//!
+//! The executor is where workmill's `unsafe` code lives (job blocks, join
+//! frames, stack jobs, latches, scopes). Miri interprets its unit, integration
+//! and doc tests and stops at the first use after free, data race, invalid
+//! reference or leak. The tests shrink their sizes under `cfg(miri)`, and the
+//! executor swaps crossbeam-deque for its mutex-protected queue there (see
+//! `deque.rs`), so crossbeam-epoch, which breaks a Stacked Borrows rule
+//! (crossbeam-rs/crossbeam#545), never runs. Miri keeps its defaults: Stacked
+//! Borrows, isolation from the host (a virtual clock, so every run schedules
+//! the threads the same way) and the leak check, which only the integration
+//! and doc tests give up (see [`RUNS`]); [`STRICTER`] adds two checks.
+//!
+//! Miri needs the nightly toolchain with the `miri` and `rust-src` components
+//! and builds into `target/miri`, so the normal build cache survives. Not part
+//! of `cargo xtask ci`: CI has no nightly toolchain.
+
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::{ci, workspace};
+
+/// The packages whose tests run under Miri: the crates with `unsafe` code.
+const PACKAGES: &[&str] = &["workmill-executor"];
+
+/// The components Miri needs on the nightly toolchain.
+const COMPONENTS: &[&str] = &["miri", "rust-src"];
+
+/// Checks beyond Miri's defaults, for every run. Strict provenance makes an
+/// integer-to-pointer cast an error (none of ours needs one). The symbolic
+/// alignment check accepts a pointer as aligned only if its allocation's
+/// declared alignment and offset make it so, not the address Miri happened to
+/// pick: job blocks place jobs by offset in a 64-byte-aligned block.
+const STRICTER: &str = "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check";
+
+/// One `cargo miri test` run.
+struct Run {
+    /// What it runs, for the log.
+    what: &'static str,
+    /// Cargo's selection of test targets.
+    targets: &'static [&'static str],
+    /// Miri's flags beyond its defaults and [`STRICTER`].
+    flags: &'static str,
+}
+
+/// The unit tests run with every check, leaks included. The integration and
+/// doc tests run without the leak check: they use the global pool, whose
+/// threads, by design, run until the process ends, and Miri counts a thread
+/// still running at exit as a leak. `tests/block_memory.rs` checks with a
+/// counting allocator, under Miri too, that every job block is freed.
+const RUNS: &[Run] = &[
+    Run {
+        what: "unit tests, every check",
+        targets: &["--lib"],
+        flags: "",
+    },
+    Run {
+        what: "integration tests, no leak check (the global pool's threads never exit)",
+        targets: &["--test", "*"],
+        flags: "-Zmiri-ignore-leaks",
+    },
+    Run {
+        what: "doc tests, no leak check (the global pool's threads never exit)",
+        targets: &["--doc"],
+        flags: "-Zmiri-ignore-leaks",
+    },
+];
+
+/// Runs each of [`RUNS`] in turn and stops at the first that fails; `args`
+/// (a test name filter, say) go to every `cargo miri test`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    check_toolchain()?;
+    // Flags the caller sets (`-Zmiri-seed=7`, `-Zmiri-tree-borrows`) come after ours.
+    let extra = std::env::var("MIRIFLAGS").unwrap_or_default();
+    let started = Instant::now();
+    let mut total = ci::TestCounts::default();
+    for run in RUNS {
+        let flags = [STRICTER, run.flags, extra.trim()]
+            .into_iter()
+            .filter(|flags| !flags.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut command = nightly_cargo();
+        command
+            .env("MIRIFLAGS", &flags)
+            .args(["miri", "test", "--target-dir", "target/miri"]);
+        for package in PACKAGES {
+            command.args(["-p", package]);
+        }
+        command.args(run.targets).args(args);
+        println!("\n==> Miri: {} (MIRIFLAGS=\"{flags}\")", run.what);
+        let counts = ci::run_tests(&mut command).map_err(|e| {
+            format!(
+                "{e}; Miri's report is above. `cargo xtask miri <test name>` reruns one test; \
+                 the same command runs the same schedule, MIRIFLAGS=-Zmiri-seed=<n> another"
+            )
+        })?;
+        total.passed += counts.passed;
+        total.ignored += counts.ignored;
+        total.binaries += counts.binaries;
+    }
+    println!(
+        "\n==> Miri found no undefined behaviour in {:.1?}: {} tests passed, {} ignored under Miri, in {} test binaries",
+        started.elapsed(),
+        total.passed,
+        total.ignored,
+        total.binaries
+    );
+    Ok(())
+}
+
+/// `cargo +nightly`, through rustup's proxy, from the workspace root.
+///
+/// Not [`workspace::cargo`]: that is the cargo running xtask, one toolchain's
+/// own binary, which does not understand `+nightly`.
+fn nightly_cargo() -> Command {
+    let mut command = Command::new("cargo");
+    command.arg("+nightly").current_dir(workspace::root());
+    command
+}
+
+/// Fails, naming the command that fixes it, unless the nightly toolchain has Miri's components.
+fn check_toolchain() -> Result<(), String> {
+    const INSTALL: &str = "rustup toolchain install nightly --component miri rust-src";
+    let output = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "could not run rustup ({e}); Miri needs rustup's nightly toolchain: \
+                 install rustup, then run `{INSTALL}`"
+            )
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // rustup's first line says what is wrong; the rest may be its backtrace.
+        let reason = stderr.lines().next().unwrap_or("rustup failed").trim();
+        return Err(format!(
+            "the nightly toolchain is not installed ({reason}); install it with Miri's components: `{INSTALL}`"
+        ));
+    }
+    let missing = missing_components(&String::from_utf8_lossy(&output.stdout));
+    let lacks = match missing.as_slice() {
+        [] => return Ok(()),
+        [one] => format!("the {one} component"),
+        several => format!("the {} components", several.join(" and ")),
+    };
+    Err(format!(
+        "the nightly toolchain lacks {lacks}; \
+         run `rustup component add --toolchain nightly miri rust-src`"
+    ))
+}
+
+/// The [`COMPONENTS`] absent from the output of `rustup component list --installed`,
+/// whose lines name a component with its target (`miri-x86_64-unknown-linux-gnu`) or
+/// without (`rust-src`).
+fn missing_components(installed: &str) -> Vec<&'static str> {
+    COMPONENTS
+        .iter()
+        .copied()
+        .filter(|component| {
+            !installed.lines().map(str::trim).any(|line| {
+                line.strip_prefix(component)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_components_miri_needs() {
+        let installed = "cargo-x86_64-unknown-linux-gnu\nmiri-x86_64-unknown-linux-gnu\n\
+                         rust-src\nrust-std-x86_64-unknown-linux-gnu\n";
+        assert!(missing_components(installed).is_empty());
+        assert_eq!(
+            missing_components("cargo-x86_64-unknown-linux-gnu\nrust-src\n"),
+            vec!["miri"]
+        );
+        // `rust-std` is not `rust-src`.
+        assert_eq!(
+            missing_components(
+                "miri-x86_64-unknown-linux-gnu\nrust-std-x86_64-unknown-linux-gnu\n"
+            ),
+            vec!["rust-src"]
+        );
+        assert_eq!(missing_components(""), vec!["miri", "rust-src"]);
+    }
+}
