@@ -9,7 +9,8 @@
 //! (crossbeam-rs/crossbeam#545), never runs. Miri keeps its defaults: Stacked
 //! Borrows, isolation from the host (a virtual clock, so every run schedules
 //! the threads the same way) and the leak check, which only the integration
-//! and doc tests give up (see [`RUNS`]); [`STRICTER`] adds two checks.
+//! and doc tests give up (see [`RUNS`]); [`EVERY_RUN`] adds two checks and a
+//! second CPU.
 //!
 //! Miri needs the nightly toolchain with the `miri` and `rust-src` components
 //! and builds into `target/miri`, so the normal build cache survives. Not part
@@ -26,12 +27,15 @@ const PACKAGES: &[&str] = &["workmill-executor"];
 /// The components Miri needs on the nightly toolchain.
 const COMPONENTS: &[&str] = &["miri", "rust-src"];
 
-/// Checks beyond Miri's defaults, for every run. Strict provenance makes an
-/// integer-to-pointer cast an error (none of ours needs one). The symbolic
-/// alignment check accepts a pointer as aligned only if its allocation's
-/// declared alignment and offset make it so, not the address Miri happened to
-/// pick: job blocks place jobs by offset in a 64-byte-aligned block.
-const STRICTER: &str = "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check";
+/// Flags for every run. Strict provenance makes an integer-to-pointer cast an
+/// error (none of ours needs one). The symbolic alignment check accepts a
+/// pointer as aligned only if its allocation's declared alignment and offset
+/// make it so, not the address Miri happened to pick: job blocks place jobs by
+/// offset in a 64-byte-aligned block. Two CPUs instead of Miri's one give the
+/// global pool, and every pool of the default size, two workers, so that the
+/// doc examples and the tests that use them steal and sleep across threads.
+const EVERY_RUN: &str =
+    "-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check -Zmiri-num-cpus=2";
 
 /// One `cargo miri test` run.
 struct Run {
@@ -39,7 +43,7 @@ struct Run {
     what: &'static str,
     /// Cargo's selection of test targets.
     targets: &'static [&'static str],
-    /// Miri's flags beyond its defaults and [`STRICTER`].
+    /// Miri's flags beyond its defaults and [`EVERY_RUN`].
     flags: &'static str,
 }
 
@@ -75,7 +79,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let mut total = ci::TestCounts::default();
     for run in RUNS {
-        let flags = [STRICTER, run.flags, extra.trim()]
+        let flags = [EVERY_RUN, run.flags, extra.trim()]
             .into_iter()
             .filter(|flags| !flags.is_empty())
             .collect::<Vec<_>>()
