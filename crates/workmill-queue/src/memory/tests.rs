@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use workmill_core::{
-    NewTask, Priority, Queue, RetryPolicy, TaskId, TaskName, TaskStatus, WorkerId,
+    NewTask, Priority, Queue, Reservation, RetryPolicy, TaskId, TaskName, TaskStatus, WorkerId,
 };
 
 use super::{MemoryConfig, MemoryQueue};
@@ -21,6 +21,15 @@ fn task(id: &str) -> NewTask {
     NewTask::new(TaskName::from_static("unit"), vec![])
         .with_id(TaskId::new(id).unwrap())
         .retry(RetryPolicy::never())
+}
+
+/// Reserves the one due task for a minute; fails the test unless exactly one was due.
+fn reserve_one(queue: &MemoryQueue) -> Reservation {
+    let mut reserved = queue
+        .reserve(&worker(), 1, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(reserved.len(), 1, "exactly one task was due");
+    reserved.remove(0)
 }
 
 #[test]
@@ -81,10 +90,7 @@ fn a_reused_slot_never_reissues_a_token() {
     let mut tokens = std::collections::HashSet::new();
     for i in 0..100 {
         queue.enqueue(task(&format!("t{i}"))).unwrap();
-        let reservation = queue
-            .reserve(&worker(), 1, Duration::from_secs(60))
-            .unwrap()
-            .remove(0);
+        let reservation = reserve_one(&queue);
         assert!(
             tokens.insert(reservation.lease.token),
             "token reissued at {i}"
@@ -101,16 +107,10 @@ fn a_reused_slot_never_reissues_a_token() {
 fn an_old_lease_cannot_touch_the_next_occupant_of_its_slot() {
     let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
     queue.enqueue(task("first")).unwrap();
-    let first = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap()
-        .remove(0);
+    let first = reserve_one(&queue);
     queue.complete(&first.lease, vec![]).unwrap();
     queue.enqueue(task("second")).unwrap();
-    let second = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap()
-        .remove(0);
+    let second = reserve_one(&queue);
     assert_eq!(
         first.lease.token >> 32,
         second.lease.token >> 32,
@@ -134,10 +134,7 @@ fn an_old_lease_cannot_touch_the_next_occupant_of_its_slot() {
 fn a_requeued_task_is_not_evicted_through_its_old_finished_entry() {
     let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(1)));
     queue.enqueue(task("dead")).unwrap();
-    let reservation = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap()
-        .remove(0);
+    let reservation = reserve_one(&queue);
     queue
         .fail(
             &reservation.lease,
@@ -169,18 +166,13 @@ fn a_reservation_shares_the_queued_payload_and_name_instead_of_copying_them() {
     let id = queue
         .enqueue(NewTask::new(String::from("unit.large"), vec![3; 1 << 20]))
         .unwrap();
-    let reserved = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap();
+    let reserved = reserve_one(&queue);
     let record = queue.status(&id).unwrap();
     assert!(std::ptr::eq(
-        reserved[0].payload.as_slice(),
+        reserved.payload.as_slice(),
         record.payload.as_slice()
     ));
-    assert!(std::ptr::eq(
-        reserved[0].name.as_str(),
-        record.name.as_str()
-    ));
+    assert!(std::ptr::eq(reserved.name.as_str(), record.name.as_str()));
 }
 
 #[test]
@@ -236,15 +228,13 @@ fn an_evicted_record_lets_go_of_what_it_shared_and_its_box_holds_the_next_task()
                 .with_id(TaskId::new("first").unwrap()),
         )
         .unwrap();
-    let reserved = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap();
+    let reserved = reserve_one(&queue);
     assert_eq!(
         std::sync::Arc::strong_count(&input),
         3,
         "queued and reserved"
     );
-    let lease = reserved[0].lease.clone();
+    let lease = reserved.lease.clone();
     drop(reserved);
     queue.complete(&lease, vec![9; 1000]).unwrap();
     // Evicted at once (retention 0): the box waits, empty, for the next task.
@@ -541,10 +531,8 @@ fn work_and_an_earlier_due_task_in_one_batch_wake_two_workers() {
 fn a_clean_evicted_record_goes_to_the_spares_unemptied_and_its_box_is_refilled() {
     let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
     queue.enqueue(task("first")).unwrap();
-    let reserved = queue
-        .reserve(&worker(), 1, Duration::from_secs(60))
-        .unwrap();
-    queue.complete(&reserved[0].lease, vec![9; 5]).unwrap();
+    let reserved = reserve_one(&queue);
+    queue.complete(&reserved.lease, vec![9; 5]).unwrap();
     {
         let spares = lock(&queue.spares.0);
         assert_eq!(spares.len(), 1);
