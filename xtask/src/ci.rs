@@ -2,8 +2,9 @@
 //!
 //! Services first (Redis and PostgreSQL must answer, started with the commands
 //! in DEVELOPERS.md if they do not), then fmt, clippy, doc, the README's test
-//! command, and the loom suite. It prints the test counts and the time each
-//! step took, and fails on the first step that fails.
+//! command, the loom suite, and the executor's tests under Miri (skipped, with
+//! the reason, only where rustup cannot install Miri). It prints the test
+//! counts and the time each step took, and fails on the first step that fails.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -11,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{loom, workspace};
+use crate::{loom, miri, workspace};
 
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -70,6 +71,11 @@ pub(crate) fn run() -> Result<(), String> {
         Ok(())
     })?;
     step("loom", &mut loom::run)?;
+    let mut miri_counts = None;
+    step("miri", &mut || {
+        miri_counts = miri::run_in_ci()?;
+        Ok(())
+    })?;
 
     println!("\n==> CI passed in {:.1?}", started.elapsed());
     println!(
@@ -80,6 +86,13 @@ pub(crate) fn run() -> Result<(), String> {
         "cargo test -p workmill-core --features bincode: {} passed, {} ignored",
         bincode_counts.passed, bincode_counts.ignored
     );
+    match miri_counts {
+        Some(miri) => println!(
+            "cargo xtask miri: {} passed, {} ignored under Miri, in {} test binaries",
+            miri.passed, miri.ignored, miri.binaries
+        ),
+        None => println!("cargo xtask miri: skipped, rustup could not install Miri (see above)"),
+    }
     for (name, took) in timings {
         println!("  {name:<26} {took:>8.1?}");
     }

@@ -6,7 +6,7 @@
 //!   ratio of N whole runs.
 //! - `cargo xtask loom` model-checks the concurrent primitives with loom.
 //! - `cargo xtask miri [ARGS...]` runs the executor's tests under Miri (nightly),
-//!   which reports undefined behaviour; not part of CI.
+//!   which reports undefined behaviour; CI runs it last.
 //! - `cargo xtask ci` runs exactly what `.ci/run` runs.
 
 mod bench;
@@ -30,9 +30,10 @@ commands:
                               median ratio, its range and every ratio
   loom                        run the loom model checks (release, LOOM_MAX_PREEMPTIONS=2)
   miri [ARGS...]              run workmill-executor's unit, integration and doc tests under
-                              Miri (nightly toolchain with miri and rust-src; not part of ci);
+                              Miri (nightly toolchain with miri and rust-src);
                               ARGS go to `cargo miri test`, e.g. a test name filter
-  ci                          run the CI gate: services, fmt, clippy, doc, tests, loom
+  ci                          run the CI gate: services, fmt, clippy, doc, tests, loom, miri
+                              (miri installed with rustup if missing, skipped if it cannot be)
 ";
 
 fn main() -> ExitCode {
