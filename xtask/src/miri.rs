@@ -77,10 +77,37 @@ const RUNS: &[Run] = &[
 /// How long CI lets rustup try to install the nightly toolchain or Miri's components.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// rustup's arguments that install the smallest nightly toolchain with Miri's components.
+const INSTALL_NIGHTLY: &[&str] = &[
+    "toolchain",
+    "install",
+    "nightly",
+    "--profile",
+    "minimal",
+    "--component",
+    "miri,rust-src",
+];
+
+/// rustup's arguments that add Miri's components to an installed nightly toolchain.
+const ADD_COMPONENTS: &[&str] = &[
+    "component",
+    "add",
+    "--toolchain",
+    "nightly",
+    "miri",
+    "rust-src",
+];
+
+/// Why Miri cannot run yet, and the rustup arguments that fix it.
+struct Missing {
+    reason: String,
+    fix: &'static [&'static str],
+}
+
 /// `cargo xtask miri`: fails, naming the command that fixes it, unless the
 /// toolchain is there, then runs the suite.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    check_toolchain()?;
+    check_toolchain().map_err(|missing| missing.reason)?;
     run_suite(args).map(|_| ())
 }
 
@@ -90,30 +117,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// Miri runs where the toolchain allows, and the gate does not depend on it.
 pub(crate) fn run_in_ci() -> Result<Option<ci::TestCounts>, String> {
     if let Err(missing) = check_toolchain() {
-        println!("{missing}");
-        let install = match nightly_components() {
-            // No nightly at all: the smallest one that has Miri.
-            Err(_) => vec![
-                "toolchain",
-                "install",
-                "nightly",
-                "--profile",
-                "minimal",
-                "--component",
-                "miri,rust-src",
-            ],
-            Ok(_) => vec![
-                "component",
-                "add",
-                "--toolchain",
-                "nightly",
-                "miri",
-                "rust-src",
-            ],
-        };
-        println!("installing it: rustup {}", install.join(" "));
-        let installed = run_with_timeout(Command::new("rustup").args(&install), INSTALL_TIMEOUT)
-            .and_then(|()| check_toolchain());
+        println!("{}", missing.reason);
+        println!("installing it: rustup {}", missing.fix.join(" "));
+        let installed = run_with_timeout(Command::new("rustup").args(missing.fix), INSTALL_TIMEOUT)
+            .and_then(|()| check_toolchain().map_err(|missing| missing.reason));
         if let Err(reason) = installed {
             println!("Miri skipped: {reason}");
             return Ok(None);
@@ -199,24 +206,30 @@ fn nightly_cargo() -> Command {
 }
 
 /// Fails, naming the command that fixes it, unless the nightly toolchain has Miri's components.
-fn check_toolchain() -> Result<(), String> {
-    let installed = nightly_components()?;
+fn check_toolchain() -> Result<(), Missing> {
+    let installed = nightly_components().map_err(|reason| Missing {
+        reason,
+        fix: INSTALL_NIGHTLY,
+    })?;
     let missing = missing_components(&installed);
     let lacks = match missing.as_slice() {
         [] => return Ok(()),
         [one] => format!("the {one} component"),
         several => format!("the {} components", several.join(" and ")),
     };
-    Err(format!(
-        "the nightly toolchain lacks {lacks}; \
-         run `rustup component add --toolchain nightly miri rust-src`"
-    ))
+    Err(Missing {
+        reason: format!(
+            "the nightly toolchain lacks {lacks}; run `rustup {}`",
+            ADD_COMPONENTS.join(" ")
+        ),
+        fix: ADD_COMPONENTS,
+    })
 }
 
 /// The output of `rustup component list --installed` for the nightly toolchain;
 /// fails, naming the command that installs it, when there is no nightly (or no rustup).
 fn nightly_components() -> Result<String, String> {
-    const INSTALL: &str = "rustup toolchain install nightly --component miri rust-src";
+    let install = INSTALL_NIGHTLY.join(" ");
     let output = Command::new("rustup")
         .args(["component", "list", "--installed", "--toolchain", "nightly"])
         .stdin(Stdio::null())
@@ -224,7 +237,7 @@ fn nightly_components() -> Result<String, String> {
         .map_err(|e| {
             format!(
                 "could not run rustup ({e}); Miri needs rustup's nightly toolchain: \
-                 install rustup, then run `{INSTALL}`"
+                 install rustup, then run `rustup {install}`"
             )
         })?;
     if !output.status.success() {
@@ -232,7 +245,7 @@ fn nightly_components() -> Result<String, String> {
         // rustup's first line says what is wrong; the rest may be its backtrace.
         let reason = stderr.lines().next().unwrap_or("rustup failed").trim();
         return Err(format!(
-            "the nightly toolchain is not installed ({reason}); install it with Miri's components: `{INSTALL}`"
+            "the nightly toolchain is not installed ({reason}); install it with Miri's components: `rustup {install}`"
         ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
