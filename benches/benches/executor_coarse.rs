@@ -1,54 +1,71 @@
 //! Group `executor`, coarse work: 2,000 scope tasks whose cost grows as i² (skew), and a parallel
 //! quicksort of 10 million u32 with `join`, workmill against rayon and sequential code.
+//!
+//! An iteration here takes tens to hundreds of milliseconds, so a run measures few of them, and
+//! criterion's one-function-after-another order let a slow stretch of the machine fall on one
+//! side. These cases interleave the contenders round by round instead (`interleaved`), and write
+//! their rows to `rows/executor_coarse.json`.
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use workmill_benches::executor::{pools, skewed_work, timed};
+use std::time::{Duration, Instant};
 
+use workmill_benches::executor::{pools, skewed_work};
+use workmill_benches::interleaved::{self, Comparison, Contender, Settings};
+use workmill_executor::ThreadPool;
+
+const GROUP: &str = "executor";
 const TASKS: u64 = 2_000;
 
-fn skew(c: &mut Criterion) {
-    let (ours, theirs) = pools();
-    let mut group = c.benchmark_group("executor/skew2000");
-    group.bench_function("workmill", |b| {
-        b.iter_custom(|iters| {
-            ours.install(|| {
-                timed(iters, || {
-                    workmill_executor::scope(|s| {
-                        for i in 0..TASKS {
-                            s.spawn(move |_| {
-                                black_box(skewed_work(i));
-                            });
-                        }
-                    })
-                })
-            })
+/// Measures one case, interleaving workmill, rayon and sequential code.
+type Case = fn(&Settings, &ThreadPool, &rayon::ThreadPool) -> Comparison;
+
+/// Skew: the scope's spawns run in the pool, timed from inside it so that entering the pool is
+/// not counted.
+fn skew(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> Comparison {
+    let spawn_all_workmill = || {
+        ours.install(|| {
+            let started = Instant::now();
+            workmill_executor::scope(|s| {
+                for i in 0..TASKS {
+                    s.spawn(move |_| {
+                        black_box(skewed_work(i));
+                    });
+                }
+            });
+            started.elapsed()
         })
-    });
-    group.bench_function("rayon", |b| {
-        b.iter_custom(|iters| {
-            theirs.install(|| {
-                timed(iters, || {
-                    rayon::scope(|s| {
-                        for i in 0..TASKS {
-                            s.spawn(move |_| {
-                                black_box(skewed_work(i));
-                            });
-                        }
-                    })
-                })
-            })
+    };
+    let spawn_all_rayon = || {
+        theirs.install(|| {
+            let started = Instant::now();
+            rayon::scope(|s| {
+                for i in 0..TASKS {
+                    s.spawn(move |_| {
+                        black_box(skewed_work(i));
+                    });
+                }
+            });
+            started.elapsed()
         })
-    });
-    group.bench_function("sequential", |b| {
-        b.iter(|| {
-            for i in 0..TASKS {
-                black_box(skewed_work(i));
-            }
-        })
-    });
-    group.finish();
+    };
+    let sequential = || {
+        let started = Instant::now();
+        for i in 0..TASKS {
+            black_box(skewed_work(i));
+        }
+        started.elapsed()
+    };
+    interleaved::measure(
+        settings,
+        GROUP,
+        "skew2000",
+        vec![
+            Contender::new("workmill", spawn_all_workmill),
+            Contender::new("rayon", spawn_all_rayon),
+            Contender::new("sequential", sequential),
+        ],
+    )
 }
 
 const SORT_LEN: usize = 10_000_000;
@@ -123,38 +140,67 @@ fn input() -> Vec<u32> {
         .collect()
 }
 
-fn sort(c: &mut Criterion) {
-    let (ours, theirs) = pools();
-    let data = input();
-    let check = |v: &[u32]| assert!(v.windows(2).all(|w| w[0] <= w[1]));
-    let mut group = c.benchmark_group("executor/quicksort10m");
-    group.sample_size(10);
-    group.bench_function("workmill", |b| {
-        b.iter_batched_ref(
-            || data.clone(),
-            |v| ours.install(|| quicksort_workmill(v)),
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("rayon", |b| {
-        b.iter_batched_ref(
-            || data.clone(),
-            |v| theirs.install(|| quicksort_rayon(v)),
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("sequential", |b| {
-        b.iter_batched_ref(
-            || data.clone(),
-            |v: &mut Vec<u32>| quicksort_sequential(v),
-            BatchSize::LargeInput,
-        )
-    });
-    group.finish();
-    let mut sorted = data.clone();
-    ours.install(|| quicksort_workmill(&mut sorted));
-    check(&sorted);
+/// Sorts a fresh copy of `data` in `buffer` and returns the time of the sort alone, after
+/// checking that the copy came out sorted.
+fn timed_sort(data: &[u32], buffer: &mut Vec<u32>, sort: impl FnOnce(&mut [u32])) -> Duration {
+    buffer.clear();
+    buffer.extend_from_slice(data);
+    let started = Instant::now();
+    sort(buffer);
+    let elapsed = started.elapsed();
+    assert!(buffer.is_sorted(), "the quicksort left its input unsorted");
+    elapsed
 }
 
-criterion_group!(benches, skew, sort);
-criterion_main!(benches);
+/// Quicksort: each iteration sorts a fresh copy of the same input; the copy is not timed.
+fn sort(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> Comparison {
+    let data = input();
+    let buffer = || Vec::with_capacity(SORT_LEN);
+    let (mut a, mut b, mut c) = (buffer(), buffer(), buffer());
+    interleaved::measure(
+        settings,
+        GROUP,
+        "quicksort10m",
+        vec![
+            Contender::new("workmill", || {
+                timed_sort(&data, &mut a, |v| ours.install(|| quicksort_workmill(v)))
+            }),
+            Contender::new("rayon", || {
+                timed_sort(&data, &mut b, |v| theirs.install(|| quicksort_rayon(v)))
+            }),
+            Contender::new("sequential", || {
+                timed_sort(&data, &mut c, quicksort_sequential)
+            }),
+        ],
+    )
+}
+
+fn main() {
+    let settings = match Settings::from_args(std::env::args().skip(1)) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("executor_coarse: {message}");
+            std::process::exit(2);
+        }
+    };
+    let (ours, theirs) = pools();
+    let cases: [(&str, Case); 2] = [("skew2000", skew), ("quicksort10m", sort)];
+    let mut rows = Vec::new();
+    for (case, run) in cases {
+        if !settings.selects(GROUP, case) {
+            continue;
+        }
+        let comparison = run(&settings, &ours, &theirs);
+        print!("{}", comparison.report());
+        rows.extend(comparison.rows());
+    }
+    if settings.bench && !rows.is_empty() {
+        match interleaved::write_rows("executor_coarse", rows) {
+            Ok(path) => println!("wrote {}", path.display()),
+            Err(message) => {
+                eprintln!("executor_coarse: {message}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Shared helpers for the workmill benchmarks: realistic inputs, and the knobs `cargo xtask bench` passes in.
 
 pub mod executor;
+pub mod interleaved;
 
 use std::path::PathBuf;
 use std::time::Duration;

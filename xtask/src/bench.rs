@@ -7,7 +7,10 @@
 //!   function named `workmill` (or `workmill-<variant>`) is ours, every other
 //!   function (`rayon`, `sequential`, `channel-pool`, ...) is a baseline;
 //! - a bench may add rows of its own (simulator ratios, say) by writing a JSON
-//!   array of row objects to `$WORKMILL_BENCH_OUT/rows/<name>.json`.
+//!   array of row objects to `$WORKMILL_BENCH_OUT/rows/<name>.json`; the
+//!   benches built on `workmill_benches::interleaved` write all their rows so,
+//!   with `"method": "interleaved"` and a `ratio` that is the median of
+//!   per-round ratios.
 //!
 //! Every summary row compares one workmill function with one baseline of the
 //! same case, measured in the same run: `ratio = workmill_ns / baseline_ns`,
