@@ -8,9 +8,9 @@
 
 use std::hint::black_box;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use workmill_benches::executor::{pools, skewed_work};
+use workmill_benches::executor::{pools, skewed_work, timed};
 use workmill_benches::interleaved::{self, Comparison, Contender, Settings};
 use workmill_executor::ThreadPool;
 
@@ -20,50 +20,42 @@ const TASKS: u64 = 2_000;
 /// Measures one case, interleaving workmill, rayon and sequential code.
 type Case = fn(&Settings, &ThreadPool, &rayon::ThreadPool) -> Comparison;
 
+/// Defines a function that spawns the [`TASKS`] skewed tasks into the given `scope`, so that
+/// every scheduler runs the same code.
+macro_rules! skew_with {
+    ($name:ident, $scope:path) => {
+        fn $name() {
+            $scope(|s| {
+                for i in 0..TASKS {
+                    s.spawn(move |_| {
+                        black_box(skewed_work(i));
+                    });
+                }
+            });
+        }
+    };
+}
+
+skew_with!(skew_workmill, workmill_executor::scope);
+skew_with!(skew_rayon, rayon::scope);
+
+fn skew_sequential() {
+    for i in 0..TASKS {
+        black_box(skewed_work(i));
+    }
+}
+
 /// Skew: the scope's spawns run in the pool, timed from inside it so that entering the pool is
 /// not counted.
 fn skew(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> Comparison {
-    let spawn_all_workmill = || {
-        ours.install(|| {
-            let started = Instant::now();
-            workmill_executor::scope(|s| {
-                for i in 0..TASKS {
-                    s.spawn(move |_| {
-                        black_box(skewed_work(i));
-                    });
-                }
-            });
-            started.elapsed()
-        })
-    };
-    let spawn_all_rayon = || {
-        theirs.install(|| {
-            let started = Instant::now();
-            rayon::scope(|s| {
-                for i in 0..TASKS {
-                    s.spawn(move |_| {
-                        black_box(skewed_work(i));
-                    });
-                }
-            });
-            started.elapsed()
-        })
-    };
-    let sequential = || {
-        let started = Instant::now();
-        for i in 0..TASKS {
-            black_box(skewed_work(i));
-        }
-        started.elapsed()
-    };
     interleaved::measure(
         settings,
         GROUP,
         "skew2000",
         vec![
-            Contender::new("workmill", spawn_all_workmill),
-            Contender::new("rayon", spawn_all_rayon),
-            Contender::new("sequential", sequential),
+            Contender::new("workmill", || ours.install(|| timed(1, skew_workmill))),
+            Contender::new("rayon", || theirs.install(|| timed(1, skew_rayon))),
+            Contender::new("sequential", || timed(1, skew_sequential)),
         ],
     )
 }
@@ -142,12 +134,10 @@ fn input() -> Vec<u32> {
 
 /// Sorts a fresh copy of `data` in `buffer` and returns the time of the sort alone, after
 /// checking that the copy came out sorted.
-fn timed_sort(data: &[u32], buffer: &mut Vec<u32>, sort: impl FnOnce(&mut [u32])) -> Duration {
+fn timed_sort(data: &[u32], buffer: &mut Vec<u32>, sort: impl Fn(&mut [u32])) -> Duration {
     buffer.clear();
     buffer.extend_from_slice(data);
-    let started = Instant::now();
-    sort(buffer);
-    let elapsed = started.elapsed();
+    let elapsed = timed(1, || sort(buffer));
     assert!(buffer.is_sorted(), "the quicksort left its input unsorted");
     elapsed
 }

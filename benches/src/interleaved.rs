@@ -161,10 +161,14 @@ pub fn measure(
 ) -> Comparison {
     let n = contenders.len();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let rounds_wanted = if settings.bench {
-        settings.min_rounds
+    // The check mode runs one round and no warm-up.
+    let (rounds_wanted, budget) = if settings.bench {
+        (
+            settings.min_rounds,
+            settings.measurement.saturating_mul(n as u32),
+        )
     } else {
-        1
+        (1, Duration::ZERO)
     };
     if settings.bench {
         let started = Instant::now();
@@ -175,10 +179,9 @@ pub fn measure(
             calls += 1;
         }
     }
-    let budget = settings.measurement.saturating_mul(n as u32);
     let started = Instant::now();
     let mut round = 0;
-    while round < rounds_wanted || (settings.bench && started.elapsed() < budget) {
+    while round < rounds_wanted || started.elapsed() < budget {
         for k in rotation(round, n) {
             let time = (contenders[k].run)();
             samples[k].push(time.as_nanos() as f64);
