@@ -6,8 +6,8 @@
 //! side. These cases interleave the contenders round by round instead (`interleaved`), and write
 //! their rows to `rows/executor_coarse.json`.
 
+use std::cell::RefCell;
 use std::hint::black_box;
-
 use std::time::Duration;
 
 use workmill_benches::executor::{pools, skewed_work, timed};
@@ -63,6 +63,8 @@ fn skew(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> C
 const SORT_LEN: usize = 10_000_000;
 /// Below this many elements a piece is sorted sequentially.
 const SORT_CUTOFF: usize = 4_096;
+/// Fewest rounds the quicksort measures.
+const SORT_ROUNDS: usize = 30;
 
 /// Hoare-style partition around the median of three; returns the split point.
 fn partition(v: &mut [u32]) -> usize {
@@ -134,32 +136,38 @@ fn input() -> Vec<u32> {
 
 /// Sorts a fresh copy of `data` in `buffer` and returns the time of the sort alone, after
 /// checking that the copy came out sorted.
-fn timed_sort(data: &[u32], buffer: &mut Vec<u32>, sort: impl Fn(&mut [u32])) -> Duration {
+fn timed_sort(data: &[u32], buffer: &RefCell<Vec<u32>>, sort: impl Fn(&mut [u32])) -> Duration {
+    let mut buffer = buffer.borrow_mut();
     buffer.clear();
     buffer.extend_from_slice(data);
-    let elapsed = timed(1, || sort(buffer));
+    let elapsed = timed(1, || sort(&mut buffer));
     assert!(buffer.is_sorted(), "the quicksort left its input unsorted");
     elapsed
 }
 
 /// Quicksort: each iteration sorts a fresh copy of the same input; the copy is not timed.
+///
+/// Every contender sorts in the same buffer, so that no side draws better-placed pages than
+/// another. A round takes most of a second, so the case measures at least [`SORT_ROUNDS`]
+/// rounds whatever the time budget: at `--quick`'s 10, the median ratio moved by a percent
+/// from run to run.
 fn sort(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> Comparison {
+    let settings = &settings.at_least(SORT_ROUNDS);
     let data = input();
-    let buffer = || Vec::with_capacity(SORT_LEN);
-    let (mut a, mut b, mut c) = (buffer(), buffer(), buffer());
+    let buffer = RefCell::new(Vec::with_capacity(SORT_LEN));
     interleaved::measure(
         settings,
         GROUP,
         "quicksort10m",
         vec![
             Contender::new("workmill", || {
-                timed_sort(&data, &mut a, |v| ours.install(|| quicksort_workmill(v)))
+                timed_sort(&data, &buffer, |v| ours.install(|| quicksort_workmill(v)))
             }),
             Contender::new("rayon", || {
-                timed_sort(&data, &mut b, |v| theirs.install(|| quicksort_rayon(v)))
+                timed_sort(&data, &buffer, |v| theirs.install(|| quicksort_rayon(v)))
             }),
             Contender::new("sequential", || {
-                timed_sort(&data, &mut c, quicksort_sequential)
+                timed_sort(&data, &buffer, quicksort_sequential)
             }),
         ],
     )

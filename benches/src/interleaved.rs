@@ -109,6 +109,15 @@ impl Settings {
         Ok(settings)
     }
 
+    /// These settings, measuring at least `rounds` rounds: for a case so long that its time
+    /// budget covers only a few, too few for a paired ratio to settle within a percent.
+    pub fn at_least(&self, rounds: usize) -> Settings {
+        Settings {
+            min_rounds: self.min_rounds.max(rounds),
+            ..self.clone()
+        }
+    }
+
     /// Whether the case `group/case` passes the filter.
     pub fn selects(&self, group: &str, case: &str) -> bool {
         self.filter
@@ -329,6 +338,21 @@ mod tests {
     fn every_round_runs_each_contender_once_starting_one_further_on() {
         let orders: Vec<Vec<usize>> = (0..4).map(|r| rotation(r, 3).collect()).collect();
         assert_eq!(orders, [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]);
+    }
+
+    #[test]
+    fn at_least_raises_the_rounds_and_keeps_the_rest() {
+        let settings = Settings::from_args(args("--bench --sample-size 10 sort")).unwrap();
+        let longer = settings.at_least(25);
+        assert_eq!(longer.min_rounds, 25);
+        assert_eq!(
+            Settings {
+                min_rounds: 10,
+                ..longer.clone()
+            },
+            settings
+        );
+        assert_eq!(longer.at_least(5).min_rounds, 25);
     }
 
     #[test]
