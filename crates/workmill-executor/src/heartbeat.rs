@@ -1,5 +1,5 @@
 //! The heartbeat thread: every tick, if a shared join frame has waited a whole tick while some
-//! workers sleep, it wakes one.
+//! workers sleep, it wakes one; while nothing is shared it ticks less and less often.
 //!
 //! Sharing a join frame wakes nobody (see `frames.rs`): waking a sleeper costs
 //! microseconds, more than a small computation is worth. A frame is *stale*
@@ -11,6 +11,21 @@
 //! disturbs the sleepers. The thread itself parks whenever no
 //! worker sleeps (nobody to wake) or every worker does (nothing shared), so
 //! an idle pool stays idle.
+//!
+//! A pool with one worker in a long stretch of plain code (no joins) and the
+//! others asleep is neither: there the heartbeat would find nothing to do,
+//! every 100 µs, for as long as the stretch lasts (about 5% of a core, in
+//! 6,000 context switches a second). So after [`QUIET_TICKS`] ticks in a row
+//! that found no shared frame, it doubles its nap, up to [`MAX_STRETCH`]
+//! intervals, and returns to its interval at the first tick that finds one.
+//! A worker that shares a first frame which only the heartbeat would wake a
+//! sleeper for rouses it from a long nap ([`Sleep::rouse_heartbeat`]), so
+//! such a frame still waits a tick or two and not a whole long nap. A long
+//! nap counts as one tick: the ticks only mark out the time between a job's
+//! first frames, and a job that begins during long naps is judged long a
+//! little later (see `WorkerThread::fresh_frame_shared`).
+//!
+//! [`Sleep::rouse_heartbeat`]: crate::sleep::Sleep::rouse_heartbeat
 
 use std::time::Duration;
 
@@ -20,27 +35,70 @@ use crate::sync::{Arc, Ordering};
 /// The default interval between heartbeats.
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_micros(100);
 
+/// Ticks in a row that find no shared frame before the heartbeat naps longer than its interval.
+pub(crate) const QUIET_TICKS: u32 = 8;
+
+/// The longest nap, in intervals (3.2 ms at the default interval).
+pub(crate) const MAX_STRETCH: u32 = 32;
+
 /// The heartbeat thread's body.
 pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
     let sleep = &registry.sleep;
     // Per worker: its share count at the last tick, if it had a live shared frame then.
     let mut last_seen: Vec<Option<usize>> = vec![None; registry.num_threads()];
+    let mut quiet = 0;
+    let mut stretch = 1;
     while sleep.heartbeat_wait_until_useful() {
-        // Wall-clock time: the heartbeat never runs under loom.
-        std::thread::sleep(interval);
+        sleep.heartbeat_nap(interval.saturating_mul(stretch), stretch > 1);
         if sleep.heartbeat_terminated() {
             break;
         }
         sleep.tick();
         let mut stale = false;
+        let mut shared = false;
         for (info, last) in registry.thread_infos.iter().zip(&mut last_seen) {
             let shares = info.frames.shared_count.load(Ordering::Relaxed);
             let live = info.frames.live() > 0;
+            shared |= live;
             stale |= live && *last == Some(shares);
             *last = live.then_some(shares);
         }
+        (quiet, stretch) = next_stretch(quiet, stretch, shared);
         if stale && sleep.sleeping_threads() > 0 {
             sleep.wake_any();
         }
+    }
+}
+
+/// After a tick that found a shared frame (`shared`) or not: the quiet ticks in a row, and the
+/// next nap in intervals.
+fn next_stretch(quiet: u32, stretch: u32, shared: bool) -> (u32, u32) {
+    if shared {
+        return (0, 1);
+    }
+    let quiet = quiet.saturating_add(1);
+    if quiet < QUIET_TICKS {
+        (quiet, stretch)
+    } else {
+        (quiet, stretch.saturating_mul(2).min(MAX_STRETCH))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naps_double_after_quiet_ticks_up_to_the_cap_and_reset_on_a_shared_frame() {
+        let mut state = (0, 1);
+        let mut naps = Vec::new();
+        for _ in 0..QUIET_TICKS + 6 {
+            state = next_stretch(state.0, state.1, false);
+            naps.push(state.1);
+        }
+        let quiet = QUIET_TICKS as usize - 1;
+        assert_eq!(naps[..quiet], vec![1; quiet]);
+        assert_eq!(naps[quiet..], [2, 4, 8, 16, 32, 32, 32]);
+        assert_eq!(next_stretch(state.0, state.1, true), (0, 1));
     }
 }

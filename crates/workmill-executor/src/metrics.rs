@@ -47,6 +47,10 @@ pub struct WorkerMetrics {
 pub struct PoolMetrics {
     /// One entry per worker, by index.
     pub workers: Vec<WorkerMetrics>,
+    /// Times the heartbeat thread woke to look for shared join work (see
+    /// [`heartbeat_interval`](crate::ThreadPoolBuilder::heartbeat_interval));
+    /// zero in a pool without one.
+    pub heartbeats: u64,
 }
 
 impl PoolMetrics {
@@ -68,7 +72,10 @@ impl PoolMetrics {
                 }
             })
             .collect();
-        PoolMetrics { workers }
+        PoolMetrics {
+            workers,
+            heartbeats: registry.sleep.heartbeats() as u64,
+        }
     }
 
     /// The counts summed over all workers; `parked` is true if every worker is parked.

@@ -38,6 +38,19 @@ pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexG
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Waits on a condition variable for at most `timeout`, ignoring poisoning (see [`lock`]).
+/// Under loom the wait never times out: only a notification ends it.
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, timeout) {
+        Ok((guard, _)) => guard,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
+}
+
 /// One step of a busy wait. Under loom it yields, so that the model checker
 /// can schedule the thread being waited for.
 #[inline]

@@ -145,7 +145,8 @@ impl WorkerThread {
     /// frames more often than that and wakes nobody: woken once per tick, the
     /// other worker would take a half of some of them and make those wait for
     /// it across cores. The heartbeat still wakes a sleeper for any frame left
-    /// untaken for a tick. Without a heartbeat the ticks are the clock's (see
+    /// untaken for a tick, so such a frame rouses it if it naps long (see
+    /// `heartbeat.rs`). Without a heartbeat the ticks are the clock's (see
     /// [`Sleep::ticks`]).
     ///
     /// [`Sleep::ticks`]: crate::sleep::Sleep::ticks
@@ -155,6 +156,8 @@ impl WorkerThread {
         let now = sleep.ticks();
         if now.wrapping_sub(self.wake_tick.replace(now)) >= 2 {
             sleep.new_jobs();
+        } else {
+            sleep.rouse_heartbeat();
         }
     }
 

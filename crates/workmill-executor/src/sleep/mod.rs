@@ -1,12 +1,14 @@
 //! How idle workers fall asleep and how publishers wake them without losing a wake-up; the protocol is in `README.md` here.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use crate::heartbeat::DEFAULT_INTERVAL;
 use crate::latch::CoreLatch;
-use crate::sync::{AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait};
+use crate::sync::{
+    AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait, wait_timeout,
+};
 
 /// Searches for work (each a `thread::yield_now`) before a worker announces it is sleepy.
 #[cfg(not(workmill_loom))]
@@ -36,9 +38,8 @@ pub(crate) struct Sleep {
     counters: CachePadded<AtomicUsize>,
     workers: Box<[CachePadded<WorkerSleepState>]>,
     heartbeat: HeartbeatGate,
-    /// Heartbeat ticks so far; advances only while the heartbeat runs (some
-    /// workers busy and some asleep). Written by the heartbeat thread only.
-    ticks: CachePadded<AtomicUsize>,
+    /// The heartbeat's tick count and whether it naps long; read on every first join frame.
+    beat: CachePadded<Beat>,
     /// True when the pool runs without a heartbeat: [`Sleep::ticks`] then
     /// counts intervals of the clock since `started` instead.
     clock_ticks: bool,
@@ -53,6 +54,17 @@ struct WorkerSleepState {
     /// Times this worker parked and was woken; written by the worker only.
     parks: AtomicUsize,
     wake_ups: AtomicUsize,
+}
+
+/// What a worker sharing a first join frame reads of the heartbeat.
+struct Beat {
+    /// Heartbeat ticks so far; advances only while the heartbeat runs (some
+    /// workers busy and some asleep). Written by the heartbeat thread only.
+    ticks: AtomicUsize,
+    /// True while the heartbeat naps longer than its interval because no
+    /// frame was shared for a while; a worker sharing a frame a tick should
+    /// watch clears it and rouses the heartbeat ([`Sleep::rouse_heartbeat`]).
+    stretched: AtomicBool,
 }
 
 /// Where the heartbeat thread parks while waking sleepers cannot help (nobody sleeps, or everybody does).
@@ -113,7 +125,10 @@ impl Sleep {
                 mutex: Mutex::new(()),
                 condvar: Condvar::new(),
             },
-            ticks: CachePadded::new(AtomicUsize::new(0)),
+            beat: CachePadded::new(Beat {
+                ticks: AtomicUsize::new(0),
+                stretched: AtomicBool::new(false),
+            }),
             clock_ticks,
             started: Instant::now(),
         }
@@ -127,13 +142,63 @@ impl Sleep {
             let elapsed = self.started.elapsed().as_nanos() / DEFAULT_INTERVAL.as_nanos();
             elapsed as usize
         } else {
-            self.ticks.load(Ordering::Relaxed)
+            self.beat.ticks.load(Ordering::Relaxed)
         }
+    }
+
+    /// The heartbeat's own ticks so far (zero without a heartbeat), for the metrics.
+    pub(crate) fn heartbeats(&self) -> usize {
+        self.beat.ticks.load(Ordering::Relaxed)
     }
 
     /// For the heartbeat thread: one more tick.
     pub(crate) fn tick(&self) {
-        bump(&self.ticks);
+        bump(&self.beat.ticks);
+    }
+
+    /// For the heartbeat thread: waits `interval` before the next tick, or less if the pool
+    /// terminates. A `stretched` nap (longer than the heartbeat's interval, taken while no
+    /// frame was shared) also ends when a worker rouses it ([`Sleep::rouse_heartbeat`]).
+    pub(crate) fn heartbeat_nap(&self, interval: Duration, stretched: bool) {
+        let gate = &self.heartbeat;
+        let mut guard = lock(&gate.mutex);
+        // Set under the mutex: a worker that sees it true notifies under the
+        // mutex too, so its notification cannot fall before our wait below.
+        self.beat.stretched.store(stretched, Ordering::Relaxed);
+        let deadline = Instant::now() + interval;
+        loop {
+            if gate.terminated.load(Ordering::SeqCst)
+                || (stretched && !self.beat.stretched.load(Ordering::Relaxed))
+            {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            guard = wait_timeout(&gate.condvar, guard, deadline - now);
+        }
+        self.beat.stretched.store(false, Ordering::Relaxed);
+        drop(guard);
+    }
+
+    /// A worker shared a first frame that only the heartbeat will wake a sleeper for: if the
+    /// heartbeat naps long, end the nap, so that the frame waits at most a tick or two.
+    #[inline]
+    pub(crate) fn rouse_heartbeat(&self) {
+        if self.beat.stretched.load(Ordering::Relaxed) {
+            self.rouse_heartbeat_cold();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rouse_heartbeat_cold(&self) {
+        // Only the worker that clears the flag notifies.
+        if self.beat.stretched.swap(false, Ordering::Relaxed) {
+            let _guard = lock(&self.heartbeat.mutex);
+            self.heartbeat.condvar.notify_one();
+        }
     }
 
     /// A worker found no work and starts counting rounds.

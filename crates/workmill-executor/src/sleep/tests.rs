@@ -1,9 +1,10 @@
-//! Tests of the sleep protocol: counter packing, parking and waking, and loom checks of a push racing a worker falling asleep.
+//! Tests of the sleep protocol: counter packing, parking and waking, the heartbeat's naps, and loom checks of a push racing a worker falling asleep.
 
 use super::*;
 use crate::deque::{Injector, Steal};
 use crate::latch::CoreLatch;
 use crate::sync::{Arc, thread};
+use std::time::{Duration, Instant};
 
 /// A worker's idle loop in miniature: take from `queue`, or go towards sleep.
 fn idle_until_item(sleep: &Sleep, queue: &Injector<u32>, latch: &CoreLatch) -> Option<u32> {
@@ -17,6 +18,16 @@ fn idle_until_item(sleep: &Sleep, queue: &Injector<u32>, latch: &CoreLatch) -> O
         }
         sleep.no_work_found(&mut idle, latch);
     }
+}
+
+/// A thread that takes one heartbeat nap of `length`, and returns how long it took.
+fn napping(sleep: &Arc<Sleep>, length: Duration, stretched: bool) -> thread::JoinHandle<Duration> {
+    let sleep = Arc::clone(sleep);
+    thread::spawn(move || {
+        let start = Instant::now();
+        sleep.heartbeat_nap(length, stretched);
+        start.elapsed()
+    })
 }
 
 #[cfg(not(workmill_loom))]
@@ -70,6 +81,35 @@ mod std_tests {
     }
 
     #[test]
+    fn a_rouse_ends_a_long_nap_and_only_a_long_one() {
+        let sleep = Arc::new(Sleep::new(2, false));
+        let long = napping(&sleep, Duration::from_secs(60), true);
+        while !sleep.beat.stretched.load(Ordering::Relaxed) {
+            thread::yield_now();
+        }
+        sleep.rouse_heartbeat();
+        let napped = long.join().unwrap();
+        assert!(napped < Duration::from_secs(30), "roused after {napped:?}");
+        assert!(!sleep.beat.stretched.load(Ordering::Relaxed));
+
+        let short = napping(&sleep, Duration::from_millis(50), false);
+        sleep.rouse_heartbeat();
+        assert!(short.join().unwrap() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn terminating_ends_a_nap() {
+        let sleep = Arc::new(Sleep::new(2, false));
+        let napper = napping(&sleep, Duration::from_secs(60), false);
+        sleep.terminate_heartbeat();
+        let napped = napper.join().unwrap();
+        assert!(
+            napped < Duration::from_secs(30),
+            "terminated after {napped:?}"
+        );
+    }
+
+    #[test]
     fn waking_nobody_is_harmless() {
         let sleep = Sleep::new(2, false);
         assert!(!sleep.wake_any());
@@ -98,6 +138,32 @@ mod loom_tests {
             queue.push(7);
             sleep.new_jobs();
             assert_eq!(worker.join().unwrap(), Some(7));
+        });
+    }
+
+    /// A worker that sees the heartbeat's long nap announced ends it: under loom a nap ends
+    /// only when notified, so a lost rouse shows as a deadlock.
+    #[test]
+    fn loom_a_rouse_ends_a_stretched_nap() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new(1, false));
+            let napper = napping(&sleep, Duration::from_secs(1), true);
+            while !sleep.beat.stretched.load(Ordering::Relaxed) {
+                thread::yield_now();
+            }
+            sleep.rouse_heartbeat();
+            napper.join().unwrap();
+        });
+    }
+
+    /// Terminating the pool ends the heartbeat's nap, wherever the nap is.
+    #[test]
+    fn loom_terminate_ends_a_nap() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new(1, false));
+            let napper = napping(&sleep, Duration::from_secs(1), false);
+            sleep.terminate_heartbeat();
+            napper.join().unwrap();
         });
     }
 

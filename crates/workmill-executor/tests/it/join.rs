@@ -301,6 +301,76 @@ fn a_stream_of_short_joins_leaves_the_sleeper_asleep() {
     assert_eq!(migrated, 0, "second closures taken by the woken worker");
 }
 
+/// One worker in a long stretch of plain code, the other asleep: the heartbeat has nothing to
+/// wake anybody for, and after a few quiet ticks it naps up to 32 intervals (3.2 ms) at a time.
+/// Ticking every 100 µs it would wake 2,000 times or more in these 300 ms (about 12,000 context
+/// switches in 2 s, 5% of a core, when it did).
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "counts heartbeats against 300 ms of the wall clock, which Miri's interpreter \
+              stretches past any sensible bound"
+)]
+fn the_heartbeat_naps_longer_while_nothing_is_shared() {
+    use std::time::{Duration, Instant};
+    let pool = two_parked_workers(Some(Duration::from_micros(100)));
+    let beats = pool.install(|| {
+        // The install woke the other worker; let it go back to sleep first.
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        let before = pool.metrics().heartbeats;
+        let busy = Instant::now();
+        while busy.elapsed() < Duration::from_millis(300) {
+            std::hint::spin_loop();
+        }
+        pool.metrics().heartbeats - before
+    });
+    // 8 quiet ticks, naps of 2, 4, 8 and 16 intervals, then about 90 of 32.
+    assert!(
+        (1..600).contains(&beats),
+        "{beats} heartbeats in 300 ms with nothing shared"
+    );
+}
+
+/// A long nap does not hold up a frame that only the heartbeat would wake a sleeper for: the
+/// first frame of a young job rouses it. With a 10 ms interval, the heartbeat naps 320 ms at a
+/// time after a quiet 700 ms. The join comes just after a tick, at the start of such a nap;
+/// roused, the heartbeat wakes the sleeper one or two ticks (10-20 ms) later, where the nap
+/// would have left the frame waiting for 330 ms.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "waits for the heartbeat's wall-clock ticks, which Miri's interpreter stretches"
+)]
+fn a_young_jobs_first_join_rouses_a_napping_heartbeat() {
+    use std::time::{Duration, Instant};
+    let pool = two_parked_workers(Some(Duration::from_millis(10)));
+    let (a_thread, (b_thread, waited)) = pool.install(|| {
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        let busy = Instant::now();
+        while busy.elapsed() < Duration::from_millis(700) {
+            std::hint::spin_loop();
+        }
+        // This join is the long job's first: it wakes the sleeper at once and starts the
+        // job's clock again, so the join after it, once the sleeper is back asleep, is young.
+        join(|| (), || ());
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        let seen = pool.metrics().heartbeats;
+        crate::eventually("a heartbeat", || pool.metrics().heartbeats != seen);
+        join_waiting_for_a_thief(Duration::from_secs(2))
+    });
+    assert_ne!(a_thread, b_thread, "nobody took the second closure");
+    assert!(
+        waited < Duration::from_millis(160),
+        "the sleeper took the second closure {waited:?} after the join"
+    );
+}
+
 /// Without a heartbeat the clock's 100 µs intervals mark a job as long: the first join of a job
 /// that has run across one wakes a sleeping worker itself. Otherwise a pool whose workers had gone
 /// to sleep would run every join on one thread.
