@@ -159,9 +159,9 @@ impl ThreadPoolBuilder {
     }
 
     /// How often the heartbeat thread checks for shared join work waiting
-    /// while workers sleep, and wakes one (default 100 µs). While it finds
-    /// nothing shared it checks less often, down to once every 32 intervals,
-    /// until a worker shares a frame again. `None` disables
+    /// while workers sleep, and wakes one (default 100 µs). While its checks
+    /// find nothing shared it naps longer, up to 32 intervals, until a check
+    /// finds a shared frame or a worker sharing one rouses it. `None` disables
     /// it: the clock's 100 µs intervals stand in for its ticks, so a
     /// computation that has run across one wakes a sleeping worker at its next
     /// first join, and a join half that waits is otherwise picked up only by

@@ -20,14 +20,17 @@
 //! intervals, and returns to its interval at the first tick that finds one.
 //! A worker that shares a first frame which only the heartbeat would wake a
 //! sleeper for rouses it from a long nap ([`Sleep::rouse_heartbeat`]), so
-//! such a frame still waits a tick or two and not a whole long nap. A long
-//! nap counts as one tick: the ticks only mark out the time between a job's
-//! first frames, and a job that begins during long naps is judged long a
-//! little later (see `WorkerThread::fresh_frame_shared`).
+//! such a frame still waits a tick or two and not a whole long nap; the
+//! heartbeat then keeps its interval for [`QUIET_TICKS`] ticks or more, so a
+//! stream of short joins rouses it at most about once a millisecond. A long
+//! nap counts as one tick, and a nap that a rouse cut to less than an interval
+//! as none, so two ticks always span at least an interval: the ticks mark out
+//! the time between a job's first frames, and a job that begins during long
+//! naps is judged long a little later (see `WorkerThread::fresh_frame_shared`).
 //!
 //! [`Sleep::rouse_heartbeat`]: crate::sleep::Sleep::rouse_heartbeat
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::registry::Registry;
 use crate::sync::{Arc, Ordering};
@@ -49,11 +52,16 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
     let mut quiet = 0;
     let mut stretch = 1;
     while sleep.heartbeat_wait_until_useful() {
-        sleep.heartbeat_nap(interval.saturating_mul(stretch), stretch > 1);
+        let started = Instant::now();
+        let roused = sleep.heartbeat_nap(interval.saturating_mul(stretch), stretch > 1);
         if sleep.heartbeat_terminated() {
             break;
         }
-        sleep.tick();
+        // Ticks stay at least an interval apart, even when a rouse cut the nap short: two
+        // ticks must mean that a whole interval passed (see `fresh_frame_shared`).
+        if started.elapsed() >= interval {
+            sleep.tick();
+        }
         let mut stale = false;
         let mut shared = false;
         for (info, last) in registry.thread_infos.iter().zip(&mut last_seen) {
@@ -63,7 +71,10 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
             stale |= live && *last == Some(shares);
             *last = live.then_some(shares);
         }
-        (quiet, stretch) = next_stretch(quiet, stretch, shared);
+        // A rouse counts as a shared frame, even if the frame was gone by this look: the
+        // heartbeat then keeps its interval for a while, instead of napping long again at
+        // once and being roused by every first frame of a stream of short joins.
+        (quiet, stretch) = next_stretch(quiet, stretch, shared || roused);
         if stale && sleep.sleeping_threads() > 0 {
             sleep.wake_any();
         }
@@ -87,6 +98,46 @@ fn next_stretch(quiet: u32, stretch: u32, shared: bool) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ThreadPool;
+    use crate::worker::WorkerThread;
+
+    /// A stream of short joins (a first frame every 50 µs or so, each gone before the
+    /// heartbeat looks) rouses a napping heartbeat, which then keeps its interval for 8 ticks
+    /// or more: about one rouse per 10 ms at a 1 ms interval. If it napped long again at once,
+    /// every join would rouse it (thousands here), each costing a futex wake.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "counts rouses in 300 ms of the wall clock, which Miri's interpreter stretches"
+    )]
+    fn a_stream_of_short_joins_rouses_the_heartbeat_rarely() {
+        use std::time::Instant;
+        let pool = ThreadPool::builder()
+            .num_threads(2)
+            .heartbeat_interval(Some(Duration::from_millis(1)))
+            .build()
+            .expect("the pool starts");
+        let rouses = pool.install(|| {
+            // SAFETY: `install` runs this on a worker, whose pointer is set and alive.
+            let sleep = &unsafe { &*WorkerThread::current() }.registry().sleep;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while pool.metrics().parked_threads() != 1 {
+                assert!(Instant::now() < deadline, "the other worker never parked");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let before = sleep.rouses();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(300) {
+                crate::join(|| (), || ());
+                let gap = Instant::now();
+                while gap.elapsed() < Duration::from_micros(50) {
+                    std::hint::spin_loop();
+                }
+            }
+            sleep.rouses() - before
+        });
+        assert!(rouses < 100, "{rouses} rouses in 300 ms of short joins");
+    }
 
     #[test]
     fn naps_double_after_quiet_ticks_up_to_the_cap_and_reset_on_a_shared_frame() {

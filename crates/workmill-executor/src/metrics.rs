@@ -5,6 +5,7 @@ use crate::sync::Ordering;
 
 /// What one worker has done since the pool started. Every count only grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerMetrics {
     /// Jobs it took from a queue and ran: spawned tasks, scope jobs, stolen
     /// join halves, broadcast copies and injected `install` calls. A join's
@@ -44,10 +45,12 @@ pub struct WorkerMetrics {
 /// # Ok::<(), workmill_executor::BuildError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolMetrics {
     /// One entry per worker, by index.
     pub workers: Vec<WorkerMetrics>,
-    /// Times the heartbeat thread woke to look for shared join work (see
+    /// Ticks of the heartbeat thread, each a look for shared join work at
+    /// least an interval after the one before (see
     /// [`heartbeat_interval`](crate::ThreadPoolBuilder::heartbeat_interval));
     /// zero in a pool without one.
     pub heartbeats: u64,

@@ -65,6 +65,8 @@ struct Beat {
     /// frame was shared for a while; a worker sharing a frame a tick should
     /// watch clears it and rouses the heartbeat ([`Sleep::rouse_heartbeat`]).
     stretched: AtomicBool,
+    /// Rouses so far, for the tests.
+    rouses: AtomicUsize,
 }
 
 /// Where the heartbeat thread parks while waking sleepers cannot help (nobody sleeps, or everybody does).
@@ -128,6 +130,7 @@ impl Sleep {
             beat: CachePadded::new(Beat {
                 ticks: AtomicUsize::new(0),
                 stretched: AtomicBool::new(false),
+                rouses: AtomicUsize::new(0),
             }),
             clock_ticks,
             started: Instant::now(),
@@ -156,30 +159,39 @@ impl Sleep {
         bump(&self.beat.ticks);
     }
 
-    /// For the heartbeat thread: waits `interval` before the next tick, or less if the pool
+    /// For the heartbeat thread: waits `length` before the next tick, or less if the pool
     /// terminates. A `stretched` nap (longer than the heartbeat's interval, taken while no
-    /// frame was shared) also ends when a worker rouses it ([`Sleep::rouse_heartbeat`]).
-    pub(crate) fn heartbeat_nap(&self, interval: Duration, stretched: bool) {
+    /// frame was shared) also ends when a worker rouses it ([`Sleep::rouse_heartbeat`]);
+    /// returns true if one did.
+    pub(crate) fn heartbeat_nap(&self, length: Duration, stretched: bool) -> bool {
         let gate = &self.heartbeat;
         let mut guard = lock(&gate.mutex);
         // Set under the mutex: a worker that sees it true notifies under the
         // mutex too, so its notification cannot fall before our wait below.
         self.beat.stretched.store(stretched, Ordering::Relaxed);
-        let deadline = Instant::now() + interval;
-        loop {
-            if gate.terminated.load(Ordering::SeqCst)
-                || (stretched && !self.beat.stretched.load(Ordering::Relaxed))
-            {
-                break;
+        // A nap too long for the clock to represent ends only when notified.
+        let deadline = Instant::now().checked_add(length);
+        let roused = loop {
+            if gate.terminated.load(Ordering::SeqCst) {
+                break false;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                break;
+            if stretched && !self.beat.stretched.load(Ordering::Relaxed) {
+                break true;
             }
-            guard = wait_timeout(&gate.condvar, guard, deadline - now);
-        }
+            guard = match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break false;
+                    }
+                    wait_timeout(&gate.condvar, guard, deadline - now)
+                }
+                None => wait(&gate.condvar, guard),
+            };
+        };
         self.beat.stretched.store(false, Ordering::Relaxed);
         drop(guard);
+        roused
     }
 
     /// A worker shared a first frame that only the heartbeat will wake a sleeper for: if the
@@ -196,9 +208,16 @@ impl Sleep {
     fn rouse_heartbeat_cold(&self) {
         // Only the worker that clears the flag notifies.
         if self.beat.stretched.swap(false, Ordering::Relaxed) {
+            self.beat.rouses.fetch_add(1, Ordering::Relaxed);
             let _guard = lock(&self.heartbeat.mutex);
             self.heartbeat.condvar.notify_one();
         }
+    }
+
+    /// Times a worker cut a long nap of the heartbeat short.
+    #[cfg(test)]
+    pub(crate) fn rouses(&self) -> usize {
+        self.beat.rouses.load(Ordering::Relaxed)
     }
 
     /// A worker found no work and starts counting rounds.
