@@ -22,7 +22,10 @@
 //! sleeper for rouses it from a long nap ([`Sleep::rouse_heartbeat`]), so
 //! such a frame still waits a tick or two and not a whole long nap; the
 //! heartbeat then keeps its interval for [`QUIET_TICKS`] ticks or more, so a
-//! stream of short joins rouses it at most about once a millisecond. A long
+//! stream of short joins rouses it at most about once a millisecond. It also
+//! starts again at its interval whenever it comes back from a park: a
+//! computation that begins in an idle pool may share its first frame before
+//! the heartbeat's first nap, too early to rouse it. A long
 //! nap counts as one tick, and a nap that a rouse cut to less than an interval
 //! as none, so two ticks always span at least an interval: the ticks mark out
 //! the time between a job's first frames, and a job that begins during long
@@ -51,7 +54,13 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
     let mut last_seen: Vec<Option<usize>> = vec![None; registry.num_threads()];
     let mut quiet = 0;
     let mut stretch = 1;
-    while sleep.heartbeat_wait_until_useful() {
+    while let Some(blocked) = sleep.heartbeat_wait_until_useful() {
+        if blocked {
+            // Back from a park: the pool was idle or wholly busy, and the work
+            // now starting may have shared its first frame already, before any
+            // nap it could rouse us from. Start again at the interval.
+            (quiet, stretch) = (0, 1);
+        }
         let started = Instant::now();
         let roused = sleep.heartbeat_nap(interval.saturating_mul(stretch), stretch > 1);
         if sleep.heartbeat_terminated() {

@@ -92,8 +92,8 @@ mod std_tests {
         assert!(napped < Duration::from_secs(30), "roused after {napped:?}");
         assert!(!sleep.beat.stretched.load(Ordering::Relaxed));
 
-        // A nap at the heartbeat's interval is not for rousing: even a stray notification
-        // in the middle of it leaves it to run its length.
+        // A nap at the heartbeat's interval is not for rousing: even a notification in the
+        // middle of it leaves it to run its length.
         let short = napping(&sleep, Duration::from_millis(200), false);
         thread::sleep(Duration::from_millis(50));
         sleep.rouse_heartbeat();
@@ -102,9 +102,9 @@ mod std_tests {
     }
 
     #[test]
-    fn terminating_ends_a_nap() {
+    fn terminating_ends_a_long_nap() {
         let sleep = Arc::new(Sleep::new(2, false));
-        let napper = napping(&sleep, Duration::from_secs(60), false);
+        let napper = napping(&sleep, Duration::from_secs(60), true);
         sleep.terminate_heartbeat();
         let napped = napper.join().unwrap();
         assert!(
@@ -160,12 +160,12 @@ mod loom_tests {
         });
     }
 
-    /// Terminating the pool ends the heartbeat's nap, wherever the nap is.
+    /// Terminating the pool ends the heartbeat's long nap, wherever the nap is.
     #[test]
-    fn loom_terminate_ends_a_nap() {
+    fn loom_terminate_ends_a_long_nap() {
         loom::model(|| {
             let sleep = Arc::new(Sleep::new(1, false));
-            let napper = napping(&sleep, Duration::from_secs(1), false);
+            let napper = napping(&sleep, Duration::from_secs(1), true);
             sleep.terminate_heartbeat();
             napper.join().unwrap();
         });
