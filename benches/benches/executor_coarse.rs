@@ -17,9 +17,6 @@ use workmill_executor::ThreadPool;
 const GROUP: &str = "executor";
 const TASKS: u64 = 2_000;
 
-/// Measures one case, interleaving workmill, rayon and sequential code.
-type Case = fn(&Settings, &ThreadPool, &rayon::ThreadPool) -> Comparison;
-
 /// Defines a function that spawns the [`TASKS`] skewed tasks into the given `scope`, so that
 /// every scheduler runs the same code.
 macro_rules! skew_with {
@@ -174,31 +171,20 @@ fn sort(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> C
 }
 
 fn main() {
-    let settings = match Settings::from_args(std::env::args().skip(1)) {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("executor_coarse: {message}");
-            std::process::exit(2);
-        }
-    };
     let (ours, theirs) = pools();
-    let cases: [(&str, Case); 2] = [("skew2000", skew), ("quicksort10m", sort)];
-    let mut rows = Vec::new();
-    for (case, run) in cases {
-        if !settings.selects(GROUP, case) {
-            continue;
-        }
-        let comparison = run(&settings, &ours, &theirs);
-        print!("{}", comparison.report());
-        rows.extend(comparison.rows());
-    }
-    if settings.bench && !rows.is_empty() {
-        match interleaved::write_rows("executor_coarse", rows) {
-            Ok(path) => println!("wrote {}", path.display()),
-            Err(message) => {
-                eprintln!("executor_coarse: {message}");
-                std::process::exit(1);
-            }
-        }
-    }
+    let (ours, theirs) = (&ours, &theirs);
+    interleaved::run_cases(
+        "executor_coarse",
+        GROUP,
+        vec![
+            (
+                "skew2000",
+                Box::new(|settings| skew(settings, ours, theirs)),
+            ),
+            (
+                "quicksort10m",
+                Box::new(|settings| sort(settings, ours, theirs)),
+            ),
+        ],
+    );
 }

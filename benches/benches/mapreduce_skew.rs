@@ -1,56 +1,65 @@
 //! Group `mapreduce`, items of skewed cost: 2,000 items whose cost grows as i², mapped and
-//! reduced by workmill (adaptive and per-worker chunking) against rayon and a sequential loop.
+//! reduced by workmill (adaptive and per-worker chunking) against rayon and a sequential loop,
+//! interleaved round by round (`interleaved`), each timed inside its pool.
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use rayon::prelude::*;
 use workmill_benches::executor::{pools, skewed_work, timed};
+use workmill_benches::interleaved::{self, Contender};
 use workmill_mapreduce::{Chunking, MapReduce};
 
 const ITEMS: u64 = 2_000;
 
-fn skew(c: &mut Criterion) {
+fn main() {
     let (ours, theirs) = pools();
     let expected = (0..ITEMS).map(skewed_work).fold(0, |a, b| a ^ b);
-    let mut group = c.benchmark_group("mapreduce/skew2000");
-    for (name, chunking) in [
-        ("workmill", Chunking::Adaptive),
-        ("workmill-per_worker", Chunking::PER_WORKER),
-    ] {
+    let workmill = |chunking| {
         let run = MapReduce::new().chunking(chunking);
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                ours.install(|| {
-                    timed(iters, || {
-                        let x = run.map_reduce(0..black_box(ITEMS), skewed_work, |a, b| a ^ b);
-                        assert_eq!(x, Some(expected));
-                    })
+        let ours = &ours;
+        move || {
+            ours.install(|| {
+                timed(1, || {
+                    let x = run.map_reduce(0..black_box(ITEMS), skewed_work, |a, b| a ^ b);
+                    assert_eq!(x, Some(expected));
                 })
             })
-        });
-    }
-    group.bench_function("rayon", |b| {
-        b.iter_custom(|iters| {
-            theirs.install(|| {
-                timed(iters, || {
-                    let x = (0..black_box(ITEMS))
-                        .into_par_iter()
-                        .map(skewed_work)
-                        .reduce(|| 0, |a, b| a ^ b);
-                    assert_eq!(x, expected);
-                })
-            })
-        })
-    });
-    group.bench_function("sequential", |b| {
-        b.iter(|| {
-            let x = (0..black_box(ITEMS)).map(skewed_work).fold(0, |a, b| a ^ b);
-            assert_eq!(x, expected);
-        })
-    });
-    group.finish();
+        }
+    };
+    interleaved::run_cases(
+        "mapreduce_skew",
+        "mapreduce",
+        vec![(
+            "skew2000",
+            Box::new(|settings| {
+                interleaved::measure(
+                    settings,
+                    "mapreduce",
+                    "skew2000",
+                    vec![
+                        Contender::new("workmill", workmill(Chunking::Adaptive)),
+                        Contender::new("workmill-per_worker", workmill(Chunking::PER_WORKER)),
+                        Contender::new("rayon", || {
+                            theirs.install(|| {
+                                timed(1, || {
+                                    let x = (0..black_box(ITEMS))
+                                        .into_par_iter()
+                                        .map(skewed_work)
+                                        .reduce(|| 0, |a, b| a ^ b);
+                                    assert_eq!(x, expected);
+                                })
+                            })
+                        }),
+                        Contender::new("sequential", || {
+                            timed(1, || {
+                                let x =
+                                    (0..black_box(ITEMS)).map(skewed_work).fold(0, |a, b| a ^ b);
+                                assert_eq!(x, expected);
+                            })
+                        }),
+                    ],
+                )
+            }),
+        )],
+    );
 }
-
-criterion_group!(benches, skew);
-criterion_main!(benches);

@@ -1,13 +1,13 @@
 //! Group `mapreduce`, word count over a generated Zipf-distributed corpus of about 100 MB:
 //! workmill's `map_reduce_by_key` against rayon's fold into `HashMap`s and reduce, and a
-//! sequential loop into one `HashMap`.
+//! sequential loop into one `HashMap`, interleaved round by round (`interleaved`).
 
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 use workmill_benches::executor::{pools, timed};
+use workmill_benches::interleaved::{self, Contender};
 use workmill_mapreduce::corpus::ZipfCorpus;
 
 const CORPUS_BYTES: usize = 100 << 20;
@@ -51,39 +51,44 @@ fn count_sequential<'a>(lines: &[&'a str]) -> HashMap<&'a str, u64> {
     counts
 }
 
-fn word_count(c: &mut Criterion) {
+fn main() {
     let (ours, theirs) = pools();
-    // Generated once per process: every function counts the same lines.
-    let text = ZipfCorpus::default().generate(CORPUS_BYTES);
-    let lines: Vec<&str> = text.lines().collect();
-    let expected = count_sequential(&lines);
-    assert_eq!(ours.install(|| count_workmill(&lines)), expected);
-    assert_eq!(theirs.install(|| count_rayon(&lines)), expected);
-    let total: u64 = expected.values().sum();
-    let distinct = expected.len();
-
-    let mut group = c.benchmark_group("mapreduce/word_count");
-    group.throughput(Throughput::Bytes(text.len() as u64));
-    group.sampling_mode(SamplingMode::Flat);
-    let check = |counts: HashMap<&str, u64>| {
-        assert_eq!(counts.len(), distinct);
-        black_box(total);
-    };
-    group.bench_function("workmill", |b| {
-        b.iter_custom(|iters| {
-            ours.install(|| timed(iters, || check(count_workmill(black_box(&lines)))))
-        })
-    });
-    group.bench_function("rayon", |b| {
-        b.iter_custom(|iters| {
-            theirs.install(|| timed(iters, || check(count_rayon(black_box(&lines)))))
-        })
-    });
-    group.bench_function("sequential", |b| {
-        b.iter(|| check(count_sequential(black_box(&lines))))
-    });
-    group.finish();
+    interleaved::run_cases(
+        "mapreduce_words",
+        "mapreduce",
+        vec![(
+            "word_count",
+            Box::new(|settings| {
+                // Generated once per process: every contender counts the same lines.
+                let text = ZipfCorpus::default().generate(CORPUS_BYTES);
+                let lines: Vec<&str> = text.lines().collect();
+                let lines = &lines;
+                let expected = count_sequential(lines);
+                assert_eq!(ours.install(|| count_workmill(lines)), expected);
+                assert_eq!(theirs.install(|| count_rayon(lines)), expected);
+                let total: u64 = expected.values().sum();
+                let distinct = expected.len();
+                let check = move |counts: HashMap<&str, u64>| {
+                    assert_eq!(counts.len(), distinct);
+                    black_box(total);
+                };
+                interleaved::measure(
+                    settings,
+                    "mapreduce",
+                    "word_count",
+                    vec![
+                        Contender::new("workmill", || {
+                            ours.install(|| timed(1, || check(count_workmill(black_box(lines)))))
+                        }),
+                        Contender::new("rayon", || {
+                            theirs.install(|| timed(1, || check(count_rayon(black_box(lines)))))
+                        }),
+                        Contender::new("sequential", || {
+                            timed(1, || check(count_sequential(black_box(lines))))
+                        }),
+                    ],
+                )
+            }),
+        )],
+    );
 }
-
-criterion_group!(benches, word_count);
-criterion_main!(benches);

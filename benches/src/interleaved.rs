@@ -159,6 +159,8 @@ pub struct Comparison {
     pub case: String,
     /// Each contender's name with its time in every round, in round order.
     pub samples: Vec<(String, Vec<f64>)>,
+    /// Elements one call processes, when rows give times per element ([`Comparison::per_element`]).
+    pub elements: Option<u64>,
 }
 
 /// Runs the contenders of one case, interleaved as the module says.
@@ -206,6 +208,7 @@ pub fn measure(
             .map(|c| c.name.to_owned())
             .zip(samples)
             .collect(),
+        elements: None,
     }
 }
 
@@ -231,9 +234,23 @@ fn is_ours(name: &str) -> bool {
 }
 
 impl Comparison {
+    /// The same times, reported in the rows per element of the `elements` that one call
+    /// processes (as criterion's `Throughput::Elements`); ratios do not change.
+    pub fn per_element(self, elements: u64) -> Comparison {
+        Comparison {
+            elements: Some(elements),
+            ..self
+        }
+    }
+
     /// Summary rows: each workmill contender against each baseline. `workmill_ns` and
-    /// `baseline_ns` are medians over rounds; `ratio` is the median of the rounds' ratios.
+    /// `baseline_ns` are medians over rounds (per element if [`Comparison::per_element`] said
+    /// so); `ratio` is the median of the rounds' ratios.
     pub fn rows(&self) -> Vec<Value> {
+        let (per, unit) = match self.elements {
+            Some(elements) => (elements.max(1) as f64, "ns/element"),
+            None => (1.0, "ns/iter"),
+        };
         let mut rows = Vec::new();
         for (ours, our_times) in self.samples.iter().filter(|(name, _)| is_ours(name)) {
             let case = match ours.strip_prefix("workmill-") {
@@ -249,11 +266,11 @@ impl Comparison {
                 rows.push(json!({
                     "group": self.group,
                     "case": case,
-                    "workmill_ns": median(our_times),
+                    "workmill_ns": median(our_times) / per,
                     "baseline": baseline,
-                    "baseline_ns": median(their_times),
+                    "baseline_ns": median(their_times) / per,
                     "ratio": median(&ratios),
-                    "unit": "ns/iter",
+                    "unit": unit,
                     "method": "interleaved",
                     "rounds": ratios.len(),
                 }));
@@ -280,6 +297,41 @@ impl Comparison {
             );
         }
         out
+    }
+}
+
+/// One case of a bench binary: its name within the group, and what measures it.
+pub type Case<'a> = (&'a str, Box<dyn FnOnce(&Settings) -> Comparison + 'a>);
+
+/// The `main` of a bench binary built on this module: reads the flags, runs the cases the
+/// filter selects (set-up inside a case's closure is paid only when it runs), prints each
+/// report, and in bench mode writes the rows for `cargo xtask bench`. Exits with status 2 on
+/// a bad flag and 1 when the rows cannot be written.
+pub fn run_cases(bench: &str, group: &str, cases: Vec<Case<'_>>) {
+    let settings = match Settings::from_args(std::env::args().skip(1)) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("{bench}: {message}");
+            std::process::exit(2);
+        }
+    };
+    let mut rows = Vec::new();
+    for (case, run) in cases {
+        if !settings.selects(group, case) {
+            continue;
+        }
+        let comparison = run(&settings);
+        print!("{}", comparison.report());
+        rows.extend(comparison.rows());
+    }
+    if settings.bench && !rows.is_empty() {
+        match write_rows(bench, rows) {
+            Ok(path) => println!("wrote {}", path.display()),
+            Err(message) => {
+                eprintln!("{bench}: {message}");
+                std::process::exit(1);
+            }
+        }
     }
 }
 
@@ -414,6 +466,7 @@ mod tests {
                 ("workmill-lazy".to_owned(), vec![50.0, 100.0, 50.0]),
                 ("sequential".to_owned(), vec![200.0, 400.0, 200.0]),
             ],
+            elements: None,
         };
         let rows = comparison.rows();
         assert_eq!(rows.len(), 4);
@@ -435,6 +488,25 @@ mod tests {
                 .report()
                 .contains("executor/sort/rayon: median 0.000 ms over 3 rounds")
         );
+    }
+
+    #[test]
+    fn per_element_rows_divide_the_times_and_keep_the_ratio() {
+        let comparison = Comparison {
+            group: "mapreduce".to_owned(),
+            case: "sum".to_owned(),
+            samples: vec![
+                ("workmill".to_owned(), vec![400.0, 800.0]),
+                ("rayon".to_owned(), vec![500.0, 1000.0]),
+            ],
+            elements: None,
+        }
+        .per_element(100);
+        let rows = comparison.rows();
+        assert_eq!(rows[0]["workmill_ns"].as_f64(), Some(6.0));
+        assert_eq!(rows[0]["baseline_ns"].as_f64(), Some(7.5));
+        assert_eq!(rows[0]["ratio"].as_f64(), Some(0.8));
+        assert_eq!(rows[0]["unit"], "ns/element");
     }
 
     #[test]
