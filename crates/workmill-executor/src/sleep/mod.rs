@@ -10,6 +10,9 @@ use crate::sync::{
     AtomicBool, AtomicUsize, Condvar, Mutex, Ordering, fence, lock, thread, wait, wait_timeout,
 };
 
+/// The longest heartbeat nap that is a plain sleep rather than a condvar wait that shutdown ends.
+const PLAIN_SLEEP_MAX: Duration = Duration::from_millis(1);
+
 /// Searches for work (each a `thread::yield_now`) before a worker announces it is sleepy.
 #[cfg(not(workmill_loom))]
 const ROUNDS_UNTIL_SLEEPY: u32 = 32;
@@ -159,15 +162,18 @@ impl Sleep {
         bump(&self.beat.ticks);
     }
 
-    /// For the heartbeat thread: waits `length` before the next tick. A `stretched` nap
-    /// (longer than the heartbeat's interval, taken while no frame was shared) waits on the
-    /// heartbeat's condvar, and also ends when the pool terminates or a worker rouses it
-    /// ([`Sleep::rouse_heartbeat`]); returns true if one did. A nap of one interval is a
-    /// plain sleep, as the heartbeat always took: made a timed condvar wait too, it left a
-    /// 50M-element memory-bound sum 5-10% slower against a two-thread `std` sum in the same
-    /// run (a cause we did not find), and a pool waits at most that interval at shutdown.
+    /// For the heartbeat thread: waits `length` before the next tick. The nap is a timed
+    /// wait on the heartbeat's condvar, which ends early when the pool terminates, or, for a
+    /// `stretched` nap (longer than the heartbeat's interval, taken while no frame was
+    /// shared), when a worker rouses it ([`Sleep::rouse_heartbeat`]); returns true if a
+    /// rouse ended it. A short plain nap (up to [`PLAIN_SLEEP_MAX`]) is a plain sleep, as the
+    /// heartbeat always took: made a timed condvar wait too, it left a 50M-element
+    /// memory-bound sum 5-10% slower against a two-thread `std` sum in the same run (a cause
+    /// we did not find); shutdown then waits for it, which is at most that long.
     pub(crate) fn heartbeat_nap(&self, length: Duration, stretched: bool) -> bool {
-        if !stretched {
+        if !stretched && length <= PLAIN_SLEEP_MAX {
+            // `std`'s sleep, not `sync`'s: loom has none, and the heartbeat never runs under
+            // loom (the builder starts none there).
             std::thread::sleep(length);
             return false;
         }
