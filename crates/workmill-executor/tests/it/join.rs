@@ -332,49 +332,73 @@ fn the_heartbeat_naps_longer_while_nothing_is_shared() {
     );
 }
 
+/// Shutdown ends the heartbeat's nap: a pool with an hour-long heartbeat interval, whose
+/// heartbeat is in its first nap (one worker was busy beside a sleeping one), drops at once.
+#[test]
+fn dropping_a_pool_ends_a_long_heartbeat_nap() {
+    use std::time::{Duration, Instant};
+    let pool = two_parked_workers(Some(Duration::from_secs(3_600)));
+    pool.install(|| {
+        crate::eventually("the other worker parked again", || {
+            pool.metrics().parked_threads() == 1
+        });
+        // The heartbeat is useful now (this worker busy, the other asleep): give it time to
+        // start napping.
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        drop(pool);
+        let _ = done.send(start.elapsed());
+    });
+    let took = dropped
+        .recv_timeout(Duration::from_secs(30))
+        .expect("dropping the pool waited out the heartbeat's hour-long nap");
+    assert!(took < Duration::from_secs(30), "the drop took {took:?}");
+}
+
 /// A long nap does not hold up a frame that only the heartbeat would wake a sleeper for: the
-/// first frame of a young job rouses it. With a 10 ms interval, the heartbeat naps 320 ms at a
-/// time after a quiet 700 ms. The join comes 20 ms after a tick, early in such a nap; roused,
-/// the heartbeat wakes the sleeper one or two ticks (10-20 ms) later, where the nap would
-/// have left the frame waiting for 300 ms or more.
+/// first frame of a young job rouses it. Three workers with a 10 ms interval: one spins in a
+/// spawned task while two sleep, so the heartbeat naps 320 ms at a time after about 400 ms.
+/// Then, 20 ms after a tick, an `install` wakes a sleeper for a fresh (young) job whose join
+/// waits for a thief. Roused, the heartbeat wakes the last sleeper one or two ticks (10-20 ms)
+/// later, where the nap would have left the frame waiting for 300 ms.
 #[test]
 #[cfg_attr(
     miri,
     ignore = "waits for the heartbeat's wall-clock ticks, which Miri's interpreter stretches"
 )]
 fn a_young_jobs_first_join_rouses_a_napping_heartbeat() {
-    use std::time::{Duration, Instant};
-    let pool = two_parked_workers(Some(Duration::from_millis(10)));
-    let (a_thread, (b_thread, waited)) = pool.install(|| {
-        crate::eventually("the other worker parked again", || {
-            pool.metrics().parked_threads() == 1
-        });
-        let busy = Instant::now();
-        while busy.elapsed() < Duration::from_millis(700) {
-            std::hint::spin_loop();
-        }
-        // This join is the long job's first: it wakes the sleeper at once and starts the
-        // job's clock again. The next join is young if at most one tick comes between them,
-        // which holds unless the sleeper took a whole nap to park again: then try again.
-        for attempt in 1.. {
-            assert!(
-                attempt <= 5,
-                "the heartbeat ticked more than once within 20 ms of a tick, five times: \
-                 it is not napping long"
-            );
-            let reset = pool.metrics().heartbeats;
-            join(|| (), || ());
-            crate::eventually("the other worker parked again", || {
-                pool.metrics().parked_threads() == 1
-            });
-            crate::eventually("a heartbeat", || pool.metrics().heartbeats != reset);
-            std::thread::sleep(Duration::from_millis(20));
-            if pool.metrics().heartbeats - reset == 1 {
-                break;
-            }
-        }
-        join_waiting_for_a_thief(Duration::from_secs(2))
+    use std::time::Duration;
+    let pool = ThreadPool::builder()
+        .num_threads(3)
+        .heartbeat_interval(Some(Duration::from_millis(10)))
+        .build()
+        .expect("the pool starts");
+    crate::eventually("every worker parked", || {
+        pool.metrics().parked_threads() == 3
     });
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let stop = std::sync::Arc::clone(&stop);
+        pool.spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    crate::eventually("two workers parked beside the spinning one", || {
+        pool.metrics().parked_threads() == 2
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let seen = pool.metrics().heartbeats;
+    crate::eventually("a heartbeat", || pool.metrics().heartbeats != seen);
+    std::thread::sleep(Duration::from_millis(20));
+    let (a_thread, (b_thread, waited)) =
+        pool.install(|| join_waiting_for_a_thief(Duration::from_secs(2)));
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().expect("the spinning task ends");
     assert_ne!(a_thread, b_thread, "nobody took the second closure");
     assert!(
         waited < Duration::from_millis(160),
