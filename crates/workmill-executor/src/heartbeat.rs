@@ -58,8 +58,8 @@ pub(crate) fn run(registry: Arc<Registry>, interval: Duration) {
         if blocked {
             // Back from a park: the pool was idle or wholly busy, and the work
             // now starting may have shared its first frame already, before any
-            // nap it could rouse us from. Start again at the interval.
-            (quiet, stretch) = (0, 1);
+            // nap it could rouse us from. Start again at the interval, as after a shared frame.
+            (quiet, stretch) = next_stretch(quiet, stretch, true);
         }
         let started = Instant::now();
         let roused = sleep.heartbeat_nap(interval.saturating_mul(stretch), stretch > 1);

@@ -148,7 +148,7 @@ impl Sleep {
             let elapsed = self.started.elapsed().as_nanos() / DEFAULT_INTERVAL.as_nanos();
             elapsed as usize
         } else {
-            self.beat.ticks.load(Ordering::Relaxed)
+            self.heartbeats()
         }
     }
 
