@@ -118,11 +118,16 @@ impl Settings {
         }
     }
 
-    /// Whether the case `group/case` passes the filter.
+    /// Whether the case `group/case` passes the filter: the filter is part of `group/case`,
+    /// or is a criterion-style id of one of its contenders (`group/case/rayon`). A contender
+    /// id selects the whole case, since a ratio needs both sides of it.
     pub fn selects(&self, group: &str, case: &str) -> bool {
-        self.filter
-            .as_deref()
-            .is_none_or(|f| format!("{group}/{case}").contains(f))
+        self.filter.as_deref().is_none_or(|f| {
+            let id = format!("{group}/{case}");
+            id.contains(f)
+                || f.strip_prefix(id.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
     }
 }
 
@@ -316,6 +321,10 @@ pub fn run_cases(bench: &str, group: &str, cases: Vec<Case<'_>>) {
         }
     };
     let mut rows = Vec::new();
+    let names: Vec<&str> = cases.iter().map(|(case, _)| *case).collect();
+    if let Some(note) = unmatched_filter(&settings, group, &names) {
+        eprintln!("{bench}: {note}");
+    }
     for (case, run) in cases {
         if !settings.selects(group, case) {
             continue;
@@ -333,6 +342,20 @@ pub fn run_cases(bench: &str, group: &str, cases: Vec<Case<'_>>) {
             }
         }
     }
+}
+
+/// What to say when the filter selects none of `cases`, so that a filter spelled for another
+/// bench or mistyped does not pass for a bench with nothing to measure.
+fn unmatched_filter(settings: &Settings, group: &str, cases: &[&str]) -> Option<String> {
+    let filter = settings.filter.as_deref()?;
+    if cases.iter().any(|case| settings.selects(group, case)) {
+        return None;
+    }
+    let ids: Vec<String> = cases.iter().map(|case| format!("{group}/{case}")).collect();
+    Some(format!(
+        "the filter {filter:?} selects none of this bench's cases ({})",
+        ids.join(", ")
+    ))
 }
 
 /// Writes `rows` to `$WORKMILL_BENCH_OUT/rows/<bench>.json`, where `cargo xtask bench` reads them.
@@ -374,6 +397,35 @@ mod tests {
         // No --bench: the check mode `cargo test --benches` uses.
         assert!(!Settings::from_args(args("")).unwrap().bench);
         assert!(Settings::from_args(args("--bench --save-baseline main --noplot")).is_ok());
+    }
+
+    #[test]
+    fn a_criterion_id_naming_a_contender_selects_its_case() {
+        let filter = |text: &str| Settings::from_args(args(text)).unwrap();
+        let by_function = filter("mapreduce/sum_vec/rayon");
+        assert!(by_function.selects("mapreduce", "sum_vec"));
+        assert!(!by_function.selects("mapreduce", "sum_squares"));
+        // A longer case name is not a contender of a shorter one.
+        assert!(!filter("mapreduce/sum_vec_big").selects("mapreduce", "sum_vec"));
+        assert!(!filter("mapreduce/sum_vecx/rayon").selects("mapreduce", "sum_vec"));
+        assert!(filter("sum_").selects("mapreduce", "sum_vec"));
+    }
+
+    #[test]
+    fn a_filter_that_selects_nothing_is_reported_with_the_cases() {
+        let settings = Settings::from_args(args("--bench quicksrot")).unwrap();
+        let note = unmatched_filter(&settings, "executor", &["quicksort10m", "skew2000"]).unwrap();
+        assert!(note.contains("\"quicksrot\""), "{note}");
+        assert!(
+            note.contains("executor/quicksort10m, executor/skew2000"),
+            "{note}"
+        );
+        let fine = Settings::from_args(args("--bench quicksort")).unwrap();
+        assert_eq!(unmatched_filter(&fine, "executor", &["quicksort10m"]), None);
+        assert_eq!(
+            unmatched_filter(&Settings::default(), "executor", &["a"]),
+            None
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! same case, measured in the same run: `ratio = workmill_ns / baseline_ns`,
 //! from criterion's median estimates. Below 1.0 workmill is faster.
 //!
+//! `--filter TEXT` is handed to every bench binary, as `cargo bench -- TEXT`
+//! does, so only the cases whose id it matches run (`--filter quicksort`).
+//!
 //! `--runs N` runs the selected benches N times, one whole pass after
 //! another, and each row reports the median of its N ratios (`ratio`), their
 //! range (`ratio_min`, `ratio_max`) and every ratio in run order (`ratios`);
@@ -45,22 +48,56 @@ const QUICK_ARGS: [&str; 6] = [
     "10",
 ];
 
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let mut quick = false;
-    let mut runs = 1;
-    let mut groups = Vec::new();
+/// What `cargo xtask bench` was asked to run.
+#[derive(Debug, Default, PartialEq)]
+struct Options {
+    quick: bool,
+    runs: usize,
+    /// Benchmark groups to run; all when empty.
+    groups: Vec<String>,
+    /// Handed to every bench binary as its filter, as `cargo bench -- FILTER` does: only
+    /// cases whose id (`group/case`, or criterion's `group/case/function`) it matches run.
+    filter: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        runs: 1,
+        ..Options::default()
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => quick = true,
-            "--runs" => runs = parse_runs(args.next().map(String::as_str))?,
+            "--quick" => options.quick = true,
+            "--runs" => options.runs = parse_runs(args.next().map(String::as_str))?,
             flag if flag.starts_with("--runs=") => {
-                runs = parse_runs(flag.strip_prefix("--runs="))?;
+                options.runs = parse_runs(flag.strip_prefix("--runs="))?;
+            }
+            "--filter" => options.filter = Some(parse_filter(args.next().map(String::as_str))?),
+            flag if flag.starts_with("--filter=") => {
+                options.filter = Some(parse_filter(flag.strip_prefix("--filter="))?);
             }
             flag if flag.starts_with('-') => return Err(format!("bench: unknown flag {flag:?}")),
-            group => groups.push(group.to_owned()),
+            group => options.groups.push(group.to_owned()),
         }
     }
+    Ok(options)
+}
+
+fn parse_filter(value: Option<&str>) -> Result<String, String> {
+    match value {
+        Some(text) if !text.is_empty() && !text.starts_with('-') => Ok(text.to_owned()),
+        _ => Err("bench: --filter needs the text of a case id, e.g. --filter quicksort".to_owned()),
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let Options {
+        quick,
+        runs,
+        groups,
+        filter,
+    } = parse_args(args)?;
 
     let targets = bench_targets()?;
     let selected: Vec<&String> = if groups.is_empty() {
@@ -105,6 +142,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             if quick {
                 command.args(QUICK_ARGS);
             }
+            command.args(&filter);
             workspace::run(&mut command)?;
         }
 
@@ -123,7 +161,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         key(a).cmp(&key(b))
     });
     if rows.is_empty() {
-        return Err("bench: the benches ran but produced no comparable results".to_owned());
+        return Err(match &filter {
+            Some(filter) => format!("bench: the filter {filter:?} selected no case"),
+            None => "bench: the benches ran but produced no comparable results".to_owned(),
+        });
     }
 
     let json =
@@ -555,6 +596,40 @@ mod tests {
         assert!(parse_runs(Some("0")).unwrap_err().contains("at least 1"));
         assert!(parse_runs(Some("x")).unwrap_err().contains("\"x\""));
         assert!(parse_runs(None).unwrap_err().contains("nothing"));
+    }
+
+    #[test]
+    fn reads_groups_runs_and_a_filter() {
+        let parse = |text: &str| {
+            parse_args(
+                &text
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            parse("--quick --runs 7 executor --filter quicksort"),
+            Ok(Options {
+                quick: true,
+                runs: 7,
+                groups: vec!["executor".to_owned()],
+                filter: Some("quicksort".to_owned()),
+            })
+        );
+        let plain = parse("--runs=2 --filter=mapreduce/sum_vec").unwrap();
+        assert_eq!(
+            (plain.runs, plain.filter.as_deref()),
+            (2, Some("mapreduce/sum_vec"))
+        );
+        assert_eq!(parse("").unwrap().runs, 1);
+        assert!(parse("--filter").unwrap_err().contains("--filter needs"));
+        assert!(
+            parse("--filter --quick")
+                .unwrap_err()
+                .contains("--filter needs")
+        );
+        assert!(parse("--fast").unwrap_err().contains("\"--fast\""));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `cargo xtask`: the project's automation, one small binary with subcommands.
 //!
-//! - `cargo xtask bench [--quick] [--runs N] [GROUP...]` runs the criterion
-//!   benches of the `benches/` package and writes
+//! - `cargo xtask bench [--quick] [--runs N] [--filter TEXT] [GROUP...]` runs
+//!   the criterion benches of the `benches/` package and writes
 //!   `target/workmill-bench/summary.{json,md}`; with `--runs N`, the median
-//!   ratio of N whole runs.
+//!   ratio of N whole runs; with `--filter`, only the cases it matches.
 //! - `cargo xtask loom` model-checks the concurrent primitives with loom.
 //! - `cargo xtask miri [ARGS...]` runs the executor's tests under Miri (nightly),
 //!   which reports undefined behaviour; CI runs it last.
@@ -23,11 +23,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  bench [--quick] [--runs N] [GROUP...]
+  bench [--quick] [--runs N] [--filter TEXT] [GROUP...]
                               run benchmark groups (all when none named) against their
                               baselines; writes target/workmill-bench/summary.json and .md;
                               --runs N repeats the whole run N times and reports the
-                              median ratio, its range and every ratio
+                              median ratio, its range and every ratio; --filter runs only
+                              the cases whose id contains TEXT (e.g. quicksort)
   loom                        run the loom model checks (release, LOOM_MAX_PREEMPTIONS=2)
   miri [ARGS...]              run workmill-executor's unit, integration and doc tests under
                               Miri (nightly toolchain with miri and rust-src);
