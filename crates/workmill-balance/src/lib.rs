@@ -94,7 +94,8 @@ pub use health::{
 };
 pub use metrics::MetricsWindows;
 pub use pool::{
-    BuildError, Job, Pool, PoolBuilder, PoolError, Refused, TaskHandle, ThreadWorker, WorkerStats,
+    BuildError, Deferred, Job, Pool, PoolBuilder, PoolError, Refused, TaskHandle, ThreadWorker,
+    WorkerStats,
 };
 pub use score::health_score;
 pub use strategy::{

@@ -16,7 +16,7 @@ mod thread_worker;
 pub use builder::PoolBuilder;
 pub use error::{BuildError, PoolError, Refused};
 pub use handle::TaskHandle;
-pub use job::Job;
+pub use job::{Deferred, Job};
 pub use stats::WorkerStats;
 pub use thread_worker::ThreadWorker;
 
@@ -48,7 +48,8 @@ use crate::sync::{Ordering, lock};
 ///    tracker, and on failure retries on another worker than the one that
 ///    failed (the same one only if no other is healthy), up to the retry
 ///    policy's attempts; a retry that finds every worker full waits in a
-///    backlog that each finishing job and each health check drains.
+///    backlog that each finishing job drains once its worker has made room
+///    (see [`Job::run_deferred`]), and each health check.
 ///
 /// Results reach the caller through the [`TaskHandle`]. Unless told
 /// otherwise the pool balances with [`default_balancer`](crate::default_balancer)

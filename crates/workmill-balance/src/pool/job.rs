@@ -19,23 +19,85 @@ use crate::sync::{Mutex, lock};
 /// A worker type works with the pool when its `Job` is `Job` or converts from
 /// it. Running the job runs the attempt and reports its outcome to the pool;
 /// dropping it unrun tells the task's caller it was not run.
-pub struct Job(Box<dyn FnOnce() + Send + 'static>);
+///
+/// After an attempt the pool places retries that wait for a worker with room.
+/// [`run`](Self::run) does that before it returns, which suits a worker whose
+/// job stops counting against its capacity while it runs. A worker that counts
+/// the job until `run` returns, as [`ThreadWorker`](crate::ThreadWorker) does,
+/// calls [`run_deferred`](Self::run_deferred) instead and runs the
+/// [`Deferred`] it returns once it has made room: otherwise a retry of a task
+/// that failed on a full worker finds no room there until another job ends or
+/// the health monitor ticks.
+pub struct Job(Box<dyn FnOnce() -> Deferred + Send + 'static>);
 
 impl Job {
     /// A job from a closure.
     pub fn new(f: impl FnOnce() + Send + 'static) -> Job {
+        Job(Box::new(move || {
+            f();
+            Deferred(None)
+        }))
+    }
+
+    /// A job whose closure returns what is left to do once its worker has made room.
+    pub(crate) fn with_follow_up(f: impl FnOnce() -> Deferred + Send + 'static) -> Job {
         Job(Box::new(f))
     }
 
-    /// Runs it.
+    /// Runs it, and then what the pool had left for later.
     pub fn run(self) {
-        (self.0)();
+        self.run_deferred().run();
+    }
+
+    /// Runs it, and returns what the pool has left to do once the worker counts this
+    /// job as done: place retries waiting for room.
+    pub fn run_deferred(self) -> Deferred {
+        (self.0)()
     }
 }
 
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Job")
+    }
+}
+
+/// What is left of a [`Job`] after [`Job::run_deferred`]: the pool's work that
+/// needs room on a worker (placing waiting retries). Run it once the job no
+/// longer counts against the worker's capacity; dropping it leaves that work to
+/// the next job or health check.
+#[must_use = "waiting retries are placed only when this runs"]
+pub struct Deferred(Option<Box<dyn FnOnce() + Send + 'static>>);
+
+impl Deferred {
+    /// Nothing left to do.
+    pub(crate) fn none() -> Deferred {
+        Deferred(None)
+    }
+
+    /// `f`, to run later.
+    pub(crate) fn later(f: impl FnOnce() + Send + 'static) -> Deferred {
+        Deferred(Some(Box::new(f)))
+    }
+
+    /// Runs it.
+    pub fn run(self) {
+        if let Some(f) = self.0 {
+            f();
+        }
+    }
+
+    /// Whether there is anything to run.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deferred")
+            .field("empty", &self.is_empty())
+            .finish()
     }
 }
 
@@ -119,22 +181,22 @@ where
     W::Job: From<Job>,
 {
     pub(crate) fn into_job(self) -> Job {
-        Job::new(move || self.run())
+        Job::with_follow_up(move || self.run())
     }
 
-    fn run(self) {
+    fn run(self) -> Deferred {
         let shared = Arc::clone(&self.shared);
         let slot = &shared.slots[self.worker];
         let (task, attempt) = {
             let mut state = lock(&self.cell.state);
             if state.live != Some(self.token) {
-                return;
+                return Deferred::none();
             }
             state.live = None;
             (state.task.take(), state.attempts)
         };
         let Some(mut task) = task else {
-            return;
+            return Deferred::none();
         };
         slot.counters.start();
         let started = Instant::now();
@@ -179,7 +241,13 @@ where
                 }
             }
         }
-        shared.drain_backlog();
+        // Retries waiting for room are placed once this job's worker has made room: a
+        // retry of this very task may be waiting for this job's own place.
+        if lock(&shared.backlog).is_empty() {
+            Deferred::none()
+        } else {
+            Deferred::later(move || shared.drain_backlog())
+        }
     }
 }
 

@@ -103,9 +103,13 @@ fn work(receiver: &Receiver<Job>, state: &State) {
     for job in receiver {
         state.running.fetch_add(1, Ordering::AcqRel);
         // The pool's jobs catch their own panics; this guards jobs built by hand.
-        let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
+        let deferred = catch_unwind(AssertUnwindSafe(|| job.run_deferred()));
         state.running.fetch_sub(1, Ordering::AcqRel);
         state.gate.release();
+        // Now that this job's place is free, the pool may place a waiting retry here.
+        if let Ok(deferred) = deferred {
+            let _ = catch_unwind(AssertUnwindSafe(|| deferred.run()));
+        }
     }
 }
 

@@ -217,6 +217,43 @@ fn with_one_worker_the_retry_runs_on_it_and_attempts_are_capped() {
 }
 
 #[test]
+fn a_retry_on_a_full_worker_runs_once_its_failed_attempt_makes_room() {
+    // Room for one job: the retry can only go where the failed attempt still holds the place
+    // while it reports. Without the monitor, nothing but that attempt's own end can place it.
+    let pool = Pool::builder()
+        .worker("solo", ThreadWorker::new(1, 1).unwrap())
+        .monitor(false)
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let runs = Arc::new(Mutex::new(0u32));
+        let counted = Arc::clone(&runs);
+        let handle = pool
+            .distribute(move || {
+                let mut runs = counted.lock().unwrap();
+                *runs += 1;
+                match *runs {
+                    1 => Err(TaskError::retryable("the first attempt fails")),
+                    n => Ok(n),
+                }
+            })
+            .unwrap();
+        assert_eq!(handle.wait_timeout(Duration::from_secs(10)).unwrap(), 2);
+    }
+    pool.shutdown();
+}
+
+#[test]
+fn a_job_run_in_one_call_leaves_nothing_deferred() {
+    let (tx, rx) = mpsc::channel();
+    let deferred = Job::new(move || tx.send(7).unwrap()).run_deferred();
+    assert_eq!(rx.recv().unwrap(), 7);
+    assert!(deferred.is_empty());
+    deferred.run();
+}
+
+#[test]
 fn a_panicking_task_is_a_failed_attempt_and_the_worker_lives_on() {
     let pool = Pool::builder()
         .worker("w", ThreadWorker::new(1, 4).unwrap())
