@@ -165,8 +165,9 @@ impl Balancer for ShortestExpectedDelay {
         _request: &Request,
     ) -> Result<usize, BalanceError> {
         let len = candidates.len();
-        let mut position = if self.start < len { self.start } else { 0 };
-        self.start = advance(position, len);
+        let first = if self.start < len { self.start } else { 0 };
+        self.start = advance(first, len);
+        let mut position = first;
         // One pass over the measured workers, starting at a rotating position so
         // that ties fall to a different worker each time.
         let mut best: Option<(usize, f64)> = None;
@@ -199,7 +200,9 @@ impl Balancer for ShortestExpectedDelay {
             } else {
                 per_job_sum / measured as f64
             };
-            for candidate in candidates.iter().filter(|c| c.is_available()) {
+            // From the same rotating position, so that ties among them fall around too.
+            let rotated = candidates[first..].iter().chain(&candidates[..first]);
+            for candidate in rotated.filter(|c| c.is_available()) {
                 if let (None, parallelism) = self.nanos_per_job(candidate) {
                     let delay = expected_delay(candidate, stand_in, parallelism);
                     if best.is_none_or(|(_, shortest)| delay < shortest) {
@@ -249,6 +252,22 @@ mod tests {
         assert_eq!(sed.pick(&candidates, &Request::default()), Ok(1));
         let candidates = [worker(0, 3, 200), worker(1, 0, 900), worker(2, 1, 500)];
         assert_eq!(sed.pick(&candidates, &Request::default()), Ok(0));
+    }
+
+    #[test]
+    fn ties_go_around_among_measured_and_unmeasured_workers_alike() {
+        let mut sed = ShortestExpectedDelay::new();
+        // Three idle workers, none measured: every pick is a tie.
+        let unmeasured = loaded(&[0, 0, 0]);
+        let picks: Vec<_> = (0..6)
+            .map(|_| sed.pick(&unmeasured, &Request::default()).unwrap())
+            .collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
+        let measured = [worker(0, 0, 100), worker(1, 0, 100), worker(2, 0, 100)];
+        let picks: Vec<_> = (0..3)
+            .map(|_| sed.pick(&measured, &Request::default()).unwrap())
+            .collect();
+        assert_eq!(picks, [0, 1, 2]);
     }
 
     #[test]
