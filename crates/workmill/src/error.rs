@@ -153,6 +153,14 @@ pub enum RuntimeError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// [`Shutdown::Drain`](crate::Shutdown::Drain) was asked for from inside one of the
+    /// runtime's own tasks: the drain would wait for that task, which waits for the drain.
+    #[error(
+        "shutdown(Shutdown::Drain) was called from inside one of the runtime's own tasks, and \
+         would wait for that task forever; nothing was stopped. Drain from outside the \
+         runtime's tasks, or use Shutdown::Abandon from inside one"
+    )]
+    DrainFromOwnTask,
     /// The runtime was shut down and accepts no more tasks.
     #[error("the runtime is shut down and accepts no more tasks")]
     ShutDown,

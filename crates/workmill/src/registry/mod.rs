@@ -269,9 +269,15 @@ impl<I, O> fmt::Debug for FnHandle<I, O> {
 /// A registry that may grow while workers use it: workers take a snapshot
 /// per batch, registering replaces the snapshot (copy on write).
 ///
-/// A worker snapshots after it reserved its batch, and a task is submitted
-/// only after its handler was registered, so a worker always sees the handler
-/// of every task it reserved.
+/// A worker snapshots after it reserved its batch, so a task the runtime
+/// submits after registering its handler always finds that handler. A store
+/// that already holds tasks (a durable backend, a shared memory queue, another
+/// producer) can hand a loop a task before its handler is registered, when
+/// handlers are registered after [`build`](crate::RuntimeBuilder::build): that
+/// task ends dead with [`FailureKind::UnknownTask`]. On such a store, give the
+/// builder its handlers ([`registry`](crate::RuntimeBuilder::registry)) or
+/// build it [`paused`](crate::RuntimeBuilder::paused), register, then
+/// [`resume`](crate::Runtime::resume).
 #[derive(Debug, Default)]
 pub struct SharedRegistry {
     current: Mutex<Arc<Registry>>,

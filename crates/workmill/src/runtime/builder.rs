@@ -7,7 +7,7 @@ use workmill_core::{Queue, RetryPolicy, WorkerId};
 use workmill_executor::ThreadPool;
 use workmill_queue::{DEFAULT_MAX_PAYLOAD, MemoryConfig, MemoryQueue};
 
-use super::host::Host;
+use super::host::{Host, Running};
 use super::{Runtime, Shared};
 use crate::error::RuntimeError;
 use crate::registry::{Registry, SharedRegistry};
@@ -101,7 +101,9 @@ impl RuntimeBuilder {
     /// On a durable backend the runtime heartbeats its loops' leases, as
     /// [`worker::run`](crate::worker::run) processes do (see
     /// [`lease`](RuntimeBuilder::lease)); worker processes add signal handling and
-    /// reconnection.
+    /// reconnection. A durable store may already hold tasks when the runtime starts, and its
+    /// loops start reserving at `build`: pass the handlers those tasks need with
+    /// [`registry`](RuntimeBuilder::registry) rather than registering them after `build`.
     pub fn url(mut self, url: impl Into<String>) -> RuntimeBuilder {
         self.backend = Backend::Url(url.into());
         self
@@ -210,7 +212,11 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Starts with the handlers in `registry` (more can be registered later).
+    /// Starts with the handlers in `registry`. More can be registered later, but on a store
+    /// that may already hold tasks, handlers that tasks there need belong here: the loops
+    /// start reserving at `build`, and a task reserved before its handler is registered ends
+    /// dead with [`FailureKind::UnknownTask`](workmill_core::FailureKind::UnknownTask).
+    /// (Or build [`paused`](Self::paused), register, and [`resume`](crate::Runtime::resume).)
     pub fn registry(mut self, registry: Registry) -> RuntimeBuilder {
         self.registry = registry;
         self
@@ -292,9 +298,10 @@ impl RuntimeBuilder {
             None
         };
         let held = heartbeat.as_ref().map(Heartbeat::held);
-        let runtime = Runtime {
+        let mut runtime = Runtime {
             shared: Arc::clone(&shared),
             workers: Mutex::new(Vec::with_capacity(concurrency)),
+            loops: Vec::with_capacity(concurrency),
             heartbeat: Mutex::new(heartbeat),
         };
         let starting = self.host.starting(concurrency);
@@ -328,6 +335,8 @@ impl RuntimeBuilder {
             }
         }
         starting.finish(&runtime.workers_mut());
+        let loops = runtime.workers_mut().iter().map(Running::id).collect();
+        runtime.loops = loops;
         Ok(runtime)
     }
 }

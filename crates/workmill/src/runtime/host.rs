@@ -178,7 +178,22 @@ impl Starting<'_> {
     }
 }
 
+/// The loop running on this thread, 0 if none.
+pub(crate) fn current_loop() -> u64 {
+    CURRENT_LOOP.with(Cell::get)
+}
+
 impl Running {
+    /// True if called from inside this loop (from one of the tasks it runs).
+    pub(crate) fn is_current(&self) -> bool {
+        current_loop() == self.loop_id
+    }
+
+    /// The loop's id, as [`current_loop`] gives it inside the loop.
+    pub(crate) fn id(&self) -> u64 {
+        self.loop_id
+    }
+
     /// True if the loop has returned (or never ran).
     fn is_finished(&self) -> bool {
         match &self.how {
@@ -191,7 +206,7 @@ impl Running {
     /// catch task panics) or if called from inside the loop itself, which cannot
     /// wait for itself (a runtime dropped from inside one of its tasks).
     pub(crate) fn join(self) -> Option<LoopReport> {
-        if CURRENT_LOOP.with(Cell::get) == self.loop_id {
+        if self.is_current() {
             return None;
         }
         match self.how {

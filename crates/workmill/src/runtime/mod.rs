@@ -83,6 +83,8 @@ const SUBMIT_CHUNK: usize = 512;
 pub struct Runtime {
     shared: Arc<Shared>,
     workers: Mutex<Vec<Running>>,
+    /// The ids of its worker loops, to tell a call from inside one of its tasks.
+    loops: Vec<u64>,
     /// The heartbeat thread of a runtime on a durable or shared backend; stopped after the loops.
     heartbeat: Mutex<Option<crate::worker::Heartbeat>>,
 }
@@ -290,6 +292,13 @@ impl Runtime {
         self.shared.control.set(Mode::Run);
     }
 
+    /// True if the calling thread is running one of this runtime's tasks. Read without the
+    /// `workers` lock, which a drain in progress holds while it waits for that very task.
+    fn called_from_own_task(&self) -> bool {
+        let current = host::current_loop();
+        current != 0 && self.loops.contains(&current)
+    }
+
     /// The backend, for operations the runtime does not wrap (`list`, `purge`, ...).
     pub fn queue(&self) -> Arc<dyn Queue> {
         Arc::clone(&self.shared.queue)
@@ -300,7 +309,17 @@ impl Runtime {
     /// From the first call on, submissions are refused with
     /// [`RuntimeError::ShutDown`]. A second call (even a concurrent one, which
     /// waits for the first) stops nothing more and reports the backend's counts.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::DrainFromOwnTask`] for a [`Shutdown::Drain`] called from inside one of
+    /// this runtime's own tasks, which would wait for itself; nothing is stopped then.
+    /// [`Shutdown::Abandon`] works from there. Otherwise, a backend error met while draining
+    /// or counting (the loops are stopped and joined all the same).
     pub fn shutdown(&self, mode: Shutdown) -> Result<ShutdownReport, RuntimeError> {
+        if mode == Shutdown::Drain && self.called_from_own_task() {
+            return Err(RuntimeError::DrainFromOwnTask);
+        }
         *self
             .shared
             .closed

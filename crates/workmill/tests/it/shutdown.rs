@@ -178,3 +178,45 @@ fn dropping_a_runtime_stops_its_workers() {
         drop(runtime);
     }
 }
+
+#[test]
+fn a_drain_asked_for_from_inside_a_task_is_refused_and_stops_nothing() {
+    let runtime = Arc::new(Runtime::builder().threads(2).build().unwrap());
+    let this: Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>> = Arc::default();
+    this.set(Arc::downgrade(&runtime)).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let stopper = {
+        let this = Arc::clone(&this);
+        runtime
+            .register_fn("stopper", move |_: u32| {
+                let runtime = this.get().and_then(std::sync::Weak::upgrade);
+                let answer = runtime.map(|runtime| runtime.shutdown(Shutdown::Drain));
+                tx.lock()
+                    .unwrap()
+                    .send(answer.map(|a| a.map(drop)))
+                    .unwrap();
+                Ok::<_, TaskError>(1)
+            })
+            .unwrap()
+    };
+    let handle = runtime.submit(stopper.call(0)).send().unwrap();
+    // Without the check, the drain waits for the very task that asked for it, forever.
+    let answer = rx
+        .recv_timeout(WAIT)
+        .expect("the drain from inside returned");
+    assert!(
+        matches!(answer, Some(Err(RuntimeError::DrainFromOwnTask))),
+        "{answer:?}"
+    );
+    assert_eq!(runtime.wait_for(&handle, WAIT).unwrap(), 1);
+    // Nothing was stopped: the runtime still takes and runs tasks, and drains from outside.
+    let again = runtime.submit(stopper.call(1)).send().unwrap();
+    assert!(matches!(
+        rx.recv_timeout(WAIT).unwrap(),
+        Some(Err(RuntimeError::DrainFromOwnTask))
+    ));
+    assert_eq!(runtime.wait_for(&again, WAIT).unwrap(), 1);
+    let report = runtime.shutdown(Shutdown::Drain).unwrap();
+    assert_eq!((report.stats.completed, report.left_waiting), (2, 0));
+}
