@@ -142,6 +142,11 @@ impl Codec for Postcard {
 
 /// bincode 2 with its standard configuration and a 64 MiB allocation limit.
 ///
+/// bincode checks the limit when it decodes, so `encode` refuses a value whose encoding is
+/// longer than the limit, rather than write bytes its own `decode` would refuse. A value
+/// whose containers would take more than the limit once decoded (ten million small `u64`s
+/// in a `Vec`, say, 80 MB decoded from 10 MB) still fails only at decode.
+///
 /// Opt-in through the `bincode` feature: bincode is no longer maintained
 /// upstream (its 3.0 release is a tombstone), so it is offered for
 /// compatibility with existing data, never as the default.
@@ -151,10 +156,13 @@ pub struct Bincode;
 
 #[cfg(feature = "bincode")]
 impl Bincode {
+    /// The most bytes a decode may claim.
+    pub const LIMIT: usize = 64 * 1024 * 1024;
+
     /// The configuration shared by encode and decode; the limit stops a corrupted
     /// length prefix from asking for an enormous allocation.
     fn config() -> impl bincode::config::Config {
-        bincode::config::standard().with_limit::<{ 64 * 1024 * 1024 }>()
+        bincode::config::standard().with_limit::<{ Bincode::LIMIT }>()
     }
 }
 
@@ -163,8 +171,19 @@ impl Codec for Bincode {
     const NAME: &'static str = "bincode";
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
-        bincode::serde::encode_to_vec(value, Self::config())
-            .map_err(|e| encode_error::<T>(Self::NAME, e))
+        let bytes = bincode::serde::encode_to_vec(value, Self::config())
+            .map_err(|e| encode_error::<T>(Self::NAME, e))?;
+        if bytes.len() > Self::LIMIT {
+            return Err(encode_error::<T>(
+                Self::NAME,
+                format_args!(
+                    "the encoding is {} bytes, over the {} byte limit that decoding enforces",
+                    bytes.len(),
+                    Self::LIMIT
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {

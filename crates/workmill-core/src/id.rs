@@ -477,6 +477,10 @@ impl WorkerId {
     }
 }
 
+/// The most bytes of the host name a generated worker id keeps: with the process id and
+/// the counter (at most 32 digits and two dashes) the id stays within [`MAX_ID_LEN`].
+const MAX_HOST_BYTES: usize = 64;
+
 /// The machine's host name, reduced to characters valid in an id; `host` when unknown.
 fn host_name() -> String {
     let raw = std::env::var("HOSTNAME")
@@ -484,12 +488,23 @@ fn host_name() -> String {
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .unwrap_or_default();
-    let cleaned: String = raw
+    id_safe_host(&raw)
+}
+
+/// `raw` without whitespace and control characters, cut to whole characters within
+/// [`MAX_HOST_BYTES`] bytes (`HOSTNAME` may hold anything); `host` when nothing is left.
+fn id_safe_host(raw: &str) -> String {
+    let mut cleaned = String::new();
+    for c in raw
         .trim()
         .chars()
         .filter(|c| !c.is_whitespace() && !c.is_control())
-        .take(64)
-        .collect();
+    {
+        if cleaned.len() + c.len_utf8() > MAX_HOST_BYTES {
+            break;
+        }
+        cleaned.push(c);
+    }
     if cleaned.is_empty() {
         "host".to_owned()
     } else {
@@ -540,6 +555,20 @@ impl AsRef<str> for WorkerId {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_generated_worker_id_is_valid_whatever_the_host_name() {
+        let wide = id_safe_host(&"名".repeat(64));
+        assert_eq!((wide.len(), wide.chars().count()), (63, 21));
+        let long = id_safe_host(&format!(" {} ", "h".repeat(300)));
+        assert_eq!(long.len(), MAX_HOST_BYTES);
+        for host in [wide, long] {
+            let id = format!("{host}-{}-{}", u32::MAX, u64::MAX);
+            assert!(WorkerId::new(&id).is_ok(), "{id}");
+        }
+        assert_eq!(id_safe_host("\t\n"), "host");
+        assert_eq!(id_safe_host("web 1\u{7}"), "web1");
+    }
 
     #[test]
     fn generated_ids_are_unique_sorted_and_valid() {

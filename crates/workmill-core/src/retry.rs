@@ -60,7 +60,12 @@ impl Backoff {
                 } else {
                     1.0
                 };
-                let exponent = retry.saturating_sub(1).min(1_000) as i32;
+                if initial.is_zero() {
+                    return Duration::ZERO;
+                }
+                // Past i32::MAX retries the exponent stays there; factor^that is infinite for
+                // any factor above 1, so the cap applies, as the formula says.
+                let exponent = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
                 let secs = initial.as_secs_f64() * factor.powi(exponent);
                 if !secs.is_finite() || secs >= max.as_secs_f64() {
                     max
@@ -234,7 +239,10 @@ impl RetryPolicy {
         } else {
             0.0
         };
-        base.mul_f64(1.0 - jitter * random)
+        // `mul_f64` panics when the product does not fit a `Duration`, which a factor of
+        // 1.0 gives for bases within a rounding of `Duration::MAX`: the jitter only shortens.
+        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 - jitter * random))
+            .map_or(base, |delay| delay.min(base))
     }
 
     /// What to do after attempt number `attempts_made` failed.
@@ -348,6 +356,45 @@ mod tests {
         let delays: Vec<u64> = (1..=6).map(|n| b.base_delay(n).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
         assert_eq!(b.base_delay(u32::MAX), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn delays_near_duration_max_do_not_panic() {
+        for base in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            let fixed = RetryPolicy::new(3).backoff(Backoff::Fixed(base));
+            for (jitter, random) in [(0.0, 0.5), (0.1, 0.0), (0.5, 0.999)] {
+                let delay = fixed.clone().jitter(jitter).delay(1, random);
+                assert!(delay <= base && delay >= base.mul_f64(0.49), "{delay:?}");
+            }
+            assert!(matches!(
+                fixed.jitter(0.0).decide(1, false, Priority::NORMAL, 0.5),
+                RetryDecision::Retry { .. }
+            ));
+        }
+        let uncapped = Backoff::exponential(Duration::from_secs(1), Duration::MAX);
+        let policy = RetryPolicy::new(100).backoff(uncapped).jitter(0.0);
+        assert_eq!(policy.delay(70, 0.0), Duration::MAX);
+    }
+
+    #[test]
+    fn the_formula_holds_for_any_retry_number() {
+        // A factor near 1 reaches its cap only after a thousand retries.
+        let slow = Backoff::Exponential {
+            initial: Duration::from_secs(1),
+            factor: 1.005,
+            max: Duration::from_secs(3_600),
+        };
+        let at_1500 = slow.base_delay(1_500).as_secs_f64();
+        assert!((at_1500 - 1.005f64.powi(1_499)).abs() < 0.01, "{at_1500}");
+        assert_eq!(slow.base_delay(1_700), Duration::from_secs(3_600));
+        // Zero times anything is zero, however far the factor overflows.
+        let zero = Backoff::Exponential {
+            initial: Duration::ZERO,
+            factor: 10.0,
+            max: Duration::from_secs(60),
+        };
+        assert_eq!(zero.base_delay(400), Duration::ZERO);
+        assert_eq!(zero.base_delay(u32::MAX), Duration::ZERO);
     }
 
     #[test]

@@ -70,8 +70,11 @@ impl<'pool> MapReduce<'pool> {
         self
     }
 
-    /// No chunk longer than `len` items, unless [`min_len`](Self::min_len) is larger.
-    /// Lower it when a few items may cost much more than the rest.
+    /// Chunks longer than `len` items are split. Fixed and per-worker chunking cut
+    /// chunks of at most `len`; adaptive chunking halves, and stops halving a piece
+    /// whose halves would be shorter than [`min_len`](Self::min_len), so with both
+    /// bounds set its chunks may reach twice `min_len` (the minimum wins). Lower it
+    /// when a few items may cost much more than the rest.
     pub fn max_len(mut self, len: usize) -> Self {
         self.max_len = len.max(1);
         self
@@ -165,7 +168,11 @@ impl<'pool> MapReduce<'pool> {
     /// Folds each chunk from `identity()` with `fold`, and reduces the chunks' results in input order.
     ///
     /// `identity()` must be a neutral element of `reduce`, which must be
-    /// associative; empty input returns `identity()`. Use it when the
+    /// associative, and folding must agree with reducing: `fold(a, x)` must equal
+    /// `reduce(a, fold(identity(), x))`, since every chunk starts again from
+    /// `identity()`. (A sum or a histogram agrees; a polynomial hash such as
+    /// `h * 31 + x` reduced by addition does not, and its result then depends on
+    /// the chunking.) Empty input returns `identity()`. Use it when the
     /// accumulator differs from the items (a histogram, a set) or when building
     /// one result per item would cost too much.
     ///

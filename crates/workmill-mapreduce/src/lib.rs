@@ -13,7 +13,8 @@
 //! Keyed map-reduce ([`map_reduce_by_key`]) merges by hash partitions, or by
 //! a [`Partitioner`] of your own ([`MapReduce::partition_by`]).
 //!
-//! Reductions need an associative `reduce`, not a commutative one: results
+//! Reductions need an associative `reduce`, not a commutative one (and a
+//! `fold` that agrees with it, see [`MapReduce::fold`]): results
 //! are combined in input order, so they equal the sequential references
 //! ([`map_reduce_seq`], [`fold_seq`], [`map_reduce_by_key_seq`]).
 //!

@@ -123,6 +123,18 @@ fn known_corruptions_are_codec_errors() {
 
 #[cfg(feature = "bincode")]
 #[test]
+fn bincode_encodes_only_what_it_can_decode() {
+    let fits = vec![7u8; Bincode::LIMIT - 16];
+    let bytes = Bincode.encode(&fits).unwrap();
+    assert_eq!(Bincode.decode::<Vec<u8>>(&bytes).unwrap().len(), fits.len());
+    let over = vec![7u8; Bincode::LIMIT + 1];
+    let err = Bincode.encode(&over).unwrap_err();
+    assert_eq!(err.op, CodecOp::Encode);
+    assert!(err.message.contains("limit"), "{err}");
+}
+
+#[cfg(feature = "bincode")]
+#[test]
 fn bincode_refuses_trailing_and_truncated_bytes() {
     let bytes = Bincode.encode(&(1u64, "two")).unwrap();
     assert!(
