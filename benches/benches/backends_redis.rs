@@ -152,6 +152,13 @@ fn two_workers(c: &mut Criterion) {
         "{stats:?}"
     );
     queue.destroy().expect("delete the bench keys");
+    // The ceiling's lists are not the queue's, so `destroy` leaves them.
+    let mut con = client.get_connection().expect("connect");
+    redis::cmd("DEL")
+        .arg(format!("{prefix}:raw-jobs"))
+        .arg(format!("{prefix}:raw-results"))
+        .query::<()>(&mut con)
+        .expect("delete the ceiling's lists");
 }
 
 criterion_group!(benches, two_workers);

@@ -21,6 +21,9 @@ use crate::stored::{Deltas, transition};
 /// not among its candidates; once over the bound it drops the excess and a slack of 1/64 of the
 /// bound more (`$8`); `counted` adds both moves to one shard. See `evict_over_retention` in
 /// `counters.rs` for the slack and for how concurrent evictions stay out of each other's way.
+///
+/// It returns the id and the token of each lease it completed, both in id order so that they
+/// pair up: a batch may name one task under two leases, and only one of them completed it.
 const COMPLETE: &str = "
 WITH done AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS done(id, token, result)
@@ -31,7 +34,7 @@ WITH done AS (
     FROM done
     WHERE t.id = done.id AND t.status = 'running' AND t.lease_token = done.token
         AND t.job_id IS NULL
-    RETURNING t.id
+    RETURNING t.id, done.token
 ), evicted AS (
     DELETE FROM {s}.tasks WHERE id IN (
         SELECT id FROM {s}.tasks
@@ -52,7 +55,8 @@ WITH done AS (
          (SELECT count(*) AS n FROM evicted) AS dropped
     WHERE shard = $6 AND finished.n + dropped.n > 0
 )
-SELECT array(SELECT id FROM completed),
+SELECT array(SELECT id FROM completed ORDER BY id),
+       array(SELECT token FROM completed ORDER BY id),
        CASE WHEN EXISTS (SELECT 1 FROM completed) THEN pg_notify($7, '') END";
 
 /// Records several successful attempts; each entry reports its own task.
@@ -60,9 +64,16 @@ SELECT array(SELECT id FROM completed),
 /// Plain tasks, the common case, are completed by one statement ([`COMPLETE`]). Leases it
 /// did not complete are either tasks of a job or no longer held: they go to one transaction
 /// that completes the held ones and keeps their jobs' books ([`complete_job_tasks`]). Each
-/// completion is recorded with its job's bookkeeping or not at all. If that transaction fails
-/// after the statement recorded some plain tasks, its entries carry the store error (the
-/// outer error is kept for "nothing was recorded").
+/// completion is recorded with its job's bookkeeping or not at all.
+///
+/// What was completed is matched to the entries by lease, id *and* token: a batch may hold a
+/// stale lease of a task beside the task's current lease (its first lease lapsed, was rescued
+/// and the task reserved again), and only the current one completed it.
+///
+/// The outer error means nothing was recorded, as the trait says: it is returned only while
+/// nothing has committed. Once a statement has committed completions, a later failure (of
+/// the job transaction, or of the look-up that tells a lost lease from a missing task) is
+/// reported on the entries it leaves unsettled, and the committed ones stay `Ok`.
 pub(crate) fn complete_all(
     session: &mut Session,
     done: Vec<(Lease, Vec<u8>)>,
@@ -109,48 +120,91 @@ pub(crate) fn complete_all(
             ],
         )
         .map_err(store_error(OP))?;
-    let mut completed: HashSet<String> = row
-        .try_get::<_, Vec<String>>(0)
-        .map_err(store_error(OP))?
-        .into_iter()
+    let plain_ids: Vec<String> = row.try_get(0).map_err(store_error(OP))?;
+    let plain_tokens: Vec<i64> = row.try_get(1).map_err(store_error(OP))?;
+    // Both arrays are in id order, and a task is completed at most once: they pair up.
+    let mut completed: HashSet<(&str, i64)> = plain_ids
+        .iter()
+        .map(String::as_str)
+        .zip(plain_tokens.iter().copied())
         .collect();
     let missed: Vec<(&Lease, &[u8])> = done
         .iter()
         .zip(&repeated)
-        .filter(|((lease, _), again)| !**again && !completed.contains(lease.task.as_str()))
+        .filter(|((lease, _), again)| !**again && !completed.contains(&lease_key(lease)))
         .map(|((lease, result), _)| (lease, result.as_slice()))
         .collect();
     let mut job_failure = None;
+    let mut by_jobs = Vec::new();
     if !missed.is_empty() {
         match complete_job_tasks(client, statements, settings, &missed) {
-            Ok(more) => completed.extend(more),
+            Ok(more) => by_jobs = more,
             // Nothing was recorded: the caller may write the whole batch again.
             Err(err) if completed.is_empty() => return Err(err),
             Err(err) => job_failure = Some(err.to_string()),
         }
     }
+    completed.extend(by_jobs.iter().map(|(id, token)| (id.as_str(), *token)));
     // When that transaction failed, every lease it was given carries its failure instead.
     let unheld: Vec<&Lease> = done
         .iter()
         .zip(&repeated)
         .filter(|((lease, _), again)| {
-            **again || (job_failure.is_none() && !completed.contains(lease.task.as_str()))
+            **again || (job_failure.is_none() && !completed.contains(&lease_key(lease)))
         })
         .map(|((lease, _), _)| lease)
         .collect();
-    let mut reasons = if unheld.is_empty() {
-        Vec::new()
+    let reasons = if unheld.is_empty() {
+        Ok(Vec::new())
     } else {
-        not_held(client, statements, settings, &unheld, OP)?
-    }
-    .into_iter();
+        not_held(client, statements, settings, &unheld, OP)
+    };
+    outcomes(
+        &done,
+        &repeated,
+        &completed,
+        job_failure.as_deref(),
+        reasons,
+    )
+}
+
+/// A lease as the statements return what they completed: its id and its token as stored.
+fn lease_key(lease: &Lease) -> (&str, i64) {
+    (lease.task.as_str(), sql_token(lease.token))
+}
+
+/// Each entry's outcome, in order: `Ok` for the leases in `completed`; the failure of the job
+/// transaction (`job_failure`) for the others it was given; and for the rest (repeats and
+/// leases no longer held) the reason `reasons` gives, in the order they were asked about.
+///
+/// When that look-up failed, its error is the outer error only if nothing was completed;
+/// otherwise completions have committed, and the entries it could not settle carry it.
+fn outcomes(
+    done: &[(Lease, Vec<u8>)],
+    repeated: &[bool],
+    completed: &HashSet<(&str, i64)>,
+    job_failure: Option<&str>,
+    reasons: Result<Vec<QueueError>, QueueError>,
+) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+    const OP: &str = "complete tasks";
+    let (mut reasons, lookup_failure) = match reasons {
+        Ok(reasons) => (reasons.into_iter(), None),
+        Err(err) if completed.is_empty() && job_failure.is_none() => return Err(err),
+        Err(err) => (Vec::new().into_iter(), Some(err.to_string())),
+    };
     Ok(done
         .iter()
-        .zip(&repeated)
-        .map(|((lease, _), again)| {
-            if !again && completed.contains(lease.task.as_str()) {
+        .zip(repeated)
+        .map(|((lease, _), &again)| {
+            if !again && completed.contains(&lease_key(lease)) {
                 Ok(())
-            } else if let (Some(why), false) = (&job_failure, *again) {
+            } else if let (Some(why), false) = (job_failure, again) {
+                Err(QueueError::backend(
+                    super::store::BACKEND,
+                    OP,
+                    why.to_owned(),
+                ))
+            } else if let Some(why) = &lookup_failure {
                 Err(QueueError::backend(super::store::BACKEND, OP, why.clone()))
             } else {
                 Err(reasons.next().unwrap_or(QueueError::LeaseLost {
@@ -174,13 +228,13 @@ WHERE t.id = done.id AND t.status = 'running' AND t.lease_token = done.token
 RETURNING t.id, t.job_id, done.token";
 
 /// Completes the leases in `missed` that are held tasks of jobs, with their jobs' bookkeeping,
-/// in one transaction; returns the ids completed.
+/// in one transaction; returns the leases completed, as id and stored token.
 fn complete_job_tasks(
     client: &mut postgres::Client,
     statements: &mut Statements,
     settings: &Settings,
     missed: &[(&Lease, &[u8])],
-) -> Result<Vec<String>, QueueError> {
+) -> Result<Vec<(String, i64)>, QueueError> {
     const OP: &str = "complete tasks of jobs";
     let now = Timestamp::now();
     let ids: Vec<&str> = missed
@@ -237,5 +291,85 @@ fn complete_job_tasks(
     deltas.add_to_shard(&mut tx, statements, settings)?;
     notify(&mut tx, statements, settings, &settings.done_channel)?;
     tx.commit().map_err(store_error(OP))?;
-    Ok(completed.into_iter().map(|(id, _, _)| id).collect())
+    Ok(completed
+        .into_iter()
+        .map(|(id, _, token)| (id, token))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use workmill_core::{Lease, QueueError, TaskId, Timestamp};
+
+    use super::outcomes;
+
+    fn lease(id: &str, token: u64) -> (Lease, Vec<u8>) {
+        let lease = Lease {
+            task: TaskId::new(id).unwrap(),
+            token,
+            expires_at: Timestamp::EPOCH,
+        };
+        (lease, Vec::new())
+    }
+
+    fn lookup_failed() -> Result<Vec<QueueError>, QueueError> {
+        Err(QueueError::backend(
+            "postgres",
+            "complete tasks",
+            "connection closed",
+        ))
+    }
+
+    /// A failed look-up after completions committed leaves them `Ok` and reports the entries
+    /// it could not settle, instead of an outer error that would say nothing was recorded.
+    #[test]
+    fn a_failed_look_up_after_a_commit_is_reported_per_entry() {
+        let done = [lease("a", 1), lease("b", 2), lease("a", 1)];
+        let repeated = [false, false, true];
+        let completed: HashSet<(&str, i64)> = [("a", 1)].into_iter().collect();
+        let outcomes = outcomes(&done, &repeated, &completed, None, lookup_failed())
+            .expect("completions committed: no outer error");
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
+        for at in [1, 2] {
+            assert!(
+                matches!(&outcomes[at], Err(error) if error.is_transient()
+                    && error.to_string().contains("connection closed")),
+                "entry {at}: {:?}",
+                outcomes[at]
+            );
+        }
+    }
+
+    /// With nothing committed, the look-up's failure is the outer error: nothing was recorded.
+    #[test]
+    fn a_failed_look_up_with_nothing_committed_is_the_outer_error() {
+        let done = [lease("a", 1)];
+        let outcomes = outcomes(&done, &[false], &HashSet::new(), None, lookup_failed());
+        assert!(
+            matches!(outcomes, Err(QueueError::Backend { .. })),
+            "{outcomes:?}"
+        );
+    }
+
+    /// A lease is matched by id and token: the stale lease of a completed task is not `Ok`.
+    #[test]
+    fn outcomes_match_leases_by_id_and_token() {
+        let done = [lease("a", 5), lease("a", 7)];
+        let completed: HashSet<(&str, i64)> = [("a", 7)].into_iter().collect();
+        let lost = QueueError::LeaseLost {
+            id: TaskId::new("a").unwrap(),
+            token: 5,
+        };
+        let outcomes =
+            outcomes(&done, &[false, false], &completed, None, Ok(vec![lost])).expect("outcomes");
+        assert!(
+            matches!(&outcomes[0], Err(QueueError::LeaseLost { token: 5, .. })),
+            "{:?}",
+            outcomes[0]
+        );
+        assert!(outcomes[1].is_ok(), "{:?}", outcomes[1]);
+    }
 }

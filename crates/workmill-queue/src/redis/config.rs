@@ -31,6 +31,7 @@ pub struct RedisConfig {
     pub(crate) retain_for: Option<Duration>,
     pub(crate) payload_limit: usize,
     pub(crate) connections: usize,
+    pub(crate) poll_interval: Duration,
     pub(crate) tls_root_certificate: Option<Vec<u8>>,
 }
 
@@ -43,7 +44,8 @@ impl Default for RedisConfig {
 impl RedisConfig {
     /// The defaults: the prefix from the URL (or `workmill`), a 5 s connect timeout, a 5 s
     /// response timeout, 30 s leases, 100,000 finished records kept with no age limit,
-    /// payloads up to 8 MiB, and up to 8 idle connections kept per queue value.
+    /// payloads up to 8 MiB, up to 8 idle connections kept per queue value, and idle workers
+    /// looking again at least every second.
     pub fn new() -> RedisConfig {
         RedisConfig {
             prefix: None,
@@ -54,6 +56,7 @@ impl RedisConfig {
             retain_for: None,
             payload_limit: 8 * 1024 * 1024,
             connections: 8,
+            poll_interval: Duration::from_secs(1),
             tls_root_certificate: None,
         }
     }
@@ -120,6 +123,20 @@ impl RedisConfig {
     #[must_use]
     pub fn connections(mut self, count: usize) -> RedisConfig {
         self.connections = count.max(1);
+        self
+    }
+
+    /// The longest an idle worker in `await_work` blocks before looking again, woken or not
+    /// (at least 1 ms, at most an hour).
+    ///
+    /// Enqueues, releases, requeues and retries wake sleeping workers, and a worker sleeps no
+    /// longer than until the first delayed task or lease it saw comes due. What it cannot see
+    /// coming is a lease taken, or shortened by a heartbeat, after it went to sleep: this
+    /// bounds how late such a lease is rescued when it lapses and nobody reserves, and how
+    /// long a lost wake-up (a restarted server empties the list) can delay work.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> RedisConfig {
+        self.poll_interval = interval.clamp(Duration::from_millis(1), Duration::from_secs(3_600));
         self
     }
 

@@ -9,6 +9,17 @@ use super::scripts::{ENQUEUE, Reply, malformed};
 
 const OP: &str = "enqueue tasks";
 
+/// The latest `run_at` a task is stored with: 2^53 microseconds after the epoch (in the year
+/// 2255). Later ones, up to `Timestamp::from_micros(u64::MAX)` (what `NewTask::delay` gives
+/// for `Duration::MAX`), are stored as this.
+///
+/// The scripts hold numbers as Lua doubles, exact only up to 2^53, and write them back with
+/// `%d`, which cannot print a double beyond `i64::MAX`: a larger time came back as a negative
+/// number, so the task was due at once and its record unreadable. Clamped here, a far-future
+/// task stays delayed, and every sum a script makes with it (`math.max` against the clock, a
+/// score) is exact.
+pub(crate) const LATEST_RUN_AT: u64 = 1 << 53;
+
 /// Checks what can be checked before touching the server: the policy and the payload size.
 pub(crate) fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
     task.retry
@@ -91,7 +102,7 @@ impl<'a> PolicyTexts<'a> {
 }
 
 /// Adds a task's seven fields, as `add_tasks.lua` reads them: id, name, payload, checksum,
-/// priority, retry policy, run_at (microseconds, or '' for now).
+/// priority, retry policy, run_at (microseconds, at most [`LATEST_RUN_AT`], or '' for now).
 pub(crate) fn task_args<'a>(
     invocation: &mut redis::ScriptInvocation<'_>,
     task: &'a NewTask,
@@ -105,7 +116,7 @@ pub(crate) fn task_args<'a>(
         .arg(task.priority.level())
         .arg(policies.text(&task.retry));
     match task.run_at {
-        Some(at) => invocation.arg(at.as_micros()),
+        Some(at) => invocation.arg(at.as_micros().min(LATEST_RUN_AT)),
         None => invocation.arg(""),
     };
 }

@@ -35,6 +35,46 @@ use pool::{BACKEND, Pool};
 /// The prefix of every key when neither the URL nor the config names one.
 pub const DEFAULT_PREFIX: &str = "workmill";
 
+/// The queue's shared structures: one key each, `<prefix>:<name>` (`lua/prelude.lua` builds
+/// them; README.md says what each holds).
+const SHARED_KEYS: [&str; 8] = [
+    "counters", "ready", "delayed", "leases", "finished", "all", "wake", "jobs",
+];
+/// The kinds of keys made from an id: `<prefix>:<kind>:<id>`, one per task, job or held reduce.
+const KEYS_BY_ID: [&str; 5] = ["task", "job", "job-maps", "job-results", "held"];
+
+/// Refuses a prefix with a segment (after its first) that names a kind of id key, such as
+/// `orders:task`: that queue's keys are keys of queue `orders` too. Its ready set,
+/// `orders:task:ready`, is where queue `orders` keeps its task `ready`, and its task `x` is
+/// `orders:task:task:x`, queue `orders`' task `task:x`; each queue would read and delete
+/// the other's records. Ids may hold colons, so no other rule separates them; a prefix
+/// without such a segment cannot meet another queue's keys, nested or not.
+///
+/// Returns the part of the prefix before that segment (the other queue's prefix) and the kind.
+fn prefix_collision(prefix: &str) -> Option<(&str, &'static str)> {
+    prefix.match_indices(':').find_map(|(at, _)| {
+        let segment = prefix[at + 1..].split(':').next().unwrap_or_default();
+        let kind = KEYS_BY_ID.into_iter().find(|kind| *kind == segment)?;
+        Some((&prefix[..at], kind))
+    })
+}
+
+/// True when `key` is one of the keys of the queue under `prefix` (given the prefix rule of
+/// [`prefix_collision`], no other queue's).
+fn is_own_key(prefix: &str, key: &[u8]) -> bool {
+    let Some(rest) = key
+        .strip_prefix(prefix.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b":"))
+    else {
+        return false;
+    };
+    SHARED_KEYS.iter().any(|name| rest == name.as_bytes())
+        || KEYS_BY_ID.iter().any(|kind| {
+            rest.strip_prefix(kind.as_bytes())
+                .is_some_and(|id| id.first() == Some(&b':'))
+        })
+}
+
 /// A [`Queue`] kept in a Redis server and shared by every process that opens the same URL
 /// and prefix.
 ///
@@ -114,6 +154,16 @@ impl RedisQueue {
                 "the key prefix {prefix:?} is empty or holds whitespace; choose a word like \"workmill\""
             )));
         }
+        if let Some((outer, kind)) = prefix_collision(&prefix) {
+            let rest = &prefix[outer.len() + 1 + kind.len()..];
+            return Err(invalid(format!(
+                "the key prefix {prefix:?} has the segment \":{kind}\", so its keys are also keys \
+                 of the queue with prefix {outer:?}, which keeps its records under \
+                 \"{outer}:{kind}:<id>\", and each queue would read and delete the other's; \
+                 choose a prefix without :task, :job, :job-maps, :job-results or :held after its \
+                 first segment, such as \"{outer}-{kind}{rest}\""
+            )));
+        }
         let client = client(&parsed, &config)
             .map_err(|err| invalid(format!("the redis client refused it: {err}")))?;
         // Client names may hold only printable ASCII without spaces.
@@ -172,10 +222,13 @@ impl RedisQueue {
         self.config.payload_limit
     }
 
-    /// Deletes every key under this queue's prefix: the tasks, the indexes and the counters.
+    /// Deletes every key of this queue: the tasks, the jobs, the indexes and the counters.
     ///
     /// For tests and for retiring a queue; it walks the keys with `SCAN`, so it does not
-    /// block the server, but tasks enqueued meanwhile may survive it.
+    /// block the server, but tasks enqueued meanwhile may survive it. Only the queue's own
+    /// keys go (its shared structures, and `<prefix>:<kind>:<id>` for its tasks, jobs and held
+    /// reduces): the keys of a queue whose prefix starts with this one, such as `orders:eu`
+    /// beside `orders`, or any other key a user put under the prefix, stay.
     pub fn destroy(&self) -> Result<u64, QueueError> {
         const OP: &str = "delete the queue's keys";
         let pattern = format!("{}:*", glob_escape(&self.prefix));
@@ -188,7 +241,12 @@ impl RedisQueue {
                 .arg(1_000)
                 .clone()
                 .iter(con)?;
-            keys.collect()
+            // An error is kept, for `collect` to return it.
+            keys.filter(|key| match key {
+                Ok(key) => is_own_key(&self.prefix, key),
+                Err(_) => true,
+            })
+            .collect()
         })?;
         let mut deleted = 0;
         for chunk in keys.chunks(500) {
@@ -254,8 +312,10 @@ impl Queue for RedisQueue {
         reserve::reserve(self, worker, max, lease)
     }
 
-    /// Blocks on the queue's notification list (`BLPOP`) until a task is enqueued, released
-    /// or retried, a delayed task or a lease comes due, or `timeout` passes.
+    /// Blocks on the queue's notification list (`BLPOP`) until a task is made ready (enqueued,
+    /// released, requeued, retried at once), a delayed task is added (the wait then resumes
+    /// until the new first due time), the first delayed task or lease seen when the wait began
+    /// comes due, the poll interval ([`RedisConfig::poll_interval`]) passes, or `timeout` does.
     fn await_work(&self, timeout: Duration) -> Result<(), QueueError> {
         wait::await_work(self, timeout)
     }

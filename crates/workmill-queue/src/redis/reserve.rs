@@ -17,6 +17,15 @@ use super::scripts::{RESERVE, Reply, malformed, sources_of};
 const OP: &str = "reserve tasks";
 /// Values per reserved task in the script's reply.
 const PER_TASK: usize = 8;
+/// The most tasks one call leases; a larger `max` (up to `usize::MAX`, "all there is") asks
+/// for this many.
+///
+/// `max` reaches the script as a Lua double, and `ZPOPMIN` refuses a count beyond a 64-bit
+/// integer, so `usize::MAX` failed every call with a transient error that a worker retried
+/// forever. Beyond that, the script runs alone on the server: the bound keeps one call from
+/// stalling every other client while it leases a whole backlog. It matches the bound on the
+/// delayed tasks one call promotes (`reserve.lua`).
+pub(crate) const MAX_BATCH: usize = 10_000;
 
 /// What one run of the reserve script found.
 struct Batch {
@@ -25,7 +34,8 @@ struct Batch {
     reserved: Vec<Reservation>,
 }
 
-/// Leases up to `max` due tasks to `worker`, rescuing lapsed leases on the way.
+/// Leases up to `max` (at most [`MAX_BATCH`]) due tasks to `worker`, rescuing lapsed leases
+/// on the way.
 ///
 /// The script reports how many leases have lapsed; when some have, they are rescued (each
 /// a failed attempt decided by its retry policy) and the reservation is topped up, so a
@@ -39,6 +49,7 @@ pub(crate) fn reserve(
     if max == 0 {
         return Ok(Vec::new());
     }
+    let max = max.min(MAX_BATCH);
     let first = reserve_once(queue, worker, max, lease)?;
     let mut reserved = first.reserved;
     if first.lapsed == 0 {

@@ -1,13 +1,16 @@
 //! Unit tests of the Redis backend against a server (`WORKMILL_REDIS_URL`; skipped, with the
 //! reason printed, when unset): the scripts' score against `QueueKey::to_score`, age-based
-//! retention, the blocking wake-ups of `await_work` and `wait`, and a batch heartbeat being one
-//! round trip; and, without a server, that the job script cancels the statuses the transition
-//! table allows.
+//! retention, the blocking wake-ups of `await_work` (delayed tasks and backoff retries wake a
+//! sleeper, the poll interval bounds an unannounced lapse, no deadline at all) and `wait`, a
+//! batch heartbeat being one round trip, and `destroy` leaving a nested queue alone; and,
+//! without a server, that the job script cancels the statuses the transition table allows,
+//! that the key schema in Rust is the scripts', and that colliding prefixes are refused.
 
 use std::time::{Duration, Instant};
 
 use workmill_core::{
-    Lease, NewTask, Priority, Queue, QueueError, QueueKey, TaskId, TaskStatus, WorkerId,
+    Backoff, FailOutcome, Failure, FailureKind, Lease, NewJob, NewTask, Priority, Queue,
+    QueueError, QueueKey, RetryPolicy, TaskId, TaskStatus, WorkerId,
 };
 
 use super::{RedisConfig, RedisQueue};
@@ -146,7 +149,9 @@ fn retain_for_drops_finished_records_older_than_the_age() {
 
 #[test]
 fn await_work_blocks_in_blpop_until_an_enqueue_wakes_it() {
-    let Some(scratch) = scratch("await-work", RedisConfig::new()) else {
+    // No poll while the test looks: the waiter must still be blocked when the task arrives.
+    let config = RedisConfig::new().poll_interval(Duration::from_secs(3_600));
+    let Some(scratch) = scratch("await-work", config) else {
         return;
     };
     let queue = &scratch.0;
@@ -164,6 +169,146 @@ fn await_work_blocks_in_blpop_until_an_enqueue_wakes_it() {
     });
     let left: u64 = raw(queue, redis::cmd("LLEN").arg(queue.key("wake")));
     assert_eq!(left, 0, "the waiter took the enqueue's wake-up token");
+}
+
+/// Waits until a worker of `queue` is blocked in `BLPOP`.
+fn blocked_in_blpop(queue: &RedisQueue) {
+    let name = format!("name=workmill:{}", queue.prefix());
+    eventually("the waiter to block in BLPOP", || {
+        let clients: String = raw(queue, redis::cmd("CLIENT").arg("LIST"));
+        clients
+            .lines()
+            .any(|line| line.contains(&name) && line.contains("cmd=blpop"))
+    });
+}
+
+/// A worker loop: `await_work(timeout)` then `reserve`, until it gets a task; how long it took.
+fn worker_loop_until_a_task(queue: &RedisQueue, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    let worker = WorkerId::new("sleeper").unwrap();
+    loop {
+        queue.await_work(timeout).expect("await_work");
+        if !queue
+            .reserve(&worker, 1, Duration::from_secs(60))
+            .expect("reserve")
+            .is_empty()
+        {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "the worker never got the task"
+        );
+    }
+}
+
+/// A task submitted with a delay while a worker sleeps wakes it, and the worker sleeps again
+/// until the task is due, instead of its whole timeout: the poll interval is an hour here,
+/// so only the wake-up can explain a prompt start.
+#[test]
+fn a_delayed_enqueue_wakes_a_sleeping_worker_to_wait_for_its_due_time() {
+    let config = RedisConfig::new().poll_interval(Duration::from_secs(3_600));
+    let Some(scratch) = scratch("delayed-wake", config) else {
+        return;
+    };
+    let queue = &scratch.0;
+    let took = std::thread::scope(|scope| {
+        let sleeper = scope.spawn(|| worker_loop_until_a_task(queue, Duration::from_secs(30)));
+        blocked_in_blpop(queue);
+        queue
+            .enqueue(NewTask::new("later", vec![]).delay(Duration::from_millis(300)))
+            .unwrap();
+        sleeper.join().unwrap()
+    });
+    assert!(
+        took < Duration::from_secs(15),
+        "a task delayed by 300 ms started {took:?} after the worker went to sleep"
+    );
+}
+
+/// A retry in backoff wakes a sleeping worker the same way.
+#[test]
+fn a_retry_in_backoff_wakes_a_sleeping_worker_to_wait_for_its_due_time() {
+    let config = RedisConfig::new().poll_interval(Duration::from_secs(3_600));
+    let Some(scratch) = scratch("backoff-wake", config) else {
+        return;
+    };
+    let queue = &scratch.0;
+    let policy = RetryPolicy::new(3)
+        .backoff(Backoff::Fixed(Duration::from_millis(300)))
+        .jitter(0.0);
+    queue
+        .enqueue(NewTask::new("flaky", vec![]).retry(policy))
+        .unwrap();
+    let failing = WorkerId::new("failing").unwrap();
+    let held = queue
+        .reserve(&failing, 1, Duration::from_secs(600))
+        .unwrap();
+    let took = std::thread::scope(|scope| {
+        let sleeper = scope.spawn(|| worker_loop_until_a_task(queue, Duration::from_secs(30)));
+        blocked_in_blpop(queue);
+        let outcome = queue
+            .fail(&held[0].lease, Failure::new(FailureKind::Error, "flaky"))
+            .unwrap();
+        assert!(
+            matches!(outcome, FailOutcome::Retrying { .. }),
+            "{outcome:?}"
+        );
+        sleeper.join().unwrap()
+    });
+    assert!(
+        took < Duration::from_secs(15),
+        "a retry due in 300 ms started {took:?} after the worker went to sleep"
+    );
+}
+
+/// A lease the sleeping worker could not see coming (here shortened by a heartbeat after it
+/// went to sleep, so no wake-up is sent) is rescued within the poll interval of lapsing.
+#[test]
+fn a_lease_lapsing_unannounced_is_rescued_within_the_poll_interval() {
+    let config = RedisConfig::new().poll_interval(Duration::from_millis(200));
+    let Some(scratch) = scratch("poll-lapse", config) else {
+        return;
+    };
+    let queue = &scratch.0;
+    queue
+        .enqueue(
+            NewTask::new("abandoned", vec![])
+                .retry(RetryPolicy::new(3).backoff(Backoff::Immediate)),
+        )
+        .unwrap();
+    let dying = WorkerId::new("dying").unwrap();
+    let held = queue.reserve(&dying, 1, Duration::from_secs(600)).unwrap();
+    let took = std::thread::scope(|scope| {
+        let sleeper = scope.spawn(|| worker_loop_until_a_task(queue, Duration::from_secs(30)));
+        blocked_in_blpop(queue);
+        queue
+            .heartbeat(&held[0].lease, Duration::from_millis(100))
+            .unwrap();
+        sleeper.join().unwrap()
+    });
+    assert!(
+        took < Duration::from_secs(15),
+        "a lease lapsing 100 ms after the worker went to sleep was rescued after {took:?}"
+    );
+}
+
+/// `await_work(Duration::MAX)` on an empty queue blocks (for at most the poll interval, here
+/// raised to its cap of an hour) instead of overflowing its socket timeout, and an enqueue
+/// wakes it.
+#[test]
+fn await_work_without_a_deadline_blocks_until_woken() {
+    let config = RedisConfig::new().poll_interval(Duration::MAX);
+    let Some(scratch) = scratch("await-forever", config) else {
+        return;
+    };
+    let queue = &scratch.0;
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| queue.await_work(Duration::MAX));
+        blocked_in_blpop(queue);
+        queue.enqueue(NewTask::new("wake", vec![])).unwrap();
+        waiter.join().unwrap().expect("await_work");
+    });
 }
 
 #[test]
@@ -323,4 +468,134 @@ fn jobs_lua_cancels_exactly_the_statuses_that_may_become_cancelled() {
         lua.contains("(status == 'pending' or status == 'retrying')"),
         "the test above must name the statuses jobs.lua checks"
     );
+}
+
+/// Every key the scripts build is one `destroy` knows as the queue's own: a shared structure,
+/// or a kind of key made from an id (and the completion channel, which is no key).
+#[test]
+fn the_key_schema_in_rust_is_the_scripts_key_schema() {
+    let prelude = include_str!("lua/prelude.lua");
+    let (mut shared, mut by_id) = (Vec::new(), Vec::new());
+    for piece in prelude.split("P .. ':").skip(1) {
+        let name = piece.split('\'').next().unwrap();
+        match name.strip_suffix(':') {
+            Some(kind) => by_id.push(kind),
+            None if name == "done" => {}
+            None => shared.push(name),
+        }
+    }
+    shared.sort_unstable();
+    by_id.sort_unstable();
+    let (mut known_shared, mut known_by_id) = (super::SHARED_KEYS, super::KEYS_BY_ID);
+    known_shared.sort_unstable();
+    known_by_id.sort_unstable();
+    assert_eq!(shared, known_shared);
+    assert_eq!(by_id, known_by_id);
+}
+
+/// A prefix is refused when a segment after its first names a kind of id key: its keys would
+/// be another queue's. Refused before connecting, with the reason and a way out.
+#[test]
+fn prefixes_whose_keys_another_queue_would_share_are_refused() {
+    for (prefix, outer) in [
+        ("orders:task", "orders"),
+        ("orders:job:eu", "orders"),
+        ("a:b:held", "a:b"),
+        ("a:job-maps", "a"),
+        ("a:job-results:x", "a"),
+        ("a:tasks:task", "a:tasks"),
+    ] {
+        let refused = RedisConfig::new()
+            .prefix(prefix)
+            .open("redis://127.0.0.1:1")
+            .expect_err(prefix);
+        let QueueError::InvalidUrl { reason, .. } = refused else {
+            panic!("{prefix}: {refused:?}");
+        };
+        assert!(
+            reason.contains(&format!("prefix {outer:?}")) && reason.contains("such as"),
+            "{prefix}: {reason}"
+        );
+    }
+    for prefix in [
+        "workmill",
+        "task",
+        "task:eu",
+        "orders:eu",
+        "orders:tasks",
+        "orders:jobs",
+        "orders:ready",
+        "workmill-test:job-race:0123ABC",
+    ] {
+        assert_eq!(super::prefix_collision(prefix), None, "{prefix}");
+    }
+}
+
+/// `destroy` deletes exactly its queue's keys: those of a queue whose prefix starts with its
+/// own (`P:eu` beside `P`), and a key of someone else's under the prefix, stay.
+#[test]
+fn destroy_leaves_a_nested_queue_and_foreign_keys_alone() {
+    let Some(outer) = scratch("destroy", RedisConfig::new()) else {
+        return;
+    };
+    let url = std::env::var("WORKMILL_REDIS_URL").unwrap();
+    let inner = Scratch(
+        RedisConfig::new()
+            .prefix(format!("{}:eu", outer.0.prefix()))
+            .open(&url)
+            .unwrap(),
+    );
+    let (outer, inner) = (&outer.0, &inner.0);
+    for queue in [outer, inner] {
+        queue
+            .enqueue_batch(vec![
+                NewTask::new("t", vec![]).with_id(id("ready")),
+                NewTask::new("t", vec![]).with_id(id("eu:task:x")),
+                NewTask::new("t", vec![]).delay(Duration::from_secs(600)),
+            ])
+            .unwrap();
+        let worker = WorkerId::new("w").unwrap();
+        let held = queue.reserve(&worker, 1, Duration::from_secs(600)).unwrap();
+        queue.complete(&held[0].lease, b"done".to_vec()).unwrap();
+        queue
+            .submit_job(
+                NewJob::new(
+                    vec![NewTask::new("map", vec![])],
+                    NewTask::new("reduce", vec![]),
+                )
+                .with_id(id("job")),
+            )
+            .unwrap();
+    }
+    let foreign = outer.key("someone-elses");
+    raw::<()>(outer, redis::cmd("SET").arg(&foreign).arg("kept"));
+
+    let before = inner.stats().unwrap();
+    let deleted = outer.destroy().unwrap();
+    assert!(deleted >= 10, "the outer queue had its own keys: {deleted}");
+    let left: Vec<String> = raw(
+        outer,
+        redis::cmd("KEYS").arg(format!("{}:*", super::glob_escape(outer.prefix()))),
+    );
+    let inner_prefix = format!("{}:", inner.prefix());
+    let mut strays: Vec<&String> = left
+        .iter()
+        .filter(|key| !key.starts_with(&inner_prefix) && **key != foreign)
+        .collect();
+    strays.sort();
+    assert!(
+        strays.is_empty(),
+        "destroy left keys of its own: {strays:?}"
+    );
+    assert_eq!(inner.stats().unwrap(), before, "the nested queue lost keys");
+    assert_eq!(
+        inner.status(&id("eu:task:x")).unwrap().status,
+        TaskStatus::Pending
+    );
+    assert_eq!(inner.job(&id("job")).unwrap().maps_total(), 1);
+    assert!(
+        left.contains(&foreign),
+        "a key that is not the queue's went"
+    );
+    raw::<()>(outer, redis::cmd("DEL").arg(&foreign));
 }

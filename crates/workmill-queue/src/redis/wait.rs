@@ -16,14 +16,24 @@ use super::scripts::{NEXT_DUE, Reply};
 const RECHECK: Duration = Duration::from_secs(1);
 /// Sleeps shorter than this are not worth a blocking call.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
+/// The longest one `BLPOP` blocks, whatever the timeout and poll interval: a timeout of
+/// `Duration::MAX` ("until there is work") must neither overflow the socket timeout nor
+/// reach `BLPOP` as a number it refuses. The caller's wait simply resumes, as in the memory
+/// queue.
+const LONGEST_BLOCK: Duration = Duration::from_secs(3_600);
 
 /// Blocks until work may be available or `timeout` passes.
 ///
 /// A ready task ends the wait at once. Otherwise the wait is cut to the moment the first
 /// delayed task comes due or the first lease lapses (both need a `reserve` to act on them),
-/// and spent in `BLPOP` on the notification list, which every enqueue, release, requeue and
-/// immediate retry pushes to. The list keeps its tokens (up to 64) while no one waits, so a
-/// task enqueued between a worker's empty `reserve` and its `BLPOP` still wakes it.
+/// and to the poll interval, and spent in `BLPOP` on the notification list. Every script that
+/// makes a task ready (enqueue, release, requeue, a retry due now, a reduce, a `reserve` that
+/// promotes more due tasks than it takes) pushes a token per task, and every one that adds a
+/// delayed task (a delayed enqueue or reduce, a retry in backoff) pushes one, so that the
+/// worker it wakes sleeps again until the new first due time. A lease taken, or shortened,
+/// while the worker sleeps wakes nobody: the poll interval bounds how late its lapse is seen.
+/// The list keeps its tokens (up to 64) while no one waits, so a task enqueued between a
+/// worker's empty `reserve` and its `BLPOP` still wakes it.
 pub(crate) fn await_work(queue: &RedisQueue, timeout: Duration) -> Result<(), QueueError> {
     const OP: &str = "wait for work";
     if timeout < MIN_BLOCK {
@@ -33,17 +43,20 @@ pub(crate) fn await_work(queue: &RedisQueue, timeout: Duration) -> Result<(), Qu
         NEXT_DUE.prepare_invoke().arg(&queue.prefix).invoke(con)
     })?;
     let due = Reply::of(OP).int(due)?;
-    let block = match u64::try_from(due) {
-        Ok(micros) => timeout.min(Duration::from_micros(micros)),
-        Err(_) => timeout,
-    };
+    let mut block = timeout.min(queue.config.poll_interval).min(LONGEST_BLOCK);
+    // Negative: nothing delayed or leased.
+    if let Ok(micros) = u64::try_from(due) {
+        block = block.min(Duration::from_micros(micros));
+    }
     if block < MIN_BLOCK {
         return Ok(());
     }
     let wake = queue.key("wake");
     let answer_within = queue.pool.response_timeout();
     queue.pool.run(OP, |con| {
-        queue.pool.set_timeout(con, block + answer_within)?;
+        queue
+            .pool
+            .set_timeout(con, block.saturating_add(answer_within))?;
         let popped: Option<(String, String)> = redis::cmd("BLPOP")
             .arg(&wake)
             .arg(format!("{:.3}", block.as_secs_f64()))

@@ -64,6 +64,7 @@ local function add_tasks(first, n, job)
   bulk('ZADD', ALL, all)
   count('submitted', n)
   count('pending', n)
-  wake(#ready / 2)
+  -- A token per ready task, and one so that a sleeping worker learns the new first due time.
+  wake(#ready / 2 + (#delayed > 0 and 1 or 0))
   return nil, now
 end

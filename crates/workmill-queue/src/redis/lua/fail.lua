@@ -9,6 +9,7 @@ local bound, age = tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_us()
 local out = {}
 local woken = 0
+local backing_off = false
 for i = 4, #ARGV, 8 do
   local id, token, outcome = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local rescue = ARGV[i + 7] == '1'
@@ -38,6 +39,7 @@ for i = 4, #ARGV, 8 do
         woken = woken + 1
       else
         redis.call('ZADD', DELAYED, int(run_at), id)
+        backing_off = true
       end
       moved('running', 'retrying')
       count('retried', 1)
@@ -57,5 +59,6 @@ end
 announce()
 retain(bound, age, now)
 write_counts()
-wake(woken)
+-- A token per retry due now, and one so that a sleeping worker learns the new first due time.
+wake(woken + (backing_off and 1 or 0))
 return out

@@ -72,10 +72,11 @@ local function start_reduce(job, reduce, now)
     'created_at', int(now), 'run_at', int(at), 'job', job)
   if at <= now then
     redis.call('ZADD', READY, score(h[4], seq), reduce)
-    wake(1)
   else
     redis.call('ZADD', DELAYED, int(at), reduce)
   end
+  -- Ready, a worker takes it; delayed, a sleeping worker learns the new first due time.
+  wake(1)
   redis.call('ZADD', ALL, int(seq), reduce)
   count('submitted', 1)
   count('pending', 1)

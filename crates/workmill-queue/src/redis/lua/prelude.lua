@@ -72,7 +72,10 @@ local function write_counts()
   end
 end
 
--- Wakes up to `n` workers blocked in BLPOP on the notification list.
+-- Wakes up to `n` workers blocked in BLPOP on the notification list. A script pushes one
+-- token per task it makes ready, and one more when it adds a delayed task (a delayed submit
+-- or reduce, a retry in backoff): the worker it wakes finds nothing ready, and sleeps again
+-- until the new first due time, which it could not know when it went to sleep.
 local function wake(n)
   if n <= 0 then
     return

@@ -23,6 +23,10 @@ if max <= 0 then
   return out
 end
 local popped = redis.call('ZPOPMIN', READY, max)
+-- Promoted tasks this call leaves ready are for other workers: a token for each.
+if #due > 0 then
+  wake(math.min(#due, redis.call('ZCARD', READY)))
+end
 if #popped == 0 then
   return out
 end

@@ -1,7 +1,10 @@
-//! Checks under contention: threads reserving from one queue at once never share a task, and
-//! threads racing to complete a job's last maps enqueue its reduce once.
+//! Checks under contention: threads reserving from one queue at once never share a task,
+//! threads racing to complete a job's last maps enqueue its reduce once, and a worker waiting
+//! without a deadline is woken by another thread's enqueue.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use workmill_core::{JobStatus, NewJob, NewTask, Queue, TaskId};
@@ -184,4 +187,34 @@ pub fn concurrent_map_completions_enqueue_each_reduce_once(harness: &impl Harnes
     let stats = queue.stats().expect("stats");
     assert_eq!((stats.submitted, stats.completed), (total, total));
     assert!(stats.is_consistent(), "{stats:?}");
+}
+
+/// `await_work` with a timeout of `Duration::MAX` ("until there is work") on an empty queue
+/// neither fails nor panics, and returns once another thread enqueues a task (or earlier:
+/// a spurious return is allowed).
+pub fn await_work_without_a_deadline_returns_for_new_work(harness: &impl Harness) {
+    let queue = Arc::new(harness.fresh(&QueueSettings::default()));
+    let (sender, returned) = mpsc::channel();
+    let waiter = {
+        let queue = Arc::clone(&queue);
+        std::thread::spawn(move || {
+            let _ = sender.send(queue.await_work(Duration::MAX));
+        })
+    };
+    // Not a condition of the check: it gives the waiter time to find the queue empty, which
+    // is when it would have to block without a deadline.
+    std::thread::sleep(Duration::from_millis(100));
+    queue
+        .enqueue(NewTask::new("conformance.wake", Vec::new()))
+        .expect("enqueue");
+    match returned.recv_timeout(PATIENCE) {
+        Ok(outcome) => outcome.expect("await_work(Duration::MAX)"),
+        Err(RecvTimeoutError::Disconnected) => {
+            panic!("await_work(Duration::MAX) panicked on an empty queue")
+        }
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("await_work(Duration::MAX) did not return within {PATIENCE:?} of an enqueue")
+        }
+    }
+    waiter.join().expect("the waiter thread");
 }

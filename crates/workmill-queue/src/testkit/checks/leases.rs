@@ -263,6 +263,79 @@ pub fn stale_lease_tokens_are_refused(harness: &impl Harness) {
     );
 }
 
+/// A batch completion reports each entry by its lease, not by its task: a stale lease of a task
+/// (lapsed, rescued, the task reserved again) beside the task's current lease gets `LeaseLost`,
+/// in either order, and only the current lease's result is stored.
+pub fn complete_batch_refuses_a_stale_lease_beside_the_current_one(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    for name in ["twice-leased", "twice-leased-too"] {
+        queue
+            .enqueue(task(name).retry(immediate(5)))
+            .expect("enqueue");
+    }
+    let (slow, fast) = (worker("slow-batcher"), worker("fast-batcher"));
+    let stale = queue.reserve(&slow, 2, SHORT).expect("reserve");
+    assert_eq!(stale.len(), 2);
+    wait_past(stale[0].lease.expires_at.max(stale[1].lease.expires_at));
+    assert_eq!(queue.rescue_expired().expect("rescue"), 2);
+    let current = queue.reserve(&fast, 2, LONG).expect("reserve again");
+    assert_eq!(current.len(), 2);
+    let lease_of = |batch: &[workmill_core::Reservation], name: &str| {
+        batch
+            .iter()
+            .find(|r| r.id() == &id(name))
+            .map(|r| r.lease.clone())
+            .expect("reserved")
+    };
+    let (old_a, new_a) = (
+        lease_of(&stale, "twice-leased"),
+        lease_of(&current, "twice-leased"),
+    );
+    let (old_b, new_b) = (
+        lease_of(&stale, "twice-leased-too"),
+        lease_of(&current, "twice-leased-too"),
+    );
+    assert_ne!(old_a.token, new_a.token);
+
+    // The stale lease first for one task, last for the other.
+    let outcomes = queue
+        .complete_batch(vec![
+            (old_a.clone(), b"old".to_vec()),
+            (new_a, b"new".to_vec()),
+            (new_b, b"new".to_vec()),
+            (old_b.clone(), b"old".to_vec()),
+        ])
+        .expect("complete a batch");
+    assert_eq!(outcomes.len(), 4, "one outcome per entry: {outcomes:?}");
+    for (at, stale) in [(0, &old_a), (3, &old_b)] {
+        match &outcomes[at] {
+            Err(QueueError::LeaseLost { id: lost, token }) => {
+                assert_eq!((lost, *token), (&stale.task, stale.token), "entry {at}");
+            }
+            other => panic!("entry {at}, a stale lease: expected LeaseLost, got {other:?}"),
+        }
+    }
+    for at in [1, 2] {
+        assert!(
+            outcomes[at].is_ok(),
+            "entry {at}, the current lease: {:?}",
+            outcomes[at]
+        );
+    }
+    for name in ["twice-leased", "twice-leased-too"] {
+        let record = queue.status(&id(name)).expect("status");
+        assert_eq!(record.status, TaskStatus::Completed, "{name}");
+        assert_eq!(
+            record.result.as_deref(),
+            Some(&b"new"[..]),
+            "{name}: the current lease's result"
+        );
+    }
+    let stats = queue.stats().expect("stats");
+    assert_eq!((stats.completed, stats.running), (2, 0));
+    assert!(stats.is_consistent(), "{stats:?}");
+}
+
 /// Release returns a task to `Pending` without counting the attempt, and voids the lease.
 pub fn release_hands_the_task_back_uncounted(harness: &impl Harness) {
     let queue = harness.fresh(&QueueSettings::default());

@@ -20,6 +20,7 @@ pub use admin::{
     wait_times_out_then_sees_the_final_record,
 };
 pub use concurrency::{
+    await_work_without_a_deadline_returns_for_new_work,
     concurrent_map_completions_enqueue_each_reduce_once, concurrent_reservers_never_share_a_task,
 };
 pub use corruption::{a_corrupted_map_fails_its_job, corrupted_payload_fails_only_that_task};
@@ -41,6 +42,7 @@ pub use jobs::{
     job_results_survive_a_tiny_retention_bound, job_status_counts_maps_done_out_of_total,
 };
 pub use leases::{
+    complete_batch_refuses_a_stale_lease_beside_the_current_one,
     heartbeat_batch_extends_held_leases_and_reports_the_rest,
     heartbeat_keeps_a_lease_alive_past_its_first_expiry,
     lapsed_lease_returns_the_task_and_counts_the_attempt, release_hands_the_task_back_uncounted,
@@ -48,7 +50,8 @@ pub use leases::{
 };
 pub use order::{
     batch_reserve_keeps_queue_order, delayed_tasks_stay_invisible_until_due,
-    priority_order_then_fifo,
+    far_future_tasks_stay_delayed_and_readable, priority_order_then_fifo,
+    reserve_with_an_unbounded_max_takes_every_due_task,
 };
 pub use records::{
     duplicate_ids_are_refused, inputs_and_names_of_every_size_round_trip,

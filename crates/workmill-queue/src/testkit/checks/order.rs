@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use workmill_core::{Queue, TaskId, Timestamp};
+use workmill_core::{JobStatus, ListFilter, NewJob, Queue, TaskId, TaskStatus, Timestamp};
 
-use crate::testkit::support::{LONG, id, task_at, wait_for, worker};
+use crate::testkit::support::{LONG, id, task, task_at, wait_for, worker};
 use crate::testkit::{Harness, QueueSettings};
 
 /// Tasks of mixed priorities, submitted in a known order.
@@ -109,7 +109,7 @@ pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
     }
     let record = queue.status(&id("later")).expect("status");
     assert_eq!(record.run_at, far);
-    assert_eq!(record.status, workmill_core::TaskStatus::Pending);
+    assert_eq!(record.status, TaskStatus::Pending);
 
     if !got.contains(&id("soon")) {
         wait_for("the delayed task to be handed out once due", || {
@@ -134,5 +134,107 @@ pub fn delayed_tasks_stay_invisible_until_due(harness: &impl Harness) {
         (stats.pending, stats.running),
         (1, 2),
         "only the hour-delayed task waits"
+    );
+}
+
+/// A task delayed further than any store can count (`Duration::MAX`, or the last
+/// representable instant) stays delayed, and its record reads back, waiting, far in the
+/// future; so does a job's reduce held back with such a `run_at` once its maps complete.
+pub fn far_future_tasks_stay_delayed_and_readable(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    let end_of_time = Timestamp::from_micros(u64::MAX);
+    queue
+        .enqueue(task_at("forever", 0).delay(Duration::MAX))
+        .expect("enqueue a task delayed by Duration::MAX");
+    queue
+        .enqueue(task_at("end-of-time", 0).run_at(end_of_time))
+        .expect("enqueue a task due at the last instant");
+    queue
+        .enqueue_batch(vec![
+            task_at("batched-forever", 0).run_at(end_of_time),
+            task_at("due-now", 0),
+        ])
+        .expect("enqueue a batch");
+    let job = NewJob::new(
+        vec![task("far-map")],
+        task("far-reduce").run_at(end_of_time),
+    )
+    .with_id(id("far-job"));
+    queue.submit_job(job).expect("submit a job");
+    let worker = worker("far-future-worker");
+
+    let got: Vec<TaskId> = queue
+        .reserve(&worker, 10, LONG)
+        .expect("reserve")
+        .into_iter()
+        .map(|r| {
+            if r.id() == &id("far-map") {
+                queue
+                    .complete(&r.lease, Vec::new())
+                    .expect("complete the map");
+            }
+            r.id().clone()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![id("due-now"), id("far-map")],
+        "only the undelayed tasks are due"
+    );
+    assert!(
+        queue
+            .reserve(&worker, 10, LONG)
+            .expect("reserve")
+            .is_empty(),
+        "a far-future task (or reduce) was handed out"
+    );
+    // More than a century ahead: no store has to keep the very last microsecond.
+    let century = Timestamp::now().saturating_add(Duration::from_secs(100 * 366 * 86_400));
+    for name in ["forever", "end-of-time", "batched-forever", "far-reduce"] {
+        let record = queue
+            .status(&id(name))
+            .expect("a far-future record reads back");
+        assert_eq!(record.status, TaskStatus::Pending, "{name}");
+        assert!(
+            record.run_at > century,
+            "{name} is due at {}, not far in the future",
+            record.run_at
+        );
+    }
+    assert_eq!(
+        queue.job(&id("far-job")).expect("job").status,
+        JobStatus::Reducing
+    );
+    let listed = queue
+        .list(&ListFilter {
+            status: Some(TaskStatus::Pending),
+            limit: 10,
+        })
+        .expect("list");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let stats = queue.stats().expect("stats");
+    assert_eq!((stats.pending, stats.running, stats.completed), (4, 1, 1));
+    assert!(stats.is_consistent(), "{stats:?}");
+}
+
+/// `reserve` with `max` as large as it goes hands out every due task, in queue order.
+pub fn reserve_with_an_unbounded_max_takes_every_due_task(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue
+        .enqueue_batch(MIXED.iter().map(|&(n, p)| task_at(n, p)).collect())
+        .expect("enqueue a batch");
+    let worker = worker("greedy-worker");
+    let got: Vec<TaskId> = queue
+        .reserve(&worker, usize::MAX, LONG)
+        .expect("reserve with max = usize::MAX")
+        .iter()
+        .map(|r| r.id().clone())
+        .collect();
+    assert_eq!(got, expected_order());
+    assert!(
+        queue
+            .reserve(&worker, usize::MAX, LONG)
+            .expect("reserve from an empty queue")
+            .is_empty()
     );
 }
