@@ -248,6 +248,15 @@ pub enum QueueError {
     /// The queue was shut down and takes no more work.
     #[error("the queue is shut down and accepts no more tasks")]
     ShutDown,
+    /// The store holds data this build cannot use, such as a schema written by a newer
+    /// workmill. Not transient: trying again cannot help, upgrading can.
+    #[error("{backend} store cannot be opened by this build: {reason}")]
+    Incompatible {
+        /// The backend's name, e.g. `"sqlite"`.
+        backend: &'static str,
+        /// What does not match, and what to do.
+        reason: String,
+    },
 }
 
 impl QueueError {

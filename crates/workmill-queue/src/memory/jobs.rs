@@ -165,9 +165,11 @@ impl State {
         let Some(job) = self.jobs.by_id.get_mut(job_id) else {
             return;
         };
-        let Some(reduce) = job.held_reduce.take() else {
+        let Some(mut reduce) = job.held_reduce.take() else {
             return;
         };
+        // Enqueued now: a delay given at submit that has passed does not date it earlier.
+        reduce.run_at = Some(reduce.run_at.map_or(now, |at| at.max(now)));
         job.record.status = JobStatus::Reducing;
         self.jobs.held_reduce_ids.remove(&reduce.id);
         let reduce_id = reduce.id.clone();

@@ -136,7 +136,7 @@ impl PostgresQueue {
         };
         let mut client = connector.connect()?;
         schema::migrate(&mut client, &schema, &settings, schema::LATEST_VERSION)
-            .map_err(|err| QueueError::backend(BACKEND, "migrate the schema", err))?;
+            .map_err(schema::MigrateError::into_queue_error)?;
         let first = Session::new(client, Arc::clone(&settings));
         Ok(PostgresQueue {
             pool: Pool::new(

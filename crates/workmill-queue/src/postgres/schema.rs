@@ -8,6 +8,7 @@
 
 use postgres::Client;
 use thiserror::Error;
+use workmill_core::QueueError;
 
 use super::pool::Settings;
 
@@ -72,6 +73,23 @@ pub(crate) enum MigrateError {
     Schema(#[from] SchemaError),
     #[error(transparent)]
     Postgres(#[from] postgres::Error),
+}
+
+impl MigrateError {
+    /// The error `open` returns: a schema too new for this build is [`QueueError::Incompatible`],
+    /// which no retry can mend (a worker must not wait it out); anything else is the store
+    /// failing.
+    pub(crate) fn into_queue_error(self) -> QueueError {
+        match self {
+            MigrateError::Schema(schema) => QueueError::Incompatible {
+                backend: super::BACKEND,
+                reason: schema.to_string(),
+            },
+            MigrateError::Postgres(err) => {
+                QueueError::backend(super::BACKEND, "migrate the schema", err)
+            }
+        }
+    }
 }
 
 /// Brings `schema` up to `target` (normally [`LATEST_VERSION`]), creating it if needed, and

@@ -196,7 +196,9 @@ fn a_schema_from_a_newer_workmill_is_refused() {
         .execute(&record, &[&(LATEST_VERSION + 7)])
         .unwrap();
     let err = PostgresQueue::open(&scratch.url()).unwrap_err();
-    assert!(matches!(err, QueueError::Backend { .. }), "{err:?}");
+    // Not transient: a worker must refuse it, not wait it out.
+    assert!(matches!(err, QueueError::Incompatible { .. }), "{err:?}");
+    assert!(!err.is_transient());
     let message = err.to_string();
     assert!(
         message.contains("newer") && message.contains("upgrade workmill"),

@@ -114,7 +114,7 @@ impl SqliteQueue {
         };
         let mut first = open_connection(&location, &config)?;
         schema::migrate(&mut first, schema::LATEST_VERSION)
-            .map_err(|err| QueueError::backend(BACKEND, "migrate the schema", err))?;
+            .map_err(schema::MigrateError::into_queue_error)?;
         let mut slots = vec![first];
         for _ in 1..count {
             slots.push(open_connection(&location, &config)?);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use workmill_core::{
     Failure, FailureKind, Lease, QueueError, Reservation, TaskId, TaskStatus, Timestamp, WorkerId,
 };
@@ -77,32 +77,40 @@ pub(crate) fn reserve(
         };
         let from = parse_status(&id, &status_text).unwrap_or(TaskStatus::Pending);
         transition(&id, from, TaskStatus::Running)?;
-        deltas.moved(from, TaskStatus::Running);
+        // Every update below claims the row only if it still waits: dead-lettering an
+        // unreadable map earlier in this batch cancels its job's waiting maps, which may be
+        // later candidates of the same batch.
         let record = match stored {
             Ok(record) => record,
             Err(err) => {
                 // An unreadable task is never handed out: it is dead-lettered here, as a
                 // failed attempt, and the other candidates go on.
                 tracing::warn!(task = %id, error = %err, "dead-lettering a task whose stored record is corrupt");
-                dead_letter_corrupt(&tx, rowid, &id, worker, now, &err.to_string(), &mut deltas)?;
+                let detail = err.to_string();
+                dead_letter_corrupt(&tx, rowid, &id, from, worker, now, &detail, &mut deltas)?;
                 continue;
             }
         };
-        tx.prepare_cached(
-            "UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?1,
+        let claimed = tx
+            .prepare_cached(
+                "UPDATE tasks SET status = 'running', attempts = attempts + 1, started_at = ?1,
                  worker = ?2, lease_token = ?3, lease_expires_at = ?4
-             WHERE rowid = ?5",
-        )
-        .and_then(|mut update| {
-            update.execute(params![
-                micros(now),
-                worker.as_str(),
-                token,
-                micros(expires_at),
-                rowid
-            ])
-        })
-        .map_err(store_error(OP))?;
+             WHERE rowid = ?5 AND status IN ('pending', 'retrying')",
+            )
+            .and_then(|mut update| {
+                update.execute(params![
+                    micros(now),
+                    worker.as_str(),
+                    token,
+                    micros(expires_at),
+                    rowid
+                ])
+            })
+            .map_err(store_error(OP))?;
+        if claimed == 0 {
+            continue;
+        }
+        deltas.moved(from, TaskStatus::Running);
         reserved.push(Reservation {
             lease: Lease {
                 task: record.id,
@@ -122,14 +130,18 @@ pub(crate) fn reserve(
     Ok(reserved)
 }
 
-/// Moves a task whose record cannot be read from `Running` (just counted) to `Dead`.
+/// Moves a waiting task (`from`) whose record cannot be read through `Running`, an attempt,
+/// to `Dead`; nothing if it no longer waits (an earlier dead-letter in the same batch
+/// cancelled it with its job).
 ///
 /// Its retry policy is not consulted: the failure kind `Corrupt` is permanent,
 /// so every policy gives up, and the policy columns may be what is damaged.
+#[allow(clippy::too_many_arguments)]
 fn dead_letter_corrupt(
     conn: &Connection,
     rowid: i64,
     id: &TaskId,
+    from: TaskStatus,
     worker: &WorkerId,
     now: Timestamp,
     detail: &str,
@@ -137,23 +149,30 @@ fn dead_letter_corrupt(
 ) -> Result<(), QueueError> {
     debug_assert!(FailureKind::Corrupt.is_permanent());
     transition(id, TaskStatus::Running, TaskStatus::Dead)?;
-    deltas.moved(TaskStatus::Running, TaskStatus::Dead);
-    deltas.failed_attempts += 1;
     // The job link is read as text whatever the damage: a job must not wait for a dead map.
-    let job: Option<String> = conn
+    let updated: Option<Option<String>> = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'dead', attempts = attempts + 1, started_at = ?1,
                  finished_at = ?1, worker = ?2, lease_token = NULL, lease_expires_at = NULL,
                  last_error_kind = 'corrupt', last_error_message = ?3
-             WHERE rowid = ?4 RETURNING CAST(job_id AS TEXT)",
+             WHERE rowid = ?4 AND status IN ('pending', 'retrying')
+             RETURNING CAST(job_id AS TEXT)",
         )
         .and_then(|mut update| {
-            update.query_row(
-                params![micros(now), worker.as_str(), detail, rowid],
-                |row| row.get(0),
-            )
+            update
+                .query_row(
+                    params![micros(now), worker.as_str(), detail, rowid],
+                    |row| row.get(0),
+                )
+                .optional()
         })
         .map_err(store_error(OP))?;
+    let Some(job) = updated else {
+        return Ok(());
+    };
+    deltas.moved(from, TaskStatus::Running);
+    deltas.moved(TaskStatus::Running, TaskStatus::Dead);
+    deltas.failed_attempts += 1;
     if let Some(job) = job {
         let failure = Failure::new(FailureKind::Corrupt, detail);
         job_bookkeeping::task_dead(conn, &job, id, &failure, now, deltas)

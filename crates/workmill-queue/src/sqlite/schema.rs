@@ -9,7 +9,7 @@
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use thiserror::Error;
-use workmill_core::Timestamp;
+use workmill_core::{QueueError, Timestamp};
 
 use super::row::payload_checksum;
 use super::store::micros;
@@ -109,6 +109,23 @@ pub(crate) enum MigrateError {
     Schema(#[from] SchemaError),
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+}
+
+impl MigrateError {
+    /// The error `open` returns: a schema too new for this build is [`QueueError::Incompatible`],
+    /// which no retry can mend (a worker must not wait it out); anything else is the store
+    /// failing.
+    pub(crate) fn into_queue_error(self) -> QueueError {
+        match self {
+            MigrateError::Schema(schema) => QueueError::Incompatible {
+                backend: super::BACKEND,
+                reason: schema.to_string(),
+            },
+            MigrateError::Sqlite(err) => {
+                QueueError::backend(super::BACKEND, "migrate the schema", err)
+            }
+        }
+    }
 }
 
 /// Version 1: the tables, the view and the indexes.

@@ -114,7 +114,9 @@ fn a_file_from_a_newer_workmill_is_refused() {
         )
         .unwrap();
     let err = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap_err();
-    assert!(matches!(err, QueueError::Backend { .. }), "{err:?}");
+    // Not transient: a worker must refuse it, not wait it out.
+    assert!(matches!(err, QueueError::Incompatible { .. }), "{err:?}");
+    assert!(!err.is_transient());
     let message = err.to_string();
     assert!(
         message.contains("newer") && message.contains("upgrade workmill"),

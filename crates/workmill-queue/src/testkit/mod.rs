@@ -125,6 +125,7 @@ macro_rules! queue_conformance_tests {
             await_work_without_a_deadline_returns_for_new_work,
             corrupted_payload_fails_only_that_task,
             job_reduce_is_enqueued_once_when_the_last_map_completes,
+            a_released_reduce_is_due_no_earlier_than_its_release,
             job_maps_completed_in_a_batch_enqueue_the_reduce_once,
             job_status_counts_maps_done_out_of_total,
             job_results_survive_a_tiny_retention_bound,

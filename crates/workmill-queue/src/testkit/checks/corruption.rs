@@ -102,21 +102,42 @@ pub fn a_corrupted_map_fails_its_job(harness: &impl Harness) {
         Some(result) => result.expect("damage the stored payload"),
     }
     let worker = worker("corrupt-job-worker");
-    let got = queue.reserve(&worker, 2, LONG).expect("reserve");
+    // The batch covers every map. Finding the damage fails the job and cancels its waiting
+    // maps; `h-2`, in the same batch, may be handed out before the damage is found (it then
+    // runs, and its result is not wanted) or be cancelled and left alone, never both.
+    let got = queue.reserve(&worker, 3, LONG).expect("reserve");
     let handed: Vec<_> = got.iter().map(|r| r.id().clone()).collect();
-    assert_eq!(handed, [id("h-0")], "the damaged map is never handed out");
+    assert!(
+        handed == [id("h-0")] || handed == [id("h-0"), id("h-2")],
+        "the damaged map is never handed out: {handed:?}"
+    );
     let record = queue.job(&id("harmed")).expect("job");
     assert_eq!(record.status, JobStatus::Failed);
     let (by, why) = record.failure.expect("the job says why it failed");
     assert_eq!((by, why.kind), (id("h-damaged"), FailureKind::Corrupt));
     let map_2 = queue.status(&id("h-2")).expect("status").status;
-    assert_eq!(map_2, TaskStatus::Cancelled, "its waiting map is cancelled");
-    queue.complete(&got[0].lease, Vec::new()).expect("complete");
+    let map_2_handed = handed.contains(&id("h-2"));
+    let expected = if map_2_handed {
+        TaskStatus::Running
+    } else {
+        TaskStatus::Cancelled
+    };
+    assert_eq!(map_2, expected, "a cancelled map is never handed out");
+    assert!(queue.stats().expect("stats").is_consistent());
+    for reservation in &got {
+        queue
+            .complete(&reservation.lease, Vec::new())
+            .expect("complete");
+    }
     assert!(matches!(
         queue.status(&id("h-reduce")),
         Err(QueueError::NotFound { .. })
     ));
     let stats = queue.stats().expect("stats");
-    assert_eq!((stats.completed, stats.dead, stats.cancelled), (1, 1, 1));
+    let cancelled = u64::from(!map_2_handed);
+    assert_eq!(
+        (stats.completed, stats.dead, stats.cancelled),
+        (got.len() as u64, 1, cancelled)
+    );
     assert!(stats.is_consistent(), "{stats:?}");
 }

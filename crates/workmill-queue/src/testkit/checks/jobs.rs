@@ -42,6 +42,29 @@ fn held<'a>(reservations: &'a [Reservation], name: &str) -> &'a Reservation {
         .unwrap_or_else(|| panic!("{name} was not reserved"))
 }
 
+/// A reduce submitted with a delay that has passed by the time its last map completes is
+/// enqueued with `run_at` no earlier than then, as the trait says: its record never claims a
+/// due time from before it existed.
+pub fn a_released_reduce_is_due_no_earlier_than_its_release(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    let mut new = job("late", &["late-0"], "late-reduce");
+    new.reduce = new.reduce.delay(std::time::Duration::from_millis(1));
+    queue.submit_job(new).expect("submit a job");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let worker = worker("late-worker");
+    let maps = queue.reserve(&worker, 10, LONG).expect("reserve");
+    let before = workmill_core::Timestamp::now();
+    queue
+        .complete(&maps[0].lease, Vec::new())
+        .expect("complete the map");
+    let reduce = queue.status(&id("late-reduce")).expect("the reduce exists");
+    assert!(
+        reduce.run_at >= before && reduce.run_at >= reduce.created_at,
+        "run_at {:?} before the release at {before:?}",
+        reduce.run_at
+    );
+}
+
 /// The reduce does not exist until the last map completes; then it is enqueued once,
 /// the job is `Reducing`, and its results come back in map order, not completion order.
 pub fn job_reduce_is_enqueued_once_when_the_last_map_completes(harness: &impl Harness) {

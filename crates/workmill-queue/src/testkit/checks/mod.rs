@@ -37,6 +37,7 @@ pub use job_endings::{
     requeue_of_a_dead_map_leaves_its_job_failed, the_reduce_decides_the_end_of_its_job,
 };
 pub use jobs::{
+    a_released_reduce_is_due_no_earlier_than_its_release,
     job_maps_completed_in_a_batch_enqueue_the_reduce_once,
     job_reduce_is_enqueued_once_when_the_last_map_completes,
     job_results_survive_a_tiny_retention_bound, job_status_counts_maps_done_out_of_total,
