@@ -22,7 +22,10 @@ pub enum FailureKind {
     Permanent,
     /// The handler panicked; the worker survived and counts it as a failed attempt.
     Panic,
-    /// No handler is registered under the task's name: no retries.
+    /// No handler is registered under the task's name where the attempt ran. Retried under
+    /// the task's policy, like an error: another worker may know the name, or this one a
+    /// moment later (a runtime that registers its handlers after it started reserving), so
+    /// it is dead only once its attempts run out.
     UnknownTask,
     /// The payload does not decode to the handler's input type: no retries.
     Decode,
@@ -37,10 +40,7 @@ impl FailureKind {
     pub fn is_permanent(self) -> bool {
         matches!(
             self,
-            FailureKind::Permanent
-                | FailureKind::UnknownTask
-                | FailureKind::Decode
-                | FailureKind::Corrupt
+            FailureKind::Permanent | FailureKind::Decode | FailureKind::Corrupt
         )
     }
 
@@ -146,7 +146,7 @@ mod tests {
         assert!(!FailureKind::Panic.is_permanent());
         assert!(!FailureKind::LeaseExpired.is_permanent());
         assert!(FailureKind::Permanent.is_permanent());
-        assert!(FailureKind::UnknownTask.is_permanent());
+        assert!(!FailureKind::UnknownTask.is_permanent());
         assert!(FailureKind::Decode.is_permanent());
         assert!(FailureKind::Corrupt.is_permanent());
     }

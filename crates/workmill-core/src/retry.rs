@@ -248,7 +248,7 @@ impl RetryPolicy {
     /// What to do after attempt number `attempts_made` failed.
     ///
     /// `permanent` is true when the error says retrying cannot help (a
-    /// permanent `TaskError`, an unknown task name, an undecodable payload).
+    /// permanent `TaskError`, an undecodable payload, a corrupt record).
     /// `random` is a uniform sample from `[0, 1)` for the jitter, passed in so
     /// that the decision is reproducible in tests.
     pub fn decide(

@@ -32,9 +32,10 @@
 //!   tracking, a `Pool` of heterogeneous workers) are the crates of the same
 //!   names, re-exported, so one dependency on `workmill` brings them all.
 //!
-//! Bad input is an outcome, not a crash: an unknown task name ends
-//! [`Dead`](TaskStatus::Dead) with [`FailureKind::UnknownTask`], an
-//! undecodable payload ends dead with the decode error, an oversized payload
+//! Bad input is an outcome, not a crash: an unknown task name is retried under
+//! its policy (another worker may know it, or this one once it registers it)
+//! and ends [`Dead`](TaskStatus::Dead) with [`FailureKind::UnknownTask`], an
+//! undecodable payload ends dead at once with the decode error, an oversized payload
 //! is refused at submit, a panicking task is a failed attempt carrying the
 //! panic message (the worker thread lives on), and a permanent
 //! [`TaskError`] skips the remaining retries.

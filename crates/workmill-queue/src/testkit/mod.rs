@@ -110,6 +110,7 @@ macro_rules! queue_conformance_tests {
             retry_waits_out_the_backoff_and_demotes,
             last_attempt_dead_letters,
             permanent_error_dead_letters_at_once,
+            an_unknown_task_name_is_retried,
             requeue_revives_a_dead_task,
             cancel_applies_to_waiting_tasks_only,
             result_round_trips,

@@ -3,7 +3,7 @@
 //! A worker, whether a `Runtime` thread or a worker process, runs a reserved
 //! task by looking up its name here. Every way an attempt can go wrong comes
 //! back as a [`Failure`] of the right kind, so the backend's retry policy can
-//! decide: an unknown name is [`FailureKind::UnknownTask`], an undecodable
+//! decide: an unknown name is [`FailureKind::UnknownTask`] (retried), an undecodable
 //! payload [`FailureKind::Decode`], a panic [`FailureKind::Panic`] with its
 //! message, and a [`TaskError`] keeps its retryable or permanent kind.
 
@@ -274,9 +274,11 @@ impl<I, O> fmt::Debug for FnHandle<I, O> {
 /// that already holds tasks (a durable backend, a shared memory queue, another
 /// producer) can hand a loop a task before its handler is registered, when
 /// handlers are registered after [`build`](crate::RuntimeBuilder::build): that
-/// task ends dead with [`FailureKind::UnknownTask`]. On such a store, give the
-/// builder its handlers ([`registry`](crate::RuntimeBuilder::registry)) or
-/// build it [`paused`](crate::RuntimeBuilder::paused), register, then
+/// attempt fails with [`FailureKind::UnknownTask`], which is retried under the
+/// task's policy, so the task runs once the handler is there (unless its policy
+/// allows no retry). To spend no attempt, give the builder its handlers
+/// ([`registry`](crate::RuntimeBuilder::registry)) or build it
+/// [`paused`](crate::RuntimeBuilder::paused), register, then
 /// [`resume`](crate::Runtime::resume).
 #[derive(Debug, Default)]
 pub struct SharedRegistry {

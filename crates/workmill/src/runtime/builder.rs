@@ -103,7 +103,8 @@ impl RuntimeBuilder {
     /// [`lease`](RuntimeBuilder::lease)); worker processes add signal handling and
     /// reconnection. A durable store may already hold tasks when the runtime starts, and its
     /// loops start reserving at `build`: pass the handlers those tasks need with
-    /// [`registry`](RuntimeBuilder::registry) rather than registering them after `build`.
+    /// [`registry`](RuntimeBuilder::registry) rather than registering them after `build`,
+    /// where a task reserved first spends an attempt and a backoff on the missing handler.
     pub fn url(mut self, url: impl Into<String>) -> RuntimeBuilder {
         self.backend = Backend::Url(url.into());
         self
@@ -214,9 +215,10 @@ impl RuntimeBuilder {
 
     /// Starts with the handlers in `registry`. More can be registered later, but on a store
     /// that may already hold tasks, handlers that tasks there need belong here: the loops
-    /// start reserving at `build`, and a task reserved before its handler is registered ends
-    /// dead with [`FailureKind::UnknownTask`](workmill_core::FailureKind::UnknownTask).
-    /// (Or build [`paused`](Self::paused), register, and [`resume`](crate::Runtime::resume).)
+    /// start reserving at `build`, and a task reserved before its handler is registered
+    /// spends an attempt on [`FailureKind::UnknownTask`](workmill_core::FailureKind::UnknownTask)
+    /// and waits out a retry backoff. (Or build [`paused`](Self::paused), register, and
+    /// [`resume`](crate::Runtime::resume).)
     pub fn registry(mut self, registry: Registry) -> RuntimeBuilder {
         self.registry = registry;
         self

@@ -1,5 +1,5 @@
-//! Bad input is an outcome, never a crash: unknown names and undecodable payloads end dead with the
-//! reason, oversized payloads are refused at submit, panics are failed attempts, permanent errors skip retries.
+//! Bad input is an outcome, never a crash: unknown names end dead with the reason once their
+//! attempts run out (a handler registered meanwhile runs them), undecodable payloads at once, oversized payloads are refused at submit, panics are failed attempts, permanent errors skip retries.
 
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ fn runtime() -> Runtime {
 }
 
 #[test]
-fn an_unknown_task_name_ends_dead_with_unknown_task() {
+fn an_unknown_task_name_is_retried_then_ends_dead_with_unknown_task() {
     let runtime = runtime();
     let task = runtime
         .submit(Call::<u32, u32>::new("never.registered", 7))
@@ -37,7 +37,44 @@ fn an_unknown_task_name_ends_dead_with_unknown_task() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(runtime.status(task.id()).unwrap().attempts, 1, "no retries");
+    assert_eq!(
+        runtime.status(task.id()).unwrap().attempts,
+        3,
+        "retried under the policy"
+    );
+}
+
+/// A runtime that starts reserving before its handlers are registered (tasks already in its
+/// store) must not lose the tasks it reserved too early.
+#[test]
+fn a_task_reserved_before_its_handler_is_registered_runs_once_it_is() {
+    let runtime = Runtime::builder()
+        .threads(1)
+        .default_retry(
+            workmill::RetryPolicy::new(100)
+                .backoff(workmill::Backoff::Fixed(Duration::from_millis(10)))
+                .jitter(0.0),
+        )
+        .build()
+        .unwrap();
+    let call = Call::<u32, u32>::new("registered.late", 20);
+    let task = runtime.submit(call).send().unwrap();
+    // Its first attempt met no handler.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let record = runtime.status(task.id()).unwrap();
+        if record.attempts >= 1 {
+            let failure = record.last_error.expect("the first attempt failed");
+            assert_eq!(failure.kind, FailureKind::UnknownTask);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never attempted");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    runtime
+        .register_fn("registered.late", |x: u32| Ok::<_, TaskError>(x + 1))
+        .unwrap();
+    assert_eq!(runtime.wait_for(&task, WAIT).unwrap(), 21);
 }
 
 #[test]

@@ -25,7 +25,8 @@ pub use concurrency::{
 };
 pub use corruption::{a_corrupted_map_fails_its_job, corrupted_payload_fails_only_that_task};
 pub use failures::{
-    last_attempt_dead_letters, permanent_error_dead_letters_at_once, requeue_revives_a_dead_task,
+    an_unknown_task_name_is_retried, last_attempt_dead_letters,
+    permanent_error_dead_letters_at_once, requeue_revives_a_dead_task,
     retry_waits_out_the_backoff_and_demotes,
 };
 pub use job_admin::{
