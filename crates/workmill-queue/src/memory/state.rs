@@ -1,7 +1,7 @@
 //! `State`: everything the memory backend guards with its one lock, and the operations that add and hand out tasks.
 //!
 //! The operations that finish, fail, hand back and remove tasks are in
-//! `transitions.rs`. Every status change goes through [`State::set_status`],
+//! `transitions.rs`. Every status change goes through [`set_status`],
 //! which asks [`TaskStatus::transition`] and keeps the gauges of
 //! [`QueueStats`] in step, so the stats add up after every operation.
 
