@@ -305,8 +305,9 @@ pub const BUILTINS: &[Builtin] = &[
     ),
     builtin!(
         CountWords,
-        "counts the words of a text",
-        "\"the quick brown fox\""
+        "counts the words of a text file that every worker can read (path; offset and len \
+         in bytes for a split of it)",
+        r#"{"path":"/tmp/corpus.txt"}"#
     ),
     Builtin {
         name: MergeCounts::NAME,

@@ -8,9 +8,13 @@ use workmill::TaskStatus;
 /// The backend used when `--backend` is not given: a SQLite file in the working directory.
 pub const DEFAULT_BACKEND: &str = "sqlite://workmill.db";
 
+/// The environment the binary reads, for `--help`.
+const LOG_HELP: &str = "Environment:\n  WORKMILL_LOG  what the library logs on stderr (a worker waiting for a store it \
+cannot open, leases it could not extend): off, error, warn, info, debug or trace [default: warn]";
+
 /// workmill: distribute work in Rust. Run the demo, run workers, and operate a task queue.
 #[derive(Debug, Parser)]
-#[command(name = "workmill", version, about, long_about = None)]
+#[command(name = "workmill", version, about, long_about = None, after_help = LOG_HELP)]
 pub struct Cli {
     /// The options every command takes.
     #[command(flatten)]
@@ -23,8 +27,9 @@ pub struct Cli {
 /// Options every command takes, before or after its name.
 #[derive(Clone, Debug, Args)]
 pub struct Global {
-    /// The queue backend: sqlite://path/to/tasks.db, memory://, postgres://... or redis://...
-    /// (the last two with the CLI's `postgres` and `redis` features).
+    /// The queue backend: sqlite://path/to/tasks.db, postgres://... or redis://... (the last
+    /// two with the CLI's `postgres` and `redis` features). memory:// is refused: each process
+    /// would get a new, empty queue of its own.
     #[arg(long, global = true, value_name = "URL", default_value = DEFAULT_BACKEND)]
     pub backend: String,
     /// Print machine-readable JSON on stdout instead of text.
@@ -40,6 +45,7 @@ pub enum Command {
     /// temporary directory (or --keep DIR), whatever --backend says.
     Demo(DemoArgs),
     /// Run the built-in tasks from the backend until SIGTERM or Ctrl-C.
+    #[command(after_help = LOG_HELP)]
     Worker(WorkerArgs),
     /// Enqueue a built-in task.
     Submit(SubmitArgs),
@@ -85,7 +91,9 @@ pub struct DemoArgs {
     /// Seed of the corpus, the unreliable tasks' failures and the simulator.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
-    /// Keep the demo's SQLite files in this directory instead of a temporary one.
+    /// Keep the demo's files (tasks.db, wordcount.db, corpus.txt) in this directory, created
+    /// if missing, instead of a temporary one. Refused before any work if DIR already holds any
+    /// of them: the demo never overwrites a file, so give each run its own directory.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
 }

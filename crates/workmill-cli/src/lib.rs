@@ -15,8 +15,10 @@
 //! code is 2 for a usage error (bad arguments, a bad URL, an unknown id or task) and 1 for
 //! other failures, a failed demo check included.
 //!
-//! The binary is thin: [`main_with_args`] parses with clap ([`cli::Cli`]) and hands the
-//! command to [`commands::dispatch`], which the tests call directly too.
+//! The binary is thin: [`main`] installs the log on stderr ([`logging`]: the library's
+//! warnings and errors, `WORKMILL_LOG=info|debug|...` for more, `off` for none), then
+//! [`main_with_args`] parses with clap ([`cli::Cli`]) and hands the command to
+//! [`commands::dispatch`], which the tests call directly too.
 //!
 //! # Examples
 //!
@@ -47,6 +49,7 @@ pub mod commands;
 pub mod corpus;
 pub mod demo;
 pub mod error;
+pub mod logging;
 pub mod table;
 pub mod view;
 
@@ -58,6 +61,16 @@ use clap::error::ErrorKind;
 
 use crate::cli::Cli;
 use crate::error::{CliError, EXIT_USAGE};
+
+/// The `workmill` binary: installs the log on stderr at the level `WORKMILL_LOG` names
+/// ([`logging`]), then runs the process's command line with [`main_with_args`]; returns the
+/// exit code. A bad `WORKMILL_LOG` is a usage error, before any command runs.
+pub fn main() -> u8 {
+    if let Err(error) = logging::install_from_env() {
+        return report(&error);
+    }
+    main_with_args(std::env::args_os())
+}
 
 /// Runs the command line `args` (program name first), writing results to stdout and one line
 /// per error to stderr; returns the exit code.

@@ -1,7 +1,8 @@
-//! The `workmill` binary: parses the command line and exits with the code the command gives.
+//! The `workmill` binary: installs its log on stderr, parses the command line and exits with
+//! the code the command gives.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(workmill_cli::main_with_args(std::env::args_os()))
+    ExitCode::from(workmill_cli::main())
 }

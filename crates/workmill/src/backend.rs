@@ -182,10 +182,13 @@ impl Backend {
     }
 
     /// True when opening the URL again reaches the same tasks (a file, a server),
-    /// so that a worker may reconnect; false for `memory://`, where every open
-    /// makes a new, empty queue.
+    /// so that a worker may reconnect; false for `memory://` and SQLite's
+    /// in-memory database (`sqlite::memory:`), where every open makes a new,
+    /// empty queue.
     pub fn is_durable(&self) -> bool {
         self.scheme.durable
+            && !(self.scheme.name == "sqlite"
+                && matches!(self.url.as_str(), "sqlite::memory:" | "sqlite://:memory:"))
     }
 
     /// Connects to the backend: opens (and, for SQLite, creates and migrates) the store.

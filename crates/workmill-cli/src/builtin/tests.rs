@@ -40,6 +40,38 @@ fn json_inputs_round_trip_through_the_payload() {
 }
 
 #[test]
+fn every_example_input_is_one_its_task_takes() {
+    // The example is what a wrong input's error recommends: it must be one the task accepts,
+    // and its stored payload must read back with the task's own decoder.
+    let mut checked = 0;
+    for task in BUILTINS.iter().filter(|task| task.input.is_some()) {
+        let input: serde_json::Value = serde_json::from_str(task.example).unwrap_or_else(|e| {
+            panic!("{}'s example {} is not JSON: {e}", task.name, task.example)
+        });
+        let payload = task
+            .encode_input(input.clone())
+            .unwrap_or_else(|e| panic!("{}'s example is refused: {e}", task.name));
+        let stored = task
+            .input_json(&payload)
+            .unwrap_or_else(|| panic!("{}'s example does not decode", task.name));
+        assert_eq!(
+            task.encode_input(stored).as_deref(),
+            Ok(&payload[..]),
+            "{}'s example does not read back as itself",
+            task.name
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        BUILTINS.len() - 1,
+        "only words.merge has no decoder"
+    );
+    let count = find("words.count").unwrap();
+    assert!(count.example.contains("path"), "{}", count.example);
+}
+
+#[test]
 fn a_wrong_input_says_what_was_expected() {
     let error = find("square")
         .unwrap()

@@ -14,7 +14,7 @@ mod priority;
 mod progress;
 mod wordcount;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -49,12 +49,48 @@ pub struct DemoSummary {
     pub checks: Vec<Check>,
 }
 
+/// Step (a)'s corpus, which its maps read.
+const CORPUS_FILE: &str = "corpus.txt";
+/// Step (a)'s SQLite file.
+const WORDCOUNT_DB: &str = "wordcount.db";
+/// Step (b)'s SQLite file.
+const TASKS_DB: &str = "tasks.db";
+
+/// The demo's files already in `dir`: its corpus and SQLite files, with their journals.
+///
+/// `--keep DIR` must hold none. Step (b) submits the seed's fixed task ids, so on an earlier
+/// run's `tasks.db` it fails, after the whole word count, with a taken id; and the corpus
+/// would overwrite a `corpus.txt` that may be the user's. A dangling link counts as a file:
+/// writing through it would create one where the user did not ask.
+fn files_in_the_way(dir: &Path) -> Vec<PathBuf> {
+    let mut names = vec![CORPUS_FILE.to_owned()];
+    for db in [WORDCOUNT_DB, TASKS_DB] {
+        names.extend(["", "-wal", "-shm", "-journal"].map(|suffix| format!("{db}{suffix}")));
+    }
+    names
+        .into_iter()
+        .map(|name| dir.join(name))
+        .filter(|path| path.symlink_metadata().is_ok())
+        .collect()
+}
+
 /// Runs the demo and prints its summary; an error if a step could not run or a check failed.
 pub fn run(args: &DemoArgs, output: &mut Output<'_>) -> Result<(), CliError> {
     let start = Instant::now();
     let temporary;
     let dir: &Path = match &args.keep {
         Some(dir) => {
+            // Before any work, and without deleting anything: the files may be the user's.
+            let taken = files_in_the_way(dir);
+            if !taken.is_empty() {
+                let taken: Vec<String> = taken.iter().map(|p| p.display().to_string()).collect();
+                return Err(CliError::Usage(format!(
+                    "--keep {} already holds files the demo writes ({}); the demo does not \
+                     overwrite them: remove them, or keep this run in another directory",
+                    dir.display(),
+                    taken.join(", ")
+                )));
+            }
             std::fs::create_dir_all(dir).map_err(|error| {
                 CliError::Usage(format!("cannot create {}: {error}", dir.display()))
             })?;

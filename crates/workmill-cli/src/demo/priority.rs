@@ -10,7 +10,7 @@ use workmill::{Backoff, Priority, QueueStats, RetryPolicy, Runtime, Shutdown, Ta
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
-use super::sqlite_url;
+use super::{TASKS_DB, sqlite_url};
 use crate::builtin::{self, Flaky};
 use crate::cli::DemoArgs;
 use crate::error::CliError;
@@ -57,32 +57,28 @@ pub struct PriorityReport {
 }
 
 /// The scenario's tasks: the seed's ids, priorities and failure rates.
+///
+/// The nine keys are `seed * 10` plus 0 to 8, wrapping: any `--seed` is accepted, and a
+/// wrapped key is as good a key as any (keys only seed the failure draws).
 fn scenario(seed: u64) -> Vec<(String, Priority, Flaky)> {
-    let task = |key: u64, failure_rate: f64| Flaky {
-        key,
+    let base = seed.wrapping_mul(10);
+    let task = |offset: u64, failure_rate: f64| Flaky {
+        key: base.wrapping_add(offset),
         failure_rate,
         work_ms: WORK_MS,
     };
     let mut tasks = Vec::new();
     for i in 0..3u64 {
-        tasks.push((
-            format!("high_priority_{i}"),
-            Priority::HIGH,
-            task(seed * 10 + i, 0.0),
-        ));
+        tasks.push((format!("high_priority_{i}"), Priority::HIGH, task(i, 0.0)));
     }
     for i in 0..3u64 {
-        tasks.push((
-            format!("low_priority_{i}"),
-            Priority::LOW,
-            task(seed * 10 + 3 + i, 0.0),
-        ));
+        tasks.push((format!("low_priority_{i}"), Priority::LOW, task(3 + i, 0.0)));
     }
     for i in 0..3u64 {
         tasks.push((
             format!("unreliable_{i}"),
             Priority::NORMAL,
-            task(seed * 10 + 6 + i, FAILURE_RATE),
+            task(6 + i, FAILURE_RATE),
         ));
     }
     tasks
@@ -110,7 +106,7 @@ pub(super) fn run(
     // Paused, so that every task waits before the first is taken, as in the seed, and one task
     // per reservation, so that reservations follow the priorities exactly.
     let runtime = Runtime::builder()
-        .url(sqlite_url(&dir.join("tasks.db")))
+        .url(sqlite_url(&dir.join(TASKS_DB)))
         .threads(usize::from(args.threads))
         .max_batch(1)
         .registry(builtin::registry()?)
@@ -260,6 +256,27 @@ mod tests {
         assert!(tasks[6..].iter().all(|(id, _, task)| {
             id.starts_with("unreliable_") && task.failure_rate == FAILURE_RATE
         }));
+    }
+
+    #[test]
+    fn any_seed_makes_nine_keys_and_ordinary_seeds_keep_theirs() {
+        let keys = |seed| {
+            scenario(seed)
+                .iter()
+                .map(|(.., task)| task.key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(2026), (20_260..20_269).collect::<Vec<u64>>());
+        assert_eq!(keys(0), (0..9).collect::<Vec<u64>>());
+        // Past u64::MAX / 10 the keys wrap instead of overflowing (a panic in debug builds).
+        let wrapped = keys(u64::MAX);
+        assert_eq!(wrapped[0], u64::MAX.wrapping_mul(10));
+        assert_eq!(wrapped[8], u64::MAX.wrapping_mul(10).wrapping_add(8));
+        let mut distinct = wrapped.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 9, "{wrapped:?}");
+        assert_eq!(keys(u64::MAX / 10 + 1).len(), 9);
     }
 
     #[test]

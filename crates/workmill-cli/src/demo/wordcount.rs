@@ -13,7 +13,7 @@ use workmill_mapreduce::MapReduce;
 
 use super::checks::{Check, Checks};
 use super::progress::Progress;
-use super::sqlite_url;
+use super::{CORPUS_FILE, WORDCOUNT_DB, sqlite_url};
 use crate::builtin::{self, CountWords, MergeCounts, WordCounts};
 use crate::cli::DemoArgs;
 use crate::corpus::{self, CorpusSpec};
@@ -68,7 +68,7 @@ pub(super) fn run(
         ..CorpusSpec::new(args.size)
     };
     let text = corpus::generate(&spec);
-    let path = dir.join("corpus.txt");
+    let path = dir.join(CORPUS_FILE);
     std::fs::write(&path, &text).map_err(|error| {
         CliError::Demo(format!(
             "cannot write the corpus to {}: {error}",
@@ -106,7 +106,7 @@ pub(super) fn run(
     // One map per reservation, so that each thread takes a map as it frees up rather than a
     // batch of them that the other thread could have run.
     let runtime = Runtime::builder()
-        .url(sqlite_url(&dir.join("wordcount.db")))
+        .url(sqlite_url(&dir.join(WORDCOUNT_DB)))
         .threads(usize::from(args.threads))
         .max_batch(1)
         .registry(builtin::registry()?)

@@ -70,6 +70,71 @@ fn a_small_demo_passes_every_check() {
         dead.as_array().unwrap().len() as u64,
         stats["dead"].as_u64().unwrap()
     );
+
+    // A second run in the same directory is refused before any work, and the first run's
+    // files are left as they were.
+    let before = std::fs::read(keep.join("corpus.txt")).unwrap();
+    let started = std::time::Instant::now();
+    let output = bench.run(&["demo", "--size", "256KB", "--keep", keep.to_str().unwrap()]);
+    let message = crate::stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("already holds files the demo writes")
+            && message.contains(&keep.join("tasks.db").display().to_string())
+            && message.contains(&keep.join("wordcount.db").display().to_string()),
+        "{message}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(output.stdout.is_empty(), "{}", crate::stdout(&output));
+    assert_eq!(std::fs::read(keep.join("corpus.txt")).unwrap(), before);
+}
+
+#[test]
+fn keep_never_overwrites_a_file_of_the_users() {
+    let bench = Bench::new();
+    let keep = bench.path().with_file_name("mine");
+    std::fs::create_dir(&keep).unwrap();
+    std::fs::write(keep.join("corpus.txt"), "my own corpus").unwrap();
+    let output = bench.run(&[
+        "demo",
+        "--size",
+        "64KB",
+        "--chunk",
+        "8KB",
+        "--balance-tasks",
+        "2000",
+        "--keep",
+        keep.to_str().unwrap(),
+    ]);
+    let message = crate::stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains(&keep.join("corpus.txt").display().to_string()),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(keep.join("corpus.txt")).unwrap(),
+        "my own corpus"
+    );
+    assert!(!keep.join("tasks.db").exists() && !keep.join("wordcount.db").exists());
+}
+
+#[test]
+fn any_seed_runs() {
+    let bench = Bench::new();
+    let summary = bench.json(&[
+        "demo",
+        "--size",
+        "16KB",
+        "--chunk",
+        "4KB",
+        "--balance-tasks",
+        "2000",
+        "--seed",
+        &u64::MAX.to_string(),
+    ]);
+    assert_eq!(summary["priority"]["tasks"].as_array().unwrap().len(), 9);
 }
 
 #[test]

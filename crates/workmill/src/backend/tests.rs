@@ -45,6 +45,10 @@ fn sqlite_urls_open_one_shared_file() {
     assert_eq!(backend.scheme(), "sqlite");
     assert!(backend.url().starts_with("sqlite://"));
     assert!(backend.is_durable());
+    // An in-memory database is new at every open, like `memory://`.
+    for private in ["sqlite::memory:", "sqlite://:memory:"] {
+        assert!(!Backend::parse(private).unwrap().is_durable(), "{private}");
+    }
 
     let producer = backend.open().unwrap();
     let id = producer.enqueue(NewTask::new("a", vec![1])).unwrap();
