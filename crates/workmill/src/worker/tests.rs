@@ -62,15 +62,15 @@ fn a_loop_runs_everything_then_stops_with_a_report() {
     assert_eq!(
         report,
         LoopReport {
-            attempts: 503,
+            attempts: 504,
             completed: 500,
-            failed: 3,
+            failed: 4,
             released: 0,
             lost_leases: 0,
             unrecorded: 0,
             backend_errors: 0,
         },
-        "the panicking task ran twice (retryable), the unknown one once"
+        "the panicking task and the unknown one ran twice each (both retryable)"
     );
     for (i, id) in ids.iter().take(500).enumerate() {
         let record = queue.status(id).unwrap();
@@ -81,6 +81,12 @@ fn a_loop_runs_everything_then_stops_with_a_report() {
     let panicked = queue.status(&ids[500]).unwrap();
     assert_eq!(panicked.attempts, 2);
     assert!(panicked.last_error.unwrap().message.contains("panic on 1"));
+    let unknown = queue.status(&ids[501]).unwrap();
+    assert_eq!((unknown.status, unknown.attempts), (TaskStatus::Dead, 2));
+    assert_eq!(
+        unknown.last_error.unwrap().kind,
+        workmill_core::FailureKind::UnknownTask
+    );
 }
 
 #[test]
