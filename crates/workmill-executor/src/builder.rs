@@ -147,7 +147,9 @@ impl ThreadPoolBuilder {
 
     /// Called on the worker thread with the payload of every panic in a
     /// `'static` spawned task (`spawn`, `spawn_with`, `Worker::submit`),
-    /// before the panic is handed to the task's `JoinHandle`. Panics in
+    /// before the panic is handed to the task's `JoinHandle`, and of a panic
+    /// in dropping the result of a task whose handle was dropped, which has
+    /// no other owner. Panics in
     /// `join`, `scope` and `install` propagate to their caller instead.
     /// Without a handler such panics are still caught: a worker never dies.
     pub fn panic_handler<F>(mut self, handler: F) -> ThreadPoolBuilder

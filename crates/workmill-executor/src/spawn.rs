@@ -355,7 +355,13 @@ where
         let worker = unsafe { &*WorkerThread::current() };
         let registry = worker.registry();
         queued.try_run(registry);
-        drop(queued);
+        // With its handle gone, this is the last reference, and dropping it drops the
+        // task's result here. A panic in that `Drop` has no owner to go to, and must not
+        // unwind into the worker: it may be waiting in a `join` whose frame a thief is
+        // using, and `job_finished` must run. It goes to the panic handler.
+        if let Err(payload) = unwind::halt_unwinding(move || drop(queued)) {
+            registry.report_panic(&*payload);
+        }
         registry.job_finished();
     };
     // On the heap, not in a block (see `block.rs`): a `'static` task may run

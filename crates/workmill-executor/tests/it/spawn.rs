@@ -82,6 +82,41 @@ fn a_panicking_task_reaches_its_handle_and_the_handler_and_the_worker_survives()
     assert_eq!(pool.current_num_threads(), 1);
 }
 
+/// Panics when dropped: a result whose `Drop` fails.
+struct DropBomb;
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        panic!("the result's drop failed");
+    }
+}
+
+#[test]
+fn a_panic_dropping_an_unwanted_result_goes_to_the_handler_and_the_worker_lives_on() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&seen);
+    let pool = ThreadPool::builder()
+        .num_threads(1)
+        .panic_handler(move |payload| {
+            if payload.downcast_ref::<&str>() == Some(&"the result's drop failed") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    let release = block_workers(&pool);
+    // Its handle is dropped while it waits, so the worker drops its result.
+    drop(pool.spawn(|| DropBomb));
+    drop(release);
+    eventually("the handler saw the drop's panic", || {
+        seen.load(Ordering::SeqCst) == 1
+    });
+    // The worker survived, and the pool still counts its work right: it runs tasks and its
+    // drop (which waits for outstanding work) returns.
+    assert_eq!(pool.spawn(|| 5).join().unwrap(), 5);
+    drop(pool);
+}
+
 #[test]
 fn cancel_prevents_a_queued_task_and_reports_it() {
     let pool = pool(1);
