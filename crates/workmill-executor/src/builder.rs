@@ -136,7 +136,9 @@ impl ThreadPoolBuilder {
     /// Called on each worker thread, with its index, just before it exits.
     ///
     /// The pool is shutting down by then: a task the handler spawns on this
-    /// pool runs on the exiting thread before it ends.
+    /// pool runs on the exiting thread before it ends. It must not wait for
+    /// the other workers (a `broadcast`, or a task it hands them): they may
+    /// have exited already, and the wait would never end.
     pub fn exit_handler<F>(mut self, handler: F) -> ThreadPoolBuilder
     where
         F: Fn(usize) + Send + Sync + 'static,

@@ -63,6 +63,10 @@ mod mutex_queue {
             lock(&self.items).push_back(item);
         }
 
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.items).is_empty()
+        }
+
         pub(crate) fn pop(&self) -> Option<T> {
             lock(&self.items).pop_back()
         }

@@ -28,11 +28,14 @@ impl FnContext {
         FnContext { migrated }
     }
 
-    /// True when this closure was taken by another worker (stolen) instead of
-    /// running right after the first closure on the thread that called `join`.
+    /// True when this closure did not run right after the first closure on
+    /// the thread that called `join`: another worker took it (stolen), or the
+    /// calling worker took it up itself while it waited for other work (in a
+    /// `join`, `scope` or `JoinHandle::join` further down its stack, or in
+    /// [`yield_now`](crate::yield_now)), possibly before the first closure ended.
     ///
-    /// Always false for the first closure. A stolen closure means a worker
-    /// was idle and came for work: that is the signal of steal demand that
+    /// Always false for the first closure. A closure taken up so means a
+    /// worker had nothing else to do: that is the signal of demand that
     /// adaptive splitting keys on (see [`join_context`]).
     #[inline]
     pub fn migrated(&self) -> bool {

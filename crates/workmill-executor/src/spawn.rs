@@ -10,10 +10,11 @@ use workmill_core::Priority;
 
 use crate::global;
 use crate::job::HeapJob;
+use crate::latch::CoreLatch;
 use crate::registry::Registry;
-use crate::sync::{AtomicU8, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
+use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, lock, wait};
 use crate::unwind::{self, Panic};
-use crate::worker::{Search, WorkerThread};
+use crate::worker::WorkerThread;
 
 /// The priority lane of a spawned task. Workers take high-lane tasks before
 /// anything else queued, and low-lane tasks only when nothing else is left.
@@ -114,11 +115,21 @@ const CANCELLED: u8 = 3;
 ///
 /// `state` decides who may touch `func`: whoever moves it out of `QUEUED`
 /// (the worker that runs it, a joiner that runs it inline, or `cancel`).
+///
+/// A thread outside the pool waits for the result on `done`. A worker of the
+/// pool waits on `latch` instead, by the pool's sleep protocol, so that it
+/// keeps running other work, its broadcast copies included, and sleeps like
+/// any idle worker; the runner sets the latch and wakes it (`waiter`).
 pub(crate) struct TaskCell<F, T> {
     state: AtomicU8,
     func: UnsafeCell<Option<F>>,
     result: Mutex<Option<Result<T, TaskPanicked>>>,
     done: Condvar,
+    latch: CoreLatch,
+    /// The index of the worker waiting on `latch`, written before it can sleep.
+    waiter: AtomicUsize,
+    /// One more than the index of the worker that runs the task; 0 before it starts.
+    runner: AtomicUsize,
 }
 
 // SAFETY: `func` is only accessed by the single thread that won the state
@@ -136,11 +147,15 @@ where
             func: UnsafeCell::new(Some(func)),
             result: Mutex::new(None),
             done: Condvar::new(),
+            latch: CoreLatch::new(),
+            waiter: AtomicUsize::new(0),
+            runner: AtomicUsize::new(0),
         }
     }
 
-    /// Runs the task if nobody started or cancelled it; true if this call ran it.
-    pub(crate) fn try_run(&self, registry: &Registry) -> bool {
+    /// Runs the task on worker `worker` of `registry` if nobody started or cancelled it;
+    /// true if this call ran it.
+    pub(crate) fn try_run(&self, registry: &Registry, worker: usize) -> bool {
         if self
             .state
             .compare_exchange(QUEUED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
@@ -148,6 +163,8 @@ where
         {
             return false;
         }
+        // Read only by a joiner on this same worker (see `runs_below`): no ordering needed.
+        self.runner.store(worker + 1, Ordering::Relaxed);
         // SAFETY: we won the transition out of QUEUED, so `func` is ours alone.
         let func = self.func.with_mut(|func| unsafe { (*func).take() });
         let Some(func) = func else {
@@ -161,7 +178,24 @@ where
         *slot = Some(result);
         self.state.store(DONE, Ordering::Release);
         self.done.notify_all();
+        drop(slot);
+        // SAFETY: the caller holds the cell (an `Arc`) for the whole call, so it stays live
+        // after the swap too.
+        if unsafe { CoreLatch::set(&self.latch) } {
+            // The waiter wrote its index before it could fall asleep, and the swap that
+            // found it asleep orders that write before this load.
+            registry
+                .sleep
+                .wake_specific(self.waiter.load(Ordering::Relaxed));
+        }
         true
+    }
+
+    /// True if the task is running on worker `worker`: lower on that worker's own stack
+    /// when the worker asks, so it cannot finish before the caller's job returns.
+    pub(crate) fn runs_below(&self, worker: usize) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+            && self.runner.load(Ordering::Relaxed) == worker + 1
     }
 
     /// Prevents the task from starting; true if it had not started.
@@ -197,7 +231,10 @@ where
 
 /// What a `JoinHandle` needs from its task, without naming the closure's type.
 trait TaskControl<T>: Send + Sync {
-    fn try_run(&self, registry: &Registry) -> bool;
+    fn try_run(&self, registry: &Registry, worker: usize) -> bool;
+    fn runs_below(&self, worker: usize) -> bool;
+    /// Makes worker `worker` the one the runner wakes, and returns the latch it waits on.
+    fn waiter_latch(&self, worker: usize) -> &CoreLatch;
     fn cancel(&self) -> bool;
     fn is_finished(&self) -> bool;
     fn wait(&self) -> Result<T, TaskPanicked>;
@@ -208,8 +245,15 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    fn try_run(&self, registry: &Registry) -> bool {
-        TaskCell::try_run(self, registry)
+    fn try_run(&self, registry: &Registry, worker: usize) -> bool {
+        TaskCell::try_run(self, registry, worker)
+    }
+    fn runs_below(&self, worker: usize) -> bool {
+        TaskCell::runs_below(self, worker)
+    }
+    fn waiter_latch(&self, worker: usize) -> &CoreLatch {
+        self.waiter.store(worker, Ordering::Relaxed);
+        &self.latch
     }
     fn cancel(&self) -> bool {
         TaskCell::cancel(self)
@@ -250,13 +294,22 @@ impl<T> fmt::Debug for JoinHandle<T> {
 impl<T: Send> JoinHandle<T> {
     /// Waits for the task and returns its result, or [`TaskPanicked`] if it panicked.
     ///
-    /// On a worker of the task's pool this never deadlocks: a task that has
-    /// not started yet runs right here, inline; one that is running elsewhere
-    /// is waited for while this worker runs other queued work.
+    /// On a worker of the task's pool, a task that has not started yet runs
+    /// right here, inline; one that is running on another worker is waited
+    /// for as an idle worker waits, running other work meanwhile (broadcasts
+    /// included) and sleeping when there is none.
     ///
     /// # Errors
     ///
     /// [`TaskPanicked`] if the task panicked.
+    ///
+    /// # Panics
+    ///
+    /// If the task is running lower on this same worker's stack: this worker
+    /// took up the calling job while that task waited for something, so the
+    /// task cannot go on until the caller returns, and waiting would never
+    /// end. (A chain of tasks that each join the one spawned before them can
+    /// do this.) The panic reaches the caller's own handle or `join`.
     ///
     /// # Examples
     ///
@@ -277,16 +330,14 @@ impl<T: Send> JoinHandle<T> {
         // SAFETY: a non-null current worker is alive on this thread.
         if let Some(worker) = unsafe { worker.as_ref() }
             && std::ptr::eq(&**worker.registry(), self.registry)
-            && !self.task.try_run(worker.registry())
+            && !self.task.try_run(worker.registry(), worker.index())
         {
-            while !self.task.is_finished() {
-                // Impatient: a worker about to block takes any offered work.
-                match worker.find_work(Search::Now) {
-                    Some(job) => worker.execute(job),
-                    // The task is running on another worker: block until it ends.
-                    None => break,
-                }
-            }
+            assert!(
+                !self.task.runs_below(worker.index()),
+                "JoinHandle::join would wait forever: the task runs lower on this worker's own \
+                 stack, and cannot go on until the caller returns"
+            );
+            worker.wait_until(self.task.waiter_latch(worker.index()));
         }
         self.task.wait()
     }
@@ -354,7 +405,7 @@ where
         // SAFETY: jobs run on a worker of the registry they were queued on.
         let worker = unsafe { &*WorkerThread::current() };
         let registry = worker.registry();
-        queued.try_run(registry);
+        queued.try_run(registry, worker.index());
         // With its handle gone, this is the last reference, and dropping it drops the
         // task's result here. A panic in that `Drop` has no owner to go to, and must not
         // unwind into the worker: it may be waiting in a `join` whose frame a thief is

@@ -229,12 +229,20 @@ impl WorkerThread {
         }
         if let Some(job) = self.steal(search) {
             bump(&info.steals);
+            self.announce_moved_jobs();
             return Some(job);
         }
         for lane in [Lane::Normal, Lane::Low] {
             let injector = registry.lane(lane);
-            if let Some(job) = take(|| injector.steal_batch_and_pop(&self.deque)) {
+            // Low tasks one at a time: a batch in this worker's deque would run before
+            // normal tasks that arrive after it, and low tasks wait for those.
+            let stolen = match lane {
+                Lane::Low => take(|| injector.steal()),
+                _ => take(|| injector.steal_batch_and_pop(&self.deque)),
+            };
+            if let Some(job) = stolen {
                 bump(&info.injected);
+                self.announce_moved_jobs();
                 // Work from outside often opens a computation that forks soon
                 // (an `install`): if every other worker sleeps, wake one now,
                 // so that it is running, on a CPU the scheduler found idle,
@@ -251,6 +259,17 @@ impl WorkerThread {
             }
         }
         None
+    }
+
+    /// After a batch steal moved jobs into this worker's deque: the jobs were published
+    /// where a worker falling asleep may already have looked, and a sleeper's last search
+    /// may have missed them in transit, so they are published again (see
+    /// `sleep/README.md`). Nothing is done when the batch was the one job returned.
+    #[inline]
+    fn announce_moved_jobs(&self) {
+        if !self.deque.is_empty() {
+            self.registry.sleep.new_jobs();
+        }
     }
 
     /// Steals from the other workers, starting at a random one: shared join

@@ -13,8 +13,8 @@ mod std_tests {
         let registry = Registry::for_test(1);
         let cell = TaskCell::new(|| 5);
         assert!(!cell.is_finished());
-        assert!(cell.try_run(&registry));
-        assert!(!cell.try_run(&registry), "a second run is refused");
+        assert!(cell.try_run(&registry, 0));
+        assert!(!cell.try_run(&registry, 0), "a second run is refused");
         assert!(cell.is_finished());
         assert!(!cell.cancel(), "a finished task cannot be cancelled");
         assert_eq!(cell.wait().unwrap(), 5);
@@ -26,7 +26,7 @@ mod std_tests {
         let cell = TaskCell::new(|| -> u8 { unreachable!("cancelled") });
         assert!(cell.cancel());
         assert!(!cell.cancel());
-        assert!(!cell.try_run(&registry));
+        assert!(!cell.try_run(&registry, 0));
         assert!(!cell.is_finished());
     }
 
@@ -34,7 +34,7 @@ mod std_tests {
     fn a_panic_becomes_task_panicked() {
         let registry = Registry::for_test(1);
         let cell = TaskCell::new(|| -> u8 { panic!("boom") });
-        assert!(cell.try_run(&registry));
+        assert!(cell.try_run(&registry, 0));
         let err = cell.wait().unwrap_err();
         assert_eq!(err.message(), "boom");
         assert!(format!("{err:?}").contains("boom"));
@@ -66,7 +66,7 @@ fn loom_join_handle_completion_against_cancel() {
         }));
         let worker = {
             let cell = Arc::clone(&cell);
-            thread::spawn(move || cell.try_run(&registry))
+            thread::spawn(move || cell.try_run(&registry, 0))
         };
         let cancelled = cell.cancel();
         let ran_it = worker.join().unwrap();
@@ -87,9 +87,32 @@ fn loom_join_handle_wait_sees_completion() {
         let cell = Arc::new(TaskCell::new(|| 3));
         let worker = {
             let cell = Arc::clone(&cell);
-            thread::spawn(move || cell.try_run(&registry))
+            thread::spawn(move || cell.try_run(&registry, 0))
         };
         assert_eq!(cell.wait().unwrap(), 3);
         assert!(worker.join().unwrap());
+    });
+}
+
+/// A worker joins a task running on another worker: it waits on the task's latch by the
+/// pool's sleep protocol, and the runner's completion always wakes it (a lost wake-up would
+/// leave it asleep, which loom reports as a deadlock).
+#[cfg(workmill_loom)]
+#[test]
+fn loom_a_worker_joining_a_running_task_is_woken_by_its_completion() {
+    loom::model(|| {
+        let registry = Registry::for_test(2);
+        let cell = Arc::new(TaskCell::new(|| 5));
+        let runner = {
+            let (cell, registry) = (Arc::clone(&cell), crate::sync::Arc::clone(&registry));
+            thread::spawn(move || cell.try_run(&registry, 1))
+        };
+        let latch = TaskControl::waiter_latch(&*cell, 0);
+        let mut idle = registry.sleep.start_looking(0);
+        while !latch.probe() {
+            registry.sleep.no_work_found(&mut idle, latch);
+        }
+        assert_eq!(cell.wait().unwrap(), 5);
+        assert!(runner.join().unwrap());
     });
 }

@@ -82,6 +82,116 @@ fn a_panicking_task_reaches_its_handle_and_the_handler_and_the_worker_survives()
     assert_eq!(pool.current_num_threads(), 1);
 }
 
+/// The result of `handle.join()`, or a failure naming `what` if it takes longer than 30 s.
+fn join_within<T: Send + 'static>(
+    handle: workmill_executor::JoinHandle<T>,
+    what: &str,
+) -> Result<T, workmill_executor::TaskPanicked> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(handle.join()));
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("never returned: {what}"))
+}
+
+#[test]
+fn joining_a_task_lower_on_the_same_worker_panics_instead_of_hanging() {
+    // Not dropped if the test fails: dropping it would wait for the hung task forever.
+    let pool = std::mem::ManuallyDrop::new(pool(2));
+    let (x_started, x_started_rx) = mpsc::channel();
+    let (release_x, x_waits) = mpsc::channel::<()>();
+    let x = pool.spawn(move || {
+        x_started.send(()).unwrap();
+        x_waits.recv().unwrap();
+    });
+    x_started_rx.recv().unwrap();
+    // Y, on the other worker, waits for X and takes up queued work meanwhile: Z.
+    let (y_waiting, y_waiting_rx) = mpsc::channel();
+    let y = pool.spawn(move || {
+        y_waiting.send(()).unwrap();
+        x.join().unwrap();
+        "y done"
+    });
+    y_waiting_rx.recv().unwrap();
+    let z = pool.spawn(move || y.join().unwrap());
+    let err = join_within(z, "Z's join of the task below it").unwrap_err();
+    assert!(
+        err.message().contains("lower on this worker's own stack"),
+        "{}",
+        err.message()
+    );
+    // Y itself goes on once X ends.
+    release_x.send(()).unwrap();
+    eventually("the pool is idle again", || {
+        pool.metrics().total().tasks_run >= 3
+    });
+    drop(std::mem::ManuallyDrop::into_inner(pool));
+}
+
+#[test]
+fn a_worker_joining_a_task_runs_its_copy_of_a_broadcast() {
+    // Not dropped if the test fails: dropping it would wait for the hung task forever.
+    let pool = std::mem::ManuallyDrop::new(pool(2));
+    let (y_started, y_started_rx) = mpsc::channel();
+    let (go, y_waits) = mpsc::channel::<()>();
+    let y = pool.spawn(move || {
+        y_started.send(()).unwrap();
+        y_waits.recv().unwrap();
+        // Needs a copy run by every worker, the one waiting in `join` included.
+        workmill_executor::broadcast(|ctx| ctx.index()).len()
+    });
+    y_started_rx.recv().unwrap();
+    let (z_started, z_started_rx) = mpsc::channel();
+    let z = pool.spawn(move || {
+        z_started.send(()).unwrap();
+        y.join().unwrap()
+    });
+    z_started_rx.recv().unwrap();
+    go.send(()).unwrap();
+    assert_eq!(join_within(z, "a join across a broadcast").unwrap(), 2);
+    drop(std::mem::ManuallyDrop::into_inner(pool));
+}
+
+#[test]
+fn low_tasks_taken_by_a_worker_do_not_run_before_normal_tasks_that_arrive_later() {
+    let pool = pool(1);
+    let release = block_workers(&pool);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (first_low_started, first_low_started_rx) = mpsc::channel();
+    let (go, first_low_waits) = mpsc::channel::<()>();
+    // Only the first low task waits, for the normal task to be queued.
+    let mut gate = Some((first_low_started, first_low_waits));
+    let lows: Vec<_> = (0..10)
+        .map(|i| {
+            let log = Arc::clone(&log);
+            let gate = gate.take();
+            pool.spawn_with(Lane::Low, move || {
+                if let Some((started, waits)) = gate {
+                    started.send(()).unwrap();
+                    waits.recv().unwrap();
+                }
+                log.lock().unwrap().push(format!("low {i}"));
+            })
+        })
+        .collect();
+    drop(release);
+    first_low_started_rx.recv().unwrap();
+    let normal = {
+        let log = Arc::clone(&log);
+        pool.spawn(move || log.lock().unwrap().push("normal".to_owned()))
+    };
+    go.send(()).unwrap();
+    normal.join().unwrap();
+    for low in lows {
+        low.join().unwrap();
+    }
+    let log = log.lock().unwrap();
+    assert_eq!(
+        &log[..2],
+        ["low 0", "normal"],
+        "the normal task runs as soon as the running low one ends: {log:?}"
+    );
+}
+
 /// Panics when dropped: a result whose `Drop` fails.
 struct DropBomb;
 
