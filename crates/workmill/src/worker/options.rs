@@ -129,7 +129,8 @@ impl RunOptions {
         self
     }
 
-    /// How often held leases are extended (default a quarter of the lease); shorter than the lease.
+    /// How often held leases are extended (default a quarter of the lease); at most half the
+    /// lease, since a lease may wait one and a half intervals for its first extension.
     pub fn heartbeat_every(mut self, every: Duration) -> RunOptions {
         self.heartbeat = Some(every);
         self
@@ -189,10 +190,13 @@ impl RunOptions {
         if self.lease.is_zero() || self.idle_wait.is_zero() {
             return refuse("lease and idle_wait must be longer than zero");
         }
+        // A round extends only leases older than half the interval, so a lease can wait up
+        // to 1.5 intervals for its first extension: past half the lease, a running task's
+        // lease could lapse between rounds and the task run elsewhere too.
         let every = self.heartbeat_interval();
-        if every.is_zero() || every >= self.lease {
+        if every.is_zero() || every > self.lease / 2 {
             return refuse(&format!(
-                "the heartbeat interval ({every:?}) must be longer than zero and shorter than the lease ({:?}); a quarter of the lease is a good choice",
+                "the heartbeat interval ({every:?}) must be longer than zero and at most half the lease ({:?}): a lease may wait one and a half intervals for its first extension; a quarter of the lease is a good choice",
                 self.lease
             ));
         }

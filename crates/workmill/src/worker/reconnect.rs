@@ -64,7 +64,10 @@ impl Reconnect {
         } else {
             0.0
         };
-        base.mul_f64(1.0 - jitter * random)
+        // Not `mul_f64`, which panics when a base within a rounding of `Duration::MAX`
+        // meets no jitter: the jitter only ever shortens the wait.
+        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 - jitter * random))
+            .map_or(base, |delay| delay.min(base))
     }
 }
 

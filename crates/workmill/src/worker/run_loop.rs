@@ -166,6 +166,12 @@ impl<'a> WorkerLoop<'a> {
         let mut done: Vec<(Lease, Payload)> = Vec::with_capacity(batch.len());
         let mut batch = batch.into_iter();
         for reservation in batch.by_ref() {
+            // Checked before each task, the first included: a stop that arrived while the
+            // batch was being reserved hands the whole batch back.
+            if self.control.mode() != Mode::Run {
+                self.hand_back(&reservation.lease);
+                break;
+            }
             if !self.may_start(&reservation.lease) {
                 // The store refused to extend this lease: the task may be running
                 // elsewhere already, so it is not started here.
@@ -185,9 +191,6 @@ impl<'a> WorkerLoop<'a> {
                     self.report.failed += 1;
                     self.record_failure(&reservation.lease, failure);
                 }
-            }
-            if self.control.mode() != Mode::Run {
-                break;
             }
         }
         let ran_for = started.elapsed();

@@ -161,7 +161,11 @@ impl WorkerLoop<'_> {
             tracing::error!(worker = %self.options.worker, %error, ?delay, "the store refused to {what}; trying again");
         }
         if self.control.mode() == Mode::Stop {
-            std::thread::sleep(delay);
+            // Stopping, a loop waits only to retry a write (a failed reserve or wait ends
+            // the loop at once), and never past the moment it gives the write up.
+            if let Some(give_up_at) = self.give_up_at {
+                std::thread::sleep(delay.min(give_up_at.saturating_duration_since(Instant::now())));
+            }
         } else {
             self.control.wait_for_stop(delay);
         }

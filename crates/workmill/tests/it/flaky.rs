@@ -23,11 +23,15 @@ pub(crate) struct Script {
     pub(crate) connects: u32,
 }
 
+/// Run after every reserve that handed out tasks, before the worker sees them.
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
 /// A store shared by every connection a test opens: one memory queue, one failure script.
 #[derive(Clone)]
 pub(crate) struct Store {
     pub(crate) memory: Arc<MemoryQueue>,
     pub(crate) script: Arc<Mutex<Script>>,
+    after_reserve: Arc<Mutex<Option<Hook>>>,
 }
 
 impl Store {
@@ -35,7 +39,14 @@ impl Store {
         Store {
             memory: Arc::new(MemoryQueue::new()),
             script: Arc::new(Mutex::new(Script::default())),
+            after_reserve: Arc::default(),
         }
+    }
+
+    /// Runs `hook` after each reserve that hands out tasks: something that happens while a
+    /// worker's reserve is in flight.
+    pub(crate) fn after_reserve(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self.after_reserve.lock().unwrap() = Some(Arc::new(hook));
     }
 
     /// Makes the next `times` calls of `operation` fail as a broken store would.
@@ -121,7 +132,12 @@ impl Queue for Flaky {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<Reservation>, QueueError> {
-        self.queue("reserve")?.reserve(worker, max, lease)
+        let batch = self.queue("reserve")?.reserve(worker, max, lease)?;
+        let hook = self.store.after_reserve.lock().unwrap().clone();
+        if let Some(hook) = hook.filter(|_| !batch.is_empty()) {
+            hook();
+        }
+        Ok(batch)
     }
     fn await_work(&self, timeout: Duration) -> Result<(), QueueError> {
         self.queue("await_work")?.await_work(timeout)

@@ -144,6 +144,33 @@ fn a_stop_hands_back_unstarted_reservations_at_once() {
 }
 
 #[test]
+fn a_stop_during_a_reserve_starts_none_of_the_batch() {
+    let store = Store::new();
+    let options = quiet(RunOptions::new().concurrency(1).min_batch(4).max_batch(4));
+    let stop = options.stop_handle();
+    {
+        let stop = stop.clone();
+        store.after_reserve(move || stop.stop());
+    }
+    store
+        .memory
+        .enqueue_batch((0..4).map(|i| call("square", i)).collect())
+        .unwrap();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    let report = worker.join().unwrap().unwrap();
+    assert_eq!(
+        (report.tasks.attempts, report.tasks.released),
+        (0, 4),
+        "the stop came before any task of the batch started"
+    );
+    let stats = store.memory.stats().unwrap();
+    assert_eq!((stats.pending, stats.running, stats.completed), (4, 0, 0));
+}
+
+#[test]
 fn held_leases_outlive_tasks_longer_than_the_lease() {
     let queue = Arc::new(MemoryQueue::new());
     let lease = Duration::from_secs(1);
@@ -293,6 +320,39 @@ fn a_stopping_worker_gives_up_on_a_dead_store_after_a_lease_and_loses_nothing() 
     ));
 }
 
+/// A stopping loop retries a write until its give-up time, and never waits past it: with
+/// reconnect waits of 10 s and a lease of 400 ms, the stop takes well under the first wait.
+#[test]
+fn a_stopping_worker_waits_no_longer_than_its_give_up_time() {
+    let store = Store::new();
+    let options = RunOptions::new()
+        .concurrency(1)
+        .lease(Duration::from_millis(400))
+        .handle_signals(false)
+        .reconnect(Reconnect {
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(10),
+            jitter: 0.0,
+        });
+    let stop = options.stop_handle();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    store.memory.enqueue(call("block", 5)).unwrap();
+    crate::support::wait_until(|| store.memory.stats().unwrap().running == 1);
+    store.set_down(true);
+    let stopped = std::time::Instant::now();
+    stop.stop();
+    let report = worker.join().unwrap().unwrap();
+    let took = stopped.elapsed();
+    assert_eq!(report.tasks.unrecorded, 1, "{report}");
+    assert!(
+        took < Duration::from_secs(5),
+        "a 10 s reconnect wait overran the 400 ms give-up: the stop took {took:?}"
+    );
+}
+
 #[test]
 fn settings_that_cannot_work_are_refused() {
     let cases = [
@@ -302,7 +362,14 @@ fn settings_that_cannot_work_are_refused() {
             RunOptions::new()
                 .lease(Duration::from_secs(1))
                 .heartbeat_every(Duration::from_secs(1)),
-            "shorter than the lease",
+            "at most half the lease",
+        ),
+        // A lease can wait one and a half intervals for its first extension.
+        (
+            RunOptions::new()
+                .lease(Duration::from_secs(30))
+                .heartbeat_every(Duration::from_secs(25)),
+            "at most half the lease",
         ),
     ];
     for (options, expected) in cases {

@@ -6,6 +6,22 @@ use workmill_queue::MemoryQueue;
 use super::*;
 
 #[test]
+fn waits_near_duration_max_do_not_panic() {
+    let endless = Reconnect {
+        initial: Duration::MAX,
+        max: Duration::MAX,
+        jitter: 0.0,
+    };
+    assert_eq!(endless.delay(1, 0.0), Duration::MAX);
+    assert_eq!(endless.delay(80, 0.5), Duration::MAX);
+    let jittered = Reconnect {
+        jitter: 0.5,
+        ..endless
+    };
+    assert!(jittered.delay(3, 0.5) <= Duration::MAX);
+}
+
+#[test]
 fn waits_grow_to_the_cap_and_jitter_only_shortens_them() {
     let reconnect = Reconnect {
         initial: Duration::from_millis(10),
