@@ -27,6 +27,16 @@ pub enum BuildError {
         /// The operating system's error.
         source: io::Error,
     },
+    /// More threads were asked for than a pool can count ([`ThreadPoolBuilder::MAX_THREADS`]).
+    #[error(
+        "a pool of {requested} threads was asked for; a pool has at most {max} (its sleep protocol counts sleeping threads in 16 bits)"
+    )]
+    TooManyThreads {
+        /// The number asked for (by `num_threads` or `WORKMILL_NUM_THREADS`).
+        requested: usize,
+        /// The most a pool has.
+        max: usize,
+    },
     /// `build_global` was called after the global pool already existed.
     #[error(
         "the global thread pool is already initialized (by an earlier build_global or by first use); call build_global once, before any parallel work"
@@ -101,7 +111,12 @@ impl ThreadPoolBuilder {
         }
     }
 
-    /// The number of worker threads. 0 (the default) means: the value of the
+    /// The most worker threads a pool has: the sleep protocol counts sleeping threads in
+    /// 16 bits.
+    pub const MAX_THREADS: usize = crate::sleep::MAX_THREADS;
+
+    /// The number of worker threads, at most [`MAX_THREADS`](Self::MAX_THREADS) (more fail
+    /// [`build`](Self::build)). 0 (the default) means: the value of the
     /// `WORKMILL_NUM_THREADS` environment variable if it is a positive number,
     /// otherwise the number of logical CPUs.
     pub fn num_threads(mut self, num_threads: usize) -> ThreadPoolBuilder {
@@ -191,10 +206,17 @@ impl ThreadPoolBuilder {
     ///
     /// # Errors
     ///
+    /// [`BuildError::TooManyThreads`] past [`MAX_THREADS`](Self::MAX_THREADS);
     /// [`BuildError::Spawn`] if a thread cannot be started; the threads
     /// started before it are shut down again.
     pub fn build(mut self) -> Result<ThreadPool, BuildError> {
         let num_threads = self.resolved_num_threads();
+        if num_threads > Self::MAX_THREADS {
+            return Err(BuildError::TooManyThreads {
+                requested: num_threads,
+                max: Self::MAX_THREADS,
+            });
+        }
         let deques: Vec<Worker<_>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
         // The heartbeat is a wall-clock timer: loom cannot model it, and a

@@ -166,11 +166,18 @@ impl<'scope> Scope<'scope> {
         unsafe { CountLatch::decrement(&scope.pending) };
     }
 
+    /// Keeps the first panic, to re-raise once every job has finished. A later one's
+    /// payload is dropped here, and its `Drop` may panic (`panic_any` of such a value): that
+    /// must not unwind out before the caller counts its job done, or out of the scope body
+    /// before the scope waited for its jobs, which still borrow its stack.
     fn record_panic(&self, payload: Panic) {
         let mut first = lock(&self.panic);
         if first.is_none() {
             *first = Some(payload);
+            return;
         }
+        drop(first);
+        unwind::drop_quietly(payload);
     }
 }
 
@@ -179,3 +186,47 @@ struct ScopePtr<'scope>(*const Scope<'scope>);
 
 // SAFETY: `Scope` is `Sync`, so sharing a pointer to it is like sharing `&Scope`.
 unsafe impl Send for ScopePtr<'_> {}
+
+#[cfg(all(test, not(workmill_loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use crate::ThreadPool;
+
+    /// A panic payload whose `Drop` panics.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's drop panicked");
+        }
+    }
+
+    #[test]
+    fn a_later_panic_whose_payload_cannot_be_dropped_still_waits_for_every_job() {
+        let pool = ThreadPool::builder().num_threads(2).build().unwrap();
+        let finished = AtomicBool::new(false);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                s.spawn(|_| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    finished.store(true, Ordering::SeqCst);
+                });
+                // As if a job had panicked first; the body's own panic then comes second.
+                s.record_panic(Box::new("the first panic"));
+                std::panic::panic_any(Bomb);
+            })
+        }));
+        let payload = outcome.expect_err("the scope re-raises its first panic");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the first panic"),
+            "the first panic is re-raised, not the dropped payload's"
+        );
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the scope waited for its job before re-raising"
+        );
+    }
+}

@@ -412,6 +412,7 @@ where
         // using, and `job_finished` must run. It goes to the panic handler.
         if let Err(payload) = unwind::halt_unwinding(move || drop(queued)) {
             registry.report_panic(&*payload);
+            unwind::drop_quietly(payload);
         }
         registry.job_finished();
     };

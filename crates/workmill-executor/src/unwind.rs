@@ -18,6 +18,20 @@ where
     panic::catch_unwind(AssertUnwindSafe(f))
 }
 
+/// Drops `value` where a panic must not escape: a value whose `Drop` panics (a panic
+/// payload made with `panic_any`, a task's result) is dropped inside a catch, and the payload
+/// of that second panic, whose own `Drop` could panic again, is leaked. Returns whether the
+/// drop panicked.
+pub(crate) fn drop_quietly<T>(value: T) -> bool {
+    match halt_unwinding(move || drop(value)) {
+        Ok(()) => false,
+        Err(payload) => {
+            std::mem::forget(payload);
+            true
+        }
+    }
+}
+
 /// Re-raises a caught panic on this thread.
 pub(crate) fn resume_unwinding(payload: Panic) -> ! {
     panic::resume_unwind(payload)

@@ -26,6 +26,8 @@ const ROUNDS_UNTIL_SLEEPY: u32 = 0;
 const SLEEPING_BITS: u32 = 16;
 const ONE_SLEEPING: usize = 1;
 const SLEEPING_MASK: usize = (1 << SLEEPING_BITS) - 1;
+/// The most workers a pool may have: every one of them asleep must fit the count.
+pub(crate) const MAX_THREADS: usize = SLEEPING_MASK;
 const ONE_JOB_EVENT: usize = 1 << SLEEPING_BITS;
 
 fn jec(counters: usize) -> usize {

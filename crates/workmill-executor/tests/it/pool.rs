@@ -394,3 +394,17 @@ fn a_panicking_submitted_job_reaches_the_panic_handler() {
     pool.shutdown();
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn more_threads_than_a_pool_can_count_are_refused() {
+    let max = workmill_executor::ThreadPoolBuilder::MAX_THREADS;
+    let err = workmill_executor::ThreadPool::builder()
+        .num_threads(max + 1)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, workmill_executor::BuildError::TooManyThreads { requested, .. } if requested == max + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&max.to_string()), "{err}");
+}
