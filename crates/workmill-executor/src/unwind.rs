@@ -19,18 +19,26 @@ where
 }
 
 /// Drops `value` where a panic must not escape: a value whose `Drop` panics (a panic
-/// payload made with `panic_any`, a task's result) is dropped inside a catch, and the payload
-/// of that second panic, whose own `Drop` could panic again, is leaked. Returns whether the
-/// drop panicked.
+/// payload made with `panic_any`, a task's result) is dropped inside a catch, and so is the
+/// payload of that panic, and of the next; a payload still panicking on drop after
+/// [`NESTED_DROPS`] rounds is leaked rather than dropped. Returns whether the drop panicked.
 pub(crate) fn drop_quietly<T>(value: T) -> bool {
-    match halt_unwinding(move || drop(value)) {
-        Ok(()) => false,
-        Err(payload) => {
-            std::mem::forget(payload);
-            true
+    let Err(mut payload) = halt_unwinding(move || drop(value)) else {
+        return false;
+    };
+    for _ in 0..NESTED_DROPS {
+        match halt_unwinding(move || drop(payload)) {
+            Ok(()) => return true,
+            Err(next) => payload = next,
         }
     }
+    std::mem::forget(payload);
+    true
 }
+
+/// How many payloads in a row [`drop_quietly`] drops, each raised by dropping the one
+/// before: one is the usual case (a `panic!` message drops cleanly).
+const NESTED_DROPS: usize = 4;
 
 /// Re-raises a caught panic on this thread.
 pub(crate) fn resume_unwinding(payload: Panic) -> ! {
