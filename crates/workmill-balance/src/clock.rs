@@ -67,9 +67,15 @@ impl ManualClock {
         ManualClock::default()
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by`, stopping at the largest time it can hold rather
+    /// than wrapping round (a clock never goes backwards).
     pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(saturating_nanos(by), Ordering::AcqRel);
+        let by = saturating_nanos(by);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                Some(now.saturating_add(by))
+            });
     }
 
     /// Sets the clock to `to`, unless that would move it backwards.
@@ -100,6 +106,11 @@ mod tests {
         assert_eq!(clock.now(), Duration::from_secs(5));
         clock.advance(Duration::from_millis(1));
         assert_eq!(clock.now(), Duration::from_millis(5_001));
+        // "Far in the future" stops at the end of the clock instead of wrapping round.
+        clock.advance(Duration::MAX);
+        assert!(clock.now() > Duration::from_secs(5));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
     }
 
     #[test]

@@ -232,3 +232,23 @@ fn bad_configs_are_refused_with_a_reason() {
         assert!(err.to_string().starts_with("invalid health config: "));
     }
 }
+
+#[test]
+fn an_ejection_that_never_ends_does_not_overflow() {
+    // `validate` accepts it: "eject for good".
+    let forever = HealthConfig {
+        base_ejection: Duration::MAX,
+        max_ejection: Duration::MAX,
+        ..config()
+    };
+    assert!(forever.validate().is_ok());
+    let mut health = HealthTracker::new(forever, 10);
+    assert!(fail_times(&mut health, 0, 5, secs(10)));
+    assert_eq!(
+        health.state(0),
+        HealthState::Ejected {
+            until: Duration::MAX
+        }
+    );
+    assert!(!health.admits(0, secs(1_000_000_000)));
+}

@@ -266,7 +266,7 @@ impl HealthTracker {
                 } else {
                     w.ejections = w.ejections.saturating_add(1);
                     w.state = HealthState::Ejected {
-                        until: now + self.config.ejection_time(w.ejections),
+                        until: now.saturating_add(self.config.ejection_time(w.ejections)),
                     };
                     true
                 }
@@ -296,7 +296,7 @@ impl HealthTracker {
         let w = &mut self.workers[worker];
         w.ejections = w.ejections.saturating_add(1);
         w.state = HealthState::Ejected {
-            until: now + self.config.ejection_time(w.ejections),
+            until: now.saturating_add(self.config.ejection_time(w.ejections)),
         };
         w.outcomes.clear();
         w.consecutive_failures = 0;

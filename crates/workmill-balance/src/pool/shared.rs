@@ -13,7 +13,7 @@ use super::drain::Drain;
 use super::error::PoolError;
 use super::job::{Attempt, Job, TaskCell};
 use crate::clock::Clock;
-use crate::health::{Dispatch as Admission, HealthTracker};
+use crate::health::{Dispatch as Admission, HealthState, HealthTracker};
 use crate::metrics::WorkerMetrics;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
 
@@ -120,6 +120,12 @@ impl<W: Worker + 'static> Shared<W> {
 
     /// Picks a worker, skipping `refused` ones and the one that just failed
     /// (unless it is the only healthy one), and counts the dispatch.
+    ///
+    /// A worker that refused is full, not unhealthy: it is offered as saturated, so that a
+    /// pool of full workers reports `AllAtCapacity`, and a retry that only a full worker
+    /// could take waits in the backlog rather than going back to the worker that failed it.
+    /// A slow-starting worker left out of this pick by its ramp is offered after all when
+    /// no other worker can take the job: the ramp spreads load, it does not refuse work.
     fn pick(
         &self,
         request: &Request,
@@ -132,12 +138,27 @@ impl<W: Worker + 'static> Shared<W> {
         let mut candidates = std::mem::take(&mut dispatcher.candidates);
         candidates.clear();
         for (index, slot) in self.slots.iter().enumerate() {
+            let mut load = self.load_of(slot);
+            if refused.contains(&index) {
+                load.capacity = load.capacity.max(1);
+                load.running = load.running.max(load.capacity);
+            }
             candidates.push(Candidate {
                 index,
-                load: self.load_of(slot),
-                healthy: !refused.contains(&index) && dispatcher.health.admits(index, now),
+                load,
+                healthy: dispatcher.health.admits(index, now),
                 weight: slot.weight,
             });
+        }
+        if !candidates.iter().any(Candidate::is_available) {
+            for candidate in &mut candidates {
+                if matches!(
+                    dispatcher.health.state(candidate.index),
+                    HealthState::SlowStart { .. }
+                ) {
+                    candidate.healthy = true;
+                }
+            }
         }
         let picked = match failed_on {
             Some(failed) if candidates[failed].healthy => {

@@ -315,6 +315,95 @@ fn a_refusing_worker_is_skipped_and_a_dropped_job_is_reported() {
 }
 
 #[test]
+fn full_workers_are_reported_full_not_unhealthy_and_a_retry_waits_for_room() {
+    let log = log();
+    let (a, b) = (TestWorker::new("a", &log), TestWorker::new("b", &log));
+    *a.refuse.lock().unwrap() = true;
+    *b.refuse.lock().unwrap() = true;
+    let pool = test_pool(vec![a, b]).build().unwrap();
+    let refused = pool.distribute(|| Ok::<_, TaskError>(())).unwrap_err();
+    assert!(
+        matches!(
+            refused.error,
+            PoolError::Balance(BalanceError::AllAtCapacity { healthy: 2 })
+        ),
+        "{:?}",
+        refused.error
+    );
+    pool.shutdown();
+
+    // A task fails on "a"; "b", the only other worker, is full: the retry waits for room
+    // instead of going straight back to "a".
+    let (a, b) = (TestWorker::new("a", &log), TestWorker::new("b", &log));
+    *b.refuse.lock().unwrap() = true;
+    log.lock().unwrap().clear();
+    let pool = test_pool(vec![a, b])
+        .balancer(RoundRobin::new())
+        .max_attempts(2)
+        .build()
+        .unwrap();
+    let runs = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&runs);
+    let handle = pool
+        .distribute(move || {
+            *counted.lock().unwrap() += 1;
+            Err::<(), _>(TaskError::retryable("down"))
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        *runs.lock().unwrap(),
+        1,
+        "the retry did not go back to the worker that failed it"
+    );
+    assert_eq!(pool.outstanding(), 1);
+    pool.check_health();
+    assert_eq!(*runs.lock().unwrap(), 1, "still waiting for room on \"b\"");
+    // Dropping the pool gives up on the waiting retry and says so.
+    drop(pool);
+    let err = handle.wait().unwrap_err();
+    assert!(matches!(err, PoolError::Abandoned { .. }), "{err:?}");
+}
+
+#[test]
+fn a_slow_starting_worker_takes_work_when_no_other_can() {
+    let clock = ManualClock::new();
+    let health = HealthConfig {
+        consecutive_failures: 1,
+        max_ejected_share: 1.0,
+        slow_start: Some(Duration::from_secs(600)),
+        ..HealthConfig::default()
+    };
+    let log = log();
+    let pool = test_pool(vec![TestWorker::new("solo", &log)])
+        .health(health)
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    let _ = pool
+        .distribute(|| Err::<(), _>(TaskError::retryable("down")))
+        .unwrap()
+        .wait();
+    clock.advance(Duration::from_secs(30));
+    // The probe succeeds: the only worker ramps up over ten minutes.
+    pool.distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(matches!(
+        pool.stats()[0].state,
+        HealthState::SlowStart { .. }
+    ));
+    // At the start of its ramp it would be offered about one pick in ten; alone, it takes all.
+    for n in 0..50 {
+        let handle = pool.distribute(move || Ok::<_, TaskError>(n)).unwrap();
+        assert_eq!(handle.wait().unwrap(), n);
+    }
+    pool.shutdown();
+}
+
+#[test]
 fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
     let clock = ManualClock::new();
     let health = HealthConfig {
