@@ -16,6 +16,9 @@ use crate::strategy::ShortestExpectedDelay;
 
 const NANOS_PER_SECOND: f64 = 1e9;
 
+/// The shortest health-check interval the simulator ticks at (1 ms), whatever the scenario says.
+const MIN_TICK: u64 = 1_000_000;
+
 fn to_nanos(seconds: f64) -> u64 {
     (seconds * NANOS_PER_SECOND).round().max(0.0) as u64
 }
@@ -280,8 +283,9 @@ impl Engine<'_> {
     fn on_arrival(&mut self) {
         let task = self.new_task();
         if self.tasks.len() < self.total() {
+            // A load of zero draws an endless gap: the next arrival is at the end of time.
             let gap = self.next_gap();
-            self.schedule(self.now + gap, EventKind::Arrival);
+            self.schedule(self.now.saturating_add(gap), EventKind::Arrival);
         } else {
             self.report.in_system_at_last_arrival = self.tasks.len() - self.finished - 1;
         }
@@ -304,10 +308,12 @@ impl Engine<'_> {
         let idle = self.workers.iter().all(|w| w.running == 0);
         let stuck = idle
             && self.now.saturating_sub(self.last_progress)
-                > to_nanos(self.scenario.health.max_ejection.as_secs_f64()) * 2;
+                > to_nanos(self.scenario.health.max_ejection.as_secs_f64()).saturating_mul(2);
         if self.finished < self.total() && !stuck {
-            let interval = to_nanos(self.scenario.health.interval.as_secs_f64());
-            self.schedule(self.now + interval, EventKind::Tick);
+            // A zero interval (which `HealthConfig::validate` refuses, but the scenario's
+            // field is public) would tick forever at one instant.
+            let interval = to_nanos(self.scenario.health.interval.as_secs_f64()).max(MIN_TICK);
+            self.schedule(self.now.saturating_add(interval), EventKind::Tick);
         }
     }
 
@@ -426,7 +432,7 @@ impl Engine<'_> {
             w.running += 1;
             w.busy_nanos += u128::from(service);
             self.schedule(
-                self.now + service,
+                self.now.saturating_add(service),
                 EventKind::Done {
                     worker,
                     attempt,

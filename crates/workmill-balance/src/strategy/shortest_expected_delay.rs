@@ -30,7 +30,7 @@ struct Learned {
 /// 1.02-1.11x without it. Workers that fail badly are the health tracker's
 /// business: it ejects them.
 ///
-/// Until a worker has been measured it is given the mean rate of the measured
+/// Until a worker has been measured it is given the mean time per job of the measured
 /// ones (all equal when none is), so new workers are tried without being
 /// flooded: at the start the strategy behaves as least-loaded. Ties go to a
 /// different worker on each pick.
@@ -307,7 +307,7 @@ mod tests {
                 success: true,
             });
         }
-        // 0.1 s x (2 + 1) beats 2 s x (0 + 1); worker 2 stands in at the mean rate.
+        // 0.1 s x (2 + 1) beats 2 s x (0 + 1); worker 2 stands in at the mean time per job.
         let picked = sed.pick(&loaded(&[2, 0, 9]), &Request::default());
         assert_eq!(picked, Ok(0));
     }

@@ -137,3 +137,35 @@ fn the_default_strategy_meets_the_targets_on_the_seed_profile() {
         );
     }
 }
+
+#[test]
+fn settings_at_their_extremes_end_instead_of_looping_or_overflowing() {
+    let mut scenario = Scenario::seed_mix(
+        Arrivals::Poisson {
+            load: 0.7,
+            tasks: 200,
+        },
+        3,
+    );
+    // A zero interval (refused by `HealthConfig::validate`, but the field is public) and
+    // ejections that never end.
+    scenario.health.interval = std::time::Duration::ZERO;
+    scenario.health.base_ejection = std::time::Duration::MAX;
+    scenario.health.max_ejection = std::time::Duration::MAX;
+    let report = sim::simulate(
+        &scenario,
+        Dispatch::balancer("sed", ShortestExpectedDelay::new()),
+        &ManualClock::new(),
+    );
+    assert_eq!(report.completed + report.out_of_retries, 200, "{report:?}");
+    // No load at all: the arrivals after the first never come within time.
+    let idle = Scenario::seed_mix(
+        Arrivals::Poisson {
+            load: 0.0,
+            tasks: 3,
+        },
+        3,
+    );
+    let report = sim::simulate(&idle, Dispatch::CentralQueue, &ManualClock::new());
+    assert!(report.completed <= 3, "{report:?}");
+}
