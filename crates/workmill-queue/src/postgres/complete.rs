@@ -216,15 +216,16 @@ fn outcomes(
         .collect())
 }
 
-/// Completes the held leases of job tasks; the retention bound, the counts and the waiters'
-/// wake-up are those of [`COMPLETE`], done step by step in the transaction.
+/// Completes the held leases that [`COMPLETE`] left: tasks of jobs, and any task a purge
+/// unlinked from its job between the two statements (its `job_id` is then NULL, and it is
+/// completed as a plain task); the retention bound, the counts and the waiters' wake-up are
+/// those of [`COMPLETE`], done step by step in the transaction.
 const COMPLETE_JOB_TASKS: &str = "
 UPDATE {s}.tasks AS t
 SET status = 'completed', finished_at = $4, result = done.result,
     lease_token = NULL, lease_expires_at = NULL
 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS done(id, token, result)
 WHERE t.id = done.id AND t.status = 'running' AND t.lease_token = done.token
-    AND t.job_id IS NOT NULL
 RETURNING t.id, t.job_id, done.token";
 
 /// Completes the leases in `missed` that are held tasks of jobs, with their jobs' bookkeeping,
@@ -259,7 +260,7 @@ fn complete_job_tasks(
     let mut completed = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = row.try_get(0).map_err(store_error(OP))?;
-        let job: String = row.try_get(1).map_err(store_error(OP))?;
+        let job: Option<String> = row.try_get(1).map_err(store_error(OP))?;
         let token: i64 = row.try_get(2).map_err(store_error(OP))?;
         completed.push((id, job, token));
     }
@@ -272,17 +273,19 @@ fn complete_job_tasks(
         .collect();
     let tasks: Vec<CompletedTask<'_>> = completed
         .iter()
-        .map(|(id, job, token)| CompletedTask {
-            task: id,
-            job,
-            result: by_lease
-                .get(&(id.as_str(), *token))
-                .copied()
-                .unwrap_or_default(),
+        .filter_map(|(id, job, token)| {
+            Some(CompletedTask {
+                task: id,
+                job: job.as_ref()?,
+                result: by_lease
+                    .get(&(id.as_str(), *token))
+                    .copied()
+                    .unwrap_or_default(),
+            })
         })
         .collect();
     let mut deltas = Deltas::default();
-    for _ in &tasks {
+    for _ in &completed {
         deltas.moved(TaskStatus::Running, TaskStatus::Completed);
     }
     job_bookkeeping::tasks_completed(&mut tx, statements, settings, &tasks, now, &mut deltas)

@@ -123,6 +123,11 @@ pub(crate) fn fail(
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
+    // The table lock that the update below needs, taken before the row lock: a purge takes
+    // SHARE ROW EXCLUSIVE and then waits for this task's row, so asking for ROW EXCLUSIVE
+    // after the row lock would close a cycle (see README.md, "Lock order").
+    tx.batch_execute(&settings.render("LOCK TABLE {s}.tasks IN ROW EXCLUSIVE MODE"))
+        .map_err(store_error(OP))?;
     let select = statements
         .get(&mut tx, settings, HELD)
         .map_err(store_error(OP))?;

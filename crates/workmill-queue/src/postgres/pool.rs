@@ -197,11 +197,16 @@ impl Pool {
             )),
         };
         let outcome = op(session);
-        if let Err(err) = &outcome
-            && (connection_is_lost(err) || session.client.is_closed())
-        {
-            tracing::warn!(error = %err, "dropping a PostgreSQL connection that was lost; the next call reconnects");
-            *slot = None;
+        match &outcome {
+            Err(err) if connection_is_lost(err) || session.client.is_closed() => {
+                tracing::warn!(error = %err, "dropping a PostgreSQL connection that was lost; the next call reconnects");
+                *slot = None;
+            }
+            // An operation that succeeded may have swallowed a lost connection in a step it
+            // treats as optional (a reserve's rescue, a job's bookkeeping reported per task):
+            // the slot must not keep it for the next call.
+            Ok(_) if session.client.is_closed() => *slot = None,
+            _ => {}
         }
         outcome
     }

@@ -38,6 +38,10 @@ pub(crate) fn rescue_lapsed(session: &mut Session, now: Timestamp) -> Result<u64
         settings,
     } = session;
     let mut tx = client.transaction().map_err(store_error(OP))?;
+    // As in `fail`: the table lock the updates need, before the row locks (see README.md,
+    // "Lock order"); a rescue runs only when a lease has lapsed.
+    tx.batch_execute(&settings.render("LOCK TABLE {s}.tasks IN ROW EXCLUSIVE MODE"))
+        .map_err(store_error(OP))?;
     let select = statements
         .get(&mut tx, settings, LAPSED)
         .map_err(store_error(OP))?;

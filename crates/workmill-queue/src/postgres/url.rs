@@ -150,16 +150,23 @@ pub(crate) fn redact(url: &str) -> String {
         Some((scheme, rest)) => (Some(scheme), rest),
         None => (None, url),
     };
-    let (address, query) = match rest.split_once('?') {
-        Some((address, query)) => (address, Some(query)),
-        None => (rest, None),
+    // The user part ends at the last `@`: a password may hold `?`, `/` or `@` unescaped,
+    // and splitting off the query first would leave such a password in plain sight. (An `@`
+    // in a query value then hides more than the password, which only errs on the safe side.)
+    let (user_info, host_part) = match rest.rsplit_once('@') {
+        Some((user_info, host_part)) => (Some(user_info), host_part),
+        None => (None, rest),
     };
-    let address = match address.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
+    let (host, query) = match host_part.split_once('?') {
+        Some((host, query)) => (host, Some(query)),
+        None => (host_part, None),
+    };
+    let address = match user_info {
+        Some(user_info) => match user_info.split_once(':') {
             Some((user, _password)) => format!("{user}:***@{host}"),
-            None => address.to_owned(),
+            None => format!("{user_info}@{host}"),
         },
-        None => address.to_owned(),
+        None => host.to_owned(),
     };
     let mut out = String::new();
     if let Some(scheme) = scheme {
@@ -210,6 +217,19 @@ mod tests {
             "postgres://me:***@host/db?password=***&schema=a"
         );
         assert_eq!(redact("postgres://me@host/db"), "postgres://me@host/db");
+        // Unescaped `?`, `/` and `@` in a password stay hidden too.
+        for password in ["pa?ss", "pa/ss", "p@ss", "p?a@s/s"] {
+            let url = format!("postgres://me:{password}@host/db?schema=a");
+            assert_eq!(
+                redact(&url),
+                "postgres://me:***@host/db?schema=a",
+                "{password}"
+            );
+            let message = PostgresLocation::parse(&format!("{url}&bogus=1"))
+                .map(|_| String::new())
+                .unwrap_or_else(|err| err.to_string());
+            assert!(!message.contains(password), "{message}");
+        }
         let err = PostgresLocation::parse("postgres://me:s3cret@host/db?bogus=1").unwrap_err();
         let message = err.to_string();
         assert!(!message.contains("s3cret"), "{message}");
