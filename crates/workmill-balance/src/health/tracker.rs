@@ -125,6 +125,43 @@ impl HealthTracker {
         self.workers.is_empty()
     }
 
+    /// The worker, among `candidates`, back from an ejection and waiting for its probe, if
+    /// any can take a job now (and is not `excluded`): a dispatcher sends it the next job
+    /// whatever its strategy would pick, since a strategy that ranks workers by their
+    /// measurements would keep avoiding the one those measurements ejected.
+    pub(crate) fn waiting_probe(
+        &self,
+        candidates: &[workmill_core::Candidate],
+        excluded: Option<usize>,
+    ) -> Option<usize> {
+        candidates.iter().find_map(|c| {
+            let waiting = matches!(
+                self.state(c.index),
+                HealthState::Probing {
+                    probe_in_flight: false
+                }
+            );
+            (waiting && c.is_available() && Some(c.index) != excluded).then_some(c.index)
+        })
+    }
+
+    /// Offers slow-starting workers that their ramp left out of this pick after all, when
+    /// no candidate can take the job otherwise: the ramp spreads load, it does not refuse
+    /// work that nobody else can take.
+    pub(crate) fn unthin_if_nothing_else(&self, candidates: &mut [workmill_core::Candidate]) {
+        if candidates
+            .iter()
+            .any(workmill_core::Candidate::is_available)
+        {
+            return;
+        }
+        for candidate in candidates {
+            if matches!(self.state(candidate.index), HealthState::SlowStart { .. }) {
+                candidate.healthy = true;
+            }
+        }
+    }
+
     /// A worker's state, as of its last update (see [`refresh`](Self::refresh)).
     /// An index out of range reads as healthy.
     pub fn state(&self, worker: usize) -> HealthState {

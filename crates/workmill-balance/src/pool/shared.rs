@@ -13,7 +13,7 @@ use super::drain::Drain;
 use super::error::PoolError;
 use super::job::{Attempt, Job, TaskCell};
 use crate::clock::Clock;
-use crate::health::{Dispatch as Admission, HealthState, HealthTracker};
+use crate::health::{Dispatch as Admission, HealthTracker};
 use crate::metrics::WorkerMetrics;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, lock};
 
@@ -126,6 +126,10 @@ impl<W: Worker + 'static> Shared<W> {
     /// could take waits in the backlog rather than going back to the worker that failed it.
     /// A slow-starting worker left out of this pick by its ramp is offered after all when
     /// no other worker can take the job: the ramp spreads load, it does not refuse work.
+    /// A worker back from an ejection and waiting for its probe gets the job, whatever the
+    /// strategy would pick: a strategy that ranks it by the measurements that ejected it
+    /// (shortest expected delay, adaptive scores) would leave it waiting, out of rotation
+    /// and holding an ejection slot, for as long as its peers have room.
     fn pick(
         &self,
         request: &Request,
@@ -150,18 +154,13 @@ impl<W: Worker + 'static> Shared<W> {
                 weight: slot.weight,
             });
         }
-        if !candidates.iter().any(Candidate::is_available) {
-            for candidate in &mut candidates {
-                if matches!(
-                    dispatcher.health.state(candidate.index),
-                    HealthState::SlowStart { .. }
-                ) {
-                    candidate.healthy = true;
-                }
-            }
-        }
-        let picked = match failed_on {
-            Some(failed) if candidates[failed].healthy => {
+        dispatcher.health.unthin_if_nothing_else(&mut candidates);
+        let picked = match (
+            dispatcher.health.waiting_probe(&candidates, failed_on),
+            failed_on,
+        ) {
+            (Some(index), _) => Ok(index),
+            (None, Some(failed)) if candidates[failed].healthy => {
                 candidates[failed].healthy = false;
                 match dispatcher.balancer.pick(&candidates, request) {
                     Err(BalanceError::NoHealthyWorkers { .. }) => {
@@ -171,7 +170,7 @@ impl<W: Worker + 'static> Shared<W> {
                     other => other,
                 }
             }
-            _ => dispatcher.balancer.pick(&candidates, request),
+            (None, _) => dispatcher.balancer.pick(&candidates, request),
         };
         // A strategy may answer with a worker it should not have: treat it as full.
         let picked = picked.and_then(|index| match candidates.get(index) {

@@ -357,8 +357,12 @@ impl Engine<'_> {
                 weight: profile.weight,
             });
         }
+        self.health.unthin_if_nothing_else(&mut candidates);
         let request = Request::keyed(self.tasks[task].key);
-        let picked = self.pick(&mut candidates, &request, excluded);
+        let picked = match self.health.waiting_probe(&candidates, excluded) {
+            Some(probe) => Ok(probe),
+            None => self.pick(&mut candidates, &request, excluded),
+        };
         self.candidates = candidates;
         match picked {
             Ok(worker) if worker < self.workers.len() => {

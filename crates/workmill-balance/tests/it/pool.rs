@@ -403,6 +403,62 @@ fn a_slow_starting_worker_takes_work_when_no_other_can() {
     pool.shutdown();
 }
 
+/// The worker the test says, when it can take a job: a strategy that, like one ranking
+/// workers by the measurements that ejected one, would not choose a returning worker.
+struct Preferred(Arc<std::sync::atomic::AtomicUsize>);
+
+impl workmill_core::Balancer for Preferred {
+    fn pick(
+        &mut self,
+        candidates: &[workmill_core::Candidate],
+        _request: &workmill_core::Request,
+    ) -> Result<usize, BalanceError> {
+        let preferred = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        candidates
+            .iter()
+            .find(|c| c.index == preferred && c.is_available())
+            .or_else(|| candidates.iter().find(|c| c.is_available()))
+            .map(|c| c.index)
+            .ok_or(BalanceError::NoWorkers)
+    }
+}
+
+#[test]
+fn a_returning_worker_gets_its_probe_whatever_the_strategy_prefers() {
+    let clock = ManualClock::new();
+    let health = HealthConfig {
+        consecutive_failures: 1,
+        max_ejected_share: 1.0,
+        ..HealthConfig::default()
+    };
+    let log = log();
+    let preferred = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pool = test_pool(vec![TestWorker::new("a", &log), TestWorker::new("b", &log)])
+        .balancer(Preferred(Arc::clone(&preferred)))
+        .health(health)
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    // "a" fails once and is ejected; from now on the strategy prefers "b".
+    let _ = pool
+        .distribute(|| Err::<(), _>(TaskError::retryable("down")))
+        .unwrap()
+        .wait();
+    assert!(!pool.stats()[0].healthy);
+    preferred.store(1, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::from_secs(30));
+    log.lock().unwrap().clear();
+    // Back as a probe candidate: the next job goes to "a", though the strategy picks "b".
+    pool.distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["a"]);
+    assert_eq!(pool.stats()[0].state, HealthState::Healthy);
+    pool.shutdown();
+}
+
 #[test]
 fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
     let clock = ManualClock::new();
