@@ -66,10 +66,17 @@ use crate::error::{CliError, EXIT_USAGE};
 /// ([`logging`]), then runs the process's command line with [`main_with_args`]; returns the
 /// exit code. A bad `WORKMILL_LOG` is a usage error, before any command runs.
 pub fn main() -> u8 {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        // `--help` and `--version` answer whatever `WORKMILL_LOG` holds.
+        Err(error) => return usage_error(&error, &mut out),
+    };
     if let Err(error) = logging::install_from_env() {
         return report(&error);
     }
-    main_with_args(std::env::args_os())
+    run_parsed(cli, &mut out)
 }
 
 /// Runs the command line `args` (program name first), writing results to stdout and one line
@@ -90,10 +97,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(error) => return usage_error(&error, out),
-    };
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run_parsed(cli, out),
+        Err(error) => usage_error(&error, out),
+    }
+}
+
+/// Runs a parsed command line; returns the exit code.
+fn run_parsed(cli: Cli, out: &mut dyn Write) -> u8 {
     match commands::dispatch(cli, out) {
         Ok(()) => 0,
         Err(error) => report(&error),

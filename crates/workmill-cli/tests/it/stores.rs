@@ -170,4 +170,12 @@ fn workmill_log_sets_the_level_and_a_bad_one_is_a_usage_error() {
         message.contains("WORKMILL_LOG=\"verbose\" is not a log level"),
         "{message}"
     );
+    // Help still answers: the variable matters only to a command that runs.
+    let help = workmill()
+        .args(["stats", "--help"])
+        .env("WORKMILL_LOG", "verbose")
+        .output()
+        .unwrap();
+    assert!(help.status.success(), "{}", stderr(&help));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage"));
 }
