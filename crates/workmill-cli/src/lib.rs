@@ -15,10 +15,11 @@
 //! code is 2 for a usage error (bad arguments, a bad URL, an unknown id or task) and 1 for
 //! other failures, a failed demo check included.
 //!
-//! The binary is thin: [`main`] installs the log on stderr ([`logging`]: the library's
-//! warnings and errors, `WORKMILL_LOG=info|debug|...` for more, `off` for none), then
-//! [`main_with_args`] parses with clap ([`cli::Cli`]) and hands the command to
-//! [`commands::dispatch`], which the tests call directly too.
+//! The binary is thin: [`main`] parses with clap ([`cli::Cli`]), installs the log on stderr
+//! ([`logging`]: the library's warnings and errors, `WORKMILL_LOG=info|debug|...` for more,
+//! `off` for none) and hands the command to [`commands::dispatch`]. [`main_with_args`] does
+//! the same without the log, for tests and embedding programs; the tests also call
+//! [`commands::dispatch`] directly.
 //!
 //! # Examples
 //!
@@ -62,9 +63,10 @@ use clap::error::ErrorKind;
 use crate::cli::Cli;
 use crate::error::{CliError, EXIT_USAGE};
 
-/// The `workmill` binary: installs the log on stderr at the level `WORKMILL_LOG` names
-/// ([`logging`]), then runs the process's command line with [`main_with_args`]; returns the
-/// exit code. A bad `WORKMILL_LOG` is a usage error, before any command runs.
+/// The `workmill` binary: parses the process's command line, installs the log on stderr at
+/// the level `WORKMILL_LOG` names ([`logging`]) and runs the command; returns the exit code.
+/// `--help` and `--version` answer first; a bad `WORKMILL_LOG` is a usage error before the
+/// command runs.
 pub fn main() -> u8 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -177,7 +177,7 @@ impl<'scope> Scope<'scope> {
             return;
         }
         drop(first);
-        unwind::drop_quietly(payload);
+        unwind::drop_quietly(payload, |_| {});
     }
 }
 

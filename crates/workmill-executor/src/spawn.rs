@@ -410,10 +410,7 @@ where
         // task's result here. A panic in that `Drop` has no owner to go to, and must not
         // unwind into the worker: it may be waiting in a `join` whose frame a thief is
         // using, and `job_finished` must run. It goes to the panic handler.
-        if let Err(payload) = unwind::halt_unwinding(move || drop(queued)) {
-            registry.report_panic(&*payload);
-            unwind::drop_quietly(payload);
-        }
+        unwind::drop_quietly(queued, |payload| registry.report_panic(payload));
         registry.job_finished();
     };
     // On the heap, not in a block (see `block.rs`): a `'static` task may run

@@ -19,21 +19,21 @@ where
 }
 
 /// Drops `value` where a panic must not escape: a value whose `Drop` panics (a panic
-/// payload made with `panic_any`, a task's result) is dropped inside a catch, and so is the
-/// payload of that panic, and of the next; a payload still panicking on drop after
-/// [`NESTED_DROPS`] rounds is leaked rather than dropped. Returns whether the drop panicked.
-pub(crate) fn drop_quietly<T>(value: T) -> bool {
+/// payload made with `panic_any`, a task's result) is dropped inside a catch, and the panic
+/// is shown to `report`; so is the payload of that panic, and of the next. A payload still
+/// panicking on drop after [`NESTED_DROPS`] rounds is leaked rather than dropped.
+pub(crate) fn drop_quietly<T>(value: T, report: impl FnOnce(&(dyn Any + Send))) {
     let Err(mut payload) = halt_unwinding(move || drop(value)) else {
-        return false;
+        return;
     };
+    report(&*payload);
     for _ in 0..NESTED_DROPS {
         match halt_unwinding(move || drop(payload)) {
-            Ok(()) => return true,
+            Ok(()) => return,
             Err(next) => payload = next,
         }
     }
     std::mem::forget(payload);
-    true
 }
 
 /// How many payloads in a row [`drop_quietly`] drops, each raised by dropping the one

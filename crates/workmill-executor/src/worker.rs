@@ -229,7 +229,6 @@ impl WorkerThread {
         }
         if let Some(job) = self.steal(search) {
             bump(&info.steals);
-            self.announce_moved_jobs();
             return Some(job);
         }
         for lane in [Lane::Normal, Lane::Low] {
@@ -238,11 +237,11 @@ impl WorkerThread {
             // normal tasks that arrive after it, and low tasks wait for those.
             let stolen = match lane {
                 Lane::Low => take(|| injector.steal()),
-                _ => take(|| injector.steal_batch_and_pop(&self.deque)),
+                _ => take(|| injector.steal_batch_and_pop(&self.deque))
+                    .inspect(|_| self.announce_moved_jobs()),
             };
             if let Some(job) = stolen {
                 bump(&info.injected);
-                self.announce_moved_jobs();
                 // Work from outside often opens a computation that forks soon
                 // (an `install`): if every other worker sleeps, wake one now,
                 // so that it is running, on a CPU the scheduler found idle,
@@ -305,7 +304,10 @@ impl WorkerThread {
                 // Half of the victim's deque at once: one contended CAS
                 // moves many spawned jobs, which then run from our own deque.
                 match info.stealer.steal_batch_and_pop(&self.deque) {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.announce_moved_jobs();
+                        return Some(job);
+                    }
                     Steal::Retry => retry = true,
                     Steal::Empty => {}
                 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use workmill_core::{BalanceError, Balancer, Candidate, Request};
+
 use super::HealthConfig;
 use crate::window::Window;
 
@@ -125,40 +127,53 @@ impl HealthTracker {
         self.workers.is_empty()
     }
 
-    /// The worker, among `candidates`, back from an ejection and waiting for its probe, if
-    /// any can take a job now (and is not `excluded`): a dispatcher sends it the next job
-    /// whatever its strategy would pick, since a strategy that ranks workers by their
-    /// measurements would keep avoiding the one those measurements ejected.
-    pub(crate) fn waiting_probe(
+    /// Picks a worker for a job among `candidates` (built with [`admits`](Self::admits)), as
+    /// the pool and its simulator both dispatch:
+    ///
+    /// - a worker back from an ejection and waiting for its probe gets the job, whatever
+    ///   `balancer` would pick: a strategy that ranks workers by their measurements would
+    ///   keep avoiding the one those measurements ejected;
+    /// - slow-starting workers that their ramp left out are offered after all when no
+    ///   candidate can take the job otherwise: the ramp spreads load, it does not refuse work
+    ///   nobody else can take;
+    /// - `excluded` (the worker a retry just failed on) is masked, and unmasked only if no
+    ///   other worker is healthy.
+    pub(crate) fn pick(
         &self,
-        candidates: &[workmill_core::Candidate],
+        balancer: &mut dyn Balancer,
+        candidates: &mut [Candidate],
+        request: &Request,
         excluded: Option<usize>,
-    ) -> Option<usize> {
-        candidates.iter().find_map(|c| {
-            let waiting = matches!(
-                self.state(c.index),
-                HealthState::Probing {
-                    probe_in_flight: false
+    ) -> Result<usize, BalanceError> {
+        if !candidates.iter().any(Candidate::is_available) {
+            for candidate in candidates.iter_mut() {
+                if matches!(self.state(candidate.index), HealthState::SlowStart { .. }) {
+                    candidate.healthy = true;
                 }
-            );
-            (waiting && c.is_available() && Some(c.index) != excluded).then_some(c.index)
-        })
-    }
-
-    /// Offers slow-starting workers that their ramp left out of this pick after all, when
-    /// no candidate can take the job otherwise: the ramp spreads load, it does not refuse
-    /// work that nobody else can take.
-    pub(crate) fn unthin_if_nothing_else(&self, candidates: &mut [workmill_core::Candidate]) {
-        if candidates
-            .iter()
-            .any(workmill_core::Candidate::is_available)
-        {
-            return;
-        }
-        for candidate in candidates {
-            if matches!(self.state(candidate.index), HealthState::SlowStart { .. }) {
-                candidate.healthy = true;
             }
+        }
+        let probe = candidates.iter().find(|c| {
+            c.is_available()
+                && Some(c.index) != excluded
+                && self.state(c.index)
+                    == HealthState::Probing {
+                        probe_in_flight: false,
+                    }
+        });
+        if let Some(probe) = probe {
+            return Ok(probe.index);
+        }
+        let Some(excluded) = excluded.filter(|&e| candidates.get(e).is_some_and(|c| c.healthy))
+        else {
+            return balancer.pick(candidates, request);
+        };
+        candidates[excluded].healthy = false;
+        match balancer.pick(candidates, request) {
+            Err(BalanceError::NoHealthyWorkers { .. }) => {
+                candidates[excluded].healthy = true;
+                balancer.pick(candidates, request)
+            }
+            other => other,
         }
     }
 

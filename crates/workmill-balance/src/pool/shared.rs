@@ -124,12 +124,8 @@ impl<W: Worker + 'static> Shared<W> {
     /// A worker that refused is full, not unhealthy: it is offered as saturated, so that a
     /// pool of full workers reports `AllAtCapacity`, and a retry that only a full worker
     /// could take waits in the backlog rather than going back to the worker that failed it.
-    /// A slow-starting worker left out of this pick by its ramp is offered after all when
-    /// no other worker can take the job: the ramp spreads load, it does not refuse work.
-    /// A worker back from an ejection and waiting for its probe gets the job, whatever the
-    /// strategy would pick: a strategy that ranks it by the measurements that ejected it
-    /// (shortest expected delay, adaptive scores) would leave it waiting, out of rotation
-    /// and holding an ejection slot, for as long as its peers have room.
+    /// The pick itself, waiting probes and slow start included, is [`HealthTracker::pick`],
+    /// which the simulator shares.
     fn pick(
         &self,
         request: &Request,
@@ -154,24 +150,12 @@ impl<W: Worker + 'static> Shared<W> {
                 weight: slot.weight,
             });
         }
-        dispatcher.health.unthin_if_nothing_else(&mut candidates);
-        let picked = match (
-            dispatcher.health.waiting_probe(&candidates, failed_on),
+        let picked = dispatcher.health.pick(
+            &mut *dispatcher.balancer,
+            &mut candidates,
+            request,
             failed_on,
-        ) {
-            (Some(index), _) => Ok(index),
-            (None, Some(failed)) if candidates[failed].healthy => {
-                candidates[failed].healthy = false;
-                match dispatcher.balancer.pick(&candidates, request) {
-                    Err(BalanceError::NoHealthyWorkers { .. }) => {
-                        candidates[failed].healthy = true;
-                        dispatcher.balancer.pick(&candidates, request)
-                    }
-                    other => other,
-                }
-            }
-            (None, _) => dispatcher.balancer.pick(&candidates, request),
-        };
+        );
         // A strategy may answer with a worker it should not have: treat it as full.
         let picked = picked.and_then(|index| match candidates.get(index) {
             Some(c) if c.is_available() => Ok(index),

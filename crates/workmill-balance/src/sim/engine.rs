@@ -357,12 +357,8 @@ impl Engine<'_> {
                 weight: profile.weight,
             });
         }
-        self.health.unthin_if_nothing_else(&mut candidates);
         let request = Request::keyed(self.tasks[task].key);
-        let picked = match self.health.waiting_probe(&candidates, excluded) {
-            Some(probe) => Ok(probe),
-            None => self.pick(&mut candidates, &request, excluded),
-        };
+        let picked = self.pick(&mut candidates, &request, excluded);
         self.candidates = candidates;
         match picked {
             Ok(worker) if worker < self.workers.len() => {
@@ -377,7 +373,7 @@ impl Engine<'_> {
         }
     }
 
-    /// Picks with the failed worker masked, and unmasked only if no other worker is healthy.
+    /// Picks as the pool does ([`HealthTracker::pick`]).
     fn pick(
         &mut self,
         candidates: &mut [Candidate],
@@ -389,18 +385,7 @@ impl Engine<'_> {
             Mode::Oracle(o) => o,
             Mode::Central(_) => return Err(BalanceError::NoWorkers),
         };
-        let Some(excluded) = excluded else {
-            return balancer.pick(candidates, request);
-        };
-        let was_healthy = candidates[excluded].healthy;
-        candidates[excluded].healthy = false;
-        match balancer.pick(candidates, request) {
-            Err(BalanceError::NoHealthyWorkers { .. }) if was_healthy => {
-                candidates[excluded].healthy = true;
-                balancer.pick(candidates, request)
-            }
-            other => other,
-        }
+        self.health.pick(balancer, candidates, request, excluded)
     }
 
     fn assign(&mut self, task: usize, worker: usize) {

@@ -96,7 +96,7 @@ pub fn open(global: &Global, command: &str) -> Result<Arc<dyn Queue>, CliError> 
 /// (`memory://x`) is reported as the bad URL it is.
 pub(crate) fn shared_backend(global: &Global, consequence: &str) -> Result<Backend, CliError> {
     let backend = Backend::parse(&global.backend)?;
-    if is_private(&backend) {
+    if !backend.is_durable() {
         // Opening a private backend touches nothing outside this process; it checks the URL.
         drop(backend.open()?);
         return Err(CliError::Usage(format!(
@@ -106,12 +106,6 @@ pub(crate) fn shared_backend(global: &Global, consequence: &str) -> Result<Backe
         )));
     }
     Ok(backend)
-}
-
-/// True for a backend that only the process opening it reaches: `memory://`, and SQLite's
-/// in-memory database.
-fn is_private(backend: &Backend) -> bool {
-    !backend.is_durable()
 }
 
 /// A failure to open `backend`, as the user should read it: a SQLite file whose directory is

@@ -41,10 +41,7 @@ pub fn worker(global: &Global, args: &WorkerArgs, output: &mut Output<'_>) -> Re
     // should be; but a SQLite file needs no server, and if its directory is missing no wait
     // will create it: say so and stop, rather than retry for ever. (Other failures, such as a
     // file locked by another process, are waited for, each logged on stderr.)
-    if backend.scheme() == "sqlite"
-        && backend.open().is_err()
-        && let Some(problem) = sqlite_directory_problem(&backend)
-    {
+    if let Some(problem) = sqlite_directory_problem(&backend) {
         return Err(CliError::Usage(problem));
     }
     let options = RunOptions::new()

@@ -86,8 +86,10 @@ pub(crate) fn reserve(
                 // An unreadable task is never handed out: it is dead-lettered here, as a
                 // failed attempt, and the other candidates go on.
                 tracing::warn!(task = %id, error = %err, "dead-lettering a task whose stored record is corrupt");
-                let detail = err.to_string();
-                dead_letter_corrupt(&tx, rowid, &id, from, worker, now, &detail, &mut deltas)?;
+                if dead_letter_corrupt(&tx, rowid, &id, worker, now, &err.to_string(), &mut deltas)?
+                {
+                    deltas.moved(from, TaskStatus::Running);
+                }
                 continue;
             }
         };
@@ -130,23 +132,21 @@ pub(crate) fn reserve(
     Ok(reserved)
 }
 
-/// Moves a waiting task (`from`) whose record cannot be read through `Running`, an attempt,
-/// to `Dead`; nothing if it no longer waits (an earlier dead-letter in the same batch
-/// cancelled it with its job).
+/// Moves a waiting task whose record cannot be read to `Dead`, counting an attempt and the
+/// move out of `Running` (the caller counts the move into it); false, and nothing done, if
+/// it no longer waits (an earlier dead-letter in the same batch cancelled it with its job).
 ///
 /// Its retry policy is not consulted: the failure kind `Corrupt` is permanent,
 /// so every policy gives up, and the policy columns may be what is damaged.
-#[allow(clippy::too_many_arguments)]
 fn dead_letter_corrupt(
     conn: &Connection,
     rowid: i64,
     id: &TaskId,
-    from: TaskStatus,
     worker: &WorkerId,
     now: Timestamp,
     detail: &str,
     deltas: &mut Deltas,
-) -> Result<(), QueueError> {
+) -> Result<bool, QueueError> {
     debug_assert!(FailureKind::Corrupt.is_permanent());
     transition(id, TaskStatus::Running, TaskStatus::Dead)?;
     // The job link is read as text whatever the damage: a job must not wait for a dead map.
@@ -168,9 +168,8 @@ fn dead_letter_corrupt(
         })
         .map_err(store_error(OP))?;
     let Some(job) = updated else {
-        return Ok(());
+        return Ok(false);
     };
-    deltas.moved(from, TaskStatus::Running);
     deltas.moved(TaskStatus::Running, TaskStatus::Dead);
     deltas.failed_attempts += 1;
     if let Some(job) = job {
@@ -178,7 +177,7 @@ fn dead_letter_corrupt(
         job_bookkeeping::task_dead(conn, &job, id, &failure, now, deltas)
             .map_err(store_error(OP))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Treats every lease that lapsed by `now` as a failed attempt of kind `LeaseExpired`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use workmill_core::{
     Backoff, FailOutcome, Failure, JobRecord, Lease, ListFilter, NewJob, NewTask, Payload, Queue,
-    QueueError, QueueStats, Reservation, TaskId, TaskRecord, TaskStatus, WorkerId,
+    QueueError, QueueStats, Reservation, RetryPolicy, TaskId, TaskRecord, TaskStatus, WorkerId,
 };
 
 use crate::sync::{Mutex, lock};
@@ -52,22 +52,14 @@ impl Reconnect {
     /// The wait after `failures` failures in a row (1 for the first), where `random` is a
     /// uniform sample from `[0, 1)`: `min(initial * 2^(failures-1), max) * (1 - jitter * random)`.
     pub fn delay(&self, failures: u32, random: f64) -> Duration {
-        let base = Backoff::exponential(self.initial, self.max.max(self.initial))
-            .base_delay(failures.max(1));
-        let jitter = if self.jitter.is_finite() {
-            self.jitter.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let random = if random.is_finite() {
-            random.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        // Not `mul_f64`, which panics when a base within a rounding of `Duration::MAX`
-        // meets no jitter: the jitter only ever shortens the wait.
-        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 - jitter * random))
-            .map_or(base, |delay| delay.min(base))
+        // A task's retry delay with this schedule: the same formula, jitter and bounds.
+        RetryPolicy::new(1)
+            .backoff(Backoff::exponential(
+                self.initial,
+                self.max.max(self.initial),
+            ))
+            .jitter(self.jitter)
+            .delay(failures.max(1), random)
     }
 }
 
