@@ -248,9 +248,10 @@ pub enum QueueError {
     /// The queue was shut down and takes no more work.
     #[error("the queue is shut down and accepts no more tasks")]
     ShutDown,
-    /// The store holds data this build cannot use, such as a schema written by a newer
-    /// workmill. Not transient: trying again cannot help, upgrading can.
-    #[error("{backend} store cannot be opened by this build: {reason}")]
+    /// The store cannot be used by this build or this process: a schema written by a newer
+    /// workmill, a file that is not a database, a database this process may only read. Not
+    /// transient: trying again cannot help; upgrading, or mending the store, can.
+    #[error("{backend} store cannot be used: {reason}")]
     Incompatible {
         /// The backend's name, e.g. `"sqlite"`.
         backend: &'static str,

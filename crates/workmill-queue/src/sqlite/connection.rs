@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, OpenFlags};
 use thiserror::Error;
 use workmill_core::QueueError;
 
@@ -45,6 +45,27 @@ impl OpenError {
     }
 }
 
+/// The error for a file that could not be opened or set up.
+///
+/// A file that is not a database, or that this process may only read, stays so however often
+/// it is tried: that is [`QueueError::Incompatible`], which a worker reports rather than waits
+/// out. Anything else (a lock held too long, a full disk) is the store failing, and transient.
+pub(crate) fn open_failed(path: &Path, source: rusqlite::Error) -> QueueError {
+    let refused = matches!(
+        source.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::ReadOnly)
+    );
+    let error = OpenError::new(path, source);
+    if refused {
+        QueueError::Incompatible {
+            backend: BACKEND,
+            reason: error.to_string(),
+        }
+    } else {
+        QueueError::backend(BACKEND, "open the database", error)
+    }
+}
+
 /// Opens one connection and applies the per-connection settings.
 ///
 /// WAL lets readers proceed while one writer commits, and makes a commit one
@@ -62,11 +83,18 @@ pub(crate) fn open_connection(
         SqliteLocation::File(path) => (Connection::open_with_flags(path, flags), path.as_path()),
         SqliteLocation::Memory => (Connection::open_in_memory(), Path::new(":memory:")),
     };
-    let fail = |source: rusqlite::Error| {
-        QueueError::backend(BACKEND, "open the database", OpenError::new(path, source))
-    };
+    let fail = |source: rusqlite::Error| open_failed(path, source);
     let mut conn = conn.map_err(fail)?;
     if matches!(location, SqliteLocation::File(_)) {
+        if conn.is_readonly(MAIN_DB).map_err(fail)? {
+            return Err(QueueError::Incompatible {
+                backend: BACKEND,
+                reason: format!(
+                    "{} opened read-only; the file or its directory is read-only for this process",
+                    path.display()
+                ),
+            });
+        }
         // It retries on its own until the busy timeout; SQLite's handler would only add to it.
         conn.busy_timeout(Duration::ZERO).map_err(fail)?;
         enable_wal(&conn, config.busy_timeout).map_err(fail)?;

@@ -112,15 +112,29 @@ pub(crate) enum MigrateError {
 }
 
 impl MigrateError {
-    /// The error `open` returns: a schema too new for this build is [`QueueError::Incompatible`],
-    /// which no retry can mend (a worker must not wait it out); anything else is the store
-    /// failing.
+    /// The error `open` returns: a schema too new for this build, a file that is not a
+    /// database and a read-only file are [`QueueError::Incompatible`], which no retry can mend
+    /// (a worker must not wait it out); anything else is the store failing.
     pub(crate) fn into_queue_error(self) -> QueueError {
         match self {
             MigrateError::Schema(schema) => QueueError::Incompatible {
                 backend: super::BACKEND,
                 reason: schema.to_string(),
             },
+            MigrateError::Sqlite(err)
+                if matches!(
+                    err.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::ReadOnly)
+                ) =>
+            {
+                QueueError::Incompatible {
+                    backend: super::BACKEND,
+                    reason: format!(
+                        "cannot set up the schema: {err}; the file is not a SQLite database, or \
+                         is read-only for this process"
+                    ),
+                }
+            }
             MigrateError::Sqlite(err) => {
                 QueueError::backend(super::BACKEND, "migrate the schema", err)
             }

@@ -124,6 +124,38 @@ fn a_file_from_a_newer_workmill_is_refused() {
     );
 }
 
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let (_dir, path) = temp_db();
+    std::fs::write(&path, vec![b'x'; 8_192]).unwrap();
+    let err = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap_err();
+    // Not transient: a worker must report it, not wait for the file to become a database.
+    assert!(matches!(err, QueueError::Incompatible { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("not a SQLite database"), "{err}");
+    // Nothing was written over the user's file.
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'x'; 8_192]);
+}
+
+#[test]
+fn a_read_only_store_is_refused_and_a_busy_one_waited_out() {
+    // The process runs as root in CI, which may write any file, so the read-only case is
+    // checked where the error is classified.
+    let path = std::path::Path::new("/srv/queue.db");
+    let read_only = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+        None,
+    );
+    let err = super::connection::open_failed(path, read_only);
+    assert!(matches!(err, QueueError::Incompatible { .. }), "{err:?}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let busy = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        None,
+    );
+    assert!(super::connection::open_failed(path, busy).is_transient());
+}
+
 /// The query plan of `sql` as one line per step.
 fn plan(conn: &Connection, sql: &str) -> String {
     conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
