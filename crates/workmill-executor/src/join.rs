@@ -58,8 +58,10 @@ impl FnContext {
 ///
 /// If either closure panics, `join` panics with that payload, but only after
 /// the other closure has finished if it started (so nothing it borrows
-/// dangles). If `oper_a` panics before `oper_b` was stolen, `oper_b` does not
-/// run. When both panic, `oper_a`'s panic is the one propagated.
+/// dangles). When `oper_a` panics, `oper_b` may or may not run: a thief may
+/// take it up to the moment the unwinding reaches `join`, which then waits for
+/// it; if none has, it never runs. When both panic, `oper_a`'s panic is the one
+/// propagated.
 ///
 /// # Examples
 ///
