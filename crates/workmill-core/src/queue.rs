@@ -270,7 +270,10 @@ impl Default for ListFilter {
 ///   priority.
 /// - **Attempts** are counted at `reserve` (`attempts += 1`, status `Running`,
 ///   `started_at` and `worker` set). `release` undoes the count: the task was
-///   never started.
+///   never started. A task released from its first reservation has no
+///   `started_at` or `worker` again; after earlier attempts, the memory
+///   backend restores theirs, and the durable ones keep the released
+///   reservation's.
 /// - **Leases**: each reservation gets a fresh token. `complete`, `fail`,
 ///   `release` and `heartbeat` check that the task is `Running` under that
 ///   token, else [`QueueError::LeaseLost`]. Expiry alone does not invalidate

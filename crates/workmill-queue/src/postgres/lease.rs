@@ -184,7 +184,9 @@ pub(crate) fn fail(
 const RELEASE: &str = "
 UPDATE {s}.tasks
 SET status = 'pending', attempts = greatest(attempts - 1, 0),
-    lease_token = NULL, lease_expires_at = NULL
+    lease_token = NULL, lease_expires_at = NULL,
+    started_at = CASE WHEN attempts <= 1 THEN NULL ELSE started_at END,
+    worker = CASE WHEN attempts <= 1 THEN NULL ELSE worker END
 WHERE id = $1 AND status = 'running' AND lease_token = $2";
 
 /// Hands an unstarted task back to `pending`, uncounting the attempt; it keeps its place in line.

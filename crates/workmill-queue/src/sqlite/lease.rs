@@ -234,7 +234,9 @@ pub(crate) fn release(conn: &mut Connection, lease: &Lease) -> Result<(), QueueE
     let changed = tx
         .prepare_cached(
             "UPDATE tasks SET status = 'pending', attempts = max(attempts - 1, 0),
-                 lease_token = NULL, lease_expires_at = NULL
+                 lease_token = NULL, lease_expires_at = NULL,
+                 started_at = CASE WHEN attempts <= 1 THEN NULL ELSE started_at END,
+                 worker = CASE WHEN attempts <= 1 THEN NULL ELSE worker END
              WHERE id = ?1 AND status = 'running' AND lease_token = ?2",
         )
         .and_then(|mut update| update.execute(params![lease.task.as_str(), sql_token(lease.token)]))

@@ -11,6 +11,10 @@ end
 local attempts = math.max((tonumber(f[3]) or 1) - 1, 0)
 redis.call('HSET', key, 'status', 'pending', 'attempts', int(attempts))
 redis.call('HDEL', key, 'token', 'lease_expires_at')
+if attempts == 0 then
+  -- It was never started: nothing names a start or a worker, as before its reserve.
+  redis.call('HDEL', key, 'started_at', 'worker')
+end
 redis.call('ZREM', LEASES, id)
 redis.call('ZADD', READY, score(f[4], f[5]), id)
 moved('running', 'pending')

@@ -345,6 +345,11 @@ pub fn release_hands_the_task_back_uncounted(harness: &impl Harness) {
     queue.release(&first.lease).expect("release");
     let record = queue.status(&id("handed-back")).expect("status");
     assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    assert_eq!(
+        (record.started_at, record.worker),
+        (None, None),
+        "a task released from its first reservation was never started"
+    );
     let stats = queue.stats().expect("stats");
     assert_eq!(
         (stats.pending, stats.running, stats.failed_attempts),
