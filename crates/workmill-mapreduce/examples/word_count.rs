@@ -17,15 +17,19 @@ const USAGE: &str = "usage: word_count <FILE> | word_count --zipf <MEGABYTES>";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let text = match args.as_slice() {
-        [flag, megabytes] if flag == "--zipf" => match megabytes.parse::<usize>() {
-            Ok(mb) => ZipfCorpus::default().generate(mb << 20),
-            Err(_) => {
-                eprintln!(
-                    "error: --zipf wants a whole number of megabytes, not {megabytes:?}\n{USAGE}"
-                );
-                return ExitCode::FAILURE;
+        [flag, megabytes] if flag == "--zipf" => {
+            match zipf_bytes(megabytes).and_then(|bytes| {
+                ZipfCorpus::default().try_generate(bytes).map_err(|error| {
+                    format!("error: cannot generate {megabytes} MB of text: {error}")
+                })
+            }) {
+                Ok(text) => text,
+                Err(message) => {
+                    eprintln!("{message}\n{USAGE}");
+                    return ExitCode::FAILURE;
+                }
             }
-        },
+        }
         [path] if !path.starts_with('-') => match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(error) => {
@@ -60,4 +64,32 @@ fn main() -> ExitCode {
         println!("{count:>12}  {word}");
     }
     ExitCode::SUCCESS
+}
+
+/// The bytes of `--zipf`'s argument, a whole number of megabytes, or the
+/// message for one that is not a number or whose bytes a `usize` cannot count.
+fn zipf_bytes(megabytes: &str) -> Result<usize, String> {
+    let mb: usize = megabytes.parse().map_err(|_| {
+        format!("error: --zipf wants a whole number of megabytes, not {megabytes:?}")
+    })?;
+    mb.checked_mul(1 << 20)
+        .ok_or_else(|| format!("error: --zipf {mb}: more bytes than this machine can address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_megabytes_that_overflow_a_usize_are_refused() {
+        assert_eq!(zipf_bytes("50"), Ok(50 << 20));
+        assert!(zipf_bytes("fifty").unwrap_err().contains("whole number"));
+        let huge = (usize::MAX >> 20) + 1;
+        assert!(
+            zipf_bytes(&huge.to_string())
+                .unwrap_err()
+                .contains("address")
+        );
+        assert_eq!(zipf_bytes(&(huge - 1).to_string()), Ok((huge - 1) << 20));
+    }
 }

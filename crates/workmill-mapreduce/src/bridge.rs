@@ -49,9 +49,10 @@ impl<L, C> Run<'_, L, C> {
 /// worker), cut as `config` chooses (its pool is not used): `leaf` turns one chunk into a `T`, `combine` joins the `T`s of
 /// neighbouring chunks in input order.
 ///
-/// A panic in `leaf` or `combine` skips every chunk not yet started, waits
-/// for those running (the executor's `join` waits for stolen halves), and is
-/// re-raised here with its original payload.
+/// A panic in `leaf`, in `combine`, or in the source's `len` or `split_at`
+/// skips every chunk not yet started, waits for those running (the
+/// executor's `join` waits for stolen halves), and is re-raised here with
+/// its original payload.
 pub(crate) fn run<S, T, L, C>(source: S, config: &MapReduce<'_>, leaf: &L, combine: &C) -> T
 where
     S: Source,
@@ -102,15 +103,20 @@ where
     if run.stopped.load(Ordering::Relaxed) {
         run.stop(Box::new(Stopped));
     }
-    match splitter.split(source.len(), migrated) {
-        Some(mid) => {
-            let (left, right) = source.split_at(mid);
+    // The source's `len` and `split_at` may panic too, and stop the run as a
+    // `leaf` that panics does.
+    let pieces = run.guarded(|| match splitter.split(source.len(), migrated) {
+        Some(mid) => Ok(source.split_at(mid)),
+        None => Err(source),
+    });
+    match pieces {
+        Ok((left, right)) => {
             let (a, b) = join_context(
                 |ctx| bridge(left, splitter, ctx.migrated(), run),
                 |ctx| bridge(right, splitter, ctx.migrated(), run),
             );
             run.guarded(|| (run.combine)(a, b))
         }
-        None => run.guarded(|| (run.leaf)(source)),
+        Err(source) => run.guarded(|| (run.leaf)(source)),
     }
 }

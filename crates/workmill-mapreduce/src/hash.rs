@@ -22,16 +22,26 @@ fn folded_multiply(x: u64, y: u64) -> u64 {
 /// standard library's random keys, which makes collisions as hard to plan
 /// as foldhash's (hashbrown's default): not cryptographic, but an input
 /// cannot be crafted offline to collide in a run it has not seen.
+///
+/// As in foldhash, both operands of every multiply that takes the key's
+/// bytes are masked by the seed: the accumulator, which starts from it, and
+/// a second secret drawn with it. A product is zero when either operand is,
+/// and a zero product forgets everything hashed before; were one operand the
+/// key's bytes against a constant, keys holding that constant would erase
+/// their own differences and collide under every seed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FoldState {
     seed: u64,
+    secret: u64,
 }
 
 impl FoldState {
-    /// A fresh random seed.
+    /// A fresh random seed and secret.
     pub(crate) fn random() -> FoldState {
+        let keys = RandomState::new();
         FoldState {
-            seed: RandomState::new().hash_one(K2) | 1,
+            seed: keys.hash_one(K2) | 1,
+            secret: keys.hash_one(K1),
         }
     }
 }
@@ -41,7 +51,10 @@ impl BuildHasher for FoldState {
 
     #[inline]
     fn build_hasher(&self) -> FoldHasher {
-        FoldHasher { acc: self.seed }
+        FoldHasher {
+            acc: self.seed,
+            secret: self.secret,
+        }
     }
 }
 
@@ -49,6 +62,8 @@ impl BuildHasher for FoldState {
 #[derive(Clone, Debug)]
 pub(crate) struct FoldHasher {
     acc: u64,
+    /// Masks the operand of each multiply that the accumulator does not.
+    secret: u64,
 }
 
 #[inline(always)]
@@ -75,7 +90,10 @@ impl Hasher for FoldHasher {
             let mut acc = acc;
             let mut at = 0;
             while len - at > 16 {
-                acc = folded_multiply(read_u64(bytes, at) ^ acc, read_u64(bytes, at + 8) ^ K2);
+                acc = folded_multiply(
+                    read_u64(bytes, at) ^ acc,
+                    read_u64(bytes, at + 8) ^ self.secret,
+                );
                 at += 16;
             }
             (read_u64(bytes, len - 16) ^ acc, read_u64(bytes, len - 8))
@@ -89,7 +107,7 @@ impl Hasher for FoldHasher {
         } else {
             (0, 0)
         };
-        self.acc = folded_multiply(a ^ acc, b ^ K2);
+        self.acc = folded_multiply(a ^ acc, b ^ self.secret);
     }
 
     #[inline]
@@ -190,9 +208,12 @@ pub(crate) struct PassThroughHasher(u64);
 
 impl Hasher for PassThroughHasher {
     /// Only `Hashed` keys go into these tables, and they write one `u64`;
-    /// bytes would still be hashed, by the folded multiply.
+    /// bytes would still be hashed, by the folded multiply (unseeded).
     fn write(&mut self, bytes: &[u8]) {
-        let mut inner = FoldHasher { acc: self.0 };
+        let mut inner = FoldHasher {
+            acc: self.0,
+            secret: K2,
+        };
         inner.write(bytes);
         self.0 = inner.finish();
     }
@@ -277,6 +298,42 @@ mod tests {
             "{} of 128 tags",
             tags_in_first.len()
         );
+    }
+
+    #[test]
+    fn keys_holding_a_constant_of_the_hash_still_spread_and_depend_on_the_seed() {
+        // Bytes equal to a mixing constant, where an unmasked operand would
+        // meet it: the high half of a u128 or the last 8 of 16 bytes, bytes
+        // 8..16 of a longer key (a block), and the last 8 of a longer key.
+        const K2_BYTES: [u8; 8] = K2.to_le_bytes();
+        let kinds: [fn(u64) -> Vec<u8>; 3] = [
+            |i| [&i.to_le_bytes()[..], &K2_BYTES].concat(),
+            |i| [&i.to_le_bytes()[..], &K2_BYTES, &[7; 8]].concat(),
+            |i| [&i.to_le_bytes()[..], &[7; 8], &K2_BYTES].concat(),
+        ];
+        let (state, other) = (FoldState::random(), FoldState::random());
+        let mut by_kind: Vec<Vec<u64>> = vec![Vec::new(); 5];
+        for i in 0..1_000u64 {
+            let wide = u128::from(K2) << 64 | u128::from(i);
+            let octets: [u8; 16] = kinds[0](i).try_into().unwrap();
+            by_kind[0].push(state.hash_one(wide));
+            by_kind[1].push(state.hash_one(octets));
+            by_kind[2].push(state.hash_one(std::net::Ipv6Addr::from(octets)));
+            by_kind[3].push(state.hash_one(kinds[1](i)));
+            by_kind[4].push(state.hash_one(kinds[2](i)));
+        }
+        for (kind, hashes) in by_kind.iter().enumerate() {
+            let distinct: HashSet<u64> = hashes.iter().copied().collect();
+            assert_eq!(distinct.len(), 1_000, "kind {kind}");
+            let partitions: HashSet<usize> = hashes
+                .iter()
+                .map(|&hash| Hashed { hash, key: () }.partition(64))
+                .collect();
+            assert!(partitions.len() > 48, "kind {kind}: {partitions:?}");
+        }
+        let wide = u128::from(K2) << 64;
+        assert_ne!(state.hash_one(wide), other.hash_one(wide));
+        assert_ne!(state.hash_one(kinds[2](0)), other.hash_one(kinds[2](0)));
     }
 
     #[test]

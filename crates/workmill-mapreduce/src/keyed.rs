@@ -14,14 +14,18 @@ use crate::config::MapReduce;
 use crate::hash::{FoldState, Hashed, PassThrough};
 use crate::source::{IntoSource, Source};
 
-/// More partitions than this would cost more in empty buckets than they balance.
+/// More partitions than this would cost more, in empty partitions to merge, than they balance.
 pub(crate) const MAX_PARTITIONS: usize = 1 << 16;
 
 /// A table of keys that carry their hash, so it is never taken again.
 pub(crate) type Table<K, V> = HashMap<Hashed<K>, V, PassThrough>;
 
-/// One chunk's pairs after its combiner ran, one bucket per partition.
-type Buckets<K, V> = Vec<Vec<(Hashed<K>, V)>>;
+/// The pairs of one chunk that go to one partition.
+type Bucket<K, V> = Vec<(Hashed<K>, V)>;
+
+/// One chunk's pairs after its combiner ran, by partition: the non-empty
+/// buckets only, with their partitions, in partition order.
+type Buckets<K, V> = Vec<(usize, Bucket<K, V>)>;
 
 impl MapReduce<'_> {
     /// Maps each item to zero or more `(key, value)` pairs and combines the
@@ -156,7 +160,8 @@ impl MapReduce<'_> {
     }
 
     /// The map phase: every chunk combines its pairs and cuts them into
-    /// `count` partitions. Returns, for each partition, the buckets of all chunks.
+    /// `count` partitions. Returns, for each partition, the non-empty buckets
+    /// of the chunks, in input order.
     fn partitioned<S, K, V, P, M, C, R, E>(
         &self,
         source: S,
@@ -165,7 +170,7 @@ impl MapReduce<'_> {
         map: &M,
         combine: &C,
         route: &R,
-    ) -> Result<Vec<Buckets<K, V>>, E>
+    ) -> Result<Vec<Vec<Bucket<K, V>>>, E>
     where
         S: Source,
         K: Hash + Eq + Send,
@@ -183,25 +188,69 @@ impl MapReduce<'_> {
                     insert(&mut table, Hashed::new(hasher, key), value, combine);
                 }
             }
-            let mut buckets: Buckets<K, V> = (0..count).map(|_| Vec::new()).collect();
-            for (key, value) in table {
-                let partition = route(&key, count)?;
-                buckets[partition].push((key, value));
-            }
-            Ok(vec![buckets])
+            Ok(vec![buckets(table, count, route)?])
         };
         let concat = |left: Result<_, E>, right: Result<_, E>| Ok(bridge::concat(left?, right?));
         let chunks = bridge::run(source, self, &leaf, &concat)?;
-        let mut partitions: Vec<Buckets<K, V>> = (0..count)
-            .map(|_| Vec::with_capacity(chunks.len()))
-            .collect();
-        for chunk in chunks {
-            for (partition, bucket) in partitions.iter_mut().zip(chunk) {
-                partition.push(bucket);
+        Ok(by_partition(chunks, count))
+    }
+}
+
+/// Cuts one chunk's table into the buckets of the partitions `route` picks
+/// among `count`, keeping only the non-empty ones.
+///
+/// A chunk with fewer keys than partitions leaves buckets empty, and a
+/// bucket for every partition would cost each chunk time and memory in
+/// proportion to the partitions, whatever its keys: ten million items in
+/// chunks of 100, over 65,536 partitions, would hold some 150 GB of empty
+/// buckets. Such a chunk sorts its pairs by partition instead; a chunk with
+/// as many keys as partitions, or more, puts each pair straight into its
+/// partition's bucket.
+fn buckets<K, V, R, E>(table: Table<K, V>, count: usize, route: &R) -> Result<Buckets<K, V>, E>
+where
+    R: Fn(&Hashed<K>, usize) -> Result<usize, E>,
+{
+    if table.len() < count {
+        let mut routed = Vec::with_capacity(table.len());
+        for (key, value) in table {
+            routed.push((route(&key, count)?, (key, value)));
+        }
+        // Keys are distinct within a chunk: their order in a bucket does not matter.
+        routed.sort_unstable_by_key(|&(partition, _)| partition);
+        let mut buckets: Buckets<K, V> = Vec::new();
+        for (partition, pair) in routed {
+            match buckets.last_mut() {
+                Some((last, bucket)) if *last == partition => bucket.push(pair),
+                _ => buckets.push((partition, vec![pair])),
             }
         }
-        Ok(partitions)
+        return Ok(buckets);
     }
+    let mut all: Vec<Bucket<K, V>> = (0..count).map(|_| Vec::new()).collect();
+    for (key, value) in table {
+        let partition = route(&key, count)?;
+        all[partition].push((key, value));
+    }
+    Ok(all
+        .into_iter()
+        .enumerate()
+        .filter(|(_, bucket)| !bucket.is_empty())
+        .collect())
+}
+
+/// The chunks' buckets gathered by partition, each partition's in chunk
+/// order; `count` partitions, holding only the buckets the chunks filled.
+fn by_partition<K, V>(chunks: Vec<Buckets<K, V>>, count: usize) -> Vec<Vec<Bucket<K, V>>> {
+    let mut sizes = vec![0; count];
+    for &(partition, _) in chunks.iter().flatten() {
+        sizes[partition] += 1;
+    }
+    let mut partitions: Vec<Vec<Bucket<K, V>>> =
+        sizes.into_iter().map(Vec::with_capacity).collect();
+    for (partition, bucket) in chunks.into_iter().flatten() {
+        partitions[partition].push(bucket);
+    }
+    partitions
 }
 
 /// The default route: the partition the key's hash picks, always in range.
@@ -212,7 +261,7 @@ fn by_hash<K>(key: &Hashed<K>, count: usize) -> Result<usize, Infallible> {
 /// The reduce phase: merges each partition's buckets into one table, a
 /// partition per chunk, and hands the table to `finish`.
 fn merge_partitions<K, V, C, T>(
-    partitions: Vec<Buckets<K, V>>,
+    partitions: Vec<Vec<Bucket<K, V>>>,
     combine: &C,
     finish: impl Fn(Table<K, V>) -> T + Sync,
 ) -> Vec<T>
@@ -280,5 +329,60 @@ pub(crate) fn insert<K: Hash + Eq, V, S: BuildHasher>(
         Entry::Vacant(entry) => {
             entry.insert(value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(count: &mut u64, n: u64) {
+        *count += n;
+    }
+
+    /// One chunk's table: a pair for each of `keys`.
+    fn table(state: &FoldState, keys: std::ops::Range<u32>) -> Table<u32, u64> {
+        let mut table = HashMap::with_hasher(PassThrough);
+        for key in keys {
+            insert(&mut table, Hashed::new(state, key), 1, &add);
+        }
+        table
+    }
+
+    #[test]
+    fn chunks_and_partitions_hold_only_the_buckets_the_keys_fill() {
+        // Before, each chunk held a bucket for every partition, and each
+        // partition room for a bucket from every chunk: 2 x 200 x 65,536.
+        let state = FoldState::random();
+        let count = MAX_PARTITIONS;
+        let chunks: Vec<Buckets<u32, u64>> = (0..200)
+            .map(|_| {
+                let Ok(buckets) = buckets(table(&state, 0..3), count, &by_hash);
+                buckets
+            })
+            .collect();
+        for chunk in &chunks {
+            assert!(chunk.len() <= 3, "{} buckets", chunk.len());
+            assert!(chunk.is_sorted_by_key(|&(partition, _)| partition));
+        }
+        let partitions = by_partition(chunks, count);
+        assert_eq!(partitions.len(), count);
+        let held: usize = partitions.iter().map(Vec::capacity).sum();
+        assert!(held <= 3 * 200, "room for {held} buckets");
+        let (counts, shared_keys) = gather(merge_partitions(partitions, &add, |table| table));
+        assert!(!shared_keys);
+        assert_eq!(counts, HashMap::from([(0, 200), (1, 200), (2, 200)]));
+    }
+
+    #[test]
+    fn a_chunk_with_more_keys_than_partitions_fills_each_bucket_in_order() {
+        let state = FoldState::random();
+        let Ok(buckets) = buckets(table(&state, 0..1_000), 4, &by_hash);
+        assert_eq!(buckets.len(), 4);
+        for (index, (partition, bucket)) in buckets.iter().enumerate() {
+            assert_eq!(*partition, index);
+            assert!(bucket.iter().all(|(key, _)| key.partition(4) == index));
+        }
+        assert_eq!(buckets.iter().map(|(_, b)| b.len()).sum::<usize>(), 1_000);
     }
 }

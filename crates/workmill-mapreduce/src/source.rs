@@ -8,6 +8,8 @@ use std::ops::{Range, RangeInclusive};
 /// happens on one worker, so items need not be `Send` (the map's results do).
 /// Implemented for slices (items `&T`), `Vec<T>` (items `T`) and integer
 /// ranges, `a..b` and `a..=b`; [`IntoSource`] turns the usual inputs into one.
+/// A panic in `len` or `split_at` of a source of your own stops the run as
+/// a panic in the map does.
 ///
 /// One input has more items than a `usize` counts: the whole inclusive range
 /// of a type as wide as `usize`, such as `0..=u64::MAX` on a 64-bit target

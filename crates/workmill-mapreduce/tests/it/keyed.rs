@@ -71,3 +71,19 @@ fn keys_may_borrow_from_the_input_and_values_may_be_collections() {
     assert_eq!(keys, ["a", "b", "c"]);
     assert_eq!(positions["a"].len(), 3);
 }
+
+#[test]
+fn many_partitions_over_small_chunks_with_few_keys() {
+    // Each chunk of one item fills one of 65,536 partitions; the rest stay
+    // empty and cost nothing per chunk.
+    let run = MapReduce::new()
+        .pool(pool())
+        .chunking(Chunking::fixed(1).unwrap())
+        .partitions(65_536);
+    let counts = run.map_reduce_by_key(0..300u32, |x| [(x % 3, 1u32)], |c, n| *c += n);
+    assert_eq!(counts, [(0, 100), (1, 100), (2, 100)].into());
+    let sorted = run
+        .partition_by(|key: &u32, partitions: usize| *key as usize * (partitions - 1) / 2)
+        .map_reduce_by_key_sorted(0..300u32, |x| [(x % 3, 1u32)], |c, n| *c += n);
+    assert_eq!(sorted, Ok([(0, 100), (1, 100), (2, 100)].into()));
+}

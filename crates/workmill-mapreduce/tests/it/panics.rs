@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use workmill_executor::ThreadPool;
-use workmill_mapreduce::{Chunking, MapReduce, MapReduceError};
+use workmill_mapreduce::{Chunking, MapReduce, MapReduceError, Source};
 
 use super::pool;
 
@@ -166,6 +166,76 @@ fn a_panic_skips_the_chunks_not_yet_started() {
     assert!(
         mapped < 1_000,
         "{mapped} of 1,999 items were mapped after the panic"
+    );
+}
+
+/// A range whose first items panic on being split, once another worker has
+/// mapped an item of its right half.
+struct FragileSource<'a> {
+    items: std::ops::Range<u32>,
+    right_started: &'a AtomicBool,
+}
+
+impl Source for FragileSource<'_> {
+    type Item = u32;
+    type IntoIter = std::ops::Range<u32>;
+
+    fn len(&self) -> usize {
+        ExactSizeIterator::len(&self.items)
+    }
+
+    fn split_at(self, index: usize) -> (Self, Self) {
+        if self.items.start == 0 && ExactSizeIterator::len(&self.items) < 16 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !self.right_started.load(Ordering::SeqCst) && Instant::now() < deadline {
+                thread::yield_now();
+            }
+            panic!("split failed");
+        }
+        let mid = self.items.start + index as u32;
+        let left = FragileSource {
+            items: self.items.start..mid,
+            ..self
+        };
+        let right = FragileSource {
+            items: mid..self.items.end,
+            ..self
+        };
+        (left, right)
+    }
+
+    fn into_items(self) -> Self::IntoIter {
+        self.items
+    }
+}
+
+#[test]
+fn a_panicking_source_skips_the_chunks_not_yet_started() {
+    // As above, but the panic comes from the input's own `split_at`, on the
+    // left, while the other worker maps the right half item by item.
+    let pool = ThreadPool::builder().num_threads(2).build().unwrap();
+    let run = MapReduce::new()
+        .pool(&pool)
+        .chunking(Chunking::fixed(1).unwrap());
+    let mapped = AtomicUsize::new(0);
+    let right_started = AtomicBool::new(false);
+    let source = FragileSource {
+        items: 0..2_000,
+        right_started: &right_started,
+    };
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        run.map(source, |x| {
+            right_started.store(true, Ordering::SeqCst);
+            mapped.fetch_add(1, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(1));
+            x
+        })
+    }));
+    assert_eq!(message(&*caught.unwrap_err()), "split failed");
+    let mapped = mapped.load(Ordering::SeqCst);
+    assert!(
+        mapped < 500,
+        "{mapped} of the right half's 1,000 items were mapped after the panic"
     );
 }
 
