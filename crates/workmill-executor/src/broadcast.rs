@@ -6,6 +6,7 @@ use crate::global;
 use crate::job::StackJob;
 use crate::latch::{CountLatch, CountLatchRef};
 use crate::registry::Registry;
+use crate::unwind;
 use crate::worker::WorkerThread;
 
 /// What a broadcast closure learns about where it runs.
@@ -106,8 +107,22 @@ where
     }
     registry.sleep.new_jobs_for_all();
     worker.wait_until(&remaining.core);
-    jobs.into_iter()
+    let mut results = Vec::with_capacity(num_threads);
+    let mut first_panic = None;
+    for job in jobs {
         // SAFETY: every job has run: the count latch is set.
-        .map(|job| unsafe { job.into_result() })
-        .collect()
+        match unsafe { job.into_outcome() } {
+            Ok(value) => results.push(value),
+            Err(payload) if first_panic.is_none() => first_panic = Some(payload),
+            // A later panic is dropped here, and so are the results when one panicked: a
+            // `Drop` that panics (`panic_any` of such a value) must not unwind with the
+            // remaining payloads still to drop, which would abort the process.
+            Err(payload) => unwind::drop_quietly(payload, |_| {}),
+        }
+    }
+    if let Some(payload) = first_panic {
+        unwind::drop_quietly(results, |_| {});
+        unwind::resume_unwinding(payload);
+    }
+    results
 }

@@ -11,6 +11,7 @@ use crate::heartbeat;
 use crate::pool::ThreadPool;
 use crate::registry::{Hooks, PanicHandler, Registry, ThreadHook};
 use crate::sync::{Arc, thread};
+use crate::unwind;
 use crate::worker;
 
 /// Why a pool could not be built.
@@ -36,6 +37,28 @@ pub enum BuildError {
         requested: usize,
         /// The most a pool has.
         max: usize,
+    },
+    /// The heartbeat interval asked for is shorter than
+    /// [`ThreadPoolBuilder::MIN_HEARTBEAT_INTERVAL`].
+    #[error(
+        "a heartbeat interval of {requested:?} was asked for; the shortest is {min:?} (a shorter one would keep the heartbeat thread busy and make every join wake a sleeping worker)"
+    )]
+    HeartbeatTooShort {
+        /// The interval asked for.
+        requested: Duration,
+        /// The shortest interval a pool accepts.
+        min: Duration,
+    },
+    /// The [`thread_name`](ThreadPoolBuilder::thread_name) closure panicked, or
+    /// returned a name with a NUL byte, which a thread's name cannot hold.
+    #[error(
+        "could not name worker thread {index} of the pool: {reason}; the threads started before it were shut down"
+    )]
+    ThreadName {
+        /// The index of the thread that could not be named.
+        index: usize,
+        /// What went wrong: the closure's panic message, or the name with the NUL byte.
+        reason: String,
     },
     /// `build_global` was called after the global pool already existed.
     #[error(
@@ -115,6 +138,10 @@ impl ThreadPoolBuilder {
     /// 16 bits.
     pub const MAX_THREADS: usize = crate::sleep::MAX_THREADS;
 
+    /// The shortest heartbeat interval a pool accepts (10 µs; see
+    /// [`heartbeat_interval`](Self::heartbeat_interval)).
+    pub const MIN_HEARTBEAT_INTERVAL: Duration = heartbeat::MIN_INTERVAL;
+
     /// The number of worker threads, at most [`MAX_THREADS`](Self::MAX_THREADS) (more fail
     /// [`build`](Self::build)). 0 (the default) means: the value of the
     /// `WORKMILL_NUM_THREADS` environment variable if it is a positive number,
@@ -125,6 +152,9 @@ impl ThreadPoolBuilder {
     }
 
     /// Names each worker thread by its index.
+    ///
+    /// If the closure panics or returns a name with a NUL byte (`'\0'`),
+    /// [`build`](Self::build) fails with [`BuildError::ThreadName`].
     pub fn thread_name<F>(mut self, name: F) -> ThreadPoolBuilder
     where
         F: FnMut(usize) -> String + 'static,
@@ -140,6 +170,12 @@ impl ThreadPoolBuilder {
     }
 
     /// Called on each worker thread, with its index, before it runs any job.
+    ///
+    /// `build` does not wait for the handlers: a pool dropped at once may be
+    /// shutting down by the time one runs. A task the handler spawns on this
+    /// pool still runs, on this thread before it ends if need be; as with
+    /// [`exit_handler`](Self::exit_handler), it must not wait for the other
+    /// workers then.
     pub fn start_handler<F>(mut self, handler: F) -> ThreadPoolBuilder
     where
         F: Fn(usize) + Send + Sync + 'static,
@@ -185,6 +221,12 @@ impl ThreadPoolBuilder {
     /// computation that has run across one wakes a sleeping worker at its next
     /// first join, and a join half that waits is otherwise picked up only by
     /// workers awake.
+    ///
+    /// An interval shorter than [`MIN_HEARTBEAT_INTERVAL`](Self::MIN_HEARTBEAT_INTERVAL)
+    /// (10 µs) fails [`build`](Self::build) with [`BuildError::HeartbeatTooShort`]: its
+    /// ticks would come faster than a sleeping worker can be woken, so that every
+    /// computation would look long enough at its first join to wake one, and the
+    /// heartbeat thread would keep a core busy (a zero interval, all of it).
     pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> ThreadPoolBuilder {
         self.heartbeat = interval;
         self
@@ -207,14 +249,25 @@ impl ThreadPoolBuilder {
     /// # Errors
     ///
     /// [`BuildError::TooManyThreads`] past [`MAX_THREADS`](Self::MAX_THREADS);
-    /// [`BuildError::Spawn`] if a thread cannot be started; the threads
-    /// started before it are shut down again.
+    /// [`BuildError::HeartbeatTooShort`] for a heartbeat interval under
+    /// [`MIN_HEARTBEAT_INTERVAL`](Self::MIN_HEARTBEAT_INTERVAL);
+    /// [`BuildError::Spawn`] if a thread cannot be started, and
+    /// [`BuildError::ThreadName`] if it cannot be named; the threads started
+    /// before it are shut down again.
     pub fn build(mut self) -> Result<ThreadPool, BuildError> {
         let num_threads = self.resolved_num_threads();
         if num_threads > Self::MAX_THREADS {
             return Err(BuildError::TooManyThreads {
                 requested: num_threads,
                 max: Self::MAX_THREADS,
+            });
+        }
+        if let Some(requested) = self.heartbeat
+            && requested < Self::MIN_HEARTBEAT_INTERVAL
+        {
+            return Err(BuildError::HeartbeatTooShort {
+                requested,
+                min: Self::MIN_HEARTBEAT_INTERVAL,
             });
         }
         let deques: Vec<Worker<_>> = (0..num_threads).map(|_| Worker::new_lifo()).collect();
@@ -242,7 +295,13 @@ impl ThreadPoolBuilder {
         for (index, deque) in deques.into_iter().enumerate() {
             let mut builder = thread::Builder::new();
             if let Some(name) = &mut self.thread_name {
-                builder = builder.name(name(index));
+                match thread_name(name, index) {
+                    Ok(name) => builder = builder.name(name),
+                    Err(reason) => {
+                        drop(ThreadPool::from_parts(registry, threads));
+                        return Err(BuildError::ThreadName { index, reason });
+                    }
+                }
             }
             if let Some(bytes) = self.stack_size {
                 builder = builder.stack_size(bytes);
@@ -287,5 +346,19 @@ impl ThreadPoolBuilder {
     /// [`BuildError::Spawn`] as for [`build`](Self::build).
     pub fn build_global(self) -> Result<(), BuildError> {
         global::set(self)
+    }
+}
+
+/// The name `name` gives worker `index`, or why it gives none: it panicked, or
+/// the name holds a NUL byte, on which starting the thread would panic.
+fn thread_name(name: &mut dyn FnMut(usize) -> String, index: usize) -> Result<String, String> {
+    match unwind::halt_unwinding(|| name(index)) {
+        Ok(name) if name.contains('\0') => Err(format!("the name {name:?} contains a NUL byte")),
+        Ok(name) => Ok(name),
+        Err(payload) => {
+            let message = unwind::panic_message(&*payload);
+            unwind::drop_quietly(payload, |_| {});
+            Err(format!("the thread_name closure panicked: {message}"))
+        }
     }
 }

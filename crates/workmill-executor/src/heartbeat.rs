@@ -41,6 +41,12 @@ use crate::sync::{Arc, Ordering};
 /// The default interval between heartbeats.
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_micros(100);
 
+/// The shortest interval a pool accepts (`ThreadPoolBuilder::MIN_HEARTBEAT_INTERVAL`): waking a
+/// sleeping worker takes some microseconds, and ticks faster than that would make every
+/// computation look long at its first join (see `WorkerThread::fresh_frame_shared`) while the
+/// heartbeat thread kept a core busy; a zero interval never naps at all.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_micros(10);
+
 /// Ticks in a row that find no shared frame before the heartbeat naps longer than its interval.
 pub(crate) const QUIET_TICKS: u32 = 8;
 

@@ -166,6 +166,19 @@ where
         self.result.into_inner().into_return_value()
     }
 
+    /// The value of a job that another thread executed, or the panic it raised.
+    ///
+    /// # Safety
+    ///
+    /// The latch must have been observed set.
+    pub(crate) unsafe fn into_outcome(self) -> Result<R, Panic> {
+        match self.result.into_inner() {
+            JobResult::Ok(value) => Ok(value),
+            JobResult::Panic(payload) => Err(payload),
+            JobResult::None => unreachable!("a job's result was read before the job ran"),
+        }
+    }
+
     /// # Safety
     ///
     /// `this` points to a live `StackJob` of this type that has not run yet.
@@ -186,6 +199,24 @@ where
         mem::forget(abort);
         // SAFETY: `this` is live until the latch is set, which is the last use.
         unsafe { L::set(&this.latch) };
+    }
+}
+
+impl<L, F, R> StackJob<L, F, R> {
+    /// Drops the result of a job that another thread executed, value or panic payload,
+    /// where a panic in its `Drop` must not escape (see [`unwind::drop_quietly`]): the
+    /// caller is unwinding already, and a second panic would abort the process.
+    ///
+    /// # Safety
+    ///
+    /// The latch must have been observed set.
+    pub(crate) unsafe fn drop_result_quietly(&self) {
+        // SAFETY: the latch is set, so the thread that executed the job is done with
+        // `result`, and the caller is the only one left to touch it.
+        let result = self
+            .result
+            .with_mut(|slot| unsafe { mem::replace(&mut *slot, JobResult::None) });
+        unwind::drop_quietly(result, |_| {});
     }
 }
 

@@ -5,7 +5,7 @@ use std::mem;
 use crate::frames::{Popped, Pushed};
 use crate::global;
 use crate::job::StackJob;
-use crate::latch::{CoreLatch, SpinLatch};
+use crate::latch::SpinLatch;
 use crate::registry::Registry;
 use crate::worker::WorkerThread;
 
@@ -184,7 +184,7 @@ where
     // A guard instead of `catch_unwind` keeps `oper_a` inlinable.
     let guard = UnwindGuard {
         worker,
-        latch: &job_b.latch.core,
+        job: &job_b,
     };
     let result_a = oper_a(FnContext::new(false));
     mem::forget(guard);
@@ -199,20 +199,25 @@ where
 }
 
 /// Cleans up a join frame when its first closure panics.
-struct UnwindGuard<'a> {
+struct UnwindGuard<'a, F, R> {
     worker: &'a WorkerThread,
-    latch: &'a CoreLatch,
+    job: &'a StackJob<SpinLatch<'a>, F, R>,
 }
 
-impl Drop for UnwindGuard<'_> {
+impl<F, R> Drop for UnwindGuard<'_, F, R> {
     #[cold]
     fn drop(&mut self) {
         // Only reached while unwinding out of `oper_a`. If nobody claimed
         // `oper_b`, it never runs; otherwise it borrows from the frame being
         // unwound, so wait until it is done. Jobs run while waiting catch
-        // their own panics, so nothing here unwinds again.
+        // their own panics, so nothing here unwinds again. Nor does dropping
+        // `oper_b`'s result, which nobody will read: a panic payload (or a
+        // value) whose `Drop` panics would abort the process, this thread
+        // being already unwinding.
         if self.worker.local_frames().pop() == Popped::Claimed {
-            self.worker.wait_until(self.latch);
+            self.worker.wait_until(&self.job.latch.core);
+            // SAFETY: the latch is set.
+            unsafe { self.job.drop_result_quietly() };
         }
     }
 }

@@ -11,9 +11,19 @@ pub struct WorkerMetrics {
     /// join halves, broadcast copies and injected `install` calls. A join's
     /// second closure that its own worker runs inline is not a task.
     pub tasks_run: u64,
-    /// Jobs it stole from another worker's deque or join frames.
+    /// Steals from other workers: each took one join half from a worker's join
+    /// frames, or a batch from its deque (about half of it: one job to run at
+    /// once, the rest moved to this worker's own deque). One steal may move
+    /// many jobs, so this counts steals, not jobs; [`tasks_run`](Self::tasks_run)
+    /// counts the jobs.
     pub steals: u64,
-    /// Jobs it took from the pool's injection lanes (work from outside the pool).
+    /// Takes from the pool's lanes: each took one job from the high or low
+    /// lane, or a batch from the normal lane (one job to run at once, the rest
+    /// moved to this worker's own deque). The lanes hold the work that
+    /// enters the pool from other threads (`install`, `join`, `scope` and
+    /// `broadcast` called from outside, tasks and scope jobs spawned there) and
+    /// every high- and low-lane task, spawned by the pool's own workers too.
+    /// Like [`steals`](Self::steals), this counts takes, not jobs.
     pub injected: u64,
     /// Join halves it offered to thieves (see [`join`](crate::join)).
     pub shared_joins: u64,

@@ -317,8 +317,11 @@ impl Drop for ThreadPool {
             return;
         }
         for handle in self.threads.drain(..) {
-            // A worker never panics out of its main loop; a join error carries nothing to report.
-            let _ = handle.join();
+            // A worker never panics out of its main loop; a join error carries nothing to
+            // report, and its payload is dropped where its `Drop` cannot panic out of here.
+            if let Err(payload) = handle.join() {
+                crate::unwind::drop_quietly(payload, |_| {});
+            }
         }
     }
 }

@@ -221,8 +221,12 @@ impl Registry {
     /// Reports a panic of a `'static` task to the pool's panic handler, if any.
     pub(crate) fn report_panic(&self, payload: &(dyn Any + Send)) {
         if let Some(handler) = &self.hooks.panic_handler {
-            // A panicking handler must not take the worker down with it.
-            let _ = crate::unwind::halt_unwinding(|| handler(payload));
+            // A panicking handler must not take the worker down with it, nor its payload,
+            // whose `Drop` may panic too: that would unwind out of the task that panicked
+            // first and leave it running forever for its joiner.
+            if let Err(caught) = crate::unwind::halt_unwinding(|| handler(payload)) {
+                crate::unwind::drop_quietly(caught, |_| {});
+            }
         }
     }
 }

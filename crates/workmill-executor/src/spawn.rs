@@ -16,6 +16,9 @@ use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, Ordering, UnsafeCell, l
 use crate::unwind::{self, Panic};
 use crate::worker::WorkerThread;
 
+/// A pool's registry as its workers hold it (loom's `Arc` under loom, unlike the task's).
+type RegistryArc = crate::sync::Arc<Registry>;
+
 /// The priority lane of a spawned task. Workers take high-lane tasks before
 /// anything else queued, and low-lane tasks only when nothing else is left.
 ///
@@ -116,10 +119,11 @@ const CANCELLED: u8 = 3;
 /// `state` decides who may touch `func`: whoever moves it out of `QUEUED`
 /// (the worker that runs it, a joiner that runs it inline, or `cancel`).
 ///
-/// A thread outside the pool waits for the result on `done`. A worker of the
-/// pool waits on `latch` instead, by the pool's sleep protocol, so that it
-/// keeps running other work, its broadcast copies included, and sleeps like
-/// any idle worker; the runner sets the latch and wakes it (`waiter`).
+/// A thread outside every pool waits for the result on `done`. A worker waits
+/// on `latch` instead, by its pool's sleep protocol, so that it keeps running
+/// other work, its broadcast copies included, and sleeps like any idle worker;
+/// the runner sets the latch and wakes it (`waiter`, of `waiter_pool` when the
+/// waiter belongs to another pool than the task).
 pub(crate) struct TaskCell<F, T> {
     state: AtomicU8,
     func: UnsafeCell<Option<F>>,
@@ -128,6 +132,8 @@ pub(crate) struct TaskCell<F, T> {
     latch: CoreLatch,
     /// The index of the worker waiting on `latch`, written before it can sleep.
     waiter: AtomicUsize,
+    /// The pool of that worker when it is not the task's, written before it can sleep.
+    waiter_pool: Mutex<Option<RegistryArc>>,
     /// One more than the index of the worker that runs the task; 0 before it starts.
     runner: AtomicUsize,
 }
@@ -149,6 +155,7 @@ where
             done: Condvar::new(),
             latch: CoreLatch::new(),
             waiter: AtomicUsize::new(0),
+            waiter_pool: Mutex::new(None),
             runner: AtomicUsize::new(0),
         }
     }
@@ -182,11 +189,13 @@ where
         // SAFETY: the caller holds the cell (an `Arc`) for the whole call, so it stays live
         // after the swap too.
         if unsafe { CoreLatch::set(&self.latch) } {
-            // The waiter wrote its index before it could fall asleep, and the swap that
-            // found it asleep orders that write before this load.
-            registry
-                .sleep
-                .wake_specific(self.waiter.load(Ordering::Relaxed));
+            // The waiter wrote its index and pool before it could fall asleep, and the
+            // swap that found it asleep orders those writes before these reads.
+            let waiter = self.waiter.load(Ordering::Relaxed);
+            match lock(&self.waiter_pool).take() {
+                Some(pool) => pool.sleep.wake_specific(waiter),
+                None => registry.sleep.wake_specific(waiter),
+            };
         }
         true
     }
@@ -234,7 +243,8 @@ trait TaskControl<T>: Send + Sync {
     fn try_run(&self, registry: &Registry, worker: usize) -> bool;
     fn runs_below(&self, worker: usize) -> bool;
     /// Makes worker `worker` the one the runner wakes, and returns the latch it waits on.
-    fn waiter_latch(&self, worker: usize) -> &CoreLatch;
+    /// `pool` is the worker's pool if it is not the task's.
+    fn waiter_latch(&self, worker: usize, pool: Option<RegistryArc>) -> &CoreLatch;
     fn cancel(&self) -> bool;
     fn is_finished(&self) -> bool;
     fn wait(&self) -> Result<T, TaskPanicked>;
@@ -251,8 +261,9 @@ where
     fn runs_below(&self, worker: usize) -> bool {
         TaskCell::runs_below(self, worker)
     }
-    fn waiter_latch(&self, worker: usize) -> &CoreLatch {
+    fn waiter_latch(&self, worker: usize, pool: Option<RegistryArc>) -> &CoreLatch {
         self.waiter.store(worker, Ordering::Relaxed);
+        *lock(&self.waiter_pool) = pool;
         &self.latch
     }
     fn cancel(&self) -> bool {
@@ -297,7 +308,10 @@ impl<T: Send> JoinHandle<T> {
     /// On a worker of the task's pool, a task that has not started yet runs
     /// right here, inline; one that is running on another worker is waited
     /// for as an idle worker waits, running other work meanwhile (broadcasts
-    /// included) and sleeping when there is none.
+    /// included) and sleeping when there is none. A worker of another pool
+    /// waits so too, running its own pool's work: the task may use that pool
+    /// (its `install` or `broadcast`) while it waits. A thread outside every
+    /// pool blocks.
     ///
     /// # Errors
     ///
@@ -328,16 +342,20 @@ impl<T: Send> JoinHandle<T> {
     pub fn join(self) -> Result<T, TaskPanicked> {
         let worker = WorkerThread::current();
         // SAFETY: a non-null current worker is alive on this thread.
-        if let Some(worker) = unsafe { worker.as_ref() }
-            && std::ptr::eq(&**worker.registry(), self.registry)
-            && !self.task.try_run(worker.registry(), worker.index())
-        {
+        let Some(worker) = (unsafe { worker.as_ref() }) else {
+            return self.task.wait();
+        };
+        if !std::ptr::eq(&**worker.registry(), self.registry) {
+            // Blocking this thread would take a worker from its pool, which the task may need.
+            let pool = RegistryArc::clone(worker.registry());
+            worker.wait_until(self.task.waiter_latch(worker.index(), Some(pool)));
+        } else if !self.task.try_run(worker.registry(), worker.index()) {
             assert!(
                 !self.task.runs_below(worker.index()),
                 "JoinHandle::join would wait forever: the task runs lower on this worker's own \
                  stack, and cannot go on until the caller returns"
             );
-            worker.wait_until(self.task.waiter_latch(worker.index()));
+            worker.wait_until(self.task.waiter_latch(worker.index(), None));
         }
         self.task.wait()
     }

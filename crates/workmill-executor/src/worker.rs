@@ -32,9 +32,8 @@ pub(crate) struct WorkerThread {
     /// The heartbeat tick at which this worker last started a job from a
     /// queue, or last woke a sleeper for a fresh join frame.
     wake_tick: Cell<usize>,
-    /// Per victim: its share count when this worker first saw it offer join
-    /// frames, and when (see [`WorkerThread::frames_ripe`]).
-    sightings: Box<[Cell<Option<Sighting>>]>,
+    /// The offers of join frames this worker watches (see [`WorkerThread::frames_ripe`]).
+    sightings: Sightings,
     /// Where this worker places the scope jobs it spawns.
     blocks: JobBlocks,
     registry: Arc<Registry>,
@@ -77,8 +76,50 @@ pub(crate) fn ripens_or_goes(frames: &SharedFrames) -> bool {
     }
 }
 
-/// A victim's share count when a thief first saw the offer, and when it saw it.
-type Sighting = (usize, Instant);
+/// A victim's offer of join frames as a thief first saw it: the victim, its share count
+/// then, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sighting {
+    victim: usize,
+    shares: usize,
+    since: Instant,
+}
+
+/// The offers a thief watches, in a window of at most [`SIGHTING_SLOTS`] victims: victim `v`
+/// in slot `v % slots`. In a pool of up to that many workers every victim has a slot of its
+/// own; a slot per victim in any pool would cost each worker memory in proportion to the
+/// pool, and the pool memory in its square (over 100 GB at `MAX_THREADS`).
+///
+/// Two victims that share a slot take turns: a sighting stays until it has stood for
+/// [`FRAME_PATIENCE`] (then its offer is ripe and is claimed, or is gone), and only then may
+/// the other victim's offer replace it. Until its turn, an offer counts as unripe, as a
+/// first sighting does; the last search before sleeping waits for any offer anyway.
+struct Sightings {
+    slots: Box<[Cell<Option<Sighting>>]>,
+}
+
+/// The most victims a thief watches at once: 64 slots of 32 bytes, 2 KiB per worker.
+const SIGHTING_SLOTS: usize = 64;
+
+impl Sightings {
+    /// The window of a worker in a pool of `num_threads`.
+    fn new(num_threads: usize) -> Sightings {
+        Sightings {
+            slots: (0..num_threads.clamp(1, SIGHTING_SLOTS))
+                .map(|_| Cell::new(None))
+                .collect(),
+        }
+    }
+
+    /// Whether `victim`'s offer, at share count `shares`, has stood for [`FRAME_PATIENCE`]
+    /// since this thief first saw it; a first sighting is kept if its slot is free.
+    fn ripe(&self, victim: usize, shares: usize, now: Instant) -> bool {
+        let slot = &self.slots[victim % self.slots.len()];
+        let (ripe, kept) = ripen(slot.get(), victim, shares, now);
+        slot.set(Some(kept));
+        ripe
+    }
+}
 
 /// How long a thief watches join frames newly offered by a victim before it
 /// claims one. A frame its owner takes back within this time was too small to
@@ -332,11 +373,8 @@ impl WorkerThread {
             return false;
         }
         let shares = info.frames.shared_count.load(Ordering::Relaxed);
-        let sighting = &self.sightings[victim];
         let now = *now.get_or_insert_with(Instant::now);
-        let (ripe, seen) = ripen(sighting.get(), shares, now);
-        sighting.set(Some(seen));
-        ripe
+        self.sightings.ripe(victim, shares, now)
     }
 
     /// xorshift64*: a fast private random number, to pick victims.
@@ -350,15 +388,27 @@ impl WorkerThread {
     }
 }
 
-/// Whether an offer first seen as `sighting` (share count, when) is ripe now that the victim's
-/// share count is `shares`, and the sighting to keep: a new share count is a new offer, seen now.
-fn ripen(sighting: Option<Sighting>, shares: usize, now: Instant) -> (bool, Sighting) {
+/// Whether `victim`'s offer is ripe now that its share count is `shares`, given the sighting
+/// in its slot, and the sighting to keep there: a new share count is a new offer, seen now,
+/// unless the slot watches another victim's offer that has not stood for [`FRAME_PATIENCE`] yet.
+fn ripen(
+    sighting: Option<Sighting>,
+    victim: usize,
+    shares: usize,
+    now: Instant,
+) -> (bool, Sighting) {
+    let stood = |since: Instant| now.saturating_duration_since(since) >= FRAME_PATIENCE;
     match sighting {
-        Some((seen, since)) if seen == shares => (
-            now.saturating_duration_since(since) >= FRAME_PATIENCE,
-            (seen, since),
+        Some(seen) if seen.victim == victim && seen.shares == shares => (stood(seen.since), seen),
+        Some(seen) if seen.victim != victim && !stood(seen.since) => (false, seen),
+        _ => (
+            false,
+            Sighting {
+                victim,
+                shares,
+                since: now,
+            },
         ),
-        _ => (false, (shares, now)),
     }
 }
 
@@ -394,9 +444,7 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
         index,
         rng: Cell::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17)),
         wake_tick: Cell::new(registry.sleep.ticks()),
-        sightings: (0..registry.num_threads())
-            .map(|_| Cell::new(None))
-            .collect(),
+        sightings: Sightings::new(registry.num_threads()),
         blocks: JobBlocks::new(),
         registry,
     };
@@ -404,41 +452,128 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
     let _guard = CurrentGuard;
     let registry = &worker.registry;
     if let Some(start) = &registry.hooks.start_handler {
-        // A panicking hook must not take the worker down.
-        let _ = crate::unwind::halt_unwinding(|| start(index));
+        run_hook(|| start(index));
     }
     let terminate = &registry.thread_infos[index].terminate;
     worker.wait_until_cold(terminate, true);
     if let Some(exit) = &registry.hooks.exit_handler {
-        let _ = crate::unwind::halt_unwinding(|| exit(index));
-        // Tasks the hook spawned went to this worker's deque or to a lane,
-        // where no worker may look again: run them here rather than drop them.
-        while let Some(job) = worker.find_work(Search::Now) {
-            worker.execute(job);
-        }
+        run_hook(|| exit(index));
+    }
+    // Tasks spawned once the pool was terminating went to this worker's deque
+    // or to a lane, where no worker may look again: run them here rather than
+    // drop them. The exit hook spawns them, and so does the start hook of a
+    // worker that started after the pool was dropped (`build` does not wait
+    // for its threads). Each such task counts as outstanding while queued, and
+    // finishing it terminates the pool again, which changes nothing.
+    while let Some(job) = worker.find_work(Search::Now) {
+        worker.execute(job);
+    }
+}
+
+/// Runs a start or exit hook. A panicking hook must not take the worker down,
+/// nor its payload, whose `Drop` may panic too.
+fn run_hook(hook: impl FnOnce()) {
+    if let Err(payload) = crate::unwind::halt_unwinding(hook) {
+        crate::unwind::drop_quietly(payload, |_| {});
     }
 }
 
 #[cfg(all(test, not(workmill_loom)))]
 mod tests {
     use super::*;
+    use crate::ThreadPool;
+    use std::sync::mpsc;
+
+    /// `build` does not wait for its workers: a pool dropped at once may terminate before a
+    /// worker's start hook runs. A task that hook spawns still runs before the worker exits,
+    /// without an exit hook too (which once was the only case that looked for such tasks).
+    #[test]
+    fn a_task_the_start_hook_spawns_while_the_pool_terminates_still_runs() {
+        let (tx, rx) = mpsc::channel();
+        let pool = ThreadPool::builder()
+            .num_threads(2)
+            .start_handler(move |index| {
+                // SAFETY: the hook runs on a worker, whose pointer is set and alive.
+                let worker = unsafe { &*WorkerThread::current() };
+                let terminate = &worker.registry().thread_infos[index].terminate;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !terminate.probe() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let tx = tx.clone();
+                drop(crate::spawn(move || tx.send(index)));
+            })
+            .build()
+            .expect("the pool starts");
+        // Terminates the pool, then waits for the workers, whose hooks then spawn.
+        drop(pool);
+        let mut ran: Vec<usize> = (0..2)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .expect("a task spawned by a start hook never ran")
+            })
+            .collect();
+        ran.sort_unstable();
+        assert_eq!(ran, [0, 1]);
+    }
+
+    fn seen(victim: usize, shares: usize, since: Instant) -> Sighting {
+        Sighting {
+            victim,
+            shares,
+            since,
+        }
+    }
 
     #[test]
     fn an_offer_ripens_after_the_patience_and_a_new_offer_starts_over() {
         let start = Instant::now();
-        let (ripe, seen) = ripen(None, 7, start);
+        let (ripe, first) = ripen(None, 3, 7, start);
         assert!(!ripe, "a first sighting is never ripe");
-        assert_eq!(seen, (7, start));
+        assert_eq!(first, seen(3, 7, start));
         let soon = start + FRAME_PATIENCE / 2;
-        assert_eq!(ripen(Some(seen), 7, soon), (false, seen), "not yet");
+        assert_eq!(ripen(Some(first), 3, 7, soon), (false, first), "not yet");
         let later = start + FRAME_PATIENCE;
         assert_eq!(
-            ripen(Some(seen), 7, later),
-            (true, seen),
+            ripen(Some(first), 3, 7, later),
+            (true, first),
             "watched long enough"
         );
         // The owner shared again (it took the old frames back, or a thief did):
         // a new offer, watched from now.
-        assert_eq!(ripen(Some(seen), 8, later), (false, (8, later)));
+        assert_eq!(ripen(Some(first), 3, 8, later), (false, seen(3, 8, later)));
+    }
+
+    /// A huge pool gives each worker a window of sightings, not a slot per victim: memory in
+    /// proportion to the pool, not to its square.
+    #[test]
+    fn a_thief_watches_a_bounded_window_of_victims() {
+        assert_eq!(Sightings::new(1).slots.len(), 1);
+        assert_eq!(Sightings::new(8).slots.len(), 8, "a slot per victim");
+        let huge = Sightings::new(crate::ThreadPoolBuilder::MAX_THREADS);
+        assert_eq!(huge.slots.len(), SIGHTING_SLOTS);
+        // Victims beyond the window have slots too.
+        let start = Instant::now();
+        let victim = crate::ThreadPoolBuilder::MAX_THREADS - 1;
+        assert!(!huge.ripe(victim, 1, start));
+        assert!(huge.ripe(victim, 1, start + FRAME_PATIENCE));
+    }
+
+    /// Two victims sharing a slot take turns; one never passes for the other.
+    #[test]
+    fn victims_sharing_a_slot_take_turns() {
+        let start = Instant::now();
+        let sightings = Sightings::new(SIGHTING_SLOTS * 2);
+        let (a, b) = (1, 1 + SIGHTING_SLOTS);
+        assert!(!sightings.ripe(a, 5, start), "a first sighting");
+        // B's offer, with the same share count, is not A's: unripe, and A keeps the slot.
+        assert!(!sightings.ripe(b, 5, start + FRAME_PATIENCE / 2));
+        let ripe = start + FRAME_PATIENCE;
+        assert!(sightings.ripe(a, 5, ripe), "A's offer ripened undisturbed");
+        // A had its turn: B's offer takes the slot, and ripens in turn.
+        let later = ripe + FRAME_PATIENCE;
+        assert!(!sightings.ripe(b, 5, later), "B is seen for the first time");
+        assert!(!sightings.ripe(a, 5, later), "A waits for its next turn");
+        assert!(sightings.ripe(b, 5, later + FRAME_PATIENCE));
     }
 }

@@ -107,10 +107,33 @@ fn loom_a_worker_joining_a_running_task_is_woken_by_its_completion() {
             let (cell, registry) = (Arc::clone(&cell), crate::sync::Arc::clone(&registry));
             thread::spawn(move || cell.try_run(&registry, 1))
         };
-        let latch = TaskControl::waiter_latch(&*cell, 0);
+        let latch = TaskControl::waiter_latch(&*cell, 0, None);
         let mut idle = registry.sleep.start_looking(0);
         while !latch.probe() {
             registry.sleep.no_work_found(&mut idle, latch);
+        }
+        assert_eq!(cell.wait().unwrap(), 5);
+        assert!(runner.join().unwrap());
+    });
+}
+
+/// A worker of another pool joins a running task: the runner wakes it in that pool.
+#[cfg(workmill_loom)]
+#[test]
+fn loom_a_worker_of_another_pool_joining_a_task_is_woken_by_its_completion() {
+    loom::model(|| {
+        let tasks = Registry::for_test(1);
+        let joiners = Registry::for_test(1);
+        let cell = Arc::new(TaskCell::new(|| 5));
+        let runner = {
+            let cell = Arc::clone(&cell);
+            thread::spawn(move || cell.try_run(&tasks, 0))
+        };
+        let pool = Some(crate::sync::Arc::clone(&joiners));
+        let latch = TaskControl::waiter_latch(&*cell, 0, pool);
+        let mut idle = joiners.sleep.start_looking(0);
+        while !latch.probe() {
+            joiners.sleep.no_work_found(&mut idle, latch);
         }
         assert_eq!(cell.wait().unwrap(), 5);
         assert!(runner.join().unwrap());

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::pool;
+use crate::{PanicOnDrop, pool};
 
 #[test]
 fn every_worker_runs_the_closure_exactly_once() {
@@ -60,6 +60,24 @@ fn a_panicking_copy_propagates_after_all_copies_ran() {
         vec![0, 1, 2],
         "every worker survived"
     );
+}
+
+/// Copy 0 panics first; copy 1's payload panics when dropped, and copy 2 returns a value whose
+/// `Drop` panics. Both are dropped quietly and copy 0's panic propagates, where a plain drop
+/// during the unwinding would abort the process.
+#[test]
+fn later_payloads_and_results_that_panic_on_drop_are_dropped_quietly() {
+    let pool = pool(3);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.broadcast(|ctx| match ctx.index() {
+            0 => panic!("copy 0 failed"),
+            1 => panic::panic_any(PanicOnDrop),
+            _ => PanicOnDrop,
+        })
+    }));
+    let payload = result.map(std::mem::forget).unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"copy 0 failed"));
+    assert_eq!(pool.broadcast(|ctx| ctx.index()), vec![0, 1, 2]);
 }
 
 #[test]

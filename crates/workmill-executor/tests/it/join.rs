@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use workmill_executor::{ThreadPool, join, join_context};
 
-use crate::{pool, wait_for};
+use crate::{PanicOnDrop, pool, wait_for};
 
 fn fib(n: u64) -> u64 {
     if n < 2 {
@@ -140,6 +140,36 @@ fn a_panic_in_the_first_closure_waits_for_the_stolen_second() {
         "join re-raised the panic before the second closure, which borrows the stack, finished"
     );
     // The workers survived.
+    assert_eq!(pool.install(|| fib(10)), 55);
+}
+
+/// The first closure panics while a thief runs the second, which panics with a payload whose
+/// `Drop` panics: `join` drops that payload quietly and propagates the first panic, where a
+/// plain drop during the unwinding would abort the process.
+#[test]
+fn a_panic_in_the_first_closure_quietly_drops_the_stolen_seconds_payload() {
+    let pool = pool(2);
+    let b_started = AtomicBool::new(false);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.install(|| {
+            join(
+                || {
+                    wait_for(&b_started, "the second closure started");
+                    panic!("first closure failed");
+                },
+                || {
+                    b_started.store(true, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    panic::panic_any(PanicOnDrop);
+                },
+            )
+        })
+    }));
+    let payload = result.expect_err("the panic propagates");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"first closure failed")
+    );
     assert_eq!(pool.install(|| fib(10)), 55);
 }
 

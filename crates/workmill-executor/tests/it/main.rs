@@ -35,3 +35,12 @@ pub fn pool(threads: usize) -> workmill_executor::ThreadPool {
         .build()
         .expect("the pool starts")
 }
+
+/// Panics when dropped: a panic payload (`std::panic::panic_any(PanicOnDrop)`) whose `Drop` fails.
+pub struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("the payload's drop failed");
+    }
+}

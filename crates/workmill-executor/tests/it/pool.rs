@@ -10,7 +10,7 @@ use workmill_executor::{
     current_thread_index, yield_now,
 };
 
-use crate::{eventually, pool};
+use crate::{PanicOnDrop, eventually, pool};
 
 #[test]
 fn the_builder_sets_thread_count_names_and_stack_size() {
@@ -101,6 +101,44 @@ fn tasks_spawned_by_the_exit_hook_still_run() {
         6,
         "three tasks per exiting worker"
     );
+}
+
+/// A start hook that panics with a payload whose `Drop` panics too does not take its worker down.
+#[test]
+fn a_start_hook_whose_panic_payload_panics_on_drop_leaves_the_worker_alive() {
+    let (tx, rx) = mpsc::channel();
+    // The pool lives on this thread, which hangs if its only worker died.
+    std::thread::spawn(move || {
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(1)
+            .start_handler(|_| panic::panic_any(PanicOnDrop))
+            .build()
+            .unwrap();
+        let _ = tx.send(pool.install(|| 7));
+    });
+    let ran = rx.recv_timeout(std::time::Duration::from_secs(30));
+    assert_eq!(ran, Ok(7), "the only worker died in its start hook");
+}
+
+/// An exit hook that spawns a task, then panics with a payload whose `Drop` panics too: the
+/// worker still runs the task before it exits.
+#[test]
+fn an_exit_hook_whose_panic_payload_panics_on_drop_still_has_its_tasks_run() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&ran);
+    let pool = ThreadPoolBuilder::new()
+        .num_threads(1)
+        .exit_handler(move |_| {
+            let counter = Arc::clone(&counter);
+            drop(workmill_executor::spawn(move || {
+                counter.fetch_add(1, Ordering::SeqCst)
+            }));
+            panic::panic_any(PanicOnDrop);
+        })
+        .build()
+        .unwrap();
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "the hook's task never ran");
 }
 
 #[test]
@@ -407,4 +445,113 @@ fn more_threads_than_a_pool_can_count_are_refused() {
         "{err}"
     );
     assert!(err.to_string().contains(&max.to_string()), "{err}");
+}
+
+#[test]
+fn a_heartbeat_interval_under_the_minimum_is_refused() {
+    use std::time::Duration;
+    let min = ThreadPoolBuilder::MIN_HEARTBEAT_INTERVAL;
+    for requested in [
+        Duration::ZERO,
+        Duration::from_nanos(1),
+        min - Duration::from_nanos(1),
+    ] {
+        let err = ThreadPool::builder()
+            .num_threads(2)
+            .heartbeat_interval(Some(requested))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::HeartbeatTooShort { requested: r, min: m } if r == requested && m == min),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&format!("{min:?}")), "{err}");
+    }
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .heartbeat_interval(Some(min))
+        .build()
+        .expect("the minimum itself is accepted");
+    assert_eq!(pool.join(|| 1, || 2), (1, 2));
+}
+
+/// A `thread_name` closure that fails for worker 1 (by panicking, or with a name holding a NUL
+/// byte) fails the build with an error, and worker 0, already started, is shut down again.
+#[test]
+fn a_failing_thread_name_fails_the_build_and_shuts_down_the_started_threads() {
+    type Namer = fn(usize) -> String;
+    let panicking: Namer = |index| {
+        assert!(index < 1, "no name for worker {index}");
+        format!("ok-{index}")
+    };
+    let with_nul: Namer = |index| format!("bad\0name-{index}");
+    for (namer, index, reason) in [
+        (panicking, 1, "panicked: no name for worker 1"),
+        (with_nul, 0, "NUL byte"),
+    ] {
+        let exited = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&exited);
+        let built = panic::catch_unwind(AssertUnwindSafe(|| {
+            ThreadPoolBuilder::new()
+                .num_threads(2)
+                .thread_name(namer)
+                .exit_handler(move |_| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+        }));
+        let err = built
+            .expect("build returns an error instead of panicking")
+            .unwrap_err();
+        assert!(
+            matches!(&err, BuildError::ThreadName { index: i, reason: r } if *i == index && r.contains(reason)),
+            "{err}"
+        );
+        // The threads started before the failure were joined, each after its exit hook.
+        assert_eq!(exited.load(Ordering::SeqCst), index, "{err}");
+    }
+}
+
+/// `injected` counts takes from the lanes, not jobs: one take of the normal lane moves a
+/// batch, and a high-lane task spawned inside the pool goes through a lane too.
+#[test]
+fn injected_counts_takes_from_the_lanes_including_high_spawns_from_inside() {
+    let pool = pool(1);
+    let tasks = 10;
+    let before = pool.metrics().total();
+    // Hold the only worker (one take of the high lane) while the normal tasks queue up.
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let blocker = pool.spawn_with(Lane::High, move || {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    let handles: Vec<_> = (0..tasks).map(|i| pool.spawn(move || i)).collect();
+    release_tx.send(()).unwrap();
+    blocker.join().unwrap();
+    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, (0..tasks).sum::<u64>());
+    let queued = pool.metrics().total();
+    assert_eq!(queued.tasks_run - before.tasks_run, tasks + 1);
+    let takes = queued.injected - before.injected;
+    assert!(
+        (2..=tasks).contains(&takes),
+        "{takes} takes: the blocker's, and fewer than one per normal task (batches)"
+    );
+    // From a worker: an `install` from outside (one take), and a high-lane task it spawns (one
+    // more), which goes through the high lane and not the worker's own deque.
+    let (ran_tx, ran_rx) = mpsc::channel();
+    pool.install(|| {
+        drop(workmill_executor::spawn_with(Lane::High, move || {
+            ran_tx.send(())
+        }))
+    });
+    ran_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the high task never ran");
+    let after = pool.metrics().total();
+    assert_eq!(after.injected - queued.injected, 2);
+    assert_eq!(after.tasks_run - queued.tasks_run, 2);
+    assert_eq!(after.steals, 0, "one worker has nobody to steal from");
 }

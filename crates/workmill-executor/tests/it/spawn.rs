@@ -227,6 +227,55 @@ fn a_panic_dropping_an_unwanted_result_goes_to_the_handler_and_the_worker_lives_
     drop(pool);
 }
 
+/// A panic handler that panics with a payload whose `Drop` panics too: the pool drops that
+/// payload inside a catch, so the task still finishes, its joiner gets its panic, and the
+/// worker lives on.
+#[test]
+fn a_panic_handler_whose_payload_panics_on_drop_does_not_strand_the_task() {
+    let (tx, rx) = mpsc::channel();
+    // The pool lives on this thread, which hangs if the task is stranded.
+    std::thread::spawn(move || {
+        let pool = ThreadPool::builder()
+            .num_threads(1)
+            .panic_handler(|_| std::panic::panic_any(DropBomb))
+            .build()
+            .unwrap();
+        let failed = pool.spawn(|| -> u32 { panic!("the task failed") }).join();
+        let _ = tx.send(failed.map_err(|err| err.message().to_owned()));
+        let _ = tx.send(pool.spawn(|| Ok(5)).join().unwrap());
+        drop(pool);
+        let _ = tx.send(Ok(0));
+    });
+    let within = || rx.recv_timeout(std::time::Duration::from_secs(30));
+    let failed = within().expect("the task's joiner never returned");
+    assert_eq!(failed, Err("the task failed".to_owned()));
+    assert_eq!(within().expect("the worker died"), Ok(5));
+    assert_eq!(within().expect("the pool's drop never returned"), Ok(0));
+}
+
+/// The only worker of pool Q joins a task of pool P that needs Q (an `install`, a
+/// `broadcast`): the worker runs Q's work while it waits, where blocking its thread would leave
+/// Q with nobody to run it.
+#[test]
+fn a_worker_joining_another_pools_task_that_needs_its_pool_does_not_deadlock() {
+    let (tx, rx) = mpsc::channel();
+    // The pools live on this thread, which hangs if the join deadlocks.
+    std::thread::spawn(move || {
+        let p = pool(1);
+        let q = Arc::new(pool(1));
+        let needs_q = Arc::clone(&q);
+        let result = q.install(|| {
+            let handle = p.spawn(move || {
+                needs_q.install(|| 20) + needs_q.broadcast(|ctx| ctx.index() + 1)[0]
+            });
+            handle.join().unwrap()
+        });
+        let _ = tx.send(result);
+    });
+    let result = rx.recv_timeout(std::time::Duration::from_secs(30));
+    assert_eq!(result, Ok(21), "the join deadlocked");
+}
+
 #[test]
 fn cancel_prevents_a_queued_task_and_reports_it() {
     let pool = pool(1);
