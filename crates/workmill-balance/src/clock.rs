@@ -7,10 +7,11 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// A monotonic clock that reads as the time elapsed since its own origin.
 ///
-/// Health tracking ([`HealthTracker`](crate::HealthTracker)) and
-/// [`PeakEwma`](crate::PeakEwma) read the time only through this trait, so a
-/// test or the [simulator](crate::sim) can move time by hand with a
-/// [`ManualClock`] instead of sleeping.
+/// Health tracking ([`HealthTracker`](crate::HealthTracker)), the expiry of a
+/// pool's measurements ([`MetricsWindows::max_age`](crate::MetricsWindows::max_age)),
+/// [`PeakEwma`](crate::PeakEwma) and [`Adaptive`](crate::Adaptive) read the
+/// time only through this trait, so a test or the [simulator](crate::sim) can
+/// move time by hand with a [`ManualClock`] instead of sleeping.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Time since this clock's origin; never goes backwards.
     fn now(&self) -> Duration;

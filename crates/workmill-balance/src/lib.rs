@@ -92,7 +92,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use health::{
     Dispatch, HealthConfig, HealthMonitor, HealthState, HealthTracker, InvalidHealthConfig,
 };
-pub use metrics::MetricsWindows;
+pub use metrics::{InvalidMetricsWindows, MetricsWindows};
 pub use pool::{
     BuildError, Deferred, Job, Pool, PoolBuilder, PoolError, Refused, TaskHandle, ThreadWorker,
     WorkerStats,

@@ -155,17 +155,15 @@ where
             .map(|(index, slot)| {
                 dispatcher.health.refresh(index, now);
                 let state = dispatcher.health.state(index);
-                let load = shared.load_of(slot);
+                let load = shared.load_of(slot, now);
                 let metrics = lock(&slot.metrics);
+                let (mean_service, error_rate) =
+                    (metrics.mean_service(now), metrics.error_rate(now));
                 WorkerStats {
                     name: slot.name.clone(),
-                    health_score: health_score(
-                        metrics.error_rate(),
-                        load.in_flight(),
-                        metrics.mean_service(),
-                    ),
-                    mean_response_time: metrics.mean_service(),
-                    error_rate: metrics.error_rate(),
+                    health_score: health_score(error_rate, load.in_flight(), mean_service),
+                    mean_response_time: mean_service,
+                    error_rate,
                     running: load.running,
                     queued: load.queued,
                     capacity: load.capacity,

@@ -112,7 +112,7 @@ pub struct Scenario {
     pub max_attempts: u32,
     /// The health tracking every dispatcher runs under.
     pub health: HealthConfig,
-    /// The windows of the per-worker measurements.
+    /// The windows of the per-worker measurements, and how long a measurement counts.
     pub windows: MetricsWindows,
     /// Distinct affinity keys tasks carry (uniformly), for rendezvous hashing.
     pub keys: u64,

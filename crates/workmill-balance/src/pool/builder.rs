@@ -96,14 +96,19 @@ where
         self
     }
 
-    /// How many recent jobs the per-worker measures cover.
+    /// How many recent jobs the per-worker measures cover, and how long they
+    /// last without a new one ([`MetricsWindows::default`] if not set: 32
+    /// service times and 64 outcomes, forgotten after a minute without a job).
+    /// A zero `max_age` makes [`build`](Self::build) fail with
+    /// [`BuildError::Windows`].
     #[must_use]
     pub fn windows(mut self, windows: MetricsWindows) -> PoolBuilder<W> {
         self.windows = windows;
         self
     }
 
-    /// The clock health tracking reads; a [`ManualClock`](crate::ManualClock) lets tests move time.
+    /// The clock health tracking and the expiry of measurements read; a
+    /// [`ManualClock`](crate::ManualClock) lets tests move time.
     #[must_use]
     pub fn clock(mut self, clock: impl Clock + 'static) -> PoolBuilder<W> {
         self.clock = Some(Arc::new(clock));
@@ -126,6 +131,7 @@ where
             return Err(BuildError::NoWorkers);
         }
         self.health.validate()?;
+        self.windows.validate()?;
         self.retry.validate()?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let balancer = self

@@ -7,6 +7,7 @@ use thiserror::Error;
 use workmill_core::{BalanceError, InvalidRetryPolicy, TaskError};
 
 use crate::health::InvalidHealthConfig;
+use crate::metrics::InvalidMetricsWindows;
 
 /// Why a task has no result.
 #[derive(Debug, Error)]
@@ -92,6 +93,9 @@ pub enum BuildError {
     /// The health configuration is inconsistent.
     #[error(transparent)]
     Health(#[from] InvalidHealthConfig),
+    /// The measurement windows are unusable.
+    #[error(transparent)]
+    Windows(#[from] InvalidMetricsWindows),
     /// The retry policy is unusable.
     #[error(transparent)]
     Retry(#[from] InvalidRetryPolicy),

@@ -204,7 +204,8 @@ where
             .unwrap_or_else(|panic| Err(TaskError::retryable(panic_message(&*panic))));
         let service = started.elapsed();
         let success = result.is_ok();
-        lock(&slot.metrics).record(service, success);
+        let finished = shared.clock.now();
+        lock(&slot.metrics).record(service, success, finished);
         slot.counters.finish();
         shared.record_outcome(
             self.admission,

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use workmill_core::{
     BalanceError, Balancer, Candidate, Load, Outcome, Rejected, Request, RetryPolicy, Task, Worker,
@@ -83,10 +83,11 @@ impl<W: Worker + 'static> Shared<W> {
         self.shut_down.load(Ordering::Acquire)
     }
 
-    /// The load a balancer sees: the pool's own count of its jobs on the
-    /// worker or the worker's report, whichever is higher, and the pool's
-    /// windowed measurements when the worker has none.
-    pub(crate) fn load_of(&self, slot: &Slot<W>) -> Load {
+    /// The load a balancer sees at `now`: the pool's own count of its jobs on
+    /// the worker or the worker's report, whichever is higher, and the pool's
+    /// windowed measurements (forgotten after their maximum age without a job)
+    /// when the worker has none.
+    pub(crate) fn load_of(&self, slot: &Slot<W>, now: Duration) -> Load {
         let reported = slot.worker.load();
         let held = slot.counters.snapshot();
         let metrics = lock(&slot.metrics);
@@ -94,11 +95,11 @@ impl<W: Worker + 'static> Shared<W> {
             running: reported.running.max(held.running),
             queued: reported.queued.max(held.queued),
             capacity: reported.capacity,
-            mean_latency: reported.mean_latency.or(metrics.mean_service()),
+            mean_latency: reported.mean_latency.or(metrics.mean_service(now)),
             error_rate: if reported.error_rate > 0.0 {
                 reported.error_rate
             } else {
-                metrics.error_rate()
+                metrics.error_rate(now)
             },
         }
     }
@@ -138,7 +139,7 @@ impl<W: Worker + 'static> Shared<W> {
         let mut candidates = std::mem::take(&mut dispatcher.candidates);
         candidates.clear();
         for (index, slot) in self.slots.iter().enumerate() {
-            let mut load = self.load_of(slot);
+            let mut load = self.load_of(slot, now);
             if refused.contains(&index) {
                 load.capacity = load.capacity.max(1);
                 load.running = load.running.max(load.capacity);

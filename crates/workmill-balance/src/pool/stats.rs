@@ -11,9 +11,11 @@ pub struct WorkerStats {
     pub name: String,
     /// The seed's health score, 0 to 1 (see [`health_score`](crate::health_score)).
     pub health_score: f64,
-    /// Mean time from start to finish over the recent window, once measured.
+    /// Mean time from start to finish over the recent window (see
+    /// [`MetricsWindows`](crate::MetricsWindows)); `None` until measured, and
+    /// again once no job finished within the windows' maximum age.
     pub mean_response_time: Option<Duration>,
-    /// Share of failed attempts over the recent window.
+    /// Share of failed attempts over the recent window; 0.0 when none is in it.
     pub error_rate: f64,
     /// Jobs running now.
     pub running: usize,

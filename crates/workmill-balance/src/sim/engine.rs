@@ -119,7 +119,8 @@ struct Engine<'a> {
 /// Runs `scenario` with `dispatch` deciding where tasks go, and reports what it measured.
 ///
 /// `clock` is set to the virtual time before each event; give the same clock
-/// to any strategy that reads time (such as [`PeakEwma`](crate::PeakEwma)).
+/// to any strategy that reads time (such as [`PeakEwma`](crate::PeakEwma) and
+/// [`Adaptive`](crate::Adaptive)).
 /// Use a fresh clock per run: a clock never goes back.
 pub fn simulate(scenario: &Scenario, dispatch: Dispatch, clock: &ManualClock) -> RunReport {
     let name = dispatch.name().to_owned();
@@ -329,7 +330,9 @@ impl Engine<'_> {
         }
     }
 
+    /// The load the dispatcher sees now, stale measurements forgotten as the pool forgets them.
     fn load_of(&self, worker: usize) -> Load {
+        let now = Duration::from_nanos(self.now);
         let w = &self.workers[worker];
         Load {
             running: w.running,
@@ -339,8 +342,8 @@ impl Engine<'_> {
             } else {
                 0
             },
-            mean_latency: w.metrics.mean_service(),
-            error_rate: w.metrics.error_rate(),
+            mean_latency: w.metrics.mean_service(now),
+            error_rate: w.metrics.error_rate(now),
         }
     }
 
@@ -475,8 +478,9 @@ impl Engine<'_> {
         if w.running == 0 {
             w.idle_since = self.now;
         }
-        w.metrics.record(Duration::from_nanos(service), success);
         let now = Duration::from_nanos(self.now);
+        w.metrics
+            .record(Duration::from_nanos(service), success, now);
         if self.health.record(worker, attempt.admission, success, now) {
             self.report.ejections += 1;
         }

@@ -34,7 +34,9 @@ pub fn standard_strategies() -> Vec<(&'static str, StrategyFactory)> {
         ("peak-ewma", |clock, seed| {
             Box::new(PeakEwma::with_clock(clock.clone()).seed(seed))
         }),
-        ("adaptive (seed formula)", |_, _| Box::new(Adaptive::new())),
+        ("adaptive (seed formula)", |clock, _| {
+            Box::new(Adaptive::with_clock(clock.clone()))
+        }),
         ("rendezvous (1000 keys)", |_, seed| {
             Box::new(Rendezvous::with_fallback(PowerOfTwoChoices::with_seed(
                 seed,

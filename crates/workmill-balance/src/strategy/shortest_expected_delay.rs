@@ -11,6 +11,9 @@ struct Learned {
     parallelism: usize,
     /// Smoothed outcome latency in seconds, for workers that report no service time.
     outcome_seconds: Option<f64>,
+    /// Whether its load has ever reported a service time: if so, a report of
+    /// none means its measurements aged out, and it counts as unmeasured.
+    reported: bool,
 }
 
 /// Shortest expected delay: picks the worker whose queue would clear one more
@@ -18,7 +21,9 @@ struct Learned {
 ///
 /// The rate is learned, not configured. A worker's service time is the mean
 /// time from start to finish it reports in [`Load::mean_latency`](workmill_core::Load::mean_latency)
-/// (the [`Pool`](crate::Pool) measures it over a window of recent jobs), or, for a worker that reports none, a smoothed
+/// (the [`Pool`](crate::Pool) measures it over a window of recent jobs, which
+/// it forgets after [`MetricsWindows::max_age`](crate::MetricsWindows::max_age)
+/// without one), or, for a worker that never reported one, a smoothed
 /// mean of the outcome latencies this balancer observed. Its parallelism is
 /// the most jobs it has been seen running at once. So
 /// `rate = parallelism / service time`, and a worker with a free slot is
@@ -32,8 +37,12 @@ struct Learned {
 ///
 /// Until a worker has been measured it is given the mean time per job of the measured
 /// ones (all equal when none is), so new workers are tried without being
-/// flooded: at the start the strategy behaves as least-loaded. Ties go to a
-/// different worker on each pick.
+/// flooded: at the start the strategy behaves as least-loaded. A worker that
+/// reported a service time and reports none any more (the pool's measurements
+/// of it aged out: it finished no job for a while, typically because it was
+/// measured slow) is unmeasured again in the same way, rather than judged by
+/// the old outcome latencies, so that a worker that recovered is tried again.
+/// Ties go to a different worker on each pick.
 ///
 /// This is the [`Pool`](crate::Pool)'s default strategy: in the simulator on
 /// the seed's heterogeneous profile its p99 latency stays within 1.25x of the
@@ -123,10 +132,14 @@ impl ShortestExpectedDelay {
             return (Some(1e9 / known), parallelism);
         }
         let service = match candidate.load.mean_latency {
-            Some(d) => d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos()),
+            Some(d) => {
+                learned.reported = true;
+                d.as_secs() as f64 * 1e9 + f64::from(d.subsec_nanos())
+            }
+            // A worker whose measurements aged out is unmeasured, not judged by old outcomes.
             None => match learned.outcome_seconds {
-                Some(seconds) => seconds * 1e9,
-                None => return (None, parallelism),
+                Some(seconds) if !learned.reported => seconds * 1e9,
+                _ => return (None, parallelism),
             },
         };
         let mut per_job = service.max(1.0);
@@ -310,6 +323,39 @@ mod tests {
         // 0.1 s x (2 + 1) beats 2 s x (0 + 1); worker 2 stands in at the mean time per job.
         let picked = sed.pick(&loaded(&[2, 0, 9]), &Request::default());
         assert_eq!(picked, Ok(0));
+    }
+
+    #[test]
+    fn a_worker_whose_measurements_aged_out_is_unmeasured_again() {
+        let mut sed = ShortestExpectedDelay::new();
+        for _ in 0..20 {
+            for (worker, millis) in [(0, 2_000), (1, 100), (2, 300)] {
+                sed.observe(&Outcome {
+                    worker,
+                    latency: Duration::from_millis(millis),
+                    success: true,
+                });
+            }
+        }
+        // Worker 0 is measured slow: 2 s loses to 0.1 s x (2 + 1) and to 0.3 s x (1 + 1).
+        let measured = [worker(0, 0, 2_000), worker(1, 2, 100), worker(2, 1, 300)];
+        assert_eq!(sed.pick(&measured, &Request::default()), Ok(1));
+        // Its measurements age out: it reports no service time any more. It stands
+        // in at the mean of the others, (0.1 + 0.3) / 2 = 0.2 s, and is the
+        // quickest, instead of being judged by the 2 s outcomes observed long ago.
+        let mut aged = measured;
+        aged[0].load.mean_latency = None;
+        assert_eq!(sed.pick(&aged, &Request::default()), Ok(0));
+        // A worker that never reported a service time is still judged by its outcomes.
+        let mut never_reported = ShortestExpectedDelay::new();
+        for _ in 0..20 {
+            never_reported.observe(&Outcome {
+                worker: 0,
+                latency: Duration::from_millis(2_000),
+                success: true,
+            });
+        }
+        assert_eq!(never_reported.pick(&aged, &Request::default()), Ok(1));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use workmill_balance::{
-    BuildError, HealthConfig, HealthState, Job, ManualClock, Pool, PoolBuilder, PoolError,
-    RoundRobin, ThreadWorker,
+    BuildError, HealthConfig, HealthState, Job, ManualClock, MetricsWindows, Pool, PoolBuilder,
+    PoolError, RoundRobin, ThreadWorker,
 };
 use workmill_core::{BalanceError, Load, RejectReason, Rejected, TaskError, Worker};
 
@@ -517,6 +517,64 @@ fn failing_workers_are_ejected_probed_and_returned_by_the_clock() {
 }
 
 #[test]
+fn a_worker_measured_slow_is_tried_again_once_its_measurements_age_out() {
+    let clock = ManualClock::new();
+    let log = log();
+    // The default strategy, shortest expected delay, and the default windows (a minute).
+    let pool = test_pool(vec![TestWorker::new("a", &log), TestWorker::new("b", &log)])
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    // "a" takes the first job, which holds it until released and then runs 50 ms;
+    // meanwhile "b", less loaded, takes a quick one.
+    let (release, released) = mpsc::channel::<()>();
+    let slow = pool
+        .distribute(move || {
+            released.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            Ok::<_, TaskError>(())
+        })
+        .unwrap();
+    pool.distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap();
+    release.send(()).unwrap();
+    slow.wait().unwrap();
+    let processed = |pool: &Pool<TestWorker>| -> Vec<u64> {
+        pool.stats().iter().map(|s| s.processed).collect()
+    };
+    assert_eq!(processed(&pool), [1, 1]);
+    // Measured at 50 ms against microseconds, "a" gets nothing while both are idle.
+    for _ in 0..5 {
+        pool.distribute(|| Ok::<_, TaskError>(()))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    assert_eq!(processed(&pool), [1, 6]);
+    assert!(pool.stats()[0].mean_response_time >= Some(Duration::from_millis(50)));
+    // A minute later nothing of either counts: both are unmeasured again. Of two
+    // jobs sent together, the first goes to either and the second to the other.
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(pool.stats()[0].mean_response_time, None);
+    let (release, released) = mpsc::channel::<()>();
+    let held = pool
+        .distribute(move || {
+            released.recv().unwrap();
+            Ok::<_, TaskError>(())
+        })
+        .unwrap();
+    let quick = pool.distribute(|| Ok::<_, TaskError>(())).unwrap();
+    release.send(()).unwrap();
+    held.wait().unwrap();
+    quick.wait().unwrap();
+    assert_eq!(processed(&pool), [2, 7]);
+    pool.shutdown();
+}
+
+#[test]
 fn shutdown_waits_for_every_accepted_task() {
     let pool = Pool::builder()
         .worker("a", ThreadWorker::new(2, 64).unwrap())
@@ -568,4 +626,15 @@ fn bad_configurations_are_refused() {
         .map(drop)
         .unwrap_err();
     assert!(err.to_string().contains("max_ejected_share"), "{err}");
+    let err = Pool::builder()
+        .worker("w", ThreadWorker::new(1, 1).unwrap())
+        .windows(MetricsWindows {
+            max_age: Some(Duration::ZERO),
+            ..MetricsWindows::default()
+        })
+        .build()
+        .map(drop)
+        .unwrap_err();
+    assert!(matches!(err, BuildError::Windows(_)), "{err}");
+    assert!(err.to_string().contains("max_age"), "{err}");
 }

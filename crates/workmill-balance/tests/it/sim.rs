@@ -1,9 +1,15 @@
 //! The simulator checked against Erlang C, for determinism, and the default strategy against the targets.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use workmill_balance::sim::{
-    self, Arrivals, Dispatch, Scenario, ServiceShape, WorkerProfile, mmc_mean_wait,
+    self, Arrivals, Dispatch, Scenario, ServiceShape, Slowdown, WorkerProfile, mmc_mean_wait,
 };
-use workmill_balance::{HealthConfig, ManualClock, RoundRobin, ShortestExpectedDelay};
+use workmill_balance::{
+    Adaptive, Clock, HealthConfig, ManualClock, RoundRobin, ShortestExpectedDelay,
+};
+use workmill_core::{BalanceError, Balancer, Candidate, Outcome, Request};
 
 /// `servers` identical reliable exponential workers at `rho` load.
 fn mmc(servers: usize, slots: usize, rho: f64, tasks: usize, seed: u64) -> Scenario {
@@ -147,8 +153,10 @@ fn settings_at_their_extremes_end_instead_of_looping_or_overflowing() {
         },
         3,
     );
-    // A zero interval (refused by `HealthConfig::validate`, but the field is public) and
-    // ejections that never end.
+    // A zero interval (refused by `HealthConfig::validate`, but the field is public),
+    // ejections that never end, and measurements forgotten as soon as time moves
+    // (refused by `MetricsWindows::validate`).
+    scenario.windows.max_age = Some(Duration::ZERO);
     scenario.health.interval = std::time::Duration::ZERO;
     scenario.health.base_ejection = std::time::Duration::MAX;
     scenario.health.max_ejection = std::time::Duration::MAX;
@@ -168,4 +176,83 @@ fn settings_at_their_extremes_end_instead_of_looping_or_overflowing() {
     );
     let report = sim::simulate(&idle, Dispatch::CentralQueue, &ManualClock::new());
     assert!(report.completed <= 3, "{report:?}");
+}
+
+/// A strategy that notes, at the run's virtual time, which worker it picked.
+struct Counting<B> {
+    inner: B,
+    clock: ManualClock,
+    picks: Arc<Mutex<Vec<(Duration, usize)>>>,
+}
+
+impl<B: Balancer> Balancer for Counting<B> {
+    fn pick(&mut self, candidates: &[Candidate], request: &Request) -> Result<usize, BalanceError> {
+        let picked = self.inner.pick(candidates, request);
+        if let Ok(worker) = picked {
+            self.picks.lock().unwrap().push((self.clock.now(), worker));
+        }
+        picked
+    }
+
+    fn observe(&mut self, outcome: &Outcome) {
+        self.inner.observe(outcome);
+    }
+}
+
+#[test]
+fn a_worker_that_was_slow_gets_jobs_again_once_it_recovered() {
+    // At moderate load, fast-1 runs 10x slower for the first 100 s. SED and the
+    // adaptive score then rank it last and give it no job; a minute after its
+    // last job its measurements are forgotten, it is unmeasured, is tried, and
+    // is found fast again. (With measurements that never aged it
+    // got no job at all in the remaining ~1 900 s.)
+    type Factory = fn(&ManualClock) -> Box<dyn Balancer>;
+    let strategies: [(&str, Factory); 2] = [
+        (
+            "default",
+            |_| Box::new(workmill_balance::default_balancer()),
+        ),
+        ("adaptive", |clock| {
+            Box::new(Adaptive::with_clock(clock.clone()))
+        }),
+    ];
+    for load in [0.3, 0.5] {
+        let mut scenario = Scenario::seed_mix(
+            Arrivals::Poisson {
+                load,
+                tasks: 12_000,
+            },
+            3,
+        );
+        scenario.slowdown = Some(Slowdown {
+            worker: 0,
+            factor: 10.0,
+            from: 0.0,
+            until: 100.0,
+        });
+        for (name, factory) in strategies {
+            let clock = ManualClock::new();
+            let picks = Arc::new(Mutex::new(Vec::new()));
+            let counting = Counting {
+                inner: factory(&clock),
+                clock: clock.clone(),
+                picks: Arc::clone(&picks),
+            };
+            let report = sim::simulate(&scenario, Dispatch::balancer(name, counting), &clock);
+            assert!(report.is_stable(), "{name}, load {load}: {report:?}");
+            let picks = picks.lock().unwrap();
+            // From 300 s on, fast-1 does about the work of its twin fast-2.
+            let count = |worker| {
+                picks
+                    .iter()
+                    .filter(|&&(at, w)| at >= Duration::from_secs(300) && w == worker)
+                    .count()
+            };
+            let (fast_1, fast_2) = (count(0), count(1));
+            assert!(
+                fast_2 > 1_000 && fast_1 * 3 > fast_2 * 2,
+                "{name}, load {load}: after recovering fast-1 got {fast_1} jobs, fast-2 {fast_2}"
+            );
+        }
+    }
 }

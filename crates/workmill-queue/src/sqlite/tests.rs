@@ -149,10 +149,8 @@ fn a_read_only_store_is_refused_and_a_busy_one_waited_out() {
     let err = super::connection::open_failed(path, read_only);
     assert!(matches!(err, QueueError::Incompatible { .. }), "{err:?}");
     assert!(err.to_string().contains("read-only"), "{err}");
-    let busy = rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-        None,
-    );
+    let busy =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
     assert!(super::connection::open_failed(path, busy).is_transient());
 }
 
