@@ -226,8 +226,9 @@ pub fn open(url: &str) -> Result<Arc<dyn Queue>, QueueError> {
     Backend::parse(url)?.open()
 }
 
-/// `memory://`: a fresh in-process queue.
-fn open_memory(url: &str) -> Result<MemoryQueue, QueueError> {
+/// `memory://`: a fresh in-process queue. (Also what [`RuntimeBuilder::url`](crate::RuntimeBuilder::url)
+/// opens for a `memory` URL, so that both refuse the same URLs.)
+pub(crate) fn open_memory(url: &str) -> Result<MemoryQueue, QueueError> {
     match url.strip_prefix("memory://") {
         Some("") => Ok(MemoryQueue::new()),
         _ => Err(QueueError::InvalidUrl {

@@ -161,8 +161,11 @@ pub enum RuntimeError {
          runtime's tasks, or use Shutdown::Abandon from inside one"
     )]
     DrainFromOwnTask,
-    /// The runtime was shut down and accepts no more tasks.
-    #[error("the runtime is shut down and accepts no more tasks")]
+    /// The runtime was shut down: it accepts no more tasks (nor requeues), and a wait for a
+    /// task or job that its stopped worker loops will not run ends with this.
+    #[error(
+        "the runtime is shut down: it accepts no more tasks, and its worker loops run none of          those still waiting"
+    )]
     ShutDown,
 }
 

@@ -5,7 +5,8 @@
 //!   closures with [`Runtime::register_fn`].
 //! - Submit them with [`Runtime::submit`]: a [`Priority`] (lower runs first, FIFO
 //!   within a priority), a [`RetryPolicy`] (attempts, backoff, demotion), a custom
-//!   [`TaskId`] that doubles as an idempotency key, a delay.
+//!   [`TaskId`] that doubles as an idempotency key while the backend keeps its record
+//!   (see [`Submit::id`]), a delay.
 //! - Watch them: [`Runtime::status`] gives the whole [`TaskRecord`],
 //!   [`Runtime::get_result`] blocks for the typed result, [`Runtime::stats`] gives
 //!   exact counts, [`Runtime::cancel`] stops one that has not started.

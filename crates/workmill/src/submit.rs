@@ -218,9 +218,15 @@ impl<'rt, R> Submit<'rt, R> {
         self.map(|task| task.retry(policy))
     }
 
-    /// Uses the caller's id. A second submission with the same id is refused
-    /// with [`QueueError::DuplicateTask`](workmill_core::QueueError::DuplicateTask),
-    /// so an id doubles as an idempotency key.
+    /// Uses the caller's id. While the backend keeps a task with this id, a second
+    /// submission with the same id is refused with
+    /// [`QueueError::DuplicateTask`](workmill_core::QueueError::DuplicateTask), so an id
+    /// doubles as an idempotency key for that long: from submission until the task's
+    /// finished record is evicted by the backend's retention bound (for the memory queue,
+    /// [`MemoryConfig::retention`](workmill_queue::MemoryConfig::retention)) or removed by a
+    /// [`purge`](workmill_core::Queue::purge). After that the id is free, and a submission
+    /// under it is a new task. To refuse repeats for longer, keep more finished records, or
+    /// remember the ids elsewhere.
     pub fn id(self, id: TaskId) -> Submit<'rt, R> {
         self.map(|task| task.with_id(id))
     }

@@ -91,18 +91,31 @@ fn loom_completion_wakes_a_waiter() {
 }
 
 #[test]
-fn loom_a_waiter_on_a_task_evicted_as_it_finishes_wakes() {
-    // Retention 0: the completion that finishes the task also evicts it, and the waiter's
-    // second wake-up (for the eviction) is sent after the lock is released.
+fn loom_a_waiter_on_a_task_the_bound_evicts_as_it_finishes_gets_its_record() {
+    // Retention 0: the completion that finishes the task would evict it under the same lock;
+    // a waiter registered by then keeps the record until it has read it.
     loom::model(|| {
-        let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
-        // It returns, and finds the task gone whenever it looked: the completion evicts the
-        // record under the same lock that makes it final.
-        let outcome = wait_while_completing(queue);
-        assert!(
-            matches!(outcome, Err(QueueError::NotFound { .. })),
-            "{outcome:?}"
-        );
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default().retention(Some(0)),
+        ));
+        queue.enqueue(task("t")).unwrap();
+        let waiter = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
+        };
+        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        queue.complete(&reservation.lease, vec![7]).unwrap();
+        // It returns: with the record if it waited before the completion, or finding the task
+        // gone if it first looked after it. Either way the record is gone once it returned.
+        match waiter.join().unwrap() {
+            Ok(record) => assert_eq!(record.result.as_deref(), Some(&[7][..])),
+            Err(QueueError::NotFound { .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            queue.status(&TaskId::new("t").unwrap()),
+            Err(QueueError::NotFound { .. })
+        ));
     });
 }
 

@@ -180,23 +180,20 @@ impl MemoryQueue {
     fn unlock(&self, mut state: MutexGuard<'_, State>) {
         state.evict_excess();
         let evicted = std::mem::take(&mut state.graveyard);
-        let mut notices = Notices::take(&mut state);
+        let notices = Notices::take(&mut state);
         drop(state);
-        // A record that held nothing elsewhere as it finished (the common case: inline ids,
-        // payloads and results, a static name) had no waiters then and can have none since,
-        // and needs no emptying: it is not read here at all. The others are rarely in cache:
-        // one pass brings in what the two below read, with their misses overlapped.
-        let dirty = || evicted.iter().filter(|gone| !gone.clean);
-        std::hint::black_box(dirty().fold(0, |acc, gone| acc ^ gone.task.touch()));
-        // A thread still counted as waiting on an evicted task was woken when it finished and
-        // has not run since; its stripe is woken again all the same, so that a wait never
-        // depends on that. It registered under the lock, so it is waiting or about to.
-        for gone in dirty() {
-            if gone.task.waiters > 0 {
-                notices.wake_waiters_of(gone.slot);
-            }
-        }
         self.signals.send(notices);
+        // Nobody waits on an evicted record (one with waiters is kept until they have read
+        // it). A record that held nothing elsewhere as it finished (the common case: inline
+        // ids, payloads and results, a static name) needs no emptying: it is not read here at
+        // all. The others are rarely in cache: one pass brings in what emptying them reads,
+        // with their misses overlapped.
+        std::hint::black_box(
+            evicted
+                .iter()
+                .filter(|gone| !gone.clean)
+                .fold(0, |acc, gone| acc ^ gone.task.touch()),
+        );
         self.spares.keep(evicted);
     }
 
@@ -392,7 +389,9 @@ impl Queue for MemoryQueue {
     }
 
     /// Blocks on a condition variable that the task's completion, failure,
-    /// cancellation or removal signals; never polls.
+    /// cancellation or removal signals; never polls. A waiter gets the final record it was
+    /// woken for even if the retention bound would have evicted it meanwhile: the record is
+    /// kept until its waiters have read it.
     fn wait(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
         let start = Instant::now();
         let mut state = lock(&self.state);
@@ -402,7 +401,11 @@ impl Queue for MemoryQueue {
                 return Err(QueueError::NotFound { id: id.clone() });
             };
             if task.record.status.is_final() {
-                return Ok(task.record.clone());
+                let record = task.record.clone();
+                // A record kept for its waiters beyond the retention bound goes once the last
+                // has read it: releasing the lock applies the bound.
+                self.unlock(state);
+                return Ok(record);
             }
             let waited = start.elapsed();
             if waited >= timeout {

@@ -60,10 +60,10 @@ impl Task {
                 .is_none_or(WorkerId::is_inline)
     }
 
-    /// Reads the parts of the record that [`Task::empty`] and a check for waiters read, and
-    /// nothing else, so that a pass over many evicted records brings them into cache with
-    /// their misses overlapped (each record's reads are independent of the others') before
-    /// a pass that works through them. The value means nothing.
+    /// Reads the parts of the record that [`Task::empty`] reads, and nothing else, so that a
+    /// pass over many evicted records brings them into cache with their misses overlapped
+    /// (each record's reads are independent of the others') before a pass that works through
+    /// them. The value means nothing.
     pub(crate) fn touch(&self) -> usize {
         let record = &self.record;
         usize::from(record.id.is_inline())
@@ -74,7 +74,6 @@ impl Task {
             ^ usize::from(record.worker.is_some())
             ^ usize::from(self.before_reserve.1.is_some())
             ^ usize::from(self.job.is_some())
-            ^ self.waiters as usize
     }
 
     /// Drops what the task owns apart from its box (shared names and payloads, results,

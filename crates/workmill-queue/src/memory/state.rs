@@ -43,12 +43,15 @@ pub(crate) struct State {
     pub(crate) wakes: Wakes,
     /// Map-reduce jobs and the reduce ids they hold back.
     pub(crate) jobs: Jobs,
-    /// Evicted records, the slots they were in, and whether they hold nothing elsewhere,
-    /// dealt with by whoever releases the lock, after releasing it.
+    /// Evicted records, and whether they hold nothing elsewhere, dealt with by whoever
+    /// releases the lock, after releasing it.
     pub(crate) graveyard: Vec<Evicted>,
     /// Scratch space of [`State::evict_excess`], kept to reuse its allocation: the finished
     /// entries due to go.
     pub(crate) doomed: Vec<Finished>,
+    /// Scratch space of [`State::evict_excess`]: the finished entries due to go whose waiters
+    /// have not read them yet, put back at the front of the finished list.
+    pub(crate) awaited: Vec<Finished>,
 }
 
 /// An entry of the finished list.
@@ -58,15 +61,16 @@ pub(crate) struct Finished {
     pub(crate) slot: u32,
     /// [`Task::holds_nothing_elsewhere`] as the task finished.
     pub(crate) clean: bool,
+    /// True if threads waited on the task as it finished: woken then, they read the record
+    /// when they next hold the lock, so [`State::evict_excess`] keeps it until they have.
+    pub(crate) awaited: bool,
 }
 
 /// An evicted record on its way out (see [`State::graveyard`]).
 #[derive(Debug)]
 pub(crate) struct Evicted {
-    pub(crate) slot: u32,
     pub(crate) task: Box<Task>,
-    /// [`Task::holds_nothing_elsewhere`] as the task finished: if true, nobody waits on it
-    /// and it needs no emptying.
+    /// [`Task::holds_nothing_elsewhere`] as the task finished: if true, it needs no emptying.
     pub(crate) clean: bool,
 }
 
@@ -88,6 +92,7 @@ impl State {
             jobs: Jobs::default(),
             graveyard: Vec::new(),
             doomed: Vec::new(),
+            awaited: Vec::new(),
         }
     }
 

@@ -265,7 +265,7 @@ fn spare_boxes_are_kept_up_to_the_limit_and_emptied_unless_clean() {
     let hasher = super::slots::IdHasher::default();
     let make = |n: u32, clean: bool| -> Vec<Evicted> {
         (0..n)
-            .map(|slot| {
+            .map(|_| {
                 let name = TaskName::from_static("unit");
                 // A clean record's payload is inline; the others' is shared.
                 let payload = vec![1; if clean { 10 } else { 100 }];
@@ -275,7 +275,7 @@ fn spare_boxes_are_kept_up_to_the_limit_and_emptied_unless_clean() {
                     workmill_core::Timestamp::EPOCH,
                     &hasher,
                 );
-                Evicted { slot, task, clean }
+                Evicted { task, clean }
             })
             .collect()
     };
@@ -564,4 +564,71 @@ fn a_clean_evicted_record_goes_to_the_spares_unemptied_and_its_box_is_refilled()
         queue.status(&TaskId::new("first").unwrap()),
         Err(workmill_core::QueueError::NotFound { .. })
     ));
+}
+
+/// Waiters on a task get its final record even when the retention bound would evict it in the
+/// operation that finishes it, or in a burst of completions before they run: a record is kept
+/// until the waiters woken for it have read it, then evicted.
+#[test]
+fn waiters_get_the_record_of_a_task_the_bound_would_evict_at_once() {
+    use std::sync::Arc;
+    for burst in [false, true] {
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default().retention(Some(0)),
+        ));
+        let id = TaskId::new("t").unwrap();
+        queue.enqueue(task("t")).unwrap();
+        let state = {
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (queue, id) = (Arc::clone(&queue), id.clone());
+                    std::thread::spawn(move || queue.wait(&id, Duration::from_secs(120)))
+                })
+                .collect();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            loop {
+                let state = lock(&queue.state);
+                let slot = state.slots.slot_of(&id).unwrap();
+                if state.slots.get(slot).unwrap().waiters == 2 {
+                    break;
+                }
+                drop(state);
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the waiters did not wait"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let reservation = reserve_one(&queue);
+            if burst {
+                // Completed, and the bound applied, with the waiters' wake-up left owed: it
+                // goes out as the burst of other completions that follows releases the lock,
+                // so the waiters run after the eviction pass, during or after the burst.
+                let mut state = lock(&queue.state);
+                let now = queue.clock.now();
+                state
+                    .complete(&reservation.lease, vec![7].into(), now)
+                    .unwrap();
+                state.evict_excess();
+                drop(state);
+                for i in 0..5 {
+                    queue.enqueue(task(&format!("other{i}"))).unwrap();
+                    let other = reserve_one(&queue);
+                    queue.complete(&other.lease, vec![]).unwrap();
+                }
+            } else {
+                queue.complete(&reservation.lease, vec![7]).unwrap();
+            }
+            for waiter in waiters {
+                let record = waiter.join().unwrap().unwrap();
+                assert_eq!(record.status, TaskStatus::Completed, "burst {burst}");
+                assert_eq!(record.result.as_deref(), Some(&[7][..]), "burst {burst}");
+            }
+            lock(&queue.state)
+        };
+        // Read by both: gone, and the bound holds again.
+        assert!(state.slots.slot_of(&id).is_err(), "burst {burst}");
+        assert_eq!(state.retained_finished, 0, "burst {burst}");
+        assert_eq!(state.slots.len(), 0, "burst {burst}");
+    }
 }

@@ -299,6 +299,7 @@ impl State {
             seq: finish_seq,
             slot,
             clean,
+            awaited: task.waiters > 0,
         });
         self.retained_finished += 1;
     }
@@ -307,11 +308,17 @@ impl State {
     /// finishes tasks calls it before it releases the lock, so the bound holds whenever
     /// anyone can look.
     ///
-    /// It never reads the records it evicts (they are rarely in cache): their finish numbers
-    /// and index tags are in the slab, and whether anyone waits on them is looked at after
-    /// the lock is released (see `MemoryQueue::unlock`). It works in passes over all the
-    /// records due to go (a batch of completions brings one per task): it picks them by
-    /// their finish numbers; it looks up their index entries without changing anything
+    /// A record that threads waited on as it finished is kept, beyond the bound, until the
+    /// last of them has read it (they were woken as it finished, and read it when they next
+    /// hold the lock); it goes in the first eviction after that, the one the last waiter's
+    /// own release of the lock runs. So a waiter always gets the final record it was woken
+    /// for, however small the bound and however many tasks finish before it runs.
+    ///
+    /// It never reads the other records it evicts (they are rarely in cache): their finish
+    /// numbers and index tags are in the slab, and whether they held anything elsewhere was
+    /// noted as they finished. It works in passes over all the records due to go (a batch
+    /// of completions brings one per task): it picks them by their finish numbers; it looks
+    /// up their index entries without changing anything
     /// ([`Slots::warm_index`](super::slots::Slots::warm_index)); then it takes them out.
     /// Within a pass the accesses are independent of each other, so the processor overlaps
     /// their cache misses instead of taking them one at a time.
@@ -323,20 +330,38 @@ impl State {
             return;
         };
         let mut doomed = std::mem::take(&mut self.doomed);
+        let mut awaited = std::mem::take(&mut self.awaited);
         while excess > 0 {
             let Some(entry) = self.finished.pop_front() else {
                 break;
             };
             // An entry whose task was requeued or purged since it finished is stale.
-            if self.slots.finish_seq(entry.slot) == entry.seq {
+            if self.slots.finish_seq(entry.slot) != entry.seq {
+                continue;
+            }
+            excess -= 1;
+            // Waiters only leave a finished task, so one nobody waited on as it finished has
+            // none now, and its record is not read.
+            if entry.awaited
+                && self
+                    .slots
+                    .get(entry.slot)
+                    .is_some_and(|task| task.waiters > 0)
+            {
+                awaited.push(entry);
+            } else {
                 doomed.push(entry);
-                excess -= 1;
             }
         }
+        // Kept in finish order at the front, to go first once read.
+        for entry in awaited.drain(..).rev() {
+            self.finished.push_front(entry);
+        }
+        self.awaited = awaited;
         std::hint::black_box(self.slots.warm_index(doomed.iter().map(|entry| entry.slot)));
         for Finished { slot, clean, .. } in doomed.drain(..) {
             if let Some(task) = self.slots.remove(slot) {
-                self.graveyard.push(Evicted { slot, task, clean });
+                self.graveyard.push(Evicted { task, clean });
                 self.retained_finished -= 1;
                 self.stats.evicted += 1;
             }

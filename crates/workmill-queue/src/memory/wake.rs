@@ -91,12 +91,6 @@ impl Notices {
         }
     }
 
-    /// Adds the waiters on the task that was in `slot`: a task evicted under the lock, whose
-    /// waiter count is read after it (the record is rarely in cache).
-    pub(crate) fn wake_waiters_of(&mut self, slot: u32) {
-        self.results |= 1 << stripe(slot);
-    }
-
     /// Wakes every worker, whatever the state.
     pub(crate) fn all_workers() -> Notices {
         Notices {

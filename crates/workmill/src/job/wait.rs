@@ -27,9 +27,27 @@ pub fn wait_result<O: DeserializeOwned>(
     id: &TaskId,
     timeout: Duration,
 ) -> Result<O, RuntimeError> {
+    wait_result_unless_stopped(queue, id, timeout, &|| false, Duration::MAX)
+}
+
+/// [`wait_result`] for a runtime: `stopped` says whether the runtime stopped its worker loops,
+/// looked at least every `slice`. Once they are stopped, a job still mapping, or whose reduce
+/// is waiting to run, fails with [`RuntimeError::ShutDown`]: no loop of the runtime will run
+/// what it waits for. A running reduce is still waited for, as its loop finishes it.
+pub(crate) fn wait_result_unless_stopped<O: DeserializeOwned>(
+    queue: &dyn Queue,
+    id: &TaskId,
+    timeout: Duration,
+    stopped: &dyn Fn() -> bool,
+    slice: Duration,
+) -> Result<O, RuntimeError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
+    // Whether the last look found the reduce running.
+    let mut reducing = false;
     loop {
+        // Read before the job: a job that ended by then is reported as it ended.
+        let stopped = stopped();
         let job = queue.job(id)?;
         let waited = start.elapsed();
         let left = timeout.saturating_sub(waited);
@@ -49,17 +67,31 @@ pub fn wait_result<O: DeserializeOwned>(
             }
             JobStatus::Failed => return Err(failed(job)),
             JobStatus::Cancelled => return Err(RuntimeError::JobCancelled { id: job.id }),
+            JobStatus::Mapping if stopped => return Err(RuntimeError::ShutDown),
             JobStatus::Mapping if left.is_zero() => return Err(timed_out(job, waited)),
             JobStatus::Mapping => {
                 std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(MAX_PAUSE);
             }
-            JobStatus::Reducing => match queue.wait(&job.reduce, left) {
+            JobStatus::Reducing => match queue.wait(
+                &job.reduce,
+                if stopped && !reducing {
+                    Duration::ZERO
+                } else {
+                    left.min(slice)
+                },
+            ) {
                 Ok(record) if record.status == TaskStatus::Completed => return decode(record),
                 // Dead or cancelled: the job ended with it; the next look says how.
                 Ok(_) => {}
-                Err(QueueError::Timeout { .. }) => {
-                    return Err(timed_out(job, start.elapsed()));
+                Err(QueueError::Timeout { status, .. }) => {
+                    reducing = status == TaskStatus::Running;
+                    if stopped && !reducing {
+                        return Err(RuntimeError::ShutDown);
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(timed_out(job, start.elapsed()));
+                    }
                 }
                 // Purged or evicted between the two looks: the job's record says what became of it.
                 Err(QueueError::NotFound { .. }) => std::thread::sleep(pause.min(left)),

@@ -1,5 +1,6 @@
 //! `RuntimeBuilder`: the backend, the worker loops (how many, where, under which worker id), and the submission defaults.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -96,7 +97,8 @@ impl RuntimeBuilder {
     /// Uses the backend named by `url`, opened when [`build`](RuntimeBuilder::build) is
     /// called: `memory://` (the same as the default) or `sqlite://path/to/tasks.db`; see
     /// [`backend::open`](crate::backend::open). A URL this build cannot open fails the
-    /// build with [`QueueError::InvalidUrl`](workmill_core::QueueError::InvalidUrl).
+    /// build with [`QueueError::InvalidUrl`](workmill_core::QueueError::InvalidUrl), as
+    /// `backend::open` refuses it (`memory://` with anything after it included).
     ///
     /// On a durable backend the runtime heartbeats its loops' leases, as
     /// [`worker::run`](crate::worker::run) processes do (see
@@ -260,8 +262,9 @@ impl RuntimeBuilder {
             Backend::Url(url) => {
                 let backend = crate::backend::Backend::parse(&url)?;
                 if backend.scheme() == "memory" {
-                    // Kept as a memory queue, for its direct wake-ups and `wait_idle`.
-                    let memory = Arc::new(MemoryQueue::new());
+                    // Kept as a memory queue, for its direct wake-ups and `wait_idle`; the
+                    // URL is checked as `backend::open` checks it.
+                    let memory = Arc::new(crate::backend::open_memory(backend.url())?);
                     (memory.clone(), Some(memory))
                 } else {
                     (backend.open()?, None)
@@ -285,7 +288,9 @@ impl RuntimeBuilder {
             memory,
             registry: SharedRegistry::new(self.registry),
             control: Control::new(if self.paused { Mode::Pause } else { Mode::Run }),
-            closed: RwLock::new(false),
+            closed: AtomicBool::new(false),
+            submitting: RwLock::new(()),
+            stopped_as: Mutex::new(None),
             max_payload: self.max_payload,
             default_retry: self.default_retry,
         });

@@ -88,10 +88,7 @@ impl Runtime {
         for task in job.maps.iter().chain(std::iter::once(&job.reduce)) {
             self.check_payload(task)?;
         }
-        let closed = self.shared.closed.read().unwrap_or_else(|e| e.into_inner());
-        if *closed {
-            return Err(RuntimeError::ShutDown);
-        }
+        let _submitting = self.open_for_submissions()?;
         let id = self.shared.queue.submit_job(job)?;
         Ok(JobHandle::new(id))
     }
@@ -121,6 +118,10 @@ impl Runtime {
 
     /// Blocks until the job ends, then returns its reduce's result; see [`job::wait_result`]
     /// for how it waits and the errors of a failed, cancelled or unfinished job.
+    ///
+    /// Once the runtime has stopped its worker loops, a job still mapping, or whose reduce
+    /// waits to run, fails with [`RuntimeError::ShutDown`], as
+    /// [`get_result`](Runtime::get_result) does for a task.
     pub fn wait_job<O: DeserializeOwned>(
         &self,
         job: &JobHandle<O>,
@@ -135,6 +136,12 @@ impl Runtime {
         id: &TaskId,
         timeout: Duration,
     ) -> Result<O, RuntimeError> {
-        job::wait_result(&*self.shared.queue, id, timeout)
+        job::wait_result_unless_stopped(
+            &*self.shared.queue,
+            id,
+            timeout,
+            &|| self.loops_stopped(),
+            self.stop_check(),
+        )
     }
 }

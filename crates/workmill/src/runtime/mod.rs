@@ -7,7 +7,8 @@ pub(crate) mod host;
 mod jobs;
 mod shutdown;
 
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -21,7 +22,7 @@ use workmill_queue::MemoryQueue;
 use crate::error::RuntimeError;
 use crate::registry::{FnHandle, SharedRegistry};
 use crate::submit::{Submission, Submit, TaskHandle, new_task};
-use crate::worker::{Control, LoopReport, Mode};
+use crate::worker::{Control, LoopReport, Mode, Reconnect};
 pub use builder::RuntimeBuilder;
 use host::Running;
 pub use shutdown::{Shutdown, ShutdownReport};
@@ -30,6 +31,14 @@ pub use shutdown::{Shutdown, ShutdownReport};
 /// enough to amortize the backend's lock, small enough that workers are not
 /// kept from it for long.
 const SUBMIT_CHUNK: usize = 512;
+
+/// How long a wait through the runtime (for a result, a job, or a drain's idleness) sleeps on
+/// the memory queue's signal before it looks whether the runtime stopped its loops.
+const STOP_CHECK_MEMORY: Duration = Duration::from_millis(50);
+
+/// The same on other backends, where each new wait costs a store round trip (or a
+/// subscription).
+const STOP_CHECK: Duration = Duration::from_millis(500);
 
 /// A queue of named tasks and the workers that run them, in this process.
 ///
@@ -96,10 +105,15 @@ pub(crate) struct Shared {
     pub(crate) memory: Option<Arc<MemoryQueue>>,
     pub(crate) registry: SharedRegistry,
     pub(crate) control: Control,
-    /// True once shutdown began: submissions are refused. Submitters hold the
-    /// read side while they enqueue, so once shutdown holds the write side no
-    /// submission is half done and a drain cannot miss one.
-    pub(crate) closed: RwLock<bool>,
+    /// True once shutdown began: submissions, requeues and pauses are refused. Set under
+    /// `stopped_as`, which [`Runtime::pause`] holds too, so that no pause lands after it.
+    pub(crate) closed: AtomicBool,
+    /// Submitters hold the read side while they look at `closed` and enqueue, so once a
+    /// shutdown has set `closed` and taken the write side no submission is half done and a
+    /// drain cannot miss one.
+    pub(crate) submitting: RwLock<()>,
+    /// How the worker loops were stopped, once they were: the first stop decides.
+    pub(crate) stopped_as: Mutex<Option<Shutdown>>,
     pub(crate) max_payload: Option<usize>,
     pub(crate) default_retry: workmill_core::RetryPolicy,
 }
@@ -199,16 +213,20 @@ impl Runtime {
     /// task is not finished within `timeout`, and with
     /// [`RuntimeError::TaskFailed`] (carrying the last error) if it ended dead
     /// or cancelled.
+    ///
+    /// Once the runtime has stopped its worker loops ([`shutdown`](Runtime::shutdown), or a
+    /// drop), a task still waiting to run (pending, delayed or retrying) fails the wait with
+    /// [`RuntimeError::ShutDown`] at once, instead of waiting for a loop that will not come;
+    /// a running task is still waited for, as its loop finishes it. A wait in progress sees
+    /// the stop within 50 ms on the memory queue, 500 ms on other backends, so a task of the
+    /// runtime waiting for one queued behind it lets a shutdown finish. (On a backend other
+    /// workers share, wait on [`queue`](Runtime::queue) for them to run it.)
     pub fn get_result<R: DeserializeOwned>(
         &self,
         id: &TaskId,
         timeout: Duration,
     ) -> Result<R, RuntimeError> {
-        let record = self
-            .shared
-            .queue
-            .wait(id, timeout)
-            .map_err(RuntimeError::from_wait)?;
+        let record = self.wait_record(id, timeout)?;
         match record.status {
             TaskStatus::Completed => {
                 let bytes = record.result.unwrap_or_default();
@@ -227,6 +245,42 @@ impl Runtime {
         }
     }
 
+    /// Waits for the task to be final, a slice at a time, so that a wait that the runtime's
+    /// stopped loops would never end fails with [`RuntimeError::ShutDown`].
+    fn wait_record(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, RuntimeError> {
+        let start = Instant::now();
+        let slice = self.stop_check();
+        // Whether the last look found the task running: a stopping loop still finishes it.
+        let mut running = false;
+        loop {
+            // Read before the task: a task final by then is returned as it ended.
+            let stopped = self.loops_stopped();
+            let wait = if stopped && !running {
+                Duration::ZERO
+            } else {
+                timeout.saturating_sub(start.elapsed()).min(slice)
+            };
+            match self.shared.queue.wait(id, wait) {
+                Ok(record) => return Ok(record),
+                Err(QueueError::Timeout { status, .. }) => {
+                    running = status == TaskStatus::Running;
+                    if stopped && !running {
+                        return Err(RuntimeError::ShutDown);
+                    }
+                    let waited = start.elapsed();
+                    if waited >= timeout {
+                        return Err(RuntimeError::Timeout {
+                            id: id.clone(),
+                            waited,
+                            status,
+                        });
+                    }
+                }
+                Err(error) => return Err(RuntimeError::from_wait(error)),
+            }
+        }
+    }
+
     /// [`get_result`](Runtime::get_result) with the result type taken from the handle.
     pub fn wait_for<R: DeserializeOwned>(
         &self,
@@ -242,7 +296,12 @@ impl Runtime {
     }
 
     /// Gives a dead task a fresh set of attempts (an operator's retry).
+    ///
+    /// Refused with [`RuntimeError::ShutDown`] once shutdown began, like a submission: no
+    /// loop of the runtime would run it. (On a durable backend, requeue through
+    /// [`queue`](Runtime::queue) for other workers to run it.)
     pub fn requeue(&self, id: &TaskId) -> Result<(), RuntimeError> {
+        let _submitting = self.open_for_submissions()?;
         Ok(self.shared.queue.requeue(id)?)
     }
 
@@ -283,8 +342,14 @@ impl Runtime {
 
     /// Stops the worker loops from starting tasks until [`resume`](Runtime::resume);
     /// running tasks finish. Submissions are still accepted.
+    ///
+    /// Ignored once [`shutdown`](Runtime::shutdown) began: a drain resumes a paused runtime
+    /// and must not be stalled by a pause, and an abandon stops the loops anyway.
     pub fn pause(&self) {
-        self.shared.control.set(Mode::Pause);
+        let _order = self.stopped_as();
+        if !self.shared.closed.load(Ordering::SeqCst) {
+            self.shared.control.set(Mode::Pause);
+        }
     }
 
     /// Lets paused worker loops run tasks again.
@@ -306,40 +371,80 @@ impl Runtime {
 
     /// Stops the runtime as `mode` says and reports what it did and left.
     ///
-    /// From the first call on, submissions are refused with
-    /// [`RuntimeError::ShutDown`]. A second call (even a concurrent one, which
-    /// waits for the first) stops nothing more and reports the backend's counts.
+    /// From the first call on, submissions and [`requeue`](Runtime::requeue)s are refused
+    /// with [`RuntimeError::ShutDown`] and [`pause`](Runtime::pause) is ignored; once the
+    /// loops stop, waits for tasks they will not run end with [`RuntimeError::ShutDown`]
+    /// (see [`get_result`](Runtime::get_result)). A drain resumes a paused runtime, and
+    /// waits out store errors that may pass ([`QueueError::is_transient`]) as worker loops
+    /// do. A second call (even a concurrent one, which waits for the first) stops nothing
+    /// more and reports the backend's counts, under the mode the runtime was stopped in.
+    ///
+    /// From inside one of this runtime's own tasks, [`Shutdown::Abandon`] waits for nothing
+    /// that may be waiting for the calling task. It stops the loops and joins the others,
+    /// not its own (counted in [`unreported_workers`](ShutdownReport::unreported_workers)).
+    /// If another call is already shutting the runtime down (a drain waiting for this very
+    /// task, say), it stops the loops, so that a drain ends as an abandon, and returns at
+    /// once with no workers of its own to report: that call joins and reports them.
     ///
     /// # Errors
     ///
     /// [`RuntimeError::DrainFromOwnTask`] for a [`Shutdown::Drain`] called from inside one of
     /// this runtime's own tasks, which would wait for itself; nothing is stopped then.
-    /// [`Shutdown::Abandon`] works from there. Otherwise, a backend error met while draining
-    /// or counting (the loops are stopped and joined all the same).
+    /// Otherwise, a backend error that will not pass met while draining, or one met while
+    /// counting (the loops are stopped and joined all the same).
     pub fn shutdown(&self, mode: Shutdown) -> Result<ShutdownReport, RuntimeError> {
-        if mode == Shutdown::Drain && self.called_from_own_task() {
+        let own_task = self.called_from_own_task();
+        if mode == Shutdown::Drain && own_task {
             return Err(RuntimeError::DrainFromOwnTask);
         }
-        *self
-            .shared
-            .closed
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = true;
-        // Held to the end, so a concurrent second call waits for this one
-        // instead of stopping the loops in the middle of its drain.
-        let mut running = self.workers_mut();
+        {
+            let _order = self.stopped_as();
+            self.shared.closed.store(true, Ordering::SeqCst);
+            if mode == Shutdown::Drain {
+                // A paused runtime drains too. Resumed before waiting for submissions in
+                // flight, which may be waiting for room that only running loops make.
+                self.shared.control.set(Mode::Run);
+            }
+        }
+        let mut running = if own_task {
+            // Never waits for the submissions in flight (one may wait for room the calling
+            // task's loop would make), nor for a shutdown in progress (a drain holds the
+            // loops while it waits for this very task).
+            match self.workers.try_lock() {
+                Ok(running) => running,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    let applied = self.stop_loops(mode);
+                    let stats = self.shared.queue.stats()?;
+                    return Ok(ShutdownReport {
+                        mode: applied,
+                        workers: 0,
+                        unreported_workers: 0,
+                        loops: LoopReport::default(),
+                        stats,
+                        left_waiting: stats.pending + stats.retrying,
+                    });
+                }
+            }
+        } else {
+            // Submissions in flight finish first, so that a drain cannot miss one.
+            drop(
+                self.shared
+                    .submitting
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+            // Held to the end, so a concurrent second call waits for this one
+            // instead of stopping the loops in the middle of its drain.
+            self.workers_mut()
+        };
         let workers = std::mem::take(&mut *running);
         let mut drained = Ok(());
         if mode == Shutdown::Drain && !workers.is_empty() {
-            // A paused runtime drains too.
-            self.shared.control.set(Mode::Run);
-            drained = self.wait_idle(Duration::MAX).map(|_| ());
+            drained = self.drain();
         }
         // Even if the drain failed (the backend broke), the loops are stopped and joined.
-        self.shared.control.set(Mode::Stop);
-        if let Some(memory) = &self.shared.memory {
-            memory.wake_workers();
-        }
+        let applied = self.stop_loops(mode);
         let started = workers.len();
         let mut loops = LoopReport::default();
         let mut reported = 0;
@@ -375,7 +480,7 @@ impl Runtime {
         drained?;
         let stats = self.shared.queue.stats()?;
         Ok(ShutdownReport {
-            mode,
+            mode: applied,
             workers: started,
             unreported_workers: started - reported,
             loops,
@@ -384,13 +489,97 @@ impl Runtime {
         })
     }
 
+    /// Waits, for a drain, until no task is pending, retrying or running.
+    ///
+    /// Store errors that may pass are waited out with the worker loops' [`Reconnect`] waits,
+    /// as the loops wait them out; the wait ends early if the loops were stopped meanwhile
+    /// (an abandon from inside one of the runtime's tasks).
+    fn drain(&self) -> Result<(), RuntimeError> {
+        let control = &self.shared.control;
+        let reconnect = Reconnect::default();
+        let mut pause = Duration::from_millis(1);
+        let mut failures = 0u32;
+        while control.mode() != Mode::Stop {
+            if let Some(memory) = &self.shared.memory {
+                if memory.wait_idle(STOP_CHECK_MEMORY).is_ok() {
+                    return Ok(());
+                }
+                continue;
+            }
+            match self.shared.queue.stats() {
+                Ok(stats) if stats.pending + stats.retrying + stats.running == 0 => {
+                    return Ok(());
+                }
+                Ok(_) => {
+                    failures = 0;
+                    control.wait_for_stop(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(error) if error.is_transient() => {
+                    failures = failures.saturating_add(1);
+                    let delay = reconnect.delay(failures, fastrand::f64());
+                    tracing::warn!(%error, ?delay, "a drain could not count the unfinished tasks; trying again");
+                    control.wait_for_stop(delay);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the worker loops, unless they were, and wakes the idle ones; returns how the
+    /// runtime stopped (the first stop decides).
+    fn stop_loops(&self, mode: Shutdown) -> Shutdown {
+        let applied = {
+            let mut stopped_as = self.stopped_as();
+            self.shared.control.set(Mode::Stop);
+            *stopped_as.get_or_insert(mode)
+        };
+        if let Some(memory) = &self.shared.memory {
+            memory.wake_workers();
+        }
+        applied
+    }
+
+    /// True once the worker loops were told to stop: they start no more tasks.
+    fn loops_stopped(&self) -> bool {
+        self.shared.control.mode() == Mode::Stop
+    }
+
+    /// How long a wait sleeps before it looks whether the loops were stopped.
+    fn stop_check(&self) -> Duration {
+        if self.shared.memory.is_some() {
+            STOP_CHECK_MEMORY
+        } else {
+            STOP_CHECK
+        }
+    }
+
+    fn stopped_as(&self) -> MutexGuard<'_, Option<Shutdown>> {
+        self.shared
+            .stopped_as
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The read side of the submission gate, held while a submission (or a requeue) is made;
+    /// [`RuntimeError::ShutDown`] once shutdown began.
+    fn open_for_submissions(&self) -> Result<RwLockReadGuard<'_, ()>, RuntimeError> {
+        let submitting = self
+            .shared
+            .submitting
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(RuntimeError::ShutDown);
+        }
+        Ok(submitting)
+    }
+
     /// Submits one prepared task, unless the runtime is shut down or the payload is too large.
     pub(crate) fn enqueue(&self, task: NewTask) -> Result<TaskId, RuntimeError> {
         self.check_payload(&task)?;
-        let closed = self.shared.closed.read().unwrap_or_else(|e| e.into_inner());
-        if *closed {
-            return Err(RuntimeError::ShutDown);
-        }
+        let _submitting = self.open_for_submissions()?;
         Ok(self.shared.queue.enqueue(task)?)
     }
 
@@ -398,10 +587,7 @@ impl Runtime {
         for task in &tasks {
             self.check_payload(task)?;
         }
-        let closed = self.shared.closed.read().unwrap_or_else(|e| e.into_inner());
-        if *closed {
-            return Err(RuntimeError::ShutDown);
-        }
+        let _submitting = self.open_for_submissions()?;
         Ok(self.shared.queue.enqueue_batch(tasks)?)
     }
 
@@ -425,7 +611,12 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if !self.workers_mut().is_empty() {
+        if !self
+            .workers
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
             let _ = self.shutdown(Shutdown::Abandon);
         }
         // A runtime whose first loop failed to start has a heartbeat and no loops.
@@ -441,11 +632,18 @@ impl Drop for Runtime {
 }
 
 impl std::fmt::Debug for Runtime {
+    /// Takes no lock: a task may format its runtime while a shutdown holds the loops.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = self.shared.control.mode();
+        let workers = if mode == Mode::Stop {
+            0
+        } else {
+            self.loops.len()
+        };
         f.debug_struct("Runtime")
             .field("backend", &self.shared.queue.backend_name())
-            .field("workers", &self.workers_mut().len())
-            .field("mode", &self.shared.control.mode())
+            .field("workers", &workers)
+            .field("mode", &mode)
             .finish_non_exhaustive()
     }
 }

@@ -21,9 +21,14 @@ pub enum Shutdown {
 /// What a runtime did and left when it shut down.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// How it stopped.
+    /// How the runtime stopped: the mode of the call that stopped its loops, which is not
+    /// this call's own when another call stopped them first (a drain asked for after an
+    /// abandon reports the abandon), or when an abandon from inside one of the runtime's
+    /// tasks stopped the loops during this call's drain.
     pub mode: Shutdown,
-    /// Worker loops stopped by this call (0 if the runtime had already shut down).
+    /// Worker loops stopped and joined by this call (0 if the runtime had already shut
+    /// down, or if this is an abandon from inside a task that left the loops to a shutdown
+    /// in progress).
     pub workers: usize,
     /// Worker loops that did not report (a loop that died, or the calling loop itself).
     pub unreported_workers: usize,
@@ -31,6 +36,7 @@ pub struct ShutdownReport {
     pub loops: LoopReport,
     /// The backend's counts after the workers stopped.
     pub stats: QueueStats,
-    /// Tasks left waiting (pending, delayed or retrying): 0 after a drain.
+    /// Tasks left waiting (pending, delayed or retrying): 0 when `mode` is
+    /// [`Shutdown::Drain`].
     pub left_waiting: u64,
 }

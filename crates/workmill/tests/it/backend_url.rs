@@ -158,3 +158,21 @@ fn a_url_the_build_cannot_open_fails_the_build() {
         other => panic!("expected InvalidUrl, got {other:?}"),
     }
 }
+
+#[test]
+fn a_memory_url_with_more_than_the_scheme_is_refused_as_backend_open_refuses_it() {
+    for url in ["memory://anything", "memory://host/path?x=1", "memory:"] {
+        let opened = workmill::backend::open(url).err().expect("open refuses it");
+        let built = Runtime::builder()
+            .url(url)
+            .threads(1)
+            .build()
+            .expect_err("the build refuses it");
+        match &built {
+            RuntimeError::Queue(refused @ QueueError::InvalidUrl { .. }) => {
+                assert_eq!(refused.to_string(), opened.to_string(), "{url}");
+            }
+            other => panic!("{url}: expected InvalidUrl, got {other:?}"),
+        }
+    }
+}

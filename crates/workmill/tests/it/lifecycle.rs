@@ -231,3 +231,42 @@ fn a_custom_id_is_an_idempotency_key() {
         .send();
     assert!(same.unwrap_err().is_duplicate());
 }
+
+/// The idempotency of a custom id lasts as long as the backend keeps the task's record: once
+/// the retention bound evicts it, or a purge removes it, the id names a new task.
+#[test]
+fn a_custom_id_is_taken_only_while_its_record_is_kept() {
+    let runtime = Runtime::builder()
+        .memory(workmill::MemoryConfig::default().retention(Some(1)))
+        .threads(1)
+        .build()
+        .unwrap();
+    let charge = runtime
+        .register_fn("charge", |cents: u64| Ok::<_, TaskError>(cents))
+        .unwrap();
+    let first = runtime
+        .submit(charge.call(500))
+        .id(id("invoice-42"))
+        .send()
+        .unwrap();
+    assert_eq!(runtime.wait_for(&first, WAIT).unwrap(), 500);
+    let refused = runtime.submit(charge.call(500)).id(id("invoice-42")).send();
+    assert!(refused.unwrap_err().is_duplicate(), "kept: still taken");
+    // Another task finishes: the bound of one record evicts the first.
+    let other = runtime.submit(charge.call(1)).send().unwrap();
+    assert_eq!(runtime.wait_for(&other, WAIT).unwrap(), 1);
+    let again = runtime
+        .submit(charge.call(700))
+        .id(id("invoice-42"))
+        .send()
+        .unwrap();
+    assert_eq!(runtime.wait_for(&again, WAIT).unwrap(), 700, "a new task");
+    // A purge frees it too.
+    runtime.queue().purge(&[TaskStatus::Completed]).unwrap();
+    let after_purge = runtime
+        .submit(charge.call(900))
+        .id(id("invoice-42"))
+        .send()
+        .unwrap();
+    assert_eq!(runtime.wait_for(&after_purge, WAIT).unwrap(), 900);
+}

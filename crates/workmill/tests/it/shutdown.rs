@@ -220,3 +220,379 @@ fn a_drain_asked_for_from_inside_a_task_is_refused_and_stops_nothing() {
     let report = runtime.shutdown(Shutdown::Drain).unwrap();
     assert_eq!((report.stats.completed, report.left_waiting), (2, 0));
 }
+
+/// A slot through which a runtime's own tasks reach it once it is built.
+type Slot = Arc<std::sync::OnceLock<std::sync::Weak<Runtime>>>;
+
+fn reachable(runtime: &Arc<Runtime>) -> Slot {
+    let slot: Slot = Arc::default();
+    slot.set(Arc::downgrade(runtime)).unwrap();
+    slot
+}
+
+fn reach(slot: &Slot) -> Arc<Runtime> {
+    slot.get()
+        .and_then(std::sync::Weak::upgrade)
+        .expect("the runtime is alive while its tasks run")
+}
+
+/// Runs `f` on a thread of its own and returns what it returned; fails the test after
+/// [`WAIT`] instead of hanging when `f` deadlocks (the stuck thread is left behind).
+fn in_time<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("{what} did not return within {WAIT:?}"))
+}
+
+/// Starts `runtime.shutdown(mode)` on a thread of its own; the answer arrives on the channel.
+fn shut_down_in_background(
+    runtime: &Arc<Runtime>,
+    mode: Shutdown,
+) -> mpsc::Receiver<Result<workmill::ShutdownReport, RuntimeError>> {
+    let (tx, rx) = mpsc::channel();
+    let runtime = Arc::clone(runtime);
+    std::thread::spawn(move || {
+        let _ = tx.send(runtime.shutdown(mode));
+    });
+    rx
+}
+
+/// Waits until a shutdown has begun (submissions are refused), then a little longer, so that
+/// the shutdown is past its first steps (a drain then waits for the queue to empty). Only
+/// orders the test's steps; nothing is asserted on time. The probe submits under the id of
+/// a task already there, so that it adds none.
+fn wait_for_shutdown_to_begin(
+    runtime: &Runtime,
+    probe: &workmill::FnHandle<u32, u32>,
+    taken: &workmill::TaskId,
+) {
+    crate::support::wait_until(
+        || match runtime.submit(probe.call(0)).id(taken.clone()).send() {
+            Err(RuntimeError::ShutDown) => true,
+            Err(error) if error.is_duplicate() => false,
+            other => panic!("{other:?}"),
+        },
+    );
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// A task that, once told to go, runs `then` with its runtime; it says when it started.
+struct Gated {
+    started: mpsc::Receiver<()>,
+    go: mpsc::Sender<()>,
+}
+
+fn gated<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static>(
+    runtime: &Arc<Runtime>,
+    name: &str,
+    then: impl Fn(&Runtime) -> T + Send + Sync + 'static,
+) -> (workmill::FnHandle<u32, T>, Gated) {
+    let slot = reachable(runtime);
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let (started_tx, go_rx) = (Mutex::new(started_tx), Mutex::new(go_rx));
+    let handle = runtime
+        .register_fn(name, move |_: u32| {
+            let _ = started_tx.lock().unwrap().send(());
+            let _ = go_rx.lock().unwrap().recv();
+            Ok::<_, TaskError>(then(&reach(&slot)))
+        })
+        .unwrap();
+    (handle, Gated { started, go })
+}
+
+#[test]
+fn an_abandon_from_inside_a_task_ends_a_drain_in_progress() {
+    let runtime = Arc::new(Runtime::builder().threads(1).build().unwrap());
+    let (stopper, gate) = gated(&runtime, "stopper", |runtime| {
+        let report = runtime.shutdown(Shutdown::Abandon).unwrap();
+        (report.mode == Shutdown::Abandon, report.workers)
+    });
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    let task = runtime.submit(stopper.call(0)).send().unwrap();
+    gate.started.recv().unwrap();
+    for x in 0..5 {
+        runtime
+            .submit(echo.call(x))
+            .priority(Priority::LOW)
+            .send()
+            .unwrap();
+    }
+    let drain = shut_down_in_background(&runtime, Shutdown::Drain);
+    wait_for_shutdown_to_begin(&runtime, &echo, task.id());
+    // The drain waits for the stopper, which now asks to abandon: it must neither wait for
+    // the drain (which holds the runtime's loops) nor be ignored by it.
+    gate.go.send(()).unwrap();
+    let report = drain
+        .recv_timeout(WAIT)
+        .expect("the drain returned")
+        .unwrap();
+    assert_eq!(report.mode, Shutdown::Abandon, "{report:?}");
+    assert_eq!((report.workers, report.left_waiting), (1, 5), "{report:?}");
+    let runtime = in_time("get_result", move || {
+        runtime.get_result::<(bool, usize)>(task.id(), WAIT)
+    });
+    assert_eq!(
+        runtime.unwrap(),
+        (true, 0),
+        "the abandon from inside stopped the loops and left joining them to the drain"
+    );
+}
+
+#[test]
+fn two_tasks_abandoning_at_once_both_return() {
+    let runtime = Arc::new(Runtime::builder().threads(2).build().unwrap());
+    let slot = reachable(&runtime);
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let stopper = runtime
+        .register_fn("stopper", move |_: u32| {
+            barrier.wait();
+            let report = reach(&slot).shutdown(Shutdown::Abandon).unwrap();
+            Ok::<_, TaskError>((report.workers, report.unreported_workers))
+        })
+        .unwrap();
+    let tasks: Vec<_> = (0..2)
+        .map(|x| runtime.submit(stopper.call(x)).send().unwrap())
+        .collect();
+    let results = {
+        let runtime = Arc::clone(&runtime);
+        in_time("both tasks", move || {
+            tasks
+                .iter()
+                .map(|task| {
+                    runtime
+                        .get_result::<(usize, usize)>(task.id(), WAIT)
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let mut results = results;
+    results.sort();
+    // One call stopped and joined the loops (all but its own, which reports nothing); the
+    // other found it doing so and stopped nothing more.
+    assert_eq!(results, [(0, 0), (2, 1)]);
+    let again = in_time("a shutdown from outside", move || {
+        runtime.shutdown(Shutdown::Abandon)
+    });
+    assert_eq!(again.unwrap().workers, 0);
+}
+
+#[test]
+fn a_task_formatting_its_runtime_during_a_drain_does_not_block_it() {
+    let runtime = Arc::new(Runtime::builder().threads(1).build().unwrap());
+    let (show, gate) = gated(&runtime, "show", |runtime| format!("{runtime:?}"));
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    let task = runtime.submit(show.call(0)).send().unwrap();
+    gate.started.recv().unwrap();
+    let drain = shut_down_in_background(&runtime, Shutdown::Drain);
+    wait_for_shutdown_to_begin(&runtime, &echo, task.id());
+    gate.go.send(()).unwrap();
+    let report = drain
+        .recv_timeout(WAIT)
+        .expect("the drain returned")
+        .unwrap();
+    assert_eq!((report.mode, report.stats.completed), (Shutdown::Drain, 1));
+    let shown = runtime.get_result::<String>(task.id(), WAIT).unwrap();
+    assert!(shown.starts_with("Runtime"), "{shown}");
+}
+
+#[test]
+fn abandon_ends_a_task_that_waits_for_a_queued_task() {
+    abandon_ends_a_task_waiting_for_a_queued_task_on(Runtime::builder());
+}
+
+/// The same on a durable backend, where the wait is the store's own, a slice at a time.
+#[cfg(feature = "sqlite")]
+#[test]
+fn abandon_ends_a_task_that_waits_for_a_queued_task_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tasks.db").display());
+    abandon_ends_a_task_waiting_for_a_queued_task_on(Runtime::builder().url(url));
+}
+
+fn abandon_ends_a_task_waiting_for_a_queued_task_on(builder: workmill::RuntimeBuilder) {
+    let runtime = Arc::new(builder.threads(1).build().unwrap());
+    let slot = reachable(&runtime);
+    runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    let (waiting_tx, waiting) = mpsc::channel();
+    let waiting_tx = Mutex::new(waiting_tx);
+    let parent = runtime
+        .register_fn("parent", move |x: u32| {
+            let runtime = reach(&slot);
+            // The only loop runs this task: the child stays queued behind it.
+            let child = runtime
+                .submit(Call::<u32, u32>::new("echo", x))
+                .send()
+                .unwrap();
+            waiting_tx.lock().unwrap().send(()).unwrap();
+            let answer = runtime.get_result::<u32>(child.id(), Duration::MAX);
+            Ok::<_, TaskError>(format!("{answer:?}"))
+        })
+        .unwrap();
+    let task = runtime.submit(parent.call(7)).send().unwrap();
+    waiting.recv().unwrap();
+    let stopping = Arc::clone(&runtime);
+    let report = in_time("the abandon", move || stopping.shutdown(Shutdown::Abandon)).unwrap();
+    assert_eq!((report.mode, report.left_waiting), (Shutdown::Abandon, 1));
+    assert_eq!(
+        runtime.get_result::<String>(task.id(), WAIT).unwrap(),
+        "Err(ShutDown)"
+    );
+}
+
+#[test]
+fn abandon_ends_a_task_that_waits_for_a_job() {
+    let runtime = Arc::new(Runtime::builder().threads(1).build().unwrap());
+    let slot = reachable(&runtime);
+    let double = runtime
+        .register_fn("double", |x: u32| Ok::<_, TaskError>(x * 2))
+        .unwrap();
+    let sum = runtime
+        .register_reduce_fn("sum", |xs: Vec<u32>| {
+            Ok::<_, TaskError>(xs.into_iter().sum::<u32>())
+        })
+        .unwrap();
+    let (waiting_tx, waiting) = mpsc::channel();
+    let waiting_tx = Mutex::new(waiting_tx);
+    let parent = runtime
+        .register_fn("parent", move |x: u32| {
+            let runtime = reach(&slot);
+            let job = runtime.map_reduce([x, x + 1], &double, &sum).unwrap();
+            waiting_tx.lock().unwrap().send(()).unwrap();
+            let answer = runtime.wait_job(&job, Duration::MAX);
+            Ok::<_, TaskError>(format!("{answer:?}"))
+        })
+        .unwrap();
+    let task = runtime.submit(parent.call(1)).send().unwrap();
+    waiting.recv().unwrap();
+    let stopping = Arc::clone(&runtime);
+    let report = in_time("the abandon", move || stopping.shutdown(Shutdown::Abandon)).unwrap();
+    assert_eq!((report.mode, report.left_waiting), (Shutdown::Abandon, 2));
+    assert_eq!(
+        runtime.get_result::<String>(task.id(), WAIT).unwrap(),
+        "Err(ShutDown)"
+    );
+}
+
+#[test]
+fn a_pause_during_a_drain_does_not_stall_it() {
+    let runtime = Arc::new(Runtime::builder().threads(1).build().unwrap());
+    let (slow, gate) = gated(&runtime, "slow", |_| 1u32);
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    let task = runtime.submit(slow.call(0)).send().unwrap();
+    gate.started.recv().unwrap();
+    runtime.submit_all((0..10).map(|x| echo.call(x))).unwrap();
+    let drain = shut_down_in_background(&runtime, Shutdown::Drain);
+    wait_for_shutdown_to_begin(&runtime, &echo, task.id());
+    // Once a shutdown began, a pause is ignored: the drain finishes the queued tasks.
+    runtime.pause();
+    gate.go.send(()).unwrap();
+    let report = drain
+        .recv_timeout(WAIT)
+        .expect("the drain returned")
+        .unwrap();
+    assert_eq!((report.stats.completed, report.left_waiting), (11, 0));
+}
+
+#[test]
+fn a_drain_rides_out_a_transient_store_error() {
+    let store = crate::flaky::Store::new();
+    let runtime = Runtime::builder()
+        .backend(store.connect().unwrap())
+        .threads(2)
+        .paused()
+        .build()
+        .unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    runtime.submit_all((0..100).map(|x| echo.call(x))).unwrap();
+    store.fail_next("stats", 2);
+    let report = runtime.shutdown(Shutdown::Drain).unwrap();
+    assert_eq!((report.stats.completed, report.left_waiting), (100, 0));
+    assert_eq!(store.served("stats"), 2);
+}
+
+#[test]
+fn a_drain_resumes_a_paused_runtime_whose_submitter_waits_for_room() {
+    let runtime = Arc::new(
+        Runtime::builder()
+            .memory(
+                workmill::MemoryConfig::default()
+                    .capacity(2)
+                    .on_full(workmill::OnFull::Wait(Duration::from_secs(3_600))),
+            )
+            .threads(1)
+            .paused()
+            .build()
+            .unwrap(),
+    );
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    runtime.submit_all((0..2).map(|x| echo.call(x))).unwrap();
+    // The queue is full and paused: this submission waits for room.
+    let submitter = {
+        let (runtime, echo) = (Arc::clone(&runtime), echo.clone());
+        std::thread::spawn(move || runtime.submit(echo.call(2)).send().map(drop))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let stopping = Arc::clone(&runtime);
+    let report = in_time("the drain", move || stopping.shutdown(Shutdown::Drain)).unwrap();
+    let submitted = submitter.join().unwrap();
+    let expected = if submitted.is_ok() { 3 } else { 2 };
+    assert!(
+        submitted.is_ok() || matches!(submitted, Err(RuntimeError::ShutDown)),
+        "{submitted:?}"
+    );
+    assert_eq!((report.stats.completed, report.left_waiting), (expected, 0));
+}
+
+#[test]
+fn a_later_shutdown_reports_how_the_runtime_stopped() {
+    let runtime = Runtime::builder().threads(1).paused().build().unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    runtime.submit_all((0..3).map(|x| echo.call(x))).unwrap();
+    let first = runtime.shutdown(Shutdown::Abandon).unwrap();
+    assert_eq!((first.mode, first.left_waiting), (Shutdown::Abandon, 3));
+    // The drain asked for now cannot run anything: it reports the abandon that happened.
+    let second = runtime.shutdown(Shutdown::Drain).unwrap();
+    assert_eq!(
+        (second.mode, second.workers, second.left_waiting),
+        (Shutdown::Abandon, 0, 3)
+    );
+}
+
+#[test]
+fn requeue_after_shutdown_is_refused() {
+    let runtime = Runtime::builder().threads(1).build().unwrap();
+    let fail = runtime
+        .register_fn("fail", |_: u32| Err::<u32, _>(TaskError::permanent("no")))
+        .unwrap();
+    let task = runtime.submit(fail.call(0)).send().unwrap();
+    assert!(runtime.wait_for(&task, WAIT).is_err());
+    runtime.shutdown(Shutdown::Drain).unwrap();
+    assert!(matches!(
+        runtime.requeue(task.id()),
+        Err(RuntimeError::ShutDown)
+    ));
+    assert_eq!(
+        runtime.status(task.id()).unwrap().status,
+        workmill::TaskStatus::Dead,
+        "the task stays dead: no loop would run it"
+    );
+}
