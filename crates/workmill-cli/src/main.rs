@@ -1,4 +1,4 @@
-//! The `workmill` binary: installs its log on stderr, parses the command line and exits with
+//! The `workmill` binary: parses the command line, installs its log on stderr and exits with
 //! the code the command gives.
 
 use std::process::ExitCode;

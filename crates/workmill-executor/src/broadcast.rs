@@ -121,7 +121,11 @@ where
         }
     }
     if let Some(payload) = first_panic {
-        unwind::drop_quietly(results, |_| {});
+        // One at a time: dropping them as one `Vec`, a second value whose `Drop` panics would
+        // do so while the first one's panic unwinds, and abort.
+        for value in results {
+            unwind::drop_quietly(value, |_| {});
+        }
         unwind::resume_unwinding(payload);
     }
     results

@@ -342,8 +342,8 @@ impl ThreadPoolBuilder {
     /// # Errors
     ///
     /// [`BuildError::GlobalAlreadyInitialized`] if the global pool exists
-    /// already (built here before, or lazily by first use), and
-    /// [`BuildError::Spawn`] as for [`build`](Self::build).
+    /// already (built here before, or lazily by first use), and the errors of
+    /// [`build`](Self::build).
     pub fn build_global(self) -> Result<(), BuildError> {
         global::set(self)
     }

@@ -21,7 +21,8 @@
 //!   [`workmill_core::Worker`].
 //!
 //! Outside every pool the free functions use a global pool, built on first
-//! use with one thread per CPU (or by [`ThreadPoolBuilder::build_global`]).
+//! use with one thread per CPU, or as many as `WORKMILL_NUM_THREADS` says (or
+//! by [`ThreadPoolBuilder::build_global`]).
 //! Inside a pool they use that pool. Waiting on a pool from one of its own
 //! workers (`install`, `join`, `scope`, `JoinHandle::join`) runs work inline
 //! or helps with other work, so it never deadlocks.

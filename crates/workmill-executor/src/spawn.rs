@@ -310,7 +310,9 @@ impl<T: Send> JoinHandle<T> {
     /// for as an idle worker waits, running other work meanwhile (broadcasts
     /// included) and sleeping when there is none. A worker of another pool
     /// waits so too, running its own pool's work: the task may use that pool
-    /// (its `install` or `broadcast`) while it waits. A thread outside every
+    /// (its `install` or `broadcast`) while it waits. As in `install`, that work
+    /// runs on the joiner's stack: a caller holding a lock that such work takes
+    /// may deadlock, as with any wait inside a pool. A thread outside every
     /// pool blocks.
     ///
     /// # Errors

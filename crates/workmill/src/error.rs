@@ -164,7 +164,8 @@ pub enum RuntimeError {
     /// The runtime was shut down: it accepts no more tasks (nor requeues), and a wait for a
     /// task or job that its stopped worker loops will not run ends with this.
     #[error(
-        "the runtime is shut down: it accepts no more tasks, and its worker loops run none of          those still waiting"
+        "the runtime is shut down: it accepts no more tasks, and a wait for a task that its \
+         stopped worker loops will not run ends here"
     )]
     ShutDown,
 }

@@ -62,12 +62,13 @@ fn a_panicking_copy_propagates_after_all_copies_ran() {
     );
 }
 
-/// Copy 0 panics first; copy 1's payload panics when dropped, and copy 2 returns a value whose
-/// `Drop` panics. Both are dropped quietly and copy 0's panic propagates, where a plain drop
-/// during the unwinding would abort the process.
+/// Copy 0 panics first; copy 1's payload panics when dropped, and copies 2 and 3 return values
+/// whose `Drop` panics. All are dropped quietly and copy 0's panic propagates, where a plain
+/// drop during the unwinding would abort the process (as would dropping the two values as one
+/// `Vec`: the second would panic while the first one's panic unwinds).
 #[test]
 fn later_payloads_and_results_that_panic_on_drop_are_dropped_quietly() {
-    let pool = pool(3);
+    let pool = pool(4);
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         pool.broadcast(|ctx| match ctx.index() {
             0 => panic!("copy 0 failed"),
@@ -77,7 +78,7 @@ fn later_payloads_and_results_that_panic_on_drop_are_dropped_quietly() {
     }));
     let payload = result.map(std::mem::forget).unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"copy 0 failed"));
-    assert_eq!(pool.broadcast(|ctx| ctx.index()), vec![0, 1, 2]);
+    assert_eq!(pool.broadcast(|ctx| ctx.index()), vec![0, 1, 2, 3]);
 }
 
 #[test]

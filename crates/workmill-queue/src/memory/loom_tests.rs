@@ -104,12 +104,22 @@ fn loom_a_waiter_on_a_task_the_bound_evicts_as_it_finishes_gets_its_record() {
             thread::spawn(move || queue.wait(&TaskId::new("t").unwrap(), LONG))
         };
         let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        // Whether the waiter is registered on the task already; if so, the completion must
+        // not take the record from it.
+        let registered = {
+            let state = crate::sync::lock(&queue.state);
+            let slot = state.slots.slot_of(&TaskId::new("t").unwrap()).unwrap();
+            state.slots.get(slot).is_some_and(|task| task.waiters > 0)
+        };
         queue.complete(&reservation.lease, vec![7]).unwrap();
         // It returns: with the record if it waited before the completion, or finding the task
         // gone if it first looked after it. Either way the record is gone once it returned.
         match waiter.join().unwrap() {
             Ok(record) => assert_eq!(record.result.as_deref(), Some(&[7][..])),
-            Err(QueueError::NotFound { .. }) => {}
+            Err(QueueError::NotFound { .. }) => assert!(
+                !registered,
+                "a waiter registered before the completion lost the record to eviction"
+            ),
             Err(other) => panic!("{other:?}"),
         }
         assert!(matches!(

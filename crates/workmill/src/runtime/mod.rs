@@ -218,9 +218,11 @@ impl Runtime {
     /// drop), a task still waiting to run (pending, delayed or retrying) fails the wait with
     /// [`RuntimeError::ShutDown`] at once, instead of waiting for a loop that will not come;
     /// a running task is still waited for, as its loop finishes it. A wait in progress sees
-    /// the stop within 50 ms on the memory queue, 500 ms on other backends, so a task of the
-    /// runtime waiting for one queued behind it lets a shutdown finish. (On a backend other
-    /// workers share, wait on [`queue`](Runtime::queue) for them to run it.)
+    /// the stop within 50 ms on the memory queue; on other backends, a wait made from one of
+    /// the runtime's own tasks sees it within 500 ms, so a task of the runtime waiting for
+    /// one queued behind it lets a shutdown finish, and a wait from outside runs to its
+    /// timeout, as other workers sharing the backend may still run the task. (Wait on
+    /// [`queue`](Runtime::queue) to wait for them after a shutdown.)
     pub fn get_result<R: DeserializeOwned>(
         &self,
         id: &TaskId,
@@ -443,8 +445,13 @@ impl Runtime {
         if mode == Shutdown::Drain && !workers.is_empty() {
             drained = self.drain();
         }
-        // Even if the drain failed (the backend broke), the loops are stopped and joined.
-        let applied = self.stop_loops(mode);
+        // Even if the drain failed (the backend broke), the loops are stopped and joined; the
+        // runtime then stopped as an abandon, with tasks left waiting.
+        let applied = self.stop_loops(if drained.is_ok() {
+            mode
+        } else {
+            Shutdown::Abandon
+        });
         let started = workers.len();
         let mut loops = LoopReport::default();
         let mut reported = 0;
@@ -547,11 +554,18 @@ impl Runtime {
     }
 
     /// How long a wait sleeps before it looks whether the loops were stopped.
+    ///
+    /// On a backend other than the memory queue, only a wait made from one of the runtime's
+    /// own tasks looks: it is the one that would hold up a shutdown. Each look there is a new
+    /// wait on the store (on Redis, a new connection and subscription), which a wait from
+    /// outside, for a task that other workers may run, need not pay.
     fn stop_check(&self) -> Duration {
         if self.shared.memory.is_some() {
             STOP_CHECK_MEMORY
-        } else {
+        } else if self.called_from_own_task() {
             STOP_CHECK
+        } else {
+            Duration::MAX
         }
     }
 

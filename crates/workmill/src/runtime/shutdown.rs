@@ -37,6 +37,8 @@ pub struct ShutdownReport {
     /// The backend's counts after the workers stopped.
     pub stats: QueueStats,
     /// Tasks left waiting (pending, delayed or retrying): 0 when `mode` is
-    /// [`Shutdown::Drain`].
+    /// [`Shutdown::Drain`], unless tasks were enqueued through
+    /// [`Runtime::queue`](crate::Runtime::queue) since. A drain that failed stops the runtime
+    /// as an abandon, and later reports say so.
     pub left_waiting: u64,
 }

@@ -15,6 +15,8 @@ use workmill::{
 pub(crate) struct Script {
     /// Failures still to come, by operation name.
     pending: HashMap<&'static str, u32>,
+    /// Refusals still to come (errors no retry mends), by operation name.
+    refusals: HashMap<&'static str, u32>,
     /// Every operation fails while this is set.
     down: bool,
     /// Failures served, by operation name.
@@ -60,6 +62,17 @@ impl Store {
             .or_default() += times;
     }
 
+    /// Makes the next call of `operation` fail with an error no retry mends.
+    pub(crate) fn refuse_next(&self, operation: &'static str) {
+        *self
+            .script
+            .lock()
+            .unwrap()
+            .refusals
+            .entry(operation)
+            .or_default() += 1;
+    }
+
     /// Takes the whole store down, or brings it back.
     pub(crate) fn set_down(&self, down: bool) {
         self.script.lock().unwrap().down = down;
@@ -91,6 +104,16 @@ impl Store {
 
     fn check(&self, operation: &'static str) -> Result<(), QueueError> {
         let mut script = self.script.lock().unwrap();
+        if let Some(left) = script.refusals.get_mut(operation)
+            && *left > 0
+        {
+            *left -= 1;
+            *script.served.entry(operation).or_default() += 1;
+            return Err(QueueError::Incompatible {
+                backend: "flaky",
+                reason: format!("{operation} is refused"),
+            });
+        }
         let fail = script.down
             || match script.pending.get_mut(operation) {
                 Some(left) if *left > 0 => {
