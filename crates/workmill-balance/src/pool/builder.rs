@@ -97,8 +97,8 @@ where
     }
 
     /// How many recent jobs the per-worker measures cover, and how long they
-    /// last without a new one ([`MetricsWindows::default`] if not set: 32
-    /// service times and 64 outcomes, forgotten after a minute without a job).
+    /// last once the worker is idle ([`MetricsWindows::default`] if not set: 32
+    /// service times and 64 outcomes, forgotten after a minute idle).
     /// A zero `max_age` makes [`build`](Self::build) fail with
     /// [`BuildError::Windows`].
     #[must_use]

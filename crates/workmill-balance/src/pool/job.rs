@@ -267,6 +267,7 @@ impl<T: Task + 'static, W: Worker + 'static> Drop for Attempt<T, W> {
         let slot = &self.shared.slots[self.worker];
         slot.counters.start();
         slot.counters.finish();
+        lock(&slot.metrics).withdraw(self.shared.clock.now());
         self.shared.cancel_admission(self.worker, self.admission);
         self.cell.reply(Err(PoolError::NotRun {
             task: self.cell.id,

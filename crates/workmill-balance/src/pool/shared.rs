@@ -85,8 +85,8 @@ impl<W: Worker + 'static> Shared<W> {
 
     /// The load a balancer sees at `now`: the pool's own count of its jobs on
     /// the worker or the worker's report, whichever is higher, and the pool's
-    /// windowed measurements (forgotten after their maximum age without a job)
-    /// when the worker has none.
+    /// windowed measurements (forgotten once the worker has been idle for their
+    /// maximum age) when the worker has none.
     pub(crate) fn load_of(&self, slot: &Slot<W>, now: Duration) -> Load {
         let reported = slot.worker.load();
         let held = slot.counters.snapshot();
@@ -120,7 +120,8 @@ impl<W: Worker + 'static> Shared<W> {
     }
 
     /// Picks a worker, skipping `refused` ones and the one that just failed
-    /// (unless it is the only healthy one), and counts the dispatch.
+    /// (unless it is the only healthy one), and counts the dispatch (in the
+    /// worker's counters and its measurements, which last while it has a job).
     ///
     /// A worker that refused is full, not unhealthy: it is offered as saturated, so that a
     /// pool of full workers reports `AllAtCapacity`, and a retry that only a full worker
@@ -168,6 +169,7 @@ impl<W: Worker + 'static> Shared<W> {
         let index = picked?;
         let admission = dispatcher.health.on_dispatch(index);
         self.slots[index].counters.dispatch();
+        lock(&self.slots[index].metrics).dispatch(now);
         Ok((index, admission))
     }
 
@@ -201,6 +203,7 @@ impl<W: Worker + 'static> Shared<W> {
                     cell.recall_attempt();
                     drop(job);
                     self.slots[worker].counters.undispatch();
+                    lock(&self.slots[worker].metrics).withdraw(self.clock.now());
                     self.cancel_admission(worker, admission);
                     refused.push(worker);
                 }

@@ -13,7 +13,8 @@ pub struct WorkerStats {
     pub health_score: f64,
     /// Mean time from start to finish over the recent window (see
     /// [`MetricsWindows`](crate::MetricsWindows)); `None` until measured, and
-    /// again once no job finished within the windows' maximum age.
+    /// again once the worker has been idle (no job in flight) for longer than
+    /// the windows' maximum age.
     pub mean_response_time: Option<Duration>,
     /// Share of failed attempts over the recent window; 0.0 when none is in it.
     pub error_rate: f64,

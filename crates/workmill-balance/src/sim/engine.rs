@@ -393,6 +393,10 @@ impl Engine<'_> {
 
     fn assign(&mut self, task: usize, worker: usize) {
         let admission = self.health.on_dispatch(worker);
+        // As the pool does at dispatch: the worker's measurements last while it has a job.
+        self.workers[worker]
+            .metrics
+            .dispatch(Duration::from_nanos(self.now));
         self.tasks[task].attempts += 1;
         self.report.attempts += 1;
         if self.scenario.workers[worker].failure_rate > 0.0 {

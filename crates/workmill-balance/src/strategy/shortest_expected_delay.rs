@@ -22,8 +22,8 @@ struct Learned {
 /// The rate is learned, not configured. A worker's service time is the mean
 /// time from start to finish it reports in [`Load::mean_latency`](workmill_core::Load::mean_latency)
 /// (the [`Pool`](crate::Pool) measures it over a window of recent jobs, which
-/// it forgets after [`MetricsWindows::max_age`](crate::MetricsWindows::max_age)
-/// without one), or, for a worker that never reported one, a smoothed
+/// it forgets once the worker has been idle for
+/// [`MetricsWindows::max_age`](crate::MetricsWindows::max_age)), or, for a worker that never reported one, a smoothed
 /// mean of the outcome latencies this balancer observed. Its parallelism is
 /// the most jobs it has been seen running at once. So
 /// `rate = parallelism / service time`, and a worker with a free slot is
@@ -39,7 +39,7 @@ struct Learned {
 /// ones (all equal when none is), so new workers are tried without being
 /// flooded: at the start the strategy behaves as least-loaded. A worker that
 /// reported a service time and reports none any more (the pool's measurements
-/// of it aged out: it finished no job for a while, typically because it was
+/// of it aged out: it was left idle for a while, typically because it was
 /// measured slow) is unmeasured again in the same way, rather than judged by
 /// the old outcome latencies, so that a worker that recovered is tried again.
 /// Ties go to a different worker on each pick.

@@ -14,8 +14,8 @@ struct TestWorker {
     name: &'static str,
     inner: ThreadWorker,
     log: Arc<Mutex<Vec<&'static str>>>,
-    refuse: Mutex<bool>,
-    drop_jobs: Mutex<bool>,
+    refuse: Arc<Mutex<bool>>,
+    drop_jobs: Arc<Mutex<bool>>,
 }
 
 impl TestWorker {
@@ -24,8 +24,8 @@ impl TestWorker {
             name,
             inner: ThreadWorker::new(1, 64).unwrap(),
             log: Arc::clone(log),
-            refuse: Mutex::new(false),
-            drop_jobs: Mutex::new(false),
+            refuse: Arc::new(Mutex::new(false)),
+            drop_jobs: Arc::new(Mutex::new(false)),
         }
     }
 }
@@ -571,6 +571,96 @@ fn a_worker_measured_slow_is_tried_again_once_its_measurements_age_out() {
     held.wait().unwrap();
     quick.wait().unwrap();
     assert_eq!(processed(&pool), [2, 7]);
+    pool.shutdown();
+}
+
+#[test]
+fn a_worker_busy_with_jobs_longer_than_the_maximum_age_stays_measured() {
+    let clock = ManualClock::new();
+    let log = log();
+    // The default windows: forgotten after a minute idle.
+    let pool = test_pool(vec![TestWorker::new("a", &log)])
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    // Each job runs 90 s of the pool's clock, and the next one is sent as it
+    // ends: the worker always has a job, and the first of every four fails.
+    for n in 0..8u32 {
+        let (release, released) = mpsc::channel::<()>();
+        let job = pool
+            .distribute(move || {
+                released.recv().unwrap();
+                if n % 4 == 0 {
+                    Err(TaskError::permanent("fails"))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap();
+        clock.advance(Duration::from_secs(89));
+        if n > 0 {
+            // 89 s into a job, every job so far still counts.
+            let stats = &pool.stats()[0];
+            let failed = f64::from(n.div_ceil(4));
+            assert!(stats.mean_response_time.is_some(), "job {n}: {stats:?}");
+            assert!(
+                (stats.error_rate - failed / f64::from(n)).abs() < 1e-12,
+                "job {n}: {stats:?}"
+            );
+        }
+        clock.advance(Duration::from_secs(1));
+        release.send(()).unwrap();
+        assert_eq!(job.wait().is_ok(), n % 4 != 0);
+    }
+    // All 8 outcomes are in the window, not just the last one.
+    let stats = &pool.stats()[0];
+    assert!(stats.mean_response_time.is_some(), "{stats:?}");
+    assert!((stats.error_rate - 0.25).abs() < 1e-12, "{stats:?}");
+    // Idle for a minute, it still counts; idle for longer, it is unmeasured again.
+    clock.advance(Duration::from_secs(60));
+    assert!((pool.stats()[0].error_rate - 0.25).abs() < 1e-12);
+    clock.advance(Duration::from_nanos(1));
+    assert_eq!(pool.stats()[0].mean_response_time, None);
+    assert_eq!(pool.stats()[0].error_rate, 0.0);
+    pool.shutdown();
+}
+
+#[test]
+fn a_job_that_never_runs_leaves_its_worker_idle_again() {
+    let clock = ManualClock::new();
+    let log = log();
+    let worker = TestWorker::new("a", &log);
+    let (refuse, drop_jobs) = (Arc::clone(&worker.refuse), Arc::clone(&worker.drop_jobs));
+    let pool = test_pool(vec![worker])
+        .clock(clock.clone())
+        .max_attempts(1)
+        .build()
+        .unwrap();
+    pool.distribute(|| Err::<(), _>(TaskError::permanent("fails")))
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(pool.stats()[0].error_rate, 1.0);
+    // A job the worker refuses, and 30 s later one it drops unrun: each is in
+    // flight only until the pool takes it back.
+    *refuse.lock().unwrap() = true;
+    assert!(pool.distribute(|| Ok::<_, TaskError>(())).is_err());
+    *refuse.lock().unwrap() = false;
+    clock.advance(Duration::from_secs(30));
+    *drop_jobs.lock().unwrap() = true;
+    let err = pool
+        .distribute(|| Ok::<_, TaskError>(()))
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert!(matches!(err, PoolError::NotRun { .. }), "{err:?}");
+    // Idle since then, it keeps its measurements a minute, and no longer.
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(pool.stats()[0].error_rate, 1.0);
+    clock.advance(Duration::from_nanos(1));
+    assert_eq!(pool.stats()[0].error_rate, 0.0);
+    assert_eq!(pool.stats()[0].mean_response_time, None);
     pool.shutdown();
 }
 

@@ -9,7 +9,7 @@ use workmill_balance::sim::{
 use workmill_balance::{
     Adaptive, Clock, HealthConfig, ManualClock, RoundRobin, ShortestExpectedDelay,
 };
-use workmill_core::{BalanceError, Balancer, Candidate, Outcome, Request};
+use workmill_core::{BalanceError, Balancer, Candidate, Load, Outcome, Request};
 
 /// `servers` identical reliable exponential workers at `rho` load.
 fn mmc(servers: usize, slots: usize, rho: f64, tasks: usize, seed: u64) -> Scenario {
@@ -203,7 +203,7 @@ impl<B: Balancer> Balancer for Counting<B> {
 fn a_worker_that_was_slow_gets_jobs_again_once_it_recovered() {
     // At moderate load, fast-1 runs 10x slower for the first 100 s. SED and the
     // adaptive score then rank it last and give it no job; a minute after its
-    // last job its measurements are forgotten, it is unmeasured, is tried, and
+    // last job ended its measurements are forgotten, it is unmeasured, is tried, and
     // is found fast again. (With measurements that never aged it
     // got no job at all in the remaining ~1 900 s.)
     type Factory = fn(&ManualClock) -> Box<dyn Balancer>;
@@ -255,4 +255,80 @@ fn a_worker_that_was_slow_gets_jobs_again_once_it_recovered() {
             );
         }
     }
+}
+
+/// In virtual time, the load of worker 0 at each pick, or `None` for an outcome observed.
+type Seen = Arc<Mutex<Vec<(Duration, Option<Load>)>>>;
+
+/// A strategy that notes what it sees.
+struct Watching<B> {
+    inner: B,
+    clock: ManualClock,
+    seen: Seen,
+}
+
+impl<B: Balancer> Balancer for Watching<B> {
+    fn pick(&mut self, candidates: &[Candidate], request: &Request) -> Result<usize, BalanceError> {
+        let load = candidates[0].load;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((self.clock.now(), Some(load)));
+        self.inner.pick(candidates, request)
+    }
+
+    fn observe(&mut self, outcome: &Outcome) {
+        self.seen.lock().unwrap().push((self.clock.now(), None));
+        self.inner.observe(outcome);
+    }
+}
+
+#[test]
+fn a_worker_busy_with_jobs_longer_than_the_maximum_age_stays_measured() {
+    // One single-slot worker whose jobs average 90 s, beyond the default maximum
+    // age of a minute, kept busy by a batch: it always has a job in flight, so
+    // its measurements never lapse and its window holds every job so far.
+    let mut scenario = Scenario::seed_mix(Arrivals::Batch { tasks: 12 }, 11);
+    scenario.workers = vec![WorkerProfile::new("long", 90.0)];
+    scenario.max_attempts = 1;
+    scenario.health = HealthConfig::never_eject();
+    assert_eq!(scenario.windows.max_age, Some(Duration::from_secs(60)));
+    let clock = ManualClock::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let watching = Watching {
+        inner: workmill_balance::default_balancer(),
+        clock: clock.clone(),
+        seen: Arc::clone(&seen),
+    };
+    let report = sim::simulate(&scenario, Dispatch::balancer("sed", watching), &clock);
+    assert_eq!(report.completed, 12, "{report:?}");
+    let (mut finished, mut last_finish, mut longest, mut checked) =
+        (0u32, Duration::ZERO, Duration::ZERO, 0);
+    for &(at, load) in seen.lock().unwrap().iter() {
+        let Some(load) = load else {
+            longest = longest.max(at - last_finish);
+            (finished, last_finish) = (finished + 1, at);
+            continue;
+        };
+        if finished == 0 {
+            continue;
+        }
+        // Picked while tasks wait: it holds its capacity.
+        assert!(load.in_flight() >= 3, "at {at:?}: {load:?}");
+        // Busy since time zero, its finished jobs took `last_finish` between
+        // them: the mean of all of them, not of the last one, nor none at all.
+        let mean = load
+            .mean_latency
+            .unwrap_or_else(|| panic!("at {at:?}: a busy worker shown as unmeasured"));
+        let expected = last_finish / finished;
+        assert!(
+            mean.abs_diff(expected) < Duration::from_micros(1),
+            "at {at:?}: mean {mean:?}, expected {expected:?} over {finished} jobs"
+        );
+        checked += 1;
+    }
+    assert_eq!(finished, 12);
+    assert!(checked >= 8, "{checked}");
+    // The case this covers: some job ran longer than the maximum age.
+    assert!(longest > Duration::from_secs(60), "{longest:?}");
 }
