@@ -20,14 +20,16 @@ use crate::sync::{Mutex, lock};
 /// it. Running the job runs the attempt and reports its outcome to the pool;
 /// dropping it unrun tells the task's caller it was not run.
 ///
-/// After an attempt the pool places retries that wait for a worker with room.
-/// [`run`](Self::run) does that before it returns, which suits a worker whose
-/// job stops counting against its capacity while it runs. A worker that counts
-/// the job until `run` returns, as [`ThreadWorker`](crate::ThreadWorker) does,
-/// calls [`run_deferred`](Self::run_deferred) instead and runs the
-/// [`Deferred`] it returns once it has made room: otherwise a retry of a task
-/// that failed on a full worker finds no room there until another job ends or
-/// the health monitor ticks.
+/// After an attempt the pool hands the caller its result and places retries
+/// that wait for a worker with room. [`run`](Self::run) does both before it
+/// returns, which suits a worker whose job stops counting against its capacity
+/// while it runs. A worker that counts the job until `run` returns, as
+/// [`ThreadWorker`](crate::ThreadWorker) does, calls
+/// [`run_deferred`](Self::run_deferred) instead and runs the [`Deferred`] it
+/// returns once it has made room: otherwise a retry of a task that failed on a
+/// full worker finds no room there until another job ends or the health monitor
+/// ticks, and a caller who submits again as soon as it has a result may find
+/// the worker still full.
 pub struct Job(Box<dyn FnOnce() -> Deferred + Send + 'static>);
 
 impl Job {
@@ -35,7 +37,7 @@ impl Job {
     pub fn new(f: impl FnOnce() + Send + 'static) -> Job {
         Job(Box::new(move || {
             f();
-            Deferred(None)
+            Deferred::none()
         }))
     }
 
@@ -50,7 +52,7 @@ impl Job {
     }
 
     /// Runs it, and returns what the pool has left to do once the worker counts this
-    /// job as done: place retries waiting for room.
+    /// job as done: hand the caller its result, and place retries waiting for room.
     pub fn run_deferred(self) -> Deferred {
         (self.0)()
     }
@@ -62,34 +64,61 @@ impl fmt::Debug for Job {
     }
 }
 
-/// What is left of a [`Job`] after [`Job::run_deferred`]: the pool's work that
-/// needs room on a worker (placing waiting retries). Run it once the job no
-/// longer counts against the worker's capacity; dropping it leaves that work to
-/// the next job or health check.
-#[must_use = "waiting retries are placed only when this runs"]
-pub struct Deferred(Option<Box<dyn FnOnce() + Send + 'static>>);
+/// What is left of a [`Job`] after [`Job::run_deferred`]: handing the caller
+/// the task's result, and the pool's work that needs room on a worker (placing
+/// waiting retries). Run it once the job no longer counts against the worker's
+/// capacity, so that a caller who submits again on seeing the result finds the
+/// room the job held, and a waiting retry finds it too.
+///
+/// Dropping it still hands over the result (at the drop), and leaves the
+/// retries to the next job or health check.
+#[must_use = "the result reaches its caller, and waiting retries are placed, when this runs"]
+pub struct Deferred {
+    reply: Option<Box<dyn FnOnce() + Send + 'static>>,
+    later: Option<Box<dyn FnOnce() + Send + 'static>>,
+}
 
 impl Deferred {
     /// Nothing left to do.
     pub(crate) fn none() -> Deferred {
-        Deferred(None)
+        Deferred {
+            reply: None,
+            later: None,
+        }
     }
 
-    /// `f`, to run later.
-    pub(crate) fn later(f: impl FnOnce() + Send + 'static) -> Deferred {
-        Deferred(Some(Box::new(f)))
+    /// `reply`, which hands a caller its result, and `later`, if any: pool work that
+    /// needs room.
+    pub(crate) fn new(
+        reply: Option<Box<dyn FnOnce() + Send + 'static>>,
+        later: Option<Box<dyn FnOnce() + Send + 'static>>,
+    ) -> Deferred {
+        Deferred { reply, later }
     }
 
     /// Runs it.
-    pub fn run(self) {
-        if let Some(f) = self.0 {
-            f();
+    pub fn run(mut self) {
+        if let Some(reply) = self.reply.take() {
+            reply();
+        }
+        if let Some(later) = self.later.take() {
+            later();
         }
     }
 
     /// Whether there is anything to run.
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.reply.is_none() && self.later.is_none()
+    }
+}
+
+impl Drop for Deferred {
+    /// A result is never lost: a worker that drops this without running it still hands
+    /// the caller its result.
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            reply();
+        }
     }
 }
 
@@ -216,10 +245,14 @@ where
             },
         );
 
-        match result {
+        // The caller gets the result once the worker has made room (see `Deferred`).
+        let reply: Option<Box<dyn FnOnce() + Send>> = match result {
             Ok(output) => {
-                self.cell.reply(Ok(output));
-                shared.outstanding.exit();
+                let (cell, shared) = (Arc::clone(&self.cell), Arc::clone(&shared));
+                Some(Box::new(move || {
+                    cell.reply(Ok(output));
+                    shared.outstanding.exit();
+                }))
             }
             Err(error) => {
                 let decision = shared.retry.decide(
@@ -231,24 +264,30 @@ where
                 if matches!(decision, RetryDecision::Retry { .. }) {
                     lock(&self.cell.state).task = Some(task);
                     shared.retry_elsewhere(Arc::clone(&self.cell), self.worker);
+                    None
                 } else {
-                    self.cell.reply(Err(PoolError::Failed {
+                    let failed = PoolError::Failed {
                         task: self.cell.id,
                         attempts: attempt,
                         worker: slot.name.clone(),
                         error,
-                    }));
-                    shared.outstanding.exit();
+                    };
+                    let (cell, shared) = (Arc::clone(&self.cell), Arc::clone(&shared));
+                    Some(Box::new(move || {
+                        cell.reply(Err(failed));
+                        shared.outstanding.exit();
+                    }))
                 }
             }
-        }
+        };
         // Retries waiting for room are placed once this job's worker has made room: a
         // retry of this very task may be waiting for this job's own place.
-        if lock(&shared.backlog).is_empty() {
-            Deferred::none()
+        let later: Option<Box<dyn FnOnce() + Send>> = if lock(&shared.backlog).is_empty() {
+            None
         } else {
-            Deferred::later(move || shared.drain_backlog())
-        }
+            Some(Box::new(move || shared.drain_backlog()))
+        };
+        Deferred::new(reply, later)
     }
 }
 

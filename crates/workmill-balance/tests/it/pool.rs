@@ -253,6 +253,39 @@ fn a_job_run_in_one_call_leaves_nothing_deferred() {
     deferred.run();
 }
 
+/// Runs each job with `run_deferred` and drops what is left unrun.
+struct DropsDeferred(ThreadWorker);
+
+impl Worker for DropsDeferred {
+    type Job = Job;
+
+    fn submit(&self, job: Job) -> Result<(), Rejected<Job>> {
+        self.0.submit(Job::new(move || drop(job.run_deferred())))
+    }
+
+    fn load(&self) -> Load {
+        self.0.load()
+    }
+}
+
+#[test]
+fn a_result_reaches_its_caller_even_if_the_worker_drops_what_was_deferred() {
+    let pool = PoolBuilder::new()
+        .worker("dropper", DropsDeferred(ThreadWorker::new(1, 4).unwrap()))
+        .build()
+        .unwrap();
+    let ok = pool.distribute(|| Ok::<_, TaskError>(5)).unwrap();
+    assert_eq!(ok.wait_timeout(Duration::from_secs(10)).unwrap(), 5);
+    let failed = pool
+        .distribute(|| Err::<u32, _>(TaskError::permanent("no")))
+        .unwrap();
+    assert!(matches!(
+        failed.wait_timeout(Duration::from_secs(10)),
+        Err(PoolError::Failed { .. })
+    ));
+    pool.shutdown();
+}
+
 #[test]
 fn a_panicking_task_is_a_failed_attempt_and_the_worker_lives_on() {
     let pool = Pool::builder()
