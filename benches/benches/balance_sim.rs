@@ -7,9 +7,27 @@ use std::fs;
 
 use serde_json::{Value, json};
 use workmill_balance::sim::{Suite, standard_scenarios, standard_strategies};
+use workmill_benches::interleaved::Settings;
 use workmill_benches::{out_dir, quick};
 
 fn main() {
+    // The flags `cargo bench` hands every bench: only the filter matters here. A filter that
+    // does not select the simulator's cases (`balance/sim/...`) skips it, as it skips the
+    // other benches' cases, so that its rows do not fill a summary asked of other cases.
+    let settings = match Settings::from_args(std::env::args().skip(1)) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("balance_sim: {message}");
+            std::process::exit(2);
+        }
+    };
+    if !settings.selects("balance", "sim") {
+        eprintln!(
+            "balance_sim: the filter {:?} selects none of this bench's cases (balance/sim/...)",
+            settings.filter.as_deref().unwrap_or_default()
+        );
+        return;
+    }
     let tasks = if quick() { 20_000 } else { 50_000 };
     let seed = 2026;
     let started = std::time::Instant::now();

@@ -146,7 +146,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             workspace::run(&mut command)?;
         }
 
-        let mut rows = criterion_rows(&workspace::root().join("target/criterion"), started)?;
+        let mut rows = criterion_rows(&criterion_dir(), started)?;
         rows.extend(extra_rows(&rows_dir)?);
         passes.push(rows);
     }
@@ -364,6 +364,28 @@ fn read_json(path: &Path) -> Result<Value, String> {
 }
 
 /// Pairs each workmill function with each baseline of the same case.
+/// Where criterion writes its estimates, as criterion decides it: `$CRITERION_HOME`, else
+/// `criterion` in `$CARGO_TARGET_DIR`, else in the workspace's `target`.
+fn criterion_dir() -> PathBuf {
+    criterion_dir_from(
+        std::env::var_os("CRITERION_HOME"),
+        std::env::var_os("CARGO_TARGET_DIR"),
+        &workspace::root(),
+    )
+}
+
+fn criterion_dir_from(
+    home: Option<std::ffi::OsString>,
+    target: Option<std::ffi::OsString>,
+    root: &Path,
+) -> PathBuf {
+    match (home, target) {
+        (Some(home), _) => PathBuf::from(home),
+        (None, Some(target)) => root.join(target).join("criterion"),
+        (None, None) => root.join("target/criterion"),
+    }
+}
+
 fn criterion_rows(criterion_dir: &Path, since: SystemTime) -> Result<Vec<Value>, String> {
     let mut cases: BTreeMap<(String, String), Vec<Measurement>> = BTreeMap::new();
     for m in measurements(criterion_dir, since)? {
@@ -495,6 +517,27 @@ fn human(ns: Option<f64>, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn criterion_estimates_are_read_where_criterion_writes_them() {
+        let root = Path::new("/work/ws");
+        assert_eq!(
+            criterion_dir_from(None, None, root),
+            Path::new("/work/ws/target/criterion")
+        );
+        assert_eq!(
+            criterion_dir_from(None, Some("/tmp/t".into()), root),
+            Path::new("/tmp/t/criterion")
+        );
+        assert_eq!(
+            criterion_dir_from(None, Some("build".into()), root),
+            Path::new("/work/ws/build/criterion")
+        );
+        assert_eq!(
+            criterion_dir_from(Some("/tmp/c".into()), Some("/tmp/t".into()), root),
+            Path::new("/tmp/c")
+        );
+    }
 
     #[test]
     fn pairs_each_workmill_function_with_each_baseline() {

@@ -57,5 +57,18 @@ pub(crate) fn run() -> Result<(), String> {
         command.args(["-p", package]);
     }
     command.args(["--", "loom_"]);
-    workspace::run(&mut command)
+    let counts = crate::ci::run_tests(&mut command)?;
+    // A cfg renamed or a model gated away would leave the filter matching nothing, and an
+    // empty run passes: that must not pass for a model check.
+    if counts.passed == 0 {
+        return Err(format!(
+            "xtask loom: no model check ran (no test named loom_* in {})",
+            packages.join(", ")
+        ));
+    }
+    println!(
+        "xtask loom: {} model checks passed in {} test binaries",
+        counts.passed, counts.binaries
+    );
+    Ok(())
 }
