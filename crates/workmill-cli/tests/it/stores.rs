@@ -1,6 +1,7 @@
 //! Stores a command cannot use as asked: a private `memory://` queue, a SQLite file in a
-//! directory that does not exist (both refused at once, exit 2), and a store that cannot be
-//! opened yet (a worker waits for it, saying so on stderr), and the log those warnings go to.
+//! directory that does not exist (both refused at once, exit 2), a file that is not a
+//! database (a worker stops at once and says why), and a store that cannot be opened yet
+//! (a worker waits for it, saying so on stderr), and the log those warnings go to.
 
 use std::time::Duration;
 
@@ -102,13 +103,13 @@ fn a_sqlite_file_in_a_missing_directory_is_refused_at_once() {
 #[test]
 fn a_worker_says_on_stderr_that_it_waits_for_a_store_it_cannot_open() {
     let bench = Bench::new();
-    // A store that fails to open for a reason the library retries: the worker must wait,
-    // and the operator must see why.
-    std::fs::write(
-        bench.path(),
-        "not a SQLite database, but long enough to look at",
-    )
-    .unwrap();
+    // A store that fails to open for a reason the library retries (another connection holds
+    // the file locked past the busy timeout): the worker must wait, and the operator must
+    // see why.
+    let holder = rusqlite::Connection::open(bench.path()).unwrap();
+    holder
+        .execute_batch("CREATE TABLE held (x); BEGIN EXCLUSIVE; INSERT INTO held VALUES (1);")
+        .unwrap();
     for extra in [&[][..], &["--until-idle"][..]] {
         let mut command = workmill();
         command
@@ -120,7 +121,7 @@ fn a_worker_says_on_stderr_that_it_waits_for_a_store_it_cannot_open() {
             .line_with("could not open the store; trying again", PATIENCE)
             .unwrap_or_else(|seen| panic!("{extra:?}: no warning on stderr, only:\n{seen}"));
         assert!(
-            warning.contains("WARN") && warning.contains("not a database"),
+            warning.contains("WARN") && warning.contains("locked"),
             "{warning}"
         );
         assert_eq!(
@@ -130,6 +131,29 @@ fn a_worker_says_on_stderr_that_it_waits_for_a_store_it_cannot_open() {
             worker.stderr()
         );
     }
+}
+
+#[test]
+fn a_worker_refuses_a_file_that_is_not_a_database_at_once() {
+    let bench = Bench::new();
+    // No retry can make this file a database: the worker stops and says why, rather than
+    // waiting for good.
+    std::fs::write(
+        bench.path(),
+        "not a SQLite database, but long enough to look at",
+    )
+    .unwrap();
+    let mut command = workmill();
+    command.arg("worker").args(["--backend", &bench.url()]);
+    let mut worker = Running::start(command);
+    let code = worker.exit_code(PATIENCE);
+    let message = worker.stderr();
+    assert!(
+        matches!(code, Some(code) if code != 0),
+        "{code:?}: {message}"
+    );
+    assert!(message.contains("not a SQLite database"), "{message}");
+    assert!(!message.contains("trying again"), "{message}");
 }
 
 #[test]
