@@ -535,8 +535,10 @@ fn injected_counts_takes_from_the_lanes_including_high_spawns_from_inside() {
     let queued = pool.metrics().total();
     assert_eq!(queued.tasks_run - before.tasks_run, tasks + 1);
     let takes = queued.injected - before.injected;
+    // Under Miri the deques are a stand-in that moves one job per take.
+    let most = if cfg!(miri) { tasks + 1 } else { tasks };
     assert!(
-        (2..=tasks).contains(&takes),
+        (2..=most).contains(&takes),
         "{takes} takes: the blocker's, and fewer than one per normal task (batches)"
     );
     // From a worker: an `install` from outside (one take), and a high-lane task it spawns (one
