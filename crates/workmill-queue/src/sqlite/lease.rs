@@ -36,13 +36,20 @@ fn not_held(conn: &Connection, lease: &Lease, op: &'static str) -> QueueError {
     }
 }
 
-/// Extends the lease to `extend` from now.
+/// Extends the lease to `extend` from now: from when the write lock is taken, so that time
+/// spent waiting for another writer does not come off the extension.
 pub(crate) fn heartbeat(
     conn: &mut Connection,
     lease: &Lease,
     extend: Duration,
 ) -> Result<Lease, QueueError> {
-    extend_in(conn, lease, Timestamp::now().saturating_add(extend))
+    const OP: &str = "extend a lease";
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error(OP))?;
+    let extended = extend_in(&tx, lease, Timestamp::now().saturating_add(extend))?;
+    tx.commit().map_err(store_error(OP))?;
+    Ok(extended)
 }
 
 /// Extends every lease to `extend` from now in one write transaction; each entry reports

@@ -154,6 +154,49 @@ fn a_read_only_store_is_refused_and_a_busy_one_waited_out() {
     assert!(super::connection::open_failed(path, busy).is_transient());
 }
 
+#[test]
+fn a_heartbeat_counts_its_extension_from_when_it_can_write() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    queue
+        .enqueue(NewTask::new("t", vec![]).with_id(TaskId::new("held").unwrap()))
+        .unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    let lease = queue
+        .reserve(&worker, 1, Duration::from_secs(60))
+        .unwrap()
+        .remove(0)
+        .lease;
+    // Another process holds the write lock for a while; the heartbeat waits for it.
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let holder = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            let released_at = workmill_core::Timestamp::now();
+            tx.commit().unwrap();
+            released_at
+        })
+    };
+    locked.recv().unwrap();
+    let extend = Duration::from_secs(10);
+    let extended = queue.heartbeat(&lease, extend).unwrap();
+    let released_at = holder.join().unwrap();
+    // Counted from after the lock was free, not from before the wait: the wait did not come
+    // off the extension.
+    assert!(
+        extended.expires_at >= released_at.saturating_add(extend),
+        "{:?} < {:?} + {extend:?}",
+        extended.expires_at,
+        released_at
+    );
+}
+
 /// The query plan of `sql` as one line per step.
 fn plan(conn: &Connection, sql: &str) -> String {
     conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
