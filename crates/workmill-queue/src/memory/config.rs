@@ -65,8 +65,11 @@ impl Default for MemoryConfig {
 impl MemoryConfig {
     /// Bounds the tasks waiting to start (pending, delayed and retrying) at `tasks`.
     ///
-    /// Only new submissions are refused: a retry or a released task always
-    /// finds its way back, even into a full queue.
+    /// Only new submissions are refused: a retry, a released task, a requeued
+    /// dead task and a job's reduce always find their way back, even into a full
+    /// queue, which may then hold more waiting tasks than `tasks` (their records
+    /// are held already: a requeue, an operator's call made under the lock,
+    /// neither waits for room nor fails for it). An empty batch needs no room.
     #[must_use]
     pub fn capacity(mut self, tasks: usize) -> MemoryConfig {
         self.capacity = Some(tasks);

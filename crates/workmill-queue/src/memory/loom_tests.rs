@@ -161,3 +161,32 @@ fn loom_the_last_completion_wakes_wait_idle() {
         assert_eq!(idle.join().unwrap().unwrap().completed, 1);
     });
 }
+
+/// A change that makes a `wait_while` give up, followed by `interrupt_waits`, ends a wait in
+/// progress, whenever the waiter looked at the change (a lost interruption deadlocks).
+#[test]
+fn loom_interrupt_waits_ends_a_wait_that_gives_up() {
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        queue.enqueue(task("t")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            thread::spawn(move || {
+                queue.wait_while(&TaskId::new("t").unwrap(), LONG, |_| {
+                    !stop.load(Ordering::Relaxed)
+                })
+            })
+        };
+        stop.store(true, Ordering::Relaxed);
+        queue.interrupt_waits();
+        assert!(matches!(
+            waiter.join().unwrap(),
+            Err(QueueError::Timeout {
+                status: TaskStatus::Pending,
+                ..
+            })
+        ));
+    });
+}

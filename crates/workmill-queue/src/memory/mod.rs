@@ -167,6 +167,100 @@ impl MemoryQueue {
         self.signals.send(Notices::all_workers());
     }
 
+    /// [`Queue::wait`] that also gives up early, returning its [`QueueError::Timeout`] (with
+    /// the task's status then), once `keep_waiting(status)` returns false.
+    ///
+    /// `keep_waiting` is asked whenever the task is found unfinished: as the wait starts and
+    /// after every wake-up, [`interrupt_waits`](MemoryQueue::interrupt_waits) included. It
+    /// runs under the queue's lock, so it must be quick and must not call the queue. A
+    /// caller whose reason to stop waiting lies outside the queue (a runtime that stopped
+    /// the loops that would run the task, say) changes what `keep_waiting` reads, then calls
+    /// `interrupt_waits`: the wait sees the change at once, and it is one wait throughout,
+    /// registered on the task from start to end, so a task finishing at any moment hands it
+    /// its final record (see [`Queue::wait`]), where a caller waiting in slices, with nobody
+    /// registered between them, could find the record already evicted by a small retention
+    /// bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use workmill_core::{NewTask, QueueError, Queue, TaskStatus};
+    /// use workmill_queue::MemoryQueue;
+    ///
+    /// let queue = MemoryQueue::new();
+    /// let id = queue.enqueue(NewTask::new("never-run", vec![]))?;
+    /// let stop = AtomicBool::new(false);
+    /// std::thread::scope(|s| {
+    ///     let waiter = s.spawn(|| {
+    ///         queue.wait_while(&id, Duration::from_secs(3_600), |_| !stop.load(Ordering::SeqCst))
+    ///     });
+    ///     stop.store(true, Ordering::SeqCst);
+    ///     queue.interrupt_waits();
+    ///     let outcome = waiter.join().unwrap();
+    ///     assert!(matches!(outcome, Err(QueueError::Timeout { status: TaskStatus::Pending, .. })));
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_while(
+        &self,
+        id: &TaskId,
+        timeout: Duration,
+        mut keep_waiting: impl FnMut(TaskStatus) -> bool,
+    ) -> Result<TaskRecord, QueueError> {
+        // The waiter stays registered on the task from its first look to its last: it
+        // unregisters after each wake-up and registers again before it sleeps, all under the
+        // lock that a finish takes, so no finish passes unseen.
+        let start = Instant::now();
+        let mut state = lock(&self.state);
+        loop {
+            let slot = state.slots.slot_of(id)?;
+            let Some(task) = state.slots.get_mut(slot) else {
+                return Err(QueueError::NotFound { id: id.clone() });
+            };
+            if task.record.status.is_final() {
+                let record = task.record.clone();
+                // A record kept for its waiters beyond the retention bound goes once the last
+                // has read it: releasing the lock applies the bound.
+                self.unlock(state);
+                return Ok(record);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout || !keep_waiting(task.record.status) {
+                return Err(QueueError::Timeout {
+                    id: id.clone(),
+                    waited,
+                    status: task.record.status,
+                });
+            }
+            task.waiters += 1;
+            let uid = task.uid;
+            state =
+                self.signals
+                    .sleep_for_result(slot, state, (timeout - waited).min(LONGEST_SLEEP));
+            // Unregister from the task that was waited on; if it was removed
+            // meanwhile, its count went with it.
+            if let Some(task) = state.slots.get_mut(slot)
+                && task.uid == uid
+            {
+                task.waiters -= 1;
+            }
+        }
+    }
+
+    /// Wakes every thread blocked in [`Queue::wait`] or [`MemoryQueue::wait_while`], so that
+    /// each looks at its task again and asks its `keep_waiting` once more. A plain
+    /// [`Queue::wait`] goes back to sleep: it sees a spurious wake-up, which changes nothing.
+    ///
+    /// A change made before the call that makes a `keep_waiting` return false is seen by
+    /// every wait in progress: it takes the queue's lock (under which a wait asks
+    /// `keep_waiting` and goes to sleep) before it wakes them.
+    pub fn interrupt_waits(&self) {
+        drop(lock(&self.state));
+        self.signals.wake_all_waiters();
+    }
+
     /// Runs `op` under the lock with the current time, then sends the wake-ups it owes.
     fn apply<R>(&self, op: impl FnOnce(&mut State, workmill_core::Timestamp) -> R) -> R {
         let mut state = lock(&self.state);
@@ -393,41 +487,7 @@ impl Queue for MemoryQueue {
     /// woken for even if the retention bound would have evicted it meanwhile: the record is
     /// kept until its waiters have read it.
     fn wait(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, QueueError> {
-        let start = Instant::now();
-        let mut state = lock(&self.state);
-        loop {
-            let slot = state.slots.slot_of(id)?;
-            let Some(task) = state.slots.get_mut(slot) else {
-                return Err(QueueError::NotFound { id: id.clone() });
-            };
-            if task.record.status.is_final() {
-                let record = task.record.clone();
-                // A record kept for its waiters beyond the retention bound goes once the last
-                // has read it: releasing the lock applies the bound.
-                self.unlock(state);
-                return Ok(record);
-            }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(QueueError::Timeout {
-                    id: id.clone(),
-                    waited,
-                    status: task.record.status,
-                });
-            }
-            task.waiters += 1;
-            let uid = task.uid;
-            state =
-                self.signals
-                    .sleep_for_result(slot, state, (timeout - waited).min(LONGEST_SLEEP));
-            // Unregister from the task that was waited on; if it was removed
-            // meanwhile, its count went with it.
-            if let Some(task) = state.slots.get_mut(slot)
-                && task.uid == uid
-            {
-                task.waiters -= 1;
-            }
-        }
+        self.wait_while(id, timeout, |_| true)
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<TaskRecord>, QueueError> {

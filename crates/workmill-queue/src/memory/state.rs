@@ -106,10 +106,14 @@ impl State {
         self.waiting() + self.stats.running
     }
 
-    /// Whether `count` more waiting tasks fit under the capacity bound.
+    /// Whether `count` more waiting tasks fit under the capacity bound. No tasks always fit,
+    /// even when retries, releases, requeues and reduces (which the bound does not refuse)
+    /// have left more waiting than the capacity.
     pub(crate) fn has_room(&self, count: usize) -> bool {
         match self.config.capacity {
-            Some(capacity) => self.waiting().saturating_add(count as u64) <= capacity as u64,
+            Some(capacity) => {
+                count == 0 || self.waiting().saturating_add(count as u64) <= capacity as u64
+            }
             None => true,
         }
     }
@@ -184,11 +188,17 @@ impl State {
             self.wakes.work = true;
         } else {
             let earliest = self.timers.next_due().is_none_or(|next| run_at < next);
-            self.timers.delay(Due {
-                at: run_at,
-                seq: key.seq,
-                slot,
-            });
+            let waiting = self.waiting();
+            let slots = &self.slots;
+            self.timers.delay(
+                Due {
+                    at: run_at,
+                    seq: key.seq,
+                    slot,
+                },
+                waiting,
+                |due| due_is_live(slots, due),
+            );
             // An idle worker may be sleeping past this task's time; let one recompute.
             if earliest {
                 self.wakes.earlier_due = true;
@@ -241,6 +251,13 @@ impl State {
         self.promote_due(now);
         let mut out = Vec::with_capacity(max.min(self.ready.len()));
         let expires_at = now.saturating_add(lease);
+        // A sleeping worker sleeps no later than the earliest expiry it saw; a lease that
+        // lapses before every one in the heap may lapse before it wakes (see `Wakes`).
+        let earliest = self.sleepers.workers > 0
+            && self
+                .timers
+                .next_expiry()
+                .is_none_or(|next| expires_at < next);
         while out.len() < max {
             let Some((key, slot)) = self.ready.pop() else {
                 break;
@@ -286,6 +303,7 @@ impl State {
         }
         if !out.is_empty() {
             self.wakes.room = true;
+            self.wakes.earlier_due |= earliest;
         }
         // Ready tasks left behind: pass the wake-up on to one more sleeping worker (see
         // `Notices::take`).
@@ -378,6 +396,14 @@ pub(crate) fn gauge(stats: &mut QueueStats, status: TaskStatus) -> &mut u64 {
         TaskStatus::Dead => &mut stats.dead,
         TaskStatus::Cancelled => &mut stats.cancelled,
     }
+}
+
+/// True if `due` still stands for a waiting task: one cancelled, purged, or moved on since
+/// (a retry or a requeue gives it a new arrival number) left a stale entry.
+pub(crate) fn due_is_live(slots: &Slots, due: &Due) -> bool {
+    slots
+        .get(due.slot)
+        .is_some_and(|task| task.seq == due.seq && task.record.status.is_waiting())
 }
 
 /// True if `expiry` is the current lease of a running task.

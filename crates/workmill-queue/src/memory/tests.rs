@@ -1,5 +1,5 @@
 //! Unit tests of the memory backend's internals: stale entries are dropped, tokens never repeat
-//! across slot reuse, the lease heap stays proportional to the leases actually held, and
+//! across slot reuse, the lease and delayed heaps stay proportional to what is live in them, and
 //! reservations share payloads rather than copy them.
 
 use std::time::Duration;
@@ -59,6 +59,59 @@ fn the_lease_heap_stays_proportional_to_held_leases() {
         );
     }
     assert_eq!(queue.stats().unwrap().completed, 5_000);
+}
+
+/// Delayed tasks cancelled (and evicted) long before their time leave stale entries in the
+/// delayed heap; it is compacted as they dominate, so a loop of delayed submissions and
+/// cancellations keeps it bounded, and the tasks still delayed keep their entries.
+#[test]
+fn the_delayed_heap_stays_proportional_to_the_waiting_tasks() {
+    use super::Clock;
+    let clock = std::sync::Arc::new(super::ManualClock::new(
+        workmill_core::Timestamp::from_micros(1_000_000),
+    ));
+    let queue = MemoryQueue::with_config(
+        MemoryConfig::default()
+            .retention(Some(0))
+            .clock(clock.clone()),
+    );
+    let year = Duration::from_secs(365 * 24 * 3_600);
+    let in_a_year = clock.now().saturating_add(year);
+    for i in 0..10 {
+        queue
+            .enqueue(task(&format!("kept{i}")).run_at(in_a_year))
+            .unwrap();
+    }
+    let mut largest = 0;
+    for i in 0..10_000 {
+        let id = queue
+            .enqueue(task(&format!("gone{i}")).run_at(in_a_year))
+            .unwrap();
+        queue.cancel(&id).unwrap();
+        largest = largest.max(lock(&queue.state).timers.delayed_entries());
+    }
+    // At most twice the 11 waiting tasks, or the floor of 64, plus the one just pushed.
+    assert!(
+        largest <= 65,
+        "{largest} delayed entries for 11 waiting tasks"
+    );
+    let stats = queue.stats().unwrap();
+    assert_eq!(
+        (stats.pending, stats.cancelled, stats.evicted),
+        (10, 10_000, 10_000)
+    );
+    // The tasks still delayed fall due in their time.
+    assert!(queue.reserve(&worker(), 100, year).unwrap().is_empty());
+    clock.advance(year);
+    let mut due: Vec<String> = queue
+        .reserve(&worker(), 100, year)
+        .unwrap()
+        .iter()
+        .map(|r| r.id().to_string())
+        .collect();
+    due.sort();
+    let kept: Vec<String> = (0..10).map(|i| format!("kept{i}")).collect();
+    assert_eq!(due, kept);
 }
 
 #[test]
@@ -525,6 +578,62 @@ fn work_and_an_earlier_due_task_in_one_batch_wake_two_workers() {
     });
 }
 
+/// A sleeping worker is woken when a lease (taken by `reserve`, or cut short by `heartbeat`)
+/// becomes the earliest to lapse, so that it does not sleep past the expiry. The clock is
+/// frozen (advanced by hand), so the worker, asked to sleep an hour, returns only when
+/// notified.
+#[test]
+fn a_lease_that_lapses_before_a_sleepers_deadline_wakes_it() {
+    use super::{Clock, ManualClock};
+    use std::sync::mpsc;
+    for heartbeat in [false, true] {
+        let clock = std::sync::Arc::new(ManualClock::new(workmill_core::Timestamp::from_micros(
+            1_000_000,
+        )));
+        let queue = MemoryQueue::with_config(MemoryConfig::default().clock(clock.clone()));
+        let hour = Duration::from_secs(3_600);
+        let held = if heartbeat {
+            // A lease held for an hour: the sleeper's deadline.
+            queue.enqueue(task("held")).unwrap();
+            Some(reserve_one(&queue))
+        } else {
+            // A task due in an hour, reserved by another worker once it is due, with no ready
+            // task to wake anyone for.
+            let in_an_hour = clock.now().saturating_add(hour);
+            queue.enqueue(task("later").run_at(in_an_hour)).unwrap();
+            None
+        };
+        let (returned, returns) = mpsc::channel();
+        std::thread::scope(|s| {
+            let queue = &queue;
+            s.spawn(move || {
+                queue.await_work(hour).unwrap();
+                returned.send(()).unwrap();
+            });
+            while lock(&queue.state).sleepers.workers < 1 {
+                std::thread::yield_now();
+            }
+            let short = Duration::from_secs(1);
+            match &held {
+                Some(reservation) => {
+                    queue.heartbeat(&reservation.lease, short).unwrap();
+                }
+                None => {
+                    clock.advance(hour);
+                    assert_eq!(queue.reserve(&worker(), 1, short).unwrap().len(), 1);
+                }
+            }
+            let woken = returns.recv_timeout(Duration::from_secs(20)).is_ok();
+            // Whatever happened, let the thread go before the scope waits for it.
+            queue.wake_workers();
+            assert!(
+                woken,
+                "heartbeat {heartbeat}: the worker slept past the lease"
+            );
+        });
+    }
+}
+
 /// A clean record (static name, inline ids, payload and result) is evicted without being
 /// emptied, and its box, refilled, holds the next task whole.
 #[test]
@@ -630,5 +739,42 @@ fn waiters_get_the_record_of_a_task_the_bound_would_evict_at_once() {
         assert!(state.slots.slot_of(&id).is_err(), "burst {burst}");
         assert_eq!(state.retained_finished, 0, "burst {burst}");
         assert_eq!(state.slots.len(), 0, "burst {burst}");
+    }
+}
+
+/// Retries, releases, requeues and reduces come back even into a full queue, which can leave
+/// more tasks waiting than the capacity; an empty batch, which needs no room, is still
+/// accepted at once then, and a job without maps is refused as invalid, not as a full queue.
+#[test]
+fn nothing_needs_no_room_in_an_overfull_queue() {
+    use super::OnFull;
+    use workmill_core::{Failure, FailureKind, NewJob, QueueError};
+    for on_full in [OnFull::Refuse, OnFull::Wait(Duration::from_millis(200))] {
+        let queue = MemoryQueue::with_config(MemoryConfig::default().capacity(1).on_full(on_full));
+        // A requeue of a dead task fills the queue; a released task overfills it.
+        queue.enqueue(task("dead")).unwrap();
+        let dead = reserve_one(&queue);
+        queue
+            .fail(&dead.lease, Failure::new(FailureKind::Permanent, "no"))
+            .unwrap();
+        queue.enqueue(task("released")).unwrap();
+        let released = reserve_one(&queue);
+        queue.requeue(&TaskId::new("dead").unwrap()).unwrap();
+        queue.release(&released.lease).unwrap();
+        assert_eq!(queue.stats().unwrap().pending, 2, "{on_full:?}");
+
+        assert_eq!(queue.enqueue_batch(vec![]).unwrap(), vec![], "{on_full:?}");
+        let job = NewJob::new(vec![], task("reduce"));
+        assert!(
+            matches!(queue.submit_job(job), Err(QueueError::InvalidJob { .. })),
+            "{on_full:?}"
+        );
+        assert!(
+            matches!(
+                queue.enqueue(task("more")),
+                Err(QueueError::QueueFull { capacity: 1 })
+            ),
+            "{on_full:?}"
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! Both are min-heaps with lazy deletion: an entry whose task moved on (was
 //! cancelled, completed, re-leased or extended) stays in the heap and is
 //! dropped when it reaches the top, because the backend checks every entry
-//! against the task before acting on it. The lease heap would otherwise grow
-//! with every completed task, so it is compacted whenever stale entries
-//! outnumber live leases.
+//! against the task before acting on it. Each heap would otherwise keep its
+//! stale entries until their time (the lease heap one per completed task, the
+//! delayed heap one per cancelled delayed task, however far off its time), so
+//! each is compacted as it grows past twice the entries that can be live.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,7 +29,7 @@ pub(crate) struct Expiry {
     pub(crate) token: u64,
 }
 
-/// Below this many entries the lease heap is never compacted.
+/// Below this many entries a heap is never compacted.
 const COMPACT_FLOOR: usize = 64;
 
 #[derive(Debug, Default)]
@@ -38,9 +39,15 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    /// Remembers a task that is not due before `due.at`.
-    pub(crate) fn delay(&mut self, due: Due) {
+    /// Remembers a task that is not due before `due.at`. `waiting` is the number of tasks
+    /// waiting to start, a bound on the live entries (a waiting task has at most one); when
+    /// stale entries dominate (those of delayed tasks cancelled since), entries for which
+    /// `is_live` is false are dropped.
+    pub(crate) fn delay(&mut self, due: Due, waiting: u64, is_live: impl FnMut(&Due) -> bool) {
         self.delayed.push(Reverse(due));
+        if self.delayed.len() > compaction_limit(waiting) {
+            self.retain_delayed(is_live);
+        }
     }
 
     /// When the earliest delayed task becomes due.
@@ -65,10 +72,7 @@ impl Timers {
         is_live: impl FnMut(&Expiry) -> bool,
     ) {
         self.leases.push(Reverse(expiry));
-        let limit = usize::try_from(live.saturating_mul(2))
-            .unwrap_or(usize::MAX)
-            .max(COMPACT_FLOOR);
-        if self.leases.len() > limit {
+        if self.leases.len() > compaction_limit(live) {
             self.compact_leases(is_live);
         }
     }
@@ -96,7 +100,8 @@ impl Timers {
         self.leases = BinaryHeap::from(entries);
     }
 
-    /// Drops delayed entries for which `is_live` is false (after a purge).
+    /// Drops delayed entries for which `is_live` is false (after a purge, or when stale
+    /// entries dominate: each such compaction at least halves the heap, as for leases).
     pub(crate) fn retain_delayed(&mut self, mut is_live: impl FnMut(&Due) -> bool) {
         self.delayed.retain(|Reverse(due)| is_live(due));
     }
@@ -106,4 +111,18 @@ impl Timers {
     pub(crate) fn lease_entries(&self) -> usize {
         self.leases.len()
     }
+
+    /// How many delayed entries are remembered, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn delayed_entries(&self) -> usize {
+        self.delayed.len()
+    }
+}
+
+/// The size past which a heap with at most `live` live entries is compacted: twice that,
+/// so that a compaction drops at least half of it, and at least [`COMPACT_FLOOR`].
+fn compaction_limit(live: u64) -> usize {
+    usize::try_from(live.saturating_mul(2))
+        .unwrap_or(usize::MAX)
+        .max(COMPACT_FLOOR)
 }

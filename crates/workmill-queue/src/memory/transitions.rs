@@ -9,7 +9,7 @@ use workmill_core::{
 };
 
 use super::slots::NOT_FINISHED;
-use super::state::{Evicted, Finished, State, gauge, lease_is_live, set_status};
+use super::state::{Evicted, Finished, State, due_is_live, gauge, lease_is_live, set_status};
 use super::timers::Expiry;
 
 impl State {
@@ -106,7 +106,14 @@ impl State {
         set_status(&mut self.stats, task, TaskStatus::Pending)?;
         let record = &mut task.record;
         record.attempts -= 1;
-        (record.started_at, record.worker) = std::mem::take(&mut task.before_reserve);
+        let before = std::mem::take(&mut task.before_reserve);
+        // Back to no attempts (the first reservation, or the first since a requeue, whose
+        // `before_reserve` holds the run before it): never started, as the contract says.
+        (record.started_at, record.worker) = if record.attempts == 0 {
+            (None, None)
+        } else {
+            before
+        };
         // It keeps its arrival number, so it returns to the front of its priority.
         self.schedule(slot, now);
         Ok(())
@@ -127,6 +134,16 @@ impl State {
             .get_mut(slot)
             .ok_or_else(|| not_found(&lease.task))?;
         task.lease_expires = expires_at;
+        // A lease cut shorter than every expiry in the heap may lapse before a sleeping
+        // worker wakes (see `Wakes`).
+        if self.sleepers.workers > 0
+            && self
+                .timers
+                .next_expiry()
+                .is_none_or(|next| expires_at < next)
+        {
+            self.wakes.earlier_due = true;
+        }
         let slots = &self.slots;
         self.timers.lease(
             Expiry {
@@ -236,11 +253,7 @@ impl State {
                     .get(slot)
                     .is_some_and(|task| task.seq == key.seq && task.record.status.is_waiting())
             });
-            self.timers.retain_delayed(|due| {
-                slots
-                    .get(due.slot)
-                    .is_some_and(|task| task.seq == due.seq && task.record.status.is_waiting())
-            });
+            self.timers.retain_delayed(|due| due_is_live(slots, due));
             let slots = &self.slots;
             self.finished
                 .retain(|entry| slots.finish_seq(entry.slot) == entry.seq);

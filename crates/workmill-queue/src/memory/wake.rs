@@ -38,9 +38,11 @@ pub(crate) struct Sleepers {
 pub(crate) struct Wakes {
     /// A task became available to workers (see [`Notices::take`] for whom that wakes).
     pub(crate) work: bool,
-    /// A delayed task became the earliest due: a sleeping worker may have to shorten its
-    /// sleep. A reason of its own, so that it wakes a worker besides the one woken for work
-    /// (which may be busy with that work when the delayed task falls due).
+    /// A delayed task became the earliest due, or a lease the earliest to lapse: a sleeping
+    /// worker may have to shorten its sleep. A worker sleeps no later than the earliest due
+    /// time and lease expiry it saw, so only a new earliest one can fall before every
+    /// sleeper's deadline. A reason of its own, so that it wakes a worker besides the one
+    /// woken for work (which may be busy with that work when the time comes).
     pub(crate) earlier_due: bool,
     /// True if waiting tasks left, making room under a capacity bound.
     pub(crate) room: bool,
@@ -145,6 +147,13 @@ impl Signals {
             let stripe = stripes.trailing_zeros() as usize;
             self.results[stripe].notify_all();
             stripes &= stripes - 1;
+        }
+    }
+
+    /// Wakes every thread waiting for a result, on every stripe.
+    pub(crate) fn wake_all_waiters(&self) {
+        for stripe in &self.results {
+            stripe.notify_all();
         }
     }
 

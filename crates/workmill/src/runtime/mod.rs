@@ -6,6 +6,8 @@ mod gate;
 pub(crate) mod host;
 mod jobs;
 mod shutdown;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
@@ -26,14 +28,17 @@ use crate::worker::{Control, LoopReport, Mode, Reconnect};
 pub use builder::RuntimeBuilder;
 use host::Running;
 pub use shutdown::{Shutdown, ShutdownReport};
+#[cfg(test)]
+use tests::hooks;
 
 /// How many tasks [`Runtime::submit_all`] hands the backend at once: large
 /// enough to amortize the backend's lock, small enough that workers are not
 /// kept from it for long.
 const SUBMIT_CHUNK: usize = 512;
 
-/// How long a wait through the runtime (for a result, a job, or a drain's idleness) sleeps on
-/// the memory queue's signal before it looks whether the runtime stopped its loops.
+/// How long a wait through the runtime (for a job, or a drain's idleness) sleeps on the memory
+/// queue's signal before it looks whether the runtime stopped its loops. (A wait for a task's
+/// result on the memory queue is one wait that the stop interrupts: see `wait_record`.)
 const STOP_CHECK_MEMORY: Duration = Duration::from_millis(50);
 
 /// The same on other backends, where each new wait costs a store round trip (or a
@@ -218,7 +223,9 @@ impl Runtime {
     /// drop), a task still waiting to run (pending, delayed or retrying) fails the wait with
     /// [`RuntimeError::ShutDown`] at once, instead of waiting for a loop that will not come;
     /// a running task is still waited for, as its loop finishes it. A wait in progress sees
-    /// the stop within 50 ms on the memory queue; on other backends, a wait made from one of
+    /// the stop at once on the memory queue (the stop interrupts it; it is one wait, so a
+    /// task it waits for hands it its result however small the retention bound: see
+    /// [`MemoryQueue::wait_while`]); on other backends, a wait made from one of
     /// the runtime's own tasks sees it within 500 ms, so a task of the runtime waiting for
     /// one queued behind it lets a shutdown finish, and a wait from outside runs to its
     /// timeout, as other workers sharing the backend may still run the task. (Wait on
@@ -247,9 +254,29 @@ impl Runtime {
         }
     }
 
-    /// Waits for the task to be final, a slice at a time, so that a wait that the runtime's
-    /// stopped loops would never end fails with [`RuntimeError::ShutDown`].
+    /// Waits for the task to be final; a wait that the runtime's stopped loops would never end
+    /// fails with [`RuntimeError::ShutDown`].
+    ///
+    /// On the memory queue it is one wait ([`MemoryQueue::wait_while`]) that gives up once
+    /// the loops are stopped and the task is not running; [`stop_loops`](Runtime::stop_loops)
+    /// interrupts it. Registered on the task throughout, it gets the final record however
+    /// small the retention bound: waiting in slices, with nobody registered between them, a
+    /// task finishing between two slices could be evicted before the next one looked.
+    /// Elsewhere it waits a slice at a time (see [`stop_check`](Runtime::stop_check)).
     fn wait_record(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, RuntimeError> {
+        if let Some(memory) = &self.shared.memory {
+            let outcome = memory.wait_while(id, timeout, |status| {
+                #[cfg(test)]
+                hooks::waiting();
+                !self.gives_up_on(status)
+            });
+            return match outcome {
+                Err(QueueError::Timeout { status, .. }) if self.gives_up_on(status) => {
+                    Err(RuntimeError::ShutDown)
+                }
+                outcome => outcome.map_err(RuntimeError::from_wait),
+            };
+        }
         let start = Instant::now();
         let slice = self.stop_check();
         // Whether the last look found the task running: a stopping loop still finishes it.
@@ -277,10 +304,18 @@ impl Runtime {
                             status,
                         });
                     }
+                    #[cfg(test)]
+                    hooks::between_waits();
                 }
                 Err(error) => return Err(RuntimeError::from_wait(error)),
             }
         }
+    }
+
+    /// True if a wait for a task in `status` ends with [`RuntimeError::ShutDown`]: the loops
+    /// are stopped and the task is not running (a stopping loop still finishes a running one).
+    fn gives_up_on(&self, status: TaskStatus) -> bool {
+        status != TaskStatus::Running && self.loops_stopped()
     }
 
     /// [`get_result`](Runtime::get_result) with the result type taken from the handle.
@@ -534,8 +569,8 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stops the worker loops, unless they were, and wakes the idle ones; returns how the
-    /// runtime stopped (the first stop decides).
+    /// Stops the worker loops, unless they were, and wakes the idle ones and, on the memory
+    /// queue, the waits for results; returns how the runtime stopped (the first stop decides).
     fn stop_loops(&self, mode: Shutdown) -> Shutdown {
         let applied = {
             let mut stopped_as = self.stopped_as();
@@ -544,6 +579,8 @@ impl Runtime {
         };
         if let Some(memory) = &self.shared.memory {
             memory.wake_workers();
+            // Waits for results give up on tasks no loop will run (see `wait_record`).
+            memory.interrupt_waits();
         }
         applied
     }
@@ -553,7 +590,8 @@ impl Runtime {
         self.shared.control.mode() == Mode::Stop
     }
 
-    /// How long a wait sleeps before it looks whether the loops were stopped.
+    /// How long a wait in slices (a job's, or a result's on a backend other than the memory
+    /// queue) sleeps before it looks whether the loops were stopped.
     ///
     /// On a backend other than the memory queue, only a wait made from one of the runtime's
     /// own tasks looks: it is the one that would hold up a shutdown. Each look there is a new

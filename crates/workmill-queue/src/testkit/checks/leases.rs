@@ -376,4 +376,27 @@ pub fn release_hands_the_task_back_uncounted(harness: &impl Harness) {
         queue.status(&id("handed-back")).expect("status").attempts,
         1
     );
+
+    // A requeue starts the count again: the first reservation after it, released, leaves
+    // no trace of the runs before the requeue either.
+    queue
+        .enqueue(task("run-dead-requeued").retry(immediate(1)))
+        .expect("enqueue");
+    let run = reserve_one(&queue, &worker, LONG);
+    assert_eq!(run.id(), &id("run-dead-requeued"));
+    queue
+        .fail(&run.lease, Failure::new(FailureKind::Error, "down"))
+        .expect("fail");
+    queue.requeue(&id("run-dead-requeued")).expect("requeue");
+    let other = crate::testkit::support::worker("worker-after-requeue");
+    let after = reserve_one(&queue, &other, LONG);
+    assert_eq!((after.id(), after.attempt), (&id("run-dead-requeued"), 1));
+    queue.release(&after.lease).expect("release");
+    let record = queue.status(&id("run-dead-requeued")).expect("status");
+    assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    assert_eq!(
+        (record.started_at, record.worker),
+        (None, None),
+        "a task released from its first reservation since a requeue was never started"
+    );
 }
