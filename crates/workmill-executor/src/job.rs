@@ -87,9 +87,15 @@ impl<R> JobResult<R> {
 
     /// The value, or the job's panic re-raised on this thread.
     fn into_return_value(self) -> R {
+        self.into_outcome()
+            .unwrap_or_else(|payload| unwind::resume_unwinding(payload))
+    }
+
+    /// The value, or the job's panic.
+    fn into_outcome(self) -> Result<R, Panic> {
         match self {
-            JobResult::Ok(value) => value,
-            JobResult::Panic(payload) => unwind::resume_unwinding(payload),
+            JobResult::Ok(value) => Ok(value),
+            JobResult::Panic(payload) => Err(payload),
             JobResult::None => unreachable!("a job's result was read before the job ran"),
         }
     }
@@ -172,11 +178,7 @@ where
     ///
     /// The latch must have been observed set.
     pub(crate) unsafe fn into_outcome(self) -> Result<R, Panic> {
-        match self.result.into_inner() {
-            JobResult::Ok(value) => Ok(value),
-            JobResult::Panic(payload) => Err(payload),
-            JobResult::None => unreachable!("a job's result was read before the job ran"),
-        }
+        self.result.into_inner().into_outcome()
     }
 
     /// # Safety

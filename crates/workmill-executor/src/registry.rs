@@ -224,9 +224,7 @@ impl Registry {
             // A panicking handler must not take the worker down with it, nor its payload,
             // whose `Drop` may panic too: that would unwind out of the task that panicked
             // first and leave it running forever for its joiner.
-            if let Err(caught) = crate::unwind::halt_unwinding(|| handler(payload)) {
-                crate::unwind::drop_quietly(caught, |_| {});
-            }
+            crate::unwind::run_quietly(|| handler(payload));
         }
     }
 }

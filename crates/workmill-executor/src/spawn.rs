@@ -263,7 +263,11 @@ where
     }
     fn waiter_latch(&self, worker: usize, pool: Option<RegistryArc>) -> &CoreLatch {
         self.waiter.store(worker, Ordering::Relaxed);
-        *lock(&self.waiter_pool) = pool;
+        // Only the one consuming `join` writes it, and it starts empty: a waiter of the task's
+        // own pool leaves it so, without the lock.
+        if pool.is_some() {
+            *lock(&self.waiter_pool) = pool;
+        }
         &self.latch
     }
     fn cancel(&self) -> bool {

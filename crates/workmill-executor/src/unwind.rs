@@ -36,6 +36,14 @@ pub(crate) fn drop_quietly<T>(value: T, report: impl FnOnce(&(dyn Any + Send))) 
     std::mem::forget(payload);
 }
 
+/// Runs `f` where a panic must not escape (a hook, the panic handler): its panic is caught,
+/// and its payload dropped with [`drop_quietly`], since that `Drop` may panic too.
+pub(crate) fn run_quietly(f: impl FnOnce()) {
+    if let Err(payload) = halt_unwinding(f) {
+        drop_quietly(payload, |_| {});
+    }
+}
+
 /// How many payloads in a row [`drop_quietly`] drops, each raised by dropping the one
 /// before: one is the usual case (a `panic!` message drops cleanly).
 const NESTED_DROPS: usize = 4;

@@ -452,12 +452,13 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
     let _guard = CurrentGuard;
     let registry = &worker.registry;
     if let Some(start) = &registry.hooks.start_handler {
-        run_hook(|| start(index));
+        // A panicking hook must not take the worker down, nor its payload.
+        crate::unwind::run_quietly(|| start(index));
     }
     let terminate = &registry.thread_infos[index].terminate;
     worker.wait_until_cold(terminate, true);
     if let Some(exit) = &registry.hooks.exit_handler {
-        run_hook(|| exit(index));
+        crate::unwind::run_quietly(|| exit(index));
     }
     // Tasks spawned once the pool was terminating went to this worker's deque
     // or to a lane, where no worker may look again: run them here rather than
@@ -467,14 +468,6 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize, deque: Worker<Job
     // finishing it terminates the pool again, which changes nothing.
     while let Some(job) = worker.find_work(Search::Now) {
         worker.execute(job);
-    }
-}
-
-/// Runs a start or exit hook. A panicking hook must not take the worker down,
-/// nor its payload, whose `Drop` may panic too.
-fn run_hook(hook: impl FnOnce()) {
-    if let Err(payload) = crate::unwind::halt_unwinding(hook) {
-        crate::unwind::drop_quietly(payload, |_| {});
     }
 }
 

@@ -61,8 +61,8 @@ impl History {
         now: impl FnOnce() -> Duration,
     ) -> bool {
         match max_age {
-            Some(max_age) if in_flight == 0 && self.outcomes.count() > 0 => {
-                now().saturating_sub(self.busy_until) > max_age
+            Some(_) if in_flight == 0 && self.outcomes.count() > 0 => {
+                crate::metrics::lapsed(Some(self.busy_until), now(), max_age)
             }
             _ => false,
         }

@@ -401,9 +401,15 @@ pub(crate) fn gauge(stats: &mut QueueStats, status: TaskStatus) -> &mut u64 {
 /// True if `due` still stands for a waiting task: one cancelled, purged, or moved on since
 /// (a retry or a requeue gives it a new arrival number) left a stale entry.
 pub(crate) fn due_is_live(slots: &Slots, due: &Due) -> bool {
+    waiting_is_live(slots, due.slot, due.seq)
+}
+
+/// True if the task in `slot` still waits under arrival number `seq`: an entry of the ready
+/// or the delayed index that names it is not stale.
+pub(crate) fn waiting_is_live(slots: &Slots, slot: u32, seq: u64) -> bool {
     slots
-        .get(due.slot)
-        .is_some_and(|task| task.seq == due.seq && task.record.status.is_waiting())
+        .get(slot)
+        .is_some_and(|task| task.seq == seq && task.record.status.is_waiting())
 }
 
 /// True if `expiry` is the current lease of a running task.

@@ -248,11 +248,8 @@ impl State {
         if !doomed.is_empty() {
             // Drop the entries that pointed at purged tasks rather than wait for them to surface.
             let slots = &self.slots;
-            self.ready.retain(|key, &slot| {
-                slots
-                    .get(slot)
-                    .is_some_and(|task| task.seq == key.seq && task.record.status.is_waiting())
-            });
+            self.ready
+                .retain(|key, &slot| super::state::waiting_is_live(slots, slot, key.seq));
             self.timers.retain_delayed(|due| due_is_live(slots, due));
             let slots = &self.slots;
             self.finished

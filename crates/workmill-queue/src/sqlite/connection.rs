@@ -51,10 +51,7 @@ impl OpenError {
 /// it is tried: that is [`QueueError::Incompatible`], which a worker reports rather than waits
 /// out. Anything else (a lock held too long, a full disk) is the store failing, and transient.
 pub(crate) fn open_failed(path: &Path, source: rusqlite::Error) -> QueueError {
-    let refused = matches!(
-        source.sqlite_error_code(),
-        Some(ErrorCode::NotADatabase | ErrorCode::ReadOnly)
-    );
+    let refused = unusable(&source);
     let error = OpenError::new(path, source);
     if refused {
         QueueError::Incompatible {
@@ -64,6 +61,15 @@ pub(crate) fn open_failed(path: &Path, source: rusqlite::Error) -> QueueError {
     } else {
         QueueError::backend(BACKEND, "open the database", error)
     }
+}
+
+/// True for an error no retry mends: the file is not a database, or this process may only
+/// read it.
+pub(crate) fn unusable(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::ReadOnly)
+    )
 }
 
 /// Opens one connection and applies the per-connection settings.

@@ -121,12 +121,7 @@ impl MigrateError {
                 backend: super::BACKEND,
                 reason: schema.to_string(),
             },
-            MigrateError::Sqlite(err)
-                if matches!(
-                    err.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::ReadOnly)
-                ) =>
-            {
+            MigrateError::Sqlite(err) if super::connection::unusable(&err) => {
                 QueueError::Incompatible {
                     backend: super::BACKEND,
                     reason: format!(

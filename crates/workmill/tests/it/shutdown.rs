@@ -446,12 +446,26 @@ fn abandon_ends_a_task_waiting_for_a_queued_task_on(builder: workmill::RuntimeBu
         })
         .unwrap();
     let task = runtime.submit(parent.call(7)).send().unwrap();
+    abandon_while_a_task_waits(&runtime, task.id(), &waiting, 1);
+}
+
+/// Once the task `parent` says it waits, abandons the runtime, which must return in time
+/// with `left_waiting` tasks left; the parent's wait ended with `ShutDown`.
+fn abandon_while_a_task_waits(
+    runtime: &Arc<Runtime>,
+    parent: &workmill::TaskId,
+    waiting: &mpsc::Receiver<()>,
+    left_waiting: u64,
+) {
     waiting.recv().unwrap();
-    let stopping = Arc::clone(&runtime);
+    let stopping = Arc::clone(runtime);
     let report = in_time("the abandon", move || stopping.shutdown(Shutdown::Abandon)).unwrap();
-    assert_eq!((report.mode, report.left_waiting), (Shutdown::Abandon, 1));
     assert_eq!(
-        runtime.get_result::<String>(task.id(), WAIT).unwrap(),
+        (report.mode, report.left_waiting),
+        (Shutdown::Abandon, left_waiting)
+    );
+    assert_eq!(
+        runtime.get_result::<String>(parent, WAIT).unwrap(),
         "Err(ShutDown)"
     );
 }
@@ -480,14 +494,7 @@ fn abandon_ends_a_task_that_waits_for_a_job() {
         })
         .unwrap();
     let task = runtime.submit(parent.call(1)).send().unwrap();
-    waiting.recv().unwrap();
-    let stopping = Arc::clone(&runtime);
-    let report = in_time("the abandon", move || stopping.shutdown(Shutdown::Abandon)).unwrap();
-    assert_eq!((report.mode, report.left_waiting), (Shutdown::Abandon, 2));
-    assert_eq!(
-        runtime.get_result::<String>(task.id(), WAIT).unwrap(),
-        "Err(ShutDown)"
-    );
+    abandon_while_a_task_waits(&runtime, task.id(), &waiting, 2);
 }
 
 #[test]
