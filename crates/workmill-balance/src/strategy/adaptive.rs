@@ -267,8 +267,15 @@ impl Adaptive {
     }
 
     /// The seed's selection score (lower is better), or `None` if too unhealthy to pick.
+    #[cfg(all(test, not(workmill_loom)))]
     fn score(&self, candidate: &Candidate, now: &mut LazyNow<'_>) -> Option<f64> {
         let (error_rate, mean) = self.measures(candidate, now);
+        self.score_of(candidate, error_rate, mean)
+    }
+
+    /// The score of `candidate` given its measures: the windowed error rate and
+    /// the response time in seconds if known.
+    fn score_of(&self, candidate: &Candidate, error_rate: f64, mean: Option<f64>) -> Option<f64> {
         let in_flight = candidate.load.in_flight();
         let health = health_score_seconds(error_rate, in_flight, mean);
         if health.partial_cmp(&self.min_health) != Some(std::cmp::Ordering::Greater) {
@@ -310,32 +317,44 @@ impl Balancer for Adaptive {
         };
         for position in rotated(self.start, candidates.len()) {
             let candidate = &candidates[position];
-            if max_age.is_some()
-                && let Some(h) = self.history.get_mut(candidate.index)
-            {
-                // What the candidate shows is what is in flight now. A worker
-                // idle now although it had jobs the strategy knew of, gone
-                // without an outcome (yet: a pool may count a job out just before
-                // it reports it), was busy until now. A job the strategy did not
-                // pick it for, on a worker last seen idle with lapsed windows,
-                // starts them afresh. The time is read only for an idle worker
-                // with windows.
-                let in_flight = candidate.load.in_flight();
-                if in_flight == 0 {
-                    if h.in_flight > 0 && h.outcomes.count() > 0 {
-                        h.busy_until = h.busy_until.max(now.get());
+            let in_flight = candidate.load.in_flight();
+            // The candidate's windowed measures, read in the same visit as the
+            // bookkeeping below, which also tells whether they have lapsed.
+            let measured = match self.history.get_mut(candidate.index) {
+                Some(h) if max_age.is_some() => {
+                    // What the candidate shows is what is in flight now. A worker
+                    // idle now although it had jobs the strategy knew of, gone
+                    // without an outcome (yet: a pool may count a job out just before
+                    // it reports it), was busy until now. A job the strategy did not
+                    // pick it for, on a worker last seen idle with lapsed windows,
+                    // starts them afresh. The time is read only for an idle worker
+                    // with windows.
+                    if in_flight == 0 {
+                        if h.in_flight > 0 && h.outcomes.count() > 0 {
+                            h.busy_until = h.busy_until.max(now.get());
+                        }
+                        h.seen_lapsed = h.lapsed(0, max_age, || now.get());
+                    } else if h.in_flight == 0 && h.seen_lapsed {
+                        h.clear();
                     }
-                    h.seen_lapsed = h.lapsed(0, max_age, || now.get());
-                } else if h.in_flight == 0 && h.seen_lapsed {
-                    h.clear();
+                    h.in_flight = in_flight;
+                    // Idle with lapsed windows is exactly what `measures` would find.
+                    (!(in_flight == 0 && h.seen_lapsed))
+                        .then(|| (h.outcomes.mean().unwrap_or(0.0), h.latencies.mean()))
                 }
-                h.in_flight = in_flight;
-            }
+                Some(h) => Some((h.outcomes.mean().unwrap_or(0.0), h.latencies.mean())),
+                None => None,
+            };
             if !candidate.is_available() {
                 continue;
             }
             any_available = true;
-            if let Some(score) = self.score(candidate, &mut now)
+            let reported = candidate.load.mean_latency.map(|d| d.as_secs_f64());
+            let (error_rate, mean) = match measured {
+                Some((error_rate, windowed)) => (error_rate, reported.or(windowed)),
+                None => (0.0, reported),
+            };
+            if let Some(score) = self.score_of(candidate, error_rate, mean)
                 && best.is_none_or(|(_, lowest)| score < lowest)
             {
                 best = Some((candidate.index, score));
