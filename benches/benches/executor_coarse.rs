@@ -1,5 +1,6 @@
 //! Group `executor`, coarse work: 2,000 scope tasks whose cost grows as i² (skew), and a parallel
-//! quicksort of 10 million u32 with `join`, workmill against rayon and sequential code.
+//! quicksort of 10 million u32 with `join`, workmill against rayon and sequential code, and the
+//! quicksort against the lowest time two workers could take (`work-span-bound`).
 //!
 //! An iteration here takes tens to hundreds of milliseconds, so a run measures few of them, and
 //! criterion's one-function-after-another order let a slow stretch of the machine fall on one
@@ -142,6 +143,33 @@ fn timed_sort(data: &[u32], buffer: &RefCell<Vec<u32>>, sort: impl Fn(&mut [u32]
     elapsed
 }
 
+/// The lowest time any scheduler of `workers` threads could sort a fresh copy of `data` in, with
+/// this quicksort: its first partition, which nothing can run beside, then the rest of the
+/// sequential sort shared evenly among the workers. Both halves are sorted here one after the
+/// other, and the sort is checked like the others'.
+///
+/// Both schedulers come within a fraction of a percent of it on two cores, so that a ratio
+/// against rayon near 1.00 reads as both at the bound, not as a slow scheduler.
+fn work_span_bound(data: &[u32], buffer: &RefCell<Vec<u32>>, workers: usize) -> Duration {
+    let mut buffer = buffer.borrow_mut();
+    buffer.clear();
+    buffer.extend_from_slice(data);
+    let (serial, rest) = {
+        let start = std::time::Instant::now();
+        let split = partition(&mut buffer);
+        let serial = start.elapsed();
+        let (lo, hi) = buffer.split_at_mut(split);
+        let rest = timed(1, || {
+            quicksort_sequential(lo);
+            quicksort_sequential(hi);
+        });
+        (serial, rest)
+    };
+    assert!(buffer.is_sorted(), "the quicksort left its input unsorted");
+    let workers = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+    serial + rest / workers
+}
+
 /// Quicksort: each iteration sorts a fresh copy of the same input; the copy is not timed.
 ///
 /// Every contender sorts in the same buffer, so that no side draws better-placed pages than
@@ -165,6 +193,9 @@ fn sort(settings: &Settings, ours: &ThreadPool, theirs: &rayon::ThreadPool) -> C
             }),
             Contender::new("sequential", || {
                 timed_sort(&data, &buffer, quicksort_sequential)
+            }),
+            Contender::new("work-span-bound", || {
+                work_span_bound(&data, &buffer, ours.current_num_threads())
             }),
         ],
     )
