@@ -8,14 +8,16 @@ use workmill_core::{
 use super::counters::{Deltas, next_seqs, read_stats, retained_finished};
 use super::job_bookkeeping;
 use super::reserve::rescue_lapsed;
-use super::row::{RECORD_COLUMNS, read_record};
+use super::row::{job_link, read_record, record_columns};
 use super::store::{micros, parse_status, sql_count, store_error, transition};
+
+const STATUS: &str = concat!("SELECT ", record_columns!(), " FROM tasks WHERE id = ?1");
 
 /// The record of `id`, or `NotFound`, or `Corrupt` if it cannot be read.
 pub(crate) fn status(conn: &Connection, id: &TaskId) -> Result<TaskRecord, QueueError> {
     const OP: &str = "read a task";
     let found = conn
-        .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM tasks WHERE id = ?1"))
+        .prepare_cached(STATUS)
         .and_then(|mut select| select.query_row([id.as_str()], read_record).optional())
         .map_err(store_error(OP))?;
     match found {
@@ -24,28 +26,39 @@ pub(crate) fn status(conn: &Connection, id: &TaskId) -> Result<TaskRecord, Queue
     }
 }
 
-/// Records matching `filter`, in submission order.
+/// Every record matching `?1` (a status, or NULL for all), in submission order. No `LIMIT`:
+/// `list` stops stepping once its page is full, after skipping the rows it cannot read.
+const LIST: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM tasks WHERE ?1 IS NULL OR status = ?1 ORDER BY rowid"
+);
+
+/// Up to `filter.limit` readable records matching `filter`, in submission order.
 ///
-/// A record that cannot be read is left out with a warning naming it, so that one
-/// damaged row does not hide every other task from an operator; `status` on its
-/// id reports what is wrong.
+/// A record that cannot be read is left out with a warning naming it, so that one damaged
+/// row does not hide every other task from an operator; `status` on its id reports what is
+/// wrong. It does not take a place in the page: the rows are read one by one (SQLite steps
+/// through the rowid order lazily) until `limit` readable records are found or none are left.
 pub(crate) fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<TaskRecord>, QueueError> {
     const OP: &str = "list tasks";
-    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    if filter.limit == 0 {
+        return Ok(Vec::new());
+    }
     let status = filter.status.map(TaskStatus::as_str);
-    let mut select = conn
-        .prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM tasks
-             WHERE ?1 IS NULL OR status = ?1 ORDER BY rowid LIMIT ?2"
-        ))
-        .map_err(store_error(OP))?;
+    let mut select = conn.prepare_cached(LIST).map_err(store_error(OP))?;
     let rows = select
-        .query_map(params![status, limit], read_record)
+        .query_map(params![status], read_record)
         .map_err(store_error(OP))?;
     let mut records = Vec::new();
     for row in rows {
         match row.map_err(store_error(OP))? {
-            Ok(record) => records.push(record),
+            Ok(record) => {
+                records.push(record);
+                if records.len() == filter.limit {
+                    break;
+                }
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "list skips a task whose record cannot be read")
             }
@@ -71,7 +84,7 @@ fn current_status(conn: &Connection, id: &TaskId, op: &'static str) -> Result<Cu
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
-                        row.get::<_, Option<String>>(2)?,
+                        job_link(row.get_ref(2)?, id),
                     ))
                 })
                 .optional()
@@ -227,6 +240,14 @@ pub(crate) fn rescue_expired(
     Ok(rescued)
 }
 
+/// The retention bound's delete: the oldest finished records, as many as `?1`.
+///
+/// The limit is bound as `+?1` for the reason given at `reserve::READY`: one cached statement
+/// whatever the excess, never prepared again because of the value bound.
+pub(super) const EVICT: &str = "DELETE FROM tasks WHERE rowid IN (
+         SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled')
+         ORDER BY finished_at, rowid LIMIT +?1)";
+
 /// Drops the oldest finished records beyond the bound, after a transaction that finished some.
 ///
 /// `deltas` must already be applied: the bound is checked against the stored
@@ -248,14 +269,9 @@ pub(crate) fn evict_over_retention(
     if excess <= 0 {
         return Ok(());
     }
-    // The limit is written into the SQL rather than bound, for the reason given in `reserve`.
     let evicted = conn
-        .prepare_cached(&format!(
-            "DELETE FROM tasks WHERE rowid IN (
-                 SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled')
-                 ORDER BY finished_at, rowid LIMIT {excess})"
-        ))
-        .and_then(|mut delete| delete.execute([]))
+        .prepare_cached(EVICT)
+        .and_then(|mut delete| delete.execute([excess]))
         .map_err(store_error(OP))?;
     let evicted = sql_count(evicted as u64);
     Deltas {

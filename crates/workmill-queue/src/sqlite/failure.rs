@@ -9,6 +9,7 @@ use workmill_core::{
 
 use super::counters::{Deltas, next_seqs};
 use super::job_bookkeeping;
+use super::row::job_link;
 use super::store::{micros, store_error, transition};
 
 /// Applies `policy` to a failed attempt of a running task: `Retrying` after its backoff, or `Dead`.
@@ -84,7 +85,7 @@ pub(crate) fn finish_dead(
         .and_then(|mut update| {
             update.query_row(
                 params![micros(now), failure.kind.as_str(), failure.message, rowid],
-                |row| row.get(0),
+                |row| Ok(job_link(row.get_ref(0)?, id)),
             )
         })
         .map_err(store_error(OP))?;

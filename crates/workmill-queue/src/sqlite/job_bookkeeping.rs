@@ -10,27 +10,38 @@ use rusqlite::{Connection, OptionalExtension, params};
 use workmill_core::{Failure, FailureKind, JobStatus, TaskId, TaskStatus, Timestamp};
 
 use super::counters::{Deltas, next_seqs};
+use super::row::{integer, text};
 use super::store::{is_unique_violation, micros};
 
 /// The status of job `job_id` and its reduce's id, if the job is stored and readable.
+///
+/// Both columns are checked, not converted: a damaged job row (a value of the wrong type
+/// written by hand) is left alone with a warning, never a store error, which would roll back
+/// the move of the task that reads it and fail every later attempt the same way.
 fn job_state(conn: &Connection, job_id: &str) -> rusqlite::Result<Option<(JobStatus, String)>> {
     let found = conn
         .prepare_cached("SELECT status, reduce_id FROM jobs WHERE id = ?1")?
         .query_row([job_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            Ok(text(row, 0, "status").and_then(|status| {
+                let status = status
+                    .parse()
+                    .map_err(|_| format!("column status: {status:?} is not a job status"))?;
+                Ok((status, text(row, 1, "reduce_id")?.to_owned()))
+            }))
         })
         .optional()?;
-    Ok(found.and_then(|(status, reduce)| match status.parse() {
-        Ok(status) => Some((status, reduce)),
-        Err(_) => {
+    match found {
+        None => Ok(None),
+        Some(Ok(state)) => Ok(Some(state)),
+        Some(Err(damage)) => {
             tracing::warn!(
                 job = job_id,
-                status,
-                "leaving a job whose status cannot be read"
+                damage,
+                "leaving a job whose row cannot be read"
             );
-            None
+            Ok(None)
         }
-    }))
+    }
 }
 
 /// The phase in which a job listens to `task`: reducing for its reduce, mapping for a map.
@@ -65,14 +76,27 @@ pub(crate) fn task_completed(
             if stored == 0 {
                 return Ok(());
             }
-            let (done, total): (i64, i64) = conn
+            let counts = conn
                 .prepare_cached(
                     "UPDATE jobs SET maps_done = maps_done + 1 WHERE id = ?1
                      RETURNING maps_done, maps_total",
                 )?
-                .query_row([job_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            if done == total {
-                start_reduce(conn, job_id, &reduce_id, now, deltas)?;
+                .query_row([job_id], |row| {
+                    Ok(integer(row, 0, "maps_done")
+                        .and_then(|done| Ok((done, integer(row, 1, "maps_total")?))))
+                })?;
+            match counts {
+                Ok((done, total)) if done == total => {
+                    start_reduce(conn, job_id, &reduce_id, now, deltas)?;
+                }
+                Ok(_) => {}
+                Err(damage) => {
+                    tracing::warn!(
+                        job = job_id,
+                        damage,
+                        "leaving a job whose row cannot be read"
+                    );
+                }
             }
         }
         (JobStatus::Reducing, JobStatus::Reducing) => {

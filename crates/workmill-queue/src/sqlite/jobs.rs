@@ -7,7 +7,9 @@ use workmill_core::{
 };
 
 use super::enqueue::{insert_tasks, validate_all};
-use super::row::{PolicyColumns, payload_checksum};
+use super::row::{
+    PolicyColumns, integer, optional_text, optional_timestamp, payload_checksum, text, timestamp,
+};
 use super::store::{is_unique_violation, micros, store_error};
 
 /// Enqueues the maps of `job`, holds back its reduce and records the job, in one transaction.
@@ -100,50 +102,42 @@ pub(crate) fn submit_job(
 const JOB_COLUMNS: &str = "status, maps_total, maps_done, reduce_id, failed_task_id, \
      failure_kind, failure_message, created_at, finished_at";
 
-/// A job row without its maps, or what makes it unreadable.
-fn read_job(row: &Row<'_>, id: &TaskId) -> rusqlite::Result<Result<(JobRecord, u32), String>> {
-    let status: String = row.get(0)?;
-    let total: i64 = row.get(1)?;
-    let done: i64 = row.get(2)?;
-    let reduce: String = row.get(3)?;
-    let failed_task: Option<String> = row.get(4)?;
-    let kind: Option<String> = row.get(5)?;
-    let message: Option<String> = row.get(6)?;
-    let created_at: i64 = row.get(7)?;
-    let finished_at: Option<i64> = row.get(8)?;
-    Ok((|| {
-        let status: JobStatus = status
-            .parse()
-            .map_err(|_| format!("the job's status {status:?} is not a job status"))?;
-        let count = |n: i64, column: &str| {
-            u32::try_from(n).map_err(|_| format!("column {column}: {n} is out of range"))
-        };
-        let time = |t: i64, column: &str| {
-            u64::try_from(t)
-                .map(Timestamp::from_micros)
-                .map_err(|_| format!("column {column}: negative time"))
-        };
-        let failure = match (failed_task, kind) {
-            (Some(task), Some(kind)) => {
-                let task = TaskId::new(&task).map_err(|e| format!("column failed_task_id: {e}"))?;
-                let kind = FailureKind::parse(&kind)
-                    .ok_or_else(|| format!("column failure_kind: unknown kind {kind:?}"))?;
-                Some((task, Failure::new(kind, message.unwrap_or_default())))
-            }
-            _ => None,
-        };
-        let record = JobRecord {
-            id: id.clone(),
-            status,
-            maps: Vec::new(),
-            maps_done: count(done, "maps_done")?,
-            reduce: TaskId::new(&reduce).map_err(|e| format!("column reduce_id: {e}"))?,
-            failure,
-            created_at: time(created_at, "created_at")?,
-            finished_at: finished_at.map(|t| time(t, "finished_at")).transpose()?,
-        };
-        Ok((record, count(total, "maps_total")?))
-    })())
+/// A job row without its maps, or what makes it unreadable: every column is checked as it is
+/// read, so a value of the wrong type is reported with its column, not as a store failure.
+fn read_job(row: &Row<'_>, id: &TaskId) -> Result<(JobRecord, u32), String> {
+    let status = text(row, 0, "status")?;
+    let status: JobStatus = status
+        .parse()
+        .map_err(|_| format!("the job's status {status:?} is not a job status"))?;
+    let count = |idx: usize, column: &str| {
+        let n = integer(row, idx, column)?;
+        u32::try_from(n).map_err(|_| format!("column {column}: {n} is out of range"))
+    };
+    let failure = match (
+        optional_text(row, 4, "failed_task_id")?,
+        optional_text(row, 5, "failure_kind")?,
+    ) {
+        (Some(task), Some(kind)) => {
+            let task = TaskId::new(task).map_err(|e| format!("column failed_task_id: {e}"))?;
+            let kind = FailureKind::parse(kind)
+                .ok_or_else(|| format!("column failure_kind: unknown kind {kind:?}"))?;
+            let message = optional_text(row, 6, "failure_message")?.unwrap_or_default();
+            Some((task, Failure::new(kind, message)))
+        }
+        _ => None,
+    };
+    let record = JobRecord {
+        id: id.clone(),
+        status,
+        maps: Vec::new(),
+        maps_done: count(2, "maps_done")?,
+        reduce: TaskId::new(text(row, 3, "reduce_id")?)
+            .map_err(|e| format!("column reduce_id: {e}"))?,
+        failure,
+        created_at: timestamp(row, 7, "created_at")?,
+        finished_at: optional_timestamp(row, 8, "finished_at")?,
+    };
+    Ok((record, count(1, "maps_total")?))
 }
 
 /// The job row of `id`, or `JobNotFound`, or `Corrupt` naming the job.
@@ -156,7 +150,7 @@ fn job_row(
         .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))
         .and_then(|mut select| {
             select
-                .query_row([id.as_str()], |row| read_job(row, id))
+                .query_row([id.as_str()], |row| Ok(read_job(row, id)))
                 .optional()
         })
         .map_err(store_error(op))?;

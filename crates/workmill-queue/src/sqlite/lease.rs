@@ -12,7 +12,7 @@ use workmill_core::{FailOutcome, Failure, Lease, QueueError, TaskStatus, Timesta
 use super::counters::Deltas;
 use super::failure::apply_failure;
 use super::job_bookkeeping;
-use super::row::{POLICY_COLUMNS, attempts, priority, read_policy};
+use super::row::{POLICY_COLUMNS, attempts, job_link, priority, read_policy};
 use super::store::{micros, sql_token, store_error, transition};
 
 /// Why a lease check found no held lease: the task is gone, or held under another token.
@@ -131,7 +131,7 @@ fn complete_in(
                         lease.task.as_str(),
                         sql_token(lease.token)
                     ],
-                    |row| row.get::<_, Option<String>>(0),
+                    |row| Ok(job_link(row.get_ref(0)?, &lease.task)),
                 )
                 .optional()
         })

@@ -13,17 +13,22 @@ use workmill_core::{
 
 pub(crate) use crate::stored::{PolicyColumns, payload_checksum};
 
-/// The columns [`read_record`] expects, in order.
-pub(crate) const RECORD_COLUMNS: &str = "rowid, id, name, payload, payload_checksum, status, \
-     priority, attempts, max_attempts, backoff, backoff_initial_us, backoff_factor, \
-     backoff_max_us, jitter, demote_by, created_at, run_at, started_at, finished_at, \
-     last_error_kind, last_error_message, worker, result";
+/// The columns [`read_record`] expects, in order, as a literal for `concat!`.
+macro_rules! record_columns {
+    () => {
+        "rowid, id, name, payload, payload_checksum, status, priority, attempts, max_attempts, \
+         backoff, backoff_initial_us, backoff_factor, backoff_max_us, jitter, demote_by, \
+         created_at, run_at, started_at, finished_at, last_error_kind, last_error_message, \
+         worker, result"
+    };
+}
+pub(crate) use record_columns;
 
 /// The columns [`read_policy`] expects, in order, starting at its `first` index.
 pub(crate) const POLICY_COLUMNS: &str =
     "max_attempts, backoff, backoff_initial_us, backoff_factor, backoff_max_us, jitter, demote_by";
 
-/// Reads a row selected with [`RECORD_COLUMNS`].
+/// Reads a row selected with [`record_columns!`].
 ///
 /// The outer error is the store failing; the inner one is this task's record being unreadable.
 pub(crate) fn read_record(row: &Row<'_>) -> rusqlite::Result<Result<TaskRecord, QueueError>> {
@@ -38,6 +43,29 @@ pub(crate) fn read_record(row: &Row<'_>) -> rusqlite::Result<Result<TaskRecord, 
         }
     };
     Ok(decode(row, &id).map_err(|detail| QueueError::Corrupt { id, detail }))
+}
+
+/// The job a task row links to (selected as `CAST(job_id AS TEXT)`), or `None` for a plain task.
+///
+/// Job ids are written as UTF-8 text; a link that is not (a hand edit) names no stored job,
+/// so the task is moved as a plain one, with a warning naming it, instead of failing the
+/// transaction that moves it and every later one that meets the row.
+pub(crate) fn job_link(value: ValueRef<'_>, task: &TaskId) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(job) => Some(job.to_owned()),
+            Err(_) => {
+                tracing::warn!(task = %task, "job_id is not UTF-8; moving the task as a plain one");
+                None
+            }
+        },
+        other => {
+            let found = other.data_type();
+            tracing::warn!(task = %task, ?found, "job_id is not text; moving the task as a plain one");
+            None
+        }
+    }
 }
 
 /// A name for a row whose stored id is itself unreadable.
@@ -138,7 +166,8 @@ fn wrong_type(name: &str, expected: &str, found: ValueRef<'_>) -> String {
     )
 }
 
-fn integer(row: &Row<'_>, idx: usize, name: &str) -> Result<i64, String> {
+/// Reads an integer column, or says which column is not one.
+pub(crate) fn integer(row: &Row<'_>, idx: usize, name: &str) -> Result<i64, String> {
     match value(row, idx, name)? {
         ValueRef::Integer(v) => Ok(v),
         other => Err(wrong_type(name, "an integer", other)),
@@ -153,7 +182,8 @@ fn real(row: &Row<'_>, idx: usize, name: &str) -> Result<f64, String> {
     }
 }
 
-fn text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r str, String> {
+/// Reads a text column (UTF-8), or says which column is not one.
+pub(crate) fn text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r str, String> {
     match value(row, idx, name)? {
         ValueRef::Text(bytes) => {
             std::str::from_utf8(bytes).map_err(|_| format!("column {name}: not valid UTF-8"))
@@ -162,7 +192,12 @@ fn text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r str, String>
     }
 }
 
-fn optional_text<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<Option<&'r str>, String> {
+/// Reads a text column that may be NULL.
+pub(crate) fn optional_text<'r>(
+    row: &'r Row<'_>,
+    idx: usize,
+    name: &str,
+) -> Result<Option<&'r str>, String> {
     match value(row, idx, name)? {
         ValueRef::Null => Ok(None),
         _ => text(row, idx, name).map(Some),
@@ -176,13 +211,19 @@ fn blob<'r>(row: &'r Row<'_>, idx: usize, name: &str) -> Result<&'r [u8], String
     }
 }
 
-fn timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Timestamp, String> {
+/// Reads a time column (microseconds since the epoch).
+pub(crate) fn timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Timestamp, String> {
     u64::try_from(integer(row, idx, name)?)
         .map(Timestamp::from_micros)
         .map_err(|_| format!("column {name}: negative time"))
 }
 
-fn optional_timestamp(row: &Row<'_>, idx: usize, name: &str) -> Result<Option<Timestamp>, String> {
+/// Reads a time column that may be NULL.
+pub(crate) fn optional_timestamp(
+    row: &Row<'_>,
+    idx: usize,
+    name: &str,
+) -> Result<Option<Timestamp>, String> {
     match value(row, idx, name)? {
         ValueRef::Null => Ok(None),
         _ => timestamp(row, idx, name).map(Some),

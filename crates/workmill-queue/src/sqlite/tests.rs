@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
-use workmill_core::{JobStatus, NewJob, NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
+use rusqlite::{Connection, StatementStatus, params};
+use workmill_core::{
+    FailureKind, JobStatus, ListFilter, NewJob, NewTask, Queue, QueueError, RetryPolicy, TaskId,
+    TaskStatus, WorkerId,
+};
 
 use super::schema::{LATEST_VERSION, MIGRATIONS, migrate};
 use super::{SqliteConfig, SqliteQueue};
@@ -199,9 +202,14 @@ fn a_heartbeat_counts_its_extension_from_when_it_can_write() {
 
 /// The query plan of `sql` as one line per step.
 fn plan(conn: &Connection, sql: &str) -> String {
+    plan_bound(conn, sql, [])
+}
+
+/// The query plan of `sql` with `params` bound, as one line per step.
+fn plan_bound(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
     conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
-        .query_map([], |row| row.get::<_, String>(3))
+        .query_map(params, |row| row.get::<_, String>(3))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
@@ -259,6 +267,19 @@ fn reserve_rescue_and_retention_read_their_partial_indexes() {
         "SELECT rowid FROM tasks WHERE status IN ('completed', 'dead', 'cancelled') \
          ORDER BY finished_at, rowid LIMIT 5",
     );
+    assert!(retention.contains("INDEX tasks_finished"), "{retention}");
+    assert!(
+        !retention.contains("TEMP B-TREE"),
+        "retention must not sort: {retention}"
+    );
+    // The statements as the backend runs them, with their limits bound, plan the same way.
+    let reserve = plan_bound(&conn, super::reserve::READY, [1, 10]);
+    assert!(reserve.contains("INDEX tasks_ready"), "{reserve}");
+    assert!(
+        !reserve.contains("TEMP B-TREE"),
+        "reserve must not sort: {reserve}"
+    );
+    let retention = plan_bound(&conn, super::admin::EVICT, [5]);
     assert!(retention.contains("INDEX tasks_finished"), "{retention}");
     assert!(
         !retention.contains("TEMP B-TREE"),
@@ -340,4 +361,257 @@ fn a_writer_waits_out_a_short_lock_and_gives_up_on_a_long_one() {
         .expect("the patient writer writes once the lock is free");
     let stats = impatient.stats().unwrap();
     assert_eq!((stats.submitted, stats.pending), (1, 1));
+}
+
+/// Writes by hand into the file at `path`, as an operator's tool or a disk fault might.
+fn damage(path: &std::path::Path, sql: &str, id: &str) {
+    let changed = Connection::open(path).unwrap().execute(sql, [id]).unwrap();
+    assert_eq!(changed, 1, "{sql} changed no row");
+}
+
+/// The stats invariant: every submitted task is counted in exactly one status gauge.
+fn assert_counts_add_up(queue: &SqliteQueue) {
+    let s = queue.stats().unwrap();
+    assert_eq!(
+        s.submitted,
+        s.pending + s.retrying + s.running + s.completed + s.dead + s.cancelled,
+        "{s:?}"
+    );
+}
+
+/// A job whose one map is `map` (with `retry`), and a plain task enqueued after it.
+fn job_and_plain_task(queue: &SqliteQueue, map: &str, retry: RetryPolicy) -> (TaskId, TaskId) {
+    let job = queue
+        .submit_job(NewJob::new(
+            vec![
+                NewTask::new("damage.map", vec![1])
+                    .with_id(TaskId::new(map).unwrap())
+                    .retry(retry),
+            ],
+            NewTask::new("damage.reduce", Vec::new()),
+        ))
+        .unwrap();
+    let plain = queue
+        .enqueue(NewTask::new("damage.plain", vec![2]).with_id(TaskId::new("plain").unwrap()))
+        .unwrap();
+    (job, plain)
+}
+
+/// A job row whose reduce id is a blob fails only the job's own task: reserve dead-letters the
+/// corrupt map and still hands out the other task, and `job` reports the damaged job.
+#[test]
+fn a_damaged_job_row_does_not_stall_reserve() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let (job, plain) = job_and_plain_task(&queue, "map", RetryPolicy::new(3));
+    damage(
+        &path,
+        "UPDATE jobs SET reduce_id = x'00ff' WHERE id = ?1",
+        job.as_str(),
+    );
+    damage(
+        &path,
+        "UPDATE tasks SET payload = x'0102' WHERE id = ?1",
+        "map",
+    );
+
+    let worker = WorkerId::new("w").unwrap();
+    let got = queue
+        .reserve(&worker, 10, Duration::from_secs(60))
+        .expect("a damaged job row must not fail every reserve");
+    let ids: Vec<&TaskId> = got.iter().map(|r| r.id()).collect();
+    assert_eq!(ids, [&plain]);
+    let map = queue.status(&TaskId::new("map").unwrap());
+    assert!(matches!(map, Err(QueueError::Corrupt { .. })), "{map:?}");
+    match queue.job(&job) {
+        Err(QueueError::Corrupt { id, detail }) => {
+            assert_eq!(id, job);
+            assert!(detail.contains("reduce_id"), "{detail}");
+        }
+        other => panic!("the damaged job is reported as corrupt: {other:?}"),
+    }
+    assert_eq!(queue.stats().unwrap().dead, 1);
+    assert_counts_add_up(&queue);
+}
+
+/// The rescue of a lapsed lease whose task's job row is damaged dead-letters the task and goes
+/// on: the reserve that runs it still hands out the other task.
+#[test]
+fn a_damaged_job_row_does_not_stall_the_rescue() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    let job = queue
+        .submit_job(NewJob::new(
+            vec![
+                NewTask::new("damage.map", vec![1])
+                    .with_id(TaskId::new("map").unwrap())
+                    .retry(RetryPolicy::never()),
+            ],
+            NewTask::new("damage.reduce", Vec::new()),
+        ))
+        .unwrap();
+    let held = queue.reserve(&worker, 1, Duration::from_millis(1)).unwrap();
+    assert_eq!(held.len(), 1);
+    let plain = queue
+        .enqueue(NewTask::new("damage.plain", vec![2]).with_id(TaskId::new("plain").unwrap()))
+        .unwrap();
+    damage(
+        &path,
+        "UPDATE jobs SET reduce_id = x'00ff' WHERE id = ?1",
+        job.as_str(),
+    );
+    // The lease lapses; the next reserve rescues it as a failed attempt, its last.
+    std::thread::sleep(Duration::from_millis(20));
+
+    let got = queue
+        .reserve(&worker, 10, Duration::from_secs(60))
+        .expect("a damaged job row must not fail the rescue in every reserve");
+    let ids: Vec<&TaskId> = got.iter().map(|r| r.id()).collect();
+    assert_eq!(ids, [&plain]);
+    let map = queue.status(&TaskId::new("map").unwrap()).unwrap();
+    assert_eq!(map.status, TaskStatus::Dead);
+    assert_eq!(
+        map.last_error.map(|e| e.kind),
+        Some(FailureKind::LeaseExpired)
+    );
+    assert_counts_add_up(&queue);
+}
+
+/// A task whose job link is not text (invalid UTF-8) is dead-lettered as corrupt like any
+/// unreadable task; the link is left alone and the other tasks go on.
+#[test]
+fn an_unreadable_job_link_does_not_stall_reserve() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let (_job, plain) = job_and_plain_task(&queue, "map", RetryPolicy::new(3));
+    damage(
+        &path,
+        "UPDATE tasks SET job_id = x'ff', payload = x'ffff' WHERE id = ?1",
+        "map",
+    );
+
+    let worker = WorkerId::new("w").unwrap();
+    let got = queue
+        .reserve(&worker, 10, Duration::from_secs(60))
+        .expect("an unreadable job link must not fail every reserve");
+    let ids: Vec<&TaskId> = got.iter().map(|r| r.id()).collect();
+    assert_eq!(ids, [&plain]);
+    assert_eq!(queue.stats().unwrap().dead, 1);
+    assert_counts_add_up(&queue);
+}
+
+/// `list` fills its page with readable records: unreadable rows are skipped before the limit
+/// is counted, not after, so they do not hide the tasks behind them.
+#[test]
+fn list_fills_its_page_past_unreadable_rows() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let ids: Vec<TaskId> = (0..5)
+        .map(|i| {
+            queue
+                .enqueue(
+                    NewTask::new("list.page", vec![i])
+                        .with_id(TaskId::new(format!("t{i}")).unwrap()),
+                )
+                .unwrap()
+        })
+        .collect();
+    damage(
+        &path,
+        "UPDATE tasks SET payload = x'ffff' WHERE id = ?1",
+        "t0",
+    );
+    damage(
+        &path,
+        "UPDATE tasks SET priority = x'00' WHERE id = ?1",
+        "t1",
+    );
+
+    for status in [None, Some(TaskStatus::Pending)] {
+        let page = queue.list(&ListFilter { status, limit: 2 }).unwrap();
+        let listed: Vec<&TaskId> = page.iter().map(|r| &r.id).collect();
+        assert_eq!(listed, [&ids[2], &ids[3]], "status filter {status:?}");
+        let all = queue.list(&ListFilter { status, limit: 100 }).unwrap();
+        assert_eq!(all.len(), 3, "status filter {status:?}");
+    }
+    let none = queue
+        .list(&ListFilter {
+            status: None,
+            limit: 0,
+        })
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+/// The reserve query and the retention bound's delete are each one cached statement whatever
+/// their limit, and binding the limit does not make SQLite prepare them again on every run
+/// (it does for a plain `LIMIT ?`, whose bound value the planner reads).
+#[test]
+fn reserve_and_retention_reuse_one_statement_whatever_the_limit() {
+    let queue = SqliteQueue::open_with(
+        "sqlite::memory:",
+        SqliteConfig::new().retain_finished(Some(1)),
+    )
+    .unwrap();
+    let worker = WorkerId::new("w").unwrap();
+    let batches = [3usize, 5, 1, 4];
+    for &size in &batches {
+        let tasks = (0..size).map(|_| NewTask::new("cache.check", Vec::new()));
+        queue.enqueue_batch(tasks.collect()).unwrap();
+        let done: Vec<_> = queue
+            .reserve(&worker, size, Duration::from_secs(60))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.lease, Vec::new()))
+            .collect();
+        assert_eq!(done.len(), size);
+        queue.complete_batch(done).unwrap();
+    }
+    let conn = queue.connections.get();
+    let runs = |sql: &str| {
+        let statement = conn.prepare_cached(sql).unwrap();
+        (
+            statement.get_status(StatementStatus::Run),
+            statement.get_status(StatementStatus::RePrepare),
+        )
+    };
+    // Each reserve runs the query once (and the rescue finds nothing).
+    assert_eq!(runs(super::reserve::READY), (batches.len() as i32, 0));
+    // Every batch but the first completes over the bound of one: each evicts once.
+    assert_eq!(runs(super::admin::EVICT), (batches.len() as i32, 0));
+}
+
+/// A job row whose map count is a blob does not fail the completion of its map: the map
+/// completes, the job is left alone, and `job` reports it as corrupt.
+#[test]
+fn a_damaged_job_count_does_not_fail_a_completion() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    let (job, plain) = job_and_plain_task(&queue, "map", RetryPolicy::new(3));
+    damage(
+        &path,
+        "UPDATE jobs SET maps_total = x'01' WHERE id = ?1",
+        job.as_str(),
+    );
+
+    let worker = WorkerId::new("w").unwrap();
+    let got = queue.reserve(&worker, 10, Duration::from_secs(60)).unwrap();
+    assert_eq!(got.len(), 2);
+    let done = got
+        .into_iter()
+        .map(|r| (r.lease, b"out".to_vec()))
+        .collect();
+    let outcomes = queue
+        .complete_batch(done)
+        .expect("a damaged job row must not fail the batch");
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    for id in [TaskId::new("map").unwrap(), plain] {
+        assert_eq!(queue.status(&id).unwrap().status, TaskStatus::Completed);
+    }
+    assert!(
+        matches!(queue.job(&job), Err(QueueError::Corrupt { .. })),
+        "the damaged job is reported as corrupt"
+    );
+    assert_counts_add_up(&queue);
 }
