@@ -1,6 +1,6 @@
 //! The operator's side: status and list, cancel and requeue, purge, stats, and rescue on demand.
 
-use postgres::GenericClient;
+use postgres::{GenericClient, IsolationLevel};
 use workmill_core::{
     IllegalTransition, ListFilter, QueueError, QueueStats, TaskId, TaskRecord, TaskStatus,
     Timestamp,
@@ -41,43 +41,69 @@ pub(crate) fn status(session: &mut Session, id: &TaskId) -> Result<TaskRecord, Q
     }
 }
 
+/// Up to `$2` records matching `$1` (a status, or NULL for all) in submission order, after the
+/// first `$3`. The id breaks ties in `submission` (only a hand edit makes two equal), so that
+/// the order is total and every page of one snapshot continues where the last one ended.
 const LIST: &str = concat!(
     "SELECT ",
     record_columns!(),
-    " FROM {s}.tasks WHERE $1::text IS NULL OR status = $1::text ORDER BY submission LIMIT $2"
+    " FROM {s}.tasks WHERE $1::text IS NULL OR status = $1::text
+     ORDER BY submission, id LIMIT $2 OFFSET $3"
 );
 
-/// Records matching `filter`, in submission order.
+/// Up to `filter.limit` readable records matching `filter`, in submission order.
 ///
 /// A record that cannot be read is left out with a warning naming it, so that one damaged
 /// row does not hide every other task from an operator; `status` on its id says what is wrong.
+/// It does not take a place in the page: while rows were left out and more may match, the
+/// next rows are read, as many as the page still lacks, until it is full or none are left.
+/// Every read keeps its `LIMIT`, so the server sorts only the rows a page needs (a cursor
+/// without one would sort every matching row first); the reads share one snapshot.
 pub(crate) fn list(
     session: &mut Session,
     filter: &ListFilter,
 ) -> Result<Vec<TaskRecord>, QueueError> {
     const OP: &str = "list tasks";
-    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    if filter.limit == 0 {
+        return Ok(Vec::new());
+    }
     let status = filter.status.map(TaskStatus::as_str);
     let Session {
         client,
         statements,
         settings,
     } = session;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(store_error(OP))?;
     let select = statements
-        .get(client, settings, LIST)
+        .get(&mut tx, settings, LIST)
         .map_err(store_error(OP))?;
-    let rows = client
-        .query(&select, &[&status, &limit])
-        .map_err(store_error(OP))?;
-    let mut records = Vec::with_capacity(rows.len());
-    for row in &rows {
-        match read_record(row) {
-            Ok(record) => records.push(record),
-            Err(err) => {
-                tracing::warn!(error = %err, "list skips a task whose record cannot be read")
+    let bigint = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut records = Vec::new();
+    let mut read = 0;
+    loop {
+        let wanted = filter.limit - records.len();
+        let rows = tx
+            .query(&select, &[&status, &bigint(wanted), &bigint(read)])
+            .map_err(store_error(OP))?;
+        read += rows.len();
+        for row in &rows {
+            match read_record(row) {
+                Ok(record) => records.push(record),
+                Err(err) => {
+                    tracing::warn!(error = %err, "list skips a task whose record cannot be read")
+                }
             }
         }
+        if rows.len() < wanted || records.len() == filter.limit {
+            break;
+        }
     }
+    tx.commit().map_err(store_error(OP))?;
     Ok(records)
 }
 

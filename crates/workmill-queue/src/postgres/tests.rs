@@ -1,12 +1,12 @@
 //! Unit tests of the PostgreSQL backend's internals: statements written from the transition table,
-//! migrations from an older schema, refusal of a newer one, and the plans that keep the hot
-//! statements on their partial indexes. Tests needing a server read `WORKMILL_POSTGRES_URL` and
+//! migrations from an older schema, refusal of a newer one, the plans that keep the hot
+//! statements on their partial indexes, and `list` past rows damaged by hand. Tests needing a server read `WORKMILL_POSTGRES_URL` and
 //! say they were skipped when it is unset.
 
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
-use workmill_core::{NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
+use workmill_core::{ListFilter, NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
 
 use super::pool::Settings;
 use super::reserve::CLAIMED_FROM;
@@ -205,6 +205,64 @@ fn a_schema_from_a_newer_workmill_is_refused() {
         "{message}"
     );
     assert!(message.contains(&scratch.schema), "{message}");
+}
+
+/// Rows that cannot be read take no place in a page: `list` goes on reading until it has
+/// `limit` readable records or none are left, for every status filter.
+#[test]
+fn list_fills_its_page_past_unreadable_rows() {
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let queue = PostgresQueue::open(&scratch.url()).unwrap();
+    let ids: Vec<TaskId> = (0..6u8)
+        .map(|i| {
+            queue
+                .enqueue(
+                    NewTask::new("list.page", vec![i])
+                        .with_id(TaskId::new(format!("t{i}")).unwrap()),
+                )
+                .unwrap()
+        })
+        .collect();
+    // Two kinds of damage a hand edit can do within the column types: a payload that no
+    // longer matches its checksum, and a failure kind workmill never writes. The first two
+    // tasks in submission order and one further on are damaged.
+    let damage = scratch.sql(
+        "UPDATE {s}.tasks SET payload = '\\xFFFF' WHERE id = 't0';
+         UPDATE {s}.tasks SET last_error_kind = 'no-such-kind', last_error_message = 'x'
+             WHERE id IN ('t1', 't3');",
+    );
+    scratch.admin.batch_execute(&damage).unwrap();
+    for id in ["t0", "t1", "t3"] {
+        let err = queue.status(&TaskId::new(id).unwrap()).unwrap_err();
+        assert!(matches!(err, QueueError::Corrupt { .. }), "{id}: {err:?}");
+    }
+
+    for status in [None, Some(TaskStatus::Pending)] {
+        let page = queue.list(&ListFilter { status, limit: 2 }).unwrap();
+        let listed: Vec<&TaskId> = page.iter().map(|r| &r.id).collect();
+        assert_eq!(listed, [&ids[2], &ids[4]], "status filter {status:?}");
+        let page = queue.list(&ListFilter { status, limit: 3 }).unwrap();
+        let listed: Vec<&TaskId> = page.iter().map(|r| &r.id).collect();
+        assert_eq!(
+            listed,
+            [&ids[2], &ids[4], &ids[5]],
+            "status filter {status:?}"
+        );
+        let all = queue.list(&ListFilter { status, limit: 100 }).unwrap();
+        assert_eq!(all.len(), 3, "status filter {status:?}");
+    }
+    let running = ListFilter {
+        status: Some(TaskStatus::Running),
+        limit: 2,
+    };
+    assert!(queue.list(&running).unwrap().is_empty());
+    let none = ListFilter {
+        status: None,
+        limit: 0,
+    };
+    assert!(queue.list(&none).unwrap().is_empty());
 }
 
 #[test]
