@@ -23,7 +23,9 @@ pub(crate) struct FailedAttempt {
     pub(crate) stored_id: String,
     /// The id for results and messages.
     pub(crate) id: TaskId,
-    pub(crate) token: i64,
+    /// The lease token the row holds. `None` only for a `running` row whose token is missing
+    /// (a hand edit) that the caller has locked: it is then addressed as running with no token.
+    pub(crate) token: Option<i64>,
     /// Attempts started, the failed one included.
     pub(crate) attempts_made: u32,
     pub(crate) priority: Priority,
@@ -39,7 +41,7 @@ SET status = 'retrying', priority = retry.priority, seq = nextval('{s}.task_arri
     last_error_kind = retry.kind, last_error_message = retry.message
 FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::bigint[], $5::text[], $6::text[])
      AS retry(id, token, priority, run_at, kind, message)
-WHERE t.id = retry.id AND t.status = 'running' AND t.lease_token = retry.token
+WHERE t.id = retry.id AND t.status = 'running' AND t.lease_token IS NOT DISTINCT FROM retry.token
 RETURNING t.id";
 
 const DEAD: &str = "
@@ -47,7 +49,7 @@ UPDATE {s}.tasks AS t
 SET status = 'dead', finished_at = $1, lease_token = NULL, lease_expires_at = NULL,
     last_error_kind = dead.kind, last_error_message = dead.message
 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS dead(id, token, kind, message)
-WHERE t.id = dead.id AND t.status = 'running' AND t.lease_token = dead.token
+WHERE t.id = dead.id AND t.status = 'running' AND t.lease_token IS NOT DISTINCT FROM dead.token
 RETURNING t.id, t.job_id";
 
 /// Applies each task's policy to its failed attempt and writes the outcomes, inside the
@@ -177,7 +179,7 @@ pub(crate) fn record_failures(
         if !moved.contains(&stored_id) {
             outcomes.push(Err(QueueError::LeaseLost {
                 id,
-                token: u64::try_from(token).unwrap_or(0),
+                token: token.and_then(|t| u64::try_from(t).ok()).unwrap_or(0),
             }));
             continue;
         }
@@ -198,7 +200,7 @@ pub(crate) fn record_failures(
 #[derive(Default)]
 struct Batch {
     ids: Vec<String>,
-    tokens: Vec<i64>,
+    tokens: Vec<Option<i64>>,
     kinds: Vec<&'static str>,
     messages: Vec<String>,
     priorities: Vec<i32>,
@@ -208,7 +210,7 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, stored_id: &str, token: i64, failure: &Failure) {
+    fn push(&mut self, stored_id: &str, token: Option<i64>, failure: &Failure) {
         self.ids.push(stored_id.to_owned());
         self.tokens.push(token);
         self.kinds.push(failure.kind.as_str());

@@ -146,7 +146,7 @@ pub(crate) fn fail(
     let attempt = FailedAttempt {
         stored_id: lease.task.as_str().to_owned(),
         id: lease.task.clone(),
-        token: sql_token(lease.token),
+        token: Some(sql_token(lease.token)),
         attempts_made: state.0,
         priority: state.1,
         policy: read_policy(&row, 2),

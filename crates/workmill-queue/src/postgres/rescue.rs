@@ -1,6 +1,7 @@
 //! The rescuer: every lease that lapsed without a heartbeat becomes a failed attempt of kind
 //! `LeaseExpired`, retried or dead-lettered by the task's own policy like any other failure.
 
+use postgres::Row;
 use workmill_core::{Failure, FailureKind, QueueError, Timestamp};
 
 use super::counters::evict_over_retention;
@@ -54,26 +55,7 @@ pub(crate) fn rescue_lapsed(session: &mut Session, now: Timestamp) -> Result<u64
     let mut lapsed = Vec::with_capacity(rows.len());
     for row in &rows {
         let stored_id: String = row.try_get(0).map_err(store_error(OP))?;
-        let token: i64 = row.try_get(4).map_err(store_error(OP))?;
-        let holder: Option<String> = get(row, 3, "worker").unwrap_or(None);
-        let message = format!(
-            "lease {token} held by {} lapsed without a heartbeat (the worker died, hung or lost the store)",
-            holder.as_deref().unwrap_or("an unknown worker")
-        );
-        let state = attempts(row, 1).and_then(|a| Ok((a, priority(row, 2)?, read_policy(row, 5)?)));
-        let (attempts_made, current, policy) = match state {
-            Ok((a, p, policy)) => (a, p, Ok(policy)),
-            Err(detail) => (1, Default::default(), Err(detail)),
-        };
-        lapsed.push(FailedAttempt {
-            id: readable_id(&stored_id),
-            stored_id,
-            token,
-            attempts_made,
-            priority: current,
-            policy,
-            failure: Failure::new(FailureKind::LeaseExpired, message),
-        });
+        lapsed.push(lapsed_attempt(row, stored_id));
     }
     let mut deltas = Deltas::default();
     let outcomes = record_failures(&mut tx, statements, settings, lapsed, now, &mut deltas)?;
@@ -91,4 +73,42 @@ pub(crate) fn rescue_lapsed(session: &mut Session, now: Timestamp) -> Result<u64
     }
     tx.commit().map_err(store_error(OP))?;
     Ok(rescued)
+}
+
+/// The failed attempt of one row of [`LAPSED`], whose id is `stored_id`.
+///
+/// A row that cannot be read fails only its own task: its attempt carries the damage as its
+/// policy, so [`record_failures`] dead-letters it as `Corrupt` while the rest of the batch is
+/// rescued. A running row without a lease token (only a hand edit leaves one) is such a row;
+/// the rescue holds its lock, so it is addressed as running with no token.
+fn lapsed_attempt(row: &Row, stored_id: String) -> FailedAttempt {
+    let token = get::<Option<i64>>(row, 4, "lease_token");
+    let holder: Option<String> = get(row, 3, "worker").unwrap_or(None);
+    let holder = holder.as_deref().unwrap_or("an unknown worker");
+    let state = match &token {
+        Ok(Some(token)) => attempts(row, 1).and_then(|a| {
+            let message = format!(
+                "lease {token} held by {holder} lapsed without a heartbeat (the worker died, hung or lost the store)"
+            );
+            Ok((a, priority(row, 2)?, read_policy(row, 5)?, message))
+        }),
+        Ok(None) => Err(format!(
+            "column lease_token: NULL, though the task is running (leased to {holder}); \
+             no worker can hold its lease; requeue the task to run it again"
+        )),
+        Err(detail) => Err(detail.clone()),
+    };
+    let (attempts_made, current, policy, message) = match state {
+        Ok((a, p, policy, message)) => (a, p, Ok(policy), message),
+        Err(detail) => (1, Default::default(), Err(detail.clone()), detail),
+    };
+    FailedAttempt {
+        id: readable_id(&stored_id),
+        stored_id,
+        token: token.ok().flatten(),
+        attempts_made,
+        priority: current,
+        policy,
+        failure: Failure::new(FailureKind::LeaseExpired, message),
+    }
 }

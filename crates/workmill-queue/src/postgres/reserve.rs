@@ -158,7 +158,8 @@ fn claim(
                 tracing::warn!(task = %readable_id(&stored_id), %detail, "dead-lettering a task whose stored record is corrupt");
                 corrupt.push(FailedAttempt {
                     id: readable_id(&stored_id),
-                    token: row.try_get(9).unwrap_or(-1),
+                    // The claim has just written the token; an unreadable one matches no row.
+                    token: Some(row.try_get(9).unwrap_or(-1)),
                     attempts_made: attempts(row, 8).unwrap_or(1),
                     priority: priority(row, 6).unwrap_or_default(),
                     policy: Err(detail.clone()),

@@ -1,12 +1,16 @@
 //! Unit tests of the PostgreSQL backend's internals: statements written from the transition table,
 //! migrations from an older schema, refusal of a newer one, the plans that keep the hot
-//! statements on their partial indexes, and `list` past rows damaged by hand. Tests needing a server read `WORKMILL_POSTGRES_URL` and
-//! say they were skipped when it is unset.
+//! statements on their partial indexes, `list` past rows damaged by hand, and the rescue of
+//! lapsed leases past a running row damaged by hand. Tests needing a server read
+//! `WORKMILL_POSTGRES_URL` and say they were skipped when it is unset.
 
 use std::time::Duration;
 
 use postgres::{Client, NoTls};
-use workmill_core::{ListFilter, NewTask, Queue, QueueError, TaskId, TaskStatus, WorkerId};
+use workmill_core::{
+    Backoff, FailureKind, ListFilter, NewTask, Queue, QueueError, RetryPolicy, TaskId, TaskRecord,
+    TaskStatus, WorkerId,
+};
 
 use super::pool::Settings;
 use super::reserve::CLAIMED_FROM;
@@ -332,4 +336,100 @@ fn the_hot_statements_read_their_partial_indexes() {
         !retention.contains("Sort"),
         "retention must not sort: {retention}"
     );
+}
+
+/// Leases tasks `a`, `damaged` and `b` (policy `retry`) to one worker, then damages the
+/// running row of `damaged` by hand (its `lease_token` set to NULL, which the column allows)
+/// and lets all three leases lapse.
+fn lapsed_beside_a_row_without_a_lease_token(
+    scratch: &mut Scratch,
+    retry: RetryPolicy,
+) -> PostgresQueue {
+    let queue = PostgresQueue::open(&scratch.url()).unwrap();
+    for id in ["a", "damaged", "b"] {
+        queue
+            .enqueue(
+                NewTask::new("rescue.damaged", id.as_bytes().to_vec())
+                    .with_id(TaskId::new(id).unwrap())
+                    .retry(retry.clone()),
+            )
+            .unwrap();
+    }
+    let worker = WorkerId::new("vanished").unwrap();
+    let held = queue.reserve(&worker, 3, Duration::from_secs(600)).unwrap();
+    assert_eq!(held.len(), 3);
+    // The damaged row lapsed first, so that it leads the rescue's batch.
+    let damage = scratch.sql(
+        "UPDATE {s}.tasks SET lease_expires_at = 2 WHERE status = 'running';
+         UPDATE {s}.tasks SET lease_token = NULL, lease_expires_at = 1 WHERE id = 'damaged';",
+    );
+    scratch.admin.batch_execute(&damage).unwrap();
+    queue
+}
+
+fn record(queue: &PostgresQueue, id: &str) -> TaskRecord {
+    queue.status(&TaskId::new(id).unwrap()).unwrap()
+}
+
+/// The damaged row is dead-lettered as `Corrupt`, naming the column.
+fn assert_dead_letter_names_the_lease_token(queue: &PostgresQueue) {
+    let damaged = record(queue, "damaged");
+    assert_eq!(damaged.status, TaskStatus::Dead);
+    let failure = damaged.last_error.expect("a dead-lettered task says why");
+    assert_eq!(failure.kind, FailureKind::Corrupt, "{failure:?}");
+    assert!(failure.message.contains("lease_token"), "{failure:?}");
+}
+
+/// A running row without a lease token fails only itself: `rescue_expired` dead-letters it as
+/// `Corrupt` and rescues every intact lapsed lease in the same pass, and the counts agree.
+#[test]
+fn rescue_expired_rescues_lapsed_leases_past_a_row_without_a_lease_token() {
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let retry = RetryPolicy::new(3).backoff(Backoff::Fixed(Duration::from_secs(600)));
+    let queue = lapsed_beside_a_row_without_a_lease_token(&mut scratch, retry);
+
+    assert_eq!(queue.rescue_expired().unwrap(), 3);
+    for id in ["a", "b"] {
+        let rescued = record(&queue, id);
+        assert_eq!(rescued.status, TaskStatus::Retrying, "{id}");
+        assert_eq!(rescued.attempts, 1, "{id}");
+        let failure = rescued.last_error.expect("a rescued task says why");
+        assert_eq!(failure.kind, FailureKind::LeaseExpired, "{id}: {failure:?}");
+    }
+    assert_dead_letter_names_the_lease_token(&queue);
+    let stats = queue.stats().unwrap();
+    assert!(stats.is_consistent(), "{stats:?}");
+    assert_eq!(
+        (stats.running, stats.retrying, stats.dead, stats.retried),
+        (0, 2, 1, 2),
+        "{stats:?}"
+    );
+    assert_eq!(stats.expired_leases, 3, "{stats:?}");
+    assert_eq!(queue.rescue_expired().unwrap(), 0);
+}
+
+/// The rescue that `reserve` runs when a lease has lapsed gets past the damaged row too: the
+/// intact lapsed tasks (retried at once) are rescued and handed out again in the same call.
+#[test]
+fn reserve_rescues_lapsed_leases_past_a_row_without_a_lease_token() {
+    let Some(mut scratch) = Scratch::new() else {
+        return;
+    };
+    let retry = RetryPolicy::new(3).backoff(Backoff::Immediate);
+    let queue = lapsed_beside_a_row_without_a_lease_token(&mut scratch, retry);
+
+    let worker = WorkerId::new("successor").unwrap();
+    let again = queue
+        .reserve(&worker, 10, Duration::from_secs(600))
+        .unwrap();
+    let mut ids: Vec<&str> = again.iter().map(|r| r.lease.task.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a", "b"]);
+    assert!(again.iter().all(|r| r.attempt == 2), "{again:?}");
+    assert_dead_letter_names_the_lease_token(&queue);
+    let stats = queue.stats().unwrap();
+    assert!(stats.is_consistent(), "{stats:?}");
+    assert_eq!((stats.running, stats.dead), (2, 1), "{stats:?}");
 }
