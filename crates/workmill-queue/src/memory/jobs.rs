@@ -12,6 +12,7 @@ use workmill_core::{
 };
 
 use super::state::{State, set_status};
+use super::wake::Wakes;
 
 /// What a task knows of the job it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +41,12 @@ pub(crate) struct Job {
     results: Vec<Option<Payload>>,
     /// The reduce, held back until the last map completes.
     held_reduce: Option<workmill_core::NewTask>,
+    /// Threads in `MemoryQueue::wait_job_while` registered on the job: while there are any,
+    /// its reduce's final record is kept beyond the retention bound (see [`Jobs::awaits`]).
+    pub(crate) waiters: u32,
+    /// Tells the job apart from a later one submitted under its id once a purge removed it,
+    /// and picks the result stripe its waiters sleep on.
+    pub(crate) uid: u64,
 }
 
 /// Every job, and the reduce ids held back for them.
@@ -48,6 +55,8 @@ pub(crate) struct Jobs {
     by_id: HashMap<TaskId, Job>,
     /// The ids of the reduces of jobs still mapping: no other task may take them meanwhile.
     held_reduce_ids: HashSet<TaskId>,
+    /// The uid of the next job submitted.
+    next_uid: u64,
 }
 
 impl Jobs {
@@ -61,6 +70,41 @@ impl Jobs {
         self.by_id
             .get(id)
             .ok_or_else(|| QueueError::JobNotFound { id: id.clone() })
+    }
+
+    /// Registers a waiter on the job `id`, returning the job's uid.
+    pub(crate) fn register_waiter(&mut self, id: &TaskId) -> Result<u64, QueueError> {
+        let job = self
+            .by_id
+            .get_mut(id)
+            .ok_or_else(|| QueueError::JobNotFound { id: id.clone() })?;
+        job.waiters += 1;
+        Ok(job.uid)
+    }
+
+    /// Unregisters a waiter from the job `id` numbered `uid`; if a purge removed that job
+    /// meanwhile, its count went with it.
+    pub(crate) fn unregister_waiter(&mut self, id: &TaskId, uid: u64) {
+        if let Some(job) = self.by_id.get_mut(id)
+            && job.uid == uid
+        {
+            job.waiters -= 1;
+        }
+    }
+
+    /// Marks the waiters on the job of `link` for a wake-up, if `link` is a reduce's.
+    pub(crate) fn wake_waiters_of_reduce(&self, link: &JobLink, wakes: &mut Wakes) {
+        if link.role == JobRole::Reduce
+            && let Some(job) = self.by_id.get(&link.job)
+        {
+            job.wake_waiters(wakes);
+        }
+    }
+
+    /// True if `link` is a reduce's and threads wait on its job: the reduce's final record,
+    /// which holds the job's result, is then kept until they have read it.
+    pub(crate) fn awaits(&self, link: &JobLink) -> bool {
+        link.role == JobRole::Reduce && self.by_id.get(&link.job).is_some_and(|job| job.waiters > 0)
     }
 }
 
@@ -85,6 +129,14 @@ impl Job {
                     .ok_or_else(incomplete)
             })
             .collect()
+    }
+
+    /// Marks the job's waiters for a wake-up: it ended, a purge removed it, or its reduce
+    /// stopped running without finishing.
+    fn wake_waiters(&self, wakes: &mut Wakes) {
+        if self.waiters > 0 {
+            wakes.wake_job_waiters(self.uid);
+        }
     }
 }
 
@@ -127,7 +179,10 @@ impl State {
             results: vec![None; record.maps.len()],
             record,
             held_reduce: Some(reduce),
+            waiters: 0,
+            uid: self.jobs.next_uid,
         };
+        self.jobs.next_uid += 1;
         self.jobs.by_id.insert(id.clone(), job);
         Ok(id)
     }
@@ -155,6 +210,7 @@ impl State {
                 if job.record.status == JobStatus::Reducing {
                     job.record.status = JobStatus::Completed;
                     job.record.finished_at = Some(now);
+                    job.wake_waiters(&mut self.wakes);
                 }
             }
         }
@@ -262,6 +318,7 @@ impl State {
         job.record.status = to;
         job.record.failure = failure;
         job.record.finished_at = Some(now);
+        job.wake_waiters(&mut self.wakes);
         if let Some(reduce) = job.held_reduce.take() {
             self.jobs.held_reduce_ids.remove(&reduce.id);
         }
@@ -334,6 +391,7 @@ impl State {
             let Some(job) = self.jobs.by_id.remove(&job_id) else {
                 continue;
             };
+            job.wake_waiters(&mut self.wakes);
             let members = job
                 .record
                 .maps

@@ -190,3 +190,72 @@ fn loom_interrupt_waits_ends_a_wait_that_gives_up() {
         ));
     });
 }
+
+/// A job's waiter sleeps while the maps run; the reduce's completion, which the bound would
+/// evict at once, wakes it, and it gets the reduce's record if it was registered by then (a
+/// lost wake-up deadlocks).
+#[test]
+fn loom_a_job_waiter_gets_the_reduce_record_the_bound_evicts() {
+    use workmill_core::{JobStatus, NewJob};
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default().retention(Some(0)),
+        ));
+        let job = queue
+            .submit_job(NewJob::new(vec![task("map")], task("reduce")))
+            .unwrap();
+        let waiter = {
+            let (queue, job) = (Arc::clone(&queue), job.clone());
+            thread::spawn(move || queue.wait_job_while(&job, LONG, |_| true))
+        };
+        let map = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        queue.complete(&map.lease, vec![]).unwrap();
+        let reduce = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        // Whether the waiter is registered on the job already; if so, the completion must not
+        // take the reduce's record from it.
+        let registered = crate::sync::lock(&queue.state)
+            .jobs
+            .get(&job)
+            .unwrap()
+            .waiters
+            > 0;
+        queue.complete(&reduce.lease, vec![7]).unwrap();
+        let (record, reduce) = waiter.join().unwrap().unwrap();
+        assert_eq!(record.status, JobStatus::Completed);
+        match reduce {
+            Some(reduce) => assert_eq!(reduce.result.as_deref(), Some(&[7][..])),
+            None => assert!(
+                !registered,
+                "a waiter registered before the reduce completed lost its record to eviction"
+            ),
+        }
+    });
+}
+
+/// A wait that waits while its task runs gives up once the task is handed back unstarted, as
+/// a stopping loop hands back the rest of its batch: the hand-back wakes it (a lost wake-up
+/// deadlocks).
+#[test]
+fn loom_a_hand_back_wakes_a_wait_for_a_running_task() {
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::new());
+        queue.enqueue(task("t")).unwrap();
+        let reservation = queue.reserve(&worker(), 1, LONG).unwrap().remove(0);
+        let waiter = {
+            let queue = Arc::clone(&queue);
+            thread::spawn(move || {
+                queue.wait_while(&TaskId::new("t").unwrap(), LONG, |status| {
+                    status == TaskStatus::Running
+                })
+            })
+        };
+        queue.release(&reservation.lease).unwrap();
+        assert!(matches!(
+            waiter.join().unwrap(),
+            Err(QueueError::Timeout {
+                status: TaskStatus::Pending,
+                ..
+            })
+        ));
+    });
+}

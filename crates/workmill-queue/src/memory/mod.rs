@@ -6,6 +6,7 @@
 
 mod clock;
 mod config;
+mod job_wait;
 mod jobs;
 mod ready;
 mod slots;
@@ -51,8 +52,9 @@ const LONGEST_SLEEP: Duration = Duration::from_secs(3_600);
 /// trait it can bound the waiting tasks ([`MemoryConfig::capacity`]) and
 /// the finished records it keeps ([`MemoryConfig::retention`]), and it wakes
 /// sleepers directly: [`Queue::await_work`] and [`Queue::wait`] block on
-/// condition variables rather than polling, and [`MemoryQueue::wait_idle`]
-/// waits for all work to finish.
+/// condition variables rather than polling, [`MemoryQueue::wait_job_while`]
+/// waits for a job's end the same way, and [`MemoryQueue::wait_idle`] waits
+/// for all work to finish.
 ///
 /// Every operation takes one lock for a short, allocation-light critical
 /// section; the batch operations ([`Queue::enqueue_batch`],
@@ -171,7 +173,8 @@ impl MemoryQueue {
     /// the task's status then), once `keep_waiting(status)` returns false.
     ///
     /// `keep_waiting` is asked whenever the task is found unfinished: as the wait starts and
-    /// after every wake-up, [`interrupt_waits`](MemoryQueue::interrupt_waits) included. It
+    /// after every wake-up (the task's end, its return from running to waiting, handed back or
+    /// failed with a retry to come, and [`interrupt_waits`](MemoryQueue::interrupt_waits)). It
     /// runs under the queue's lock, so it must be quick and must not call the queue. A
     /// caller whose reason to stop waiting lies outside the queue (a runtime that stopped
     /// the loops that would run the task, say) changes what `keep_waiting` reads, then calls
@@ -249,9 +252,10 @@ impl MemoryQueue {
         }
     }
 
-    /// Wakes every thread blocked in [`Queue::wait`] or [`MemoryQueue::wait_while`], so that
-    /// each looks at its task again and asks its `keep_waiting` once more. A plain
-    /// [`Queue::wait`] goes back to sleep: it sees a spurious wake-up, which changes nothing.
+    /// Wakes every thread blocked in [`Queue::wait`], [`MemoryQueue::wait_while`] or
+    /// [`MemoryQueue::wait_job_while`], so that each looks at its task or job again and asks
+    /// its `keep_waiting` once more. A plain [`Queue::wait`] goes back to sleep: it sees a
+    /// spurious wake-up, which changes nothing.
     ///
     /// A change made before the call that makes a `keep_waiting` return false is seen by
     /// every wait in progress: it takes the queue's lock (under which a wait asks

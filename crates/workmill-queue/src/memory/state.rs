@@ -61,8 +61,9 @@ pub(crate) struct Finished {
     pub(crate) slot: u32,
     /// [`Task::holds_nothing_elsewhere`] as the task finished.
     pub(crate) clean: bool,
-    /// True if threads waited on the task as it finished: woken then, they read the record
-    /// when they next hold the lock, so [`State::evict_excess`] keeps it until they have.
+    /// True if threads waited on the task (or, for a reduce, on its job) as it finished: woken
+    /// then, they read the record when they next hold the lock, so [`State::evict_excess`]
+    /// keeps it until they have.
     pub(crate) awaited: bool,
 }
 

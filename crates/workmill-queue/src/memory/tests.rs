@@ -778,3 +778,119 @@ fn nothing_needs_no_room_in_an_overfull_queue() {
         );
     }
 }
+
+/// Submits a job of one map (`map`) and a reduce (`reduce`), with a fresh id unless `id` says.
+fn one_map_job(queue: &MemoryQueue, id: &str, map: &str, reduce: &str) -> TaskId {
+    let job =
+        workmill_core::NewJob::new(vec![task(map)], task(reduce)).with_id(TaskId::new(id).unwrap());
+    queue.submit_job(job).unwrap()
+}
+
+/// Blocks until `count` threads are registered on the job `id`.
+fn wait_for_job_waiters(queue: &MemoryQueue, id: &TaskId, count: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while lock(&queue.state).jobs.get(id).unwrap().waiters != count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiters did not wait"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Threads waiting on a job get its reduce's final record even when the retention bound would
+/// evict it in the operation that completes it: the job's waiters keep it until they have read
+/// it, as a task's waiters keep the task's; then it goes, and nothing is left registered.
+#[test]
+fn job_waiters_get_the_reduce_record_the_bound_would_evict_at_once() {
+    use workmill_core::JobStatus;
+    let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
+    let job = one_map_job(&queue, "job", "map", "reduce");
+    let seen: Vec<_> = std::thread::scope(|s| {
+        let waiters: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| queue.wait_job_while(&job, Duration::from_secs(120), |_| true)))
+            .collect();
+        wait_for_job_waiters(&queue, &job, 2);
+        let map = reserve_one(&queue);
+        queue.complete(&map.lease, vec![3]).unwrap();
+        let reduce = reserve_one(&queue);
+        queue.complete(&reduce.lease, vec![7]).unwrap();
+        waiters.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for (record, reduce) in seen.into_iter().map(Result::unwrap) {
+        assert_eq!(record.status, JobStatus::Completed);
+        let reduce = reduce.expect("the reduce's record was kept for the waiter");
+        assert_eq!(
+            (reduce.status, reduce.result.as_deref()),
+            (TaskStatus::Completed, Some(&[7][..]))
+        );
+    }
+    let state = lock(&queue.state);
+    assert_eq!(state.jobs.get(&job).unwrap().waiters, 0);
+    // Read by both: gone, and the bound holds again.
+    assert!(state.slots.find(&TaskId::new("reduce").unwrap()).is_none());
+    assert_eq!((state.retained_finished, state.slots.len()), (0, 0));
+}
+
+/// A purge that removes a job ends the waits on it with `JobNotFound`, and a job submitted
+/// under its id before they wake is not theirs: they neither return it nor unregister from it.
+#[test]
+fn a_purge_that_removes_a_job_ends_its_waits_and_a_new_job_of_its_id_is_not_theirs() {
+    use workmill_core::QueueError;
+    let queue = MemoryQueue::new();
+    let job = one_map_job(&queue, "job", "map", "reduce");
+    let seen = std::thread::scope(|s| {
+        let waiter = s.spawn(|| queue.wait_job_while(&job, Duration::from_secs(120), |_| true));
+        wait_for_job_waiters(&queue, &job, 1);
+        // Both under one lock, so the waiter wakes to the new job.
+        let mut state = lock(&queue.state);
+        let now = queue.clock.now();
+        state.purge(&[TaskStatus::Pending, TaskStatus::Cancelled], now);
+        assert!(state.jobs.get(&job).is_err(), "the purge removed the job");
+        let again =
+            workmill_core::NewJob::new(vec![task("map2")], task("reduce2")).with_id(job.clone());
+        state.submit_job(again, now).unwrap();
+        queue.unlock(state);
+        waiter.join().unwrap()
+    });
+    assert!(
+        matches!(seen, Err(QueueError::JobNotFound { ref id }) if *id == job),
+        "{seen:?}"
+    );
+    assert_eq!(lock(&queue.state).jobs.get(&job).unwrap().waiters, 0);
+}
+
+/// A job's waiters are woken when its reduce stops running without finishing (here handed
+/// back, as a stopping loop hands back the unstarted rest of its batch), so a `keep_waiting`
+/// that waited while the reduce ran looks at it again, and may give up.
+#[test]
+fn a_reduce_handed_back_wakes_the_waits_on_its_job() {
+    use workmill_core::JobStatus;
+    let queue = MemoryQueue::new();
+    let job = one_map_job(&queue, "job", "map", "reduce");
+    let map = reserve_one(&queue);
+    queue.complete(&map.lease, vec![]).unwrap();
+    let reduce = reserve_one(&queue);
+    let mut seen = Vec::new();
+    let outcome = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            queue.wait_job_while(&job, Duration::from_secs(20), |reduce| {
+                seen.push(reduce);
+                reduce == Some(TaskStatus::Running)
+            })
+        });
+        wait_for_job_waiters(&queue, &job, 1);
+        queue.release(&reduce.lease).unwrap();
+        waiter.join().unwrap()
+    });
+    let (record, reduce) = outcome.unwrap();
+    assert_eq!(record.status, JobStatus::Reducing);
+    assert_eq!(
+        reduce.map(|reduce| reduce.status),
+        Some(TaskStatus::Pending)
+    );
+    // It gave up as it looked at the reduce handed back; a wait that ran to its timeout makes
+    // no last look.
+    assert_eq!(seen.last(), Some(&Some(TaskStatus::Pending)), "{seen:?}");
+    assert_eq!(lock(&queue.state).jobs.get(&job).unwrap().waiters, 0);
+}

@@ -8,7 +8,8 @@ use workmill_core::{
     TaskId, TaskRecord, TaskStatus, Timestamp,
 };
 
-use super::slots::NOT_FINISHED;
+use super::jobs::Jobs;
+use super::slots::{NOT_FINISHED, Task};
 use super::state::{Evicted, Finished, State, due_is_live, gauge, lease_is_live, set_status};
 use super::timers::Expiry;
 
@@ -79,6 +80,7 @@ impl State {
                 self.stats.retried += 1;
                 let run_at = record.run_at;
                 self.schedule(slot, now);
+                self.wake_waiters_of_stopped_run(slot);
                 Ok(FailOutcome::Retrying { run_at, priority })
             }
             RetryDecision::GiveUp => {
@@ -116,7 +118,25 @@ impl State {
         };
         // It keeps its arrival number, so it returns to the front of its priority.
         self.schedule(slot, now);
+        self.wake_waiters_of_stopped_run(slot);
         Ok(())
+    }
+
+    /// Wakes the threads waiting on the task in `slot` (on the task, or, for a reduce, on its
+    /// job) after it stopped running without finishing: handed back unstarted, or failed with
+    /// a retry to come. A wait whose `keep_waiting` kept it waiting while the task ran (a
+    /// runtime's, once its loops stopped: a stopping loop finishes its running task, but
+    /// hands back the unstarted rest of its batch) may give up on the task now.
+    fn wake_waiters_of_stopped_run(&mut self, slot: u32) {
+        let Some(task) = self.slots.get(slot) else {
+            return;
+        };
+        if task.waiters > 0 {
+            self.wakes.wake_waiters_of(slot);
+        }
+        if let Some(link) = &task.job {
+            self.jobs.wake_waiters_of_reduce(link, &mut self.wakes);
+        }
     }
 
     /// Extends the lease to `extend` from `now`.
@@ -305,11 +325,12 @@ impl State {
             self.wakes.wake_waiters_of(slot);
         }
         let clean = task.holds_nothing_elsewhere();
+        let awaited = is_awaited(&self.jobs, task);
         self.finished.push_back(Finished {
             seq: finish_seq,
             slot,
             clean,
-            awaited: task.waiters > 0,
+            awaited,
         });
         self.retained_finished += 1;
     }
@@ -322,7 +343,8 @@ impl State {
     /// last of them has read it (they were woken as it finished, and read it when they next
     /// hold the lock); it goes in the first eviction after that, the one the last waiter's
     /// own release of the lock runs. So a waiter always gets the final record it was woken
-    /// for, however small the bound and however many tasks finish before it runs.
+    /// for, however small the bound and however many tasks finish before it runs. Threads
+    /// waiting on a job wait on its reduce's record so (see [`is_awaited`]).
     ///
     /// It never reads the other records it evicts (they are rarely in cache): their finish
     /// numbers and index tags are in the slab, and whether they held anything elsewhere was
@@ -351,12 +373,13 @@ impl State {
             }
             excess -= 1;
             // Waiters only leave a finished task, so one nobody waited on as it finished has
-            // none now, and its record is not read.
+            // none now, and its record is not read. (A job's waiter never registers once its
+            // reduce is final: the job ended with it, so the waiter returns at its first look.)
             if entry.awaited
                 && self
                     .slots
                     .get(entry.slot)
-                    .is_some_and(|task| task.waiters > 0)
+                    .is_some_and(|task| is_awaited(&self.jobs, task))
             {
                 awaited.push(entry);
             } else {
@@ -386,6 +409,12 @@ impl State {
         let task = self.slots.get(slot)?;
         Some(workmill_core::QueueKey::new(task.record.priority, task.seq))
     }
+}
+
+/// True if threads wait on `task`'s final record: on the task itself, or, for a reduce, on its
+/// job (whose result the record holds).
+fn is_awaited(jobs: &Jobs, task: &Task) -> bool {
+    task.waiters > 0 || task.job.as_ref().is_some_and(|link| jobs.awaits(link))
 }
 
 fn not_found(id: &TaskId) -> QueueError {

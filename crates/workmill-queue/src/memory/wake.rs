@@ -21,6 +21,13 @@ pub(crate) fn stripe(slot: u32) -> usize {
     slot as usize % RESULT_STRIPES
 }
 
+/// The stripe of the job numbered `uid`: job waiters share the result stripes (a task's
+/// waiters woken for a job see a spurious wake-up, and look again).
+pub(crate) fn job_stripe(uid: u64) -> usize {
+    // The remainder is below `RESULT_STRIPES`, so it fits.
+    usize::try_from(uid % RESULT_STRIPES as u64).unwrap_or(0)
+}
+
 /// Threads blocked on the queue, counted under its lock so that an operation
 /// notifies only when someone sleeps.
 #[derive(Debug, Default)]
@@ -46,7 +53,8 @@ pub(crate) struct Wakes {
     pub(crate) earlier_due: bool,
     /// True if waiting tasks left, making room under a capacity bound.
     pub(crate) room: bool,
-    /// Result stripes with a waiter whose task finished or went away.
+    /// Result stripes with a waiter whose task finished or went away, or whose job ended or
+    /// went away.
     results: u64,
 }
 
@@ -54,6 +62,11 @@ impl Wakes {
     /// Marks the waiters on the task in `slot` for a wake-up.
     pub(crate) fn wake_waiters_of(&mut self, slot: u32) {
         self.results |= 1 << stripe(slot);
+    }
+
+    /// Marks the waiters on the job numbered `uid` for a wake-up.
+    pub(crate) fn wake_job_waiters(&mut self, uid: u64) {
+        self.results |= 1 << job_stripe(uid);
     }
 }
 
@@ -111,7 +124,7 @@ pub(crate) struct Signals {
     room: Condvar,
     /// Callers of `wait_idle`.
     idle: Condvar,
-    /// Callers of `wait`, by stripe.
+    /// Callers of `wait` by the slot of their task, and of `wait_job_while` by their job's uid.
     results: [Condvar; RESULT_STRIPES],
 }
 
@@ -150,7 +163,7 @@ impl Signals {
         }
     }
 
-    /// Wakes every thread waiting for a result, on every stripe.
+    /// Wakes every thread waiting for a result or a job, on every stripe.
     pub(crate) fn wake_all_waiters(&self) {
         for stripe in &self.results {
             stripe.notify_all();
@@ -192,6 +205,16 @@ impl Signals {
         timeout: Duration,
     ) -> MutexGuard<'a, State> {
         wait(&self.results[stripe(slot)], guard, timeout)
+    }
+
+    /// Sleeps on the stripe of the job numbered `uid` for at most `timeout`.
+    pub(crate) fn sleep_for_job<'a>(
+        &self,
+        uid: u64,
+        guard: MutexGuard<'a, State>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, State> {
+        wait(&self.results[job_stripe(uid)], guard, timeout)
     }
 }
 

@@ -96,7 +96,7 @@ use crate::submit::Submission;
 pub use reduce::{ReduceFn, ReduceTask};
 pub(crate) use reduce::{ReduceInput, map_outputs};
 pub use wait::wait_result;
-pub(crate) use wait::wait_result_unless_stopped;
+pub(crate) use wait::wait_result_with;
 
 /// A map-reduce job on its way to a queue: its maps' inputs, its reduce, and their options.
 ///

@@ -8,10 +8,13 @@ use workmill_core::{
     Codec, Failure, FailureKind, JobRecord, JobStatus, Postcard, Queue, QueueError, TaskId,
     TaskRecord, TaskStatus,
 };
+use workmill_queue::MemoryQueue;
 
 use crate::error::RuntimeError;
+use crate::runtime::wait::Waits;
 
-/// The longest pause between two looks at a job still mapping.
+/// The longest pause between two looks at a job still mapping, for a wait that looks (a
+/// runtime's wait on the memory queue is woken by the job's end instead).
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// Blocks until job `id` ends, then returns its reduce's result decoded as `O`.
@@ -21,83 +24,115 @@ const MAX_PAUSE: Duration = Duration::from_millis(50);
 /// [`RuntimeError::JobFailed`] (naming the map or reduce that ended dead, and why) for a
 /// failed job, [`RuntimeError::JobCancelled`] for a cancelled one, and
 /// [`RuntimeError::JobTimeout`] (with the maps done so far) when `timeout` passes first;
-/// the job goes on regardless.
+/// the job goes on regardless. A memory queue with a small retention bound may evict the
+/// reduce's record, with the result, between two looks ([`RuntimeError::JobResultGone`]):
+/// [`Runtime::wait_job`](crate::Runtime::wait_job) waits there with
+/// [`MemoryQueue::wait_job_while`](crate::MemoryQueue::wait_job_while), which cannot miss it.
 pub fn wait_result<O: DeserializeOwned>(
     queue: &dyn Queue,
     id: &TaskId,
     timeout: Duration,
 ) -> Result<O, RuntimeError> {
-    wait_result_unless_stopped(queue, id, timeout, &|| false, Duration::MAX)
+    wait_result_with(Waits::on(queue), id, timeout)
 }
 
-/// [`wait_result`] for a runtime: `stopped` says whether the runtime stopped its worker loops,
-/// looked at least every `slice`. Once they are stopped, a job still mapping, or whose reduce
-/// is waiting to run, fails with [`RuntimeError::ShutDown`]: no loop of the runtime will run
-/// what it waits for. A running reduce is still waited for, as its loop finishes it.
-pub(crate) fn wait_result_unless_stopped<O: DeserializeOwned>(
-    queue: &dyn Queue,
+/// [`wait_result`] for a runtime, whose `waits` give up once it stopped its worker loops: a
+/// job still mapping, or whose reduce is waiting to run, then fails with
+/// [`RuntimeError::ShutDown`], as no loop of the runtime will run what it waits for. A running
+/// reduce is still waited for, as its loop finishes it. On the memory queue it is one wait,
+/// registered on the job throughout, which the stop interrupts; elsewhere the reduce is waited
+/// for with [`Waits::task`], as a task is.
+pub(crate) fn wait_result_with<O: DeserializeOwned>(
+    waits: Waits<'_>,
     id: &TaskId,
     timeout: Duration,
-    stopped: &dyn Fn() -> bool,
-    slice: Duration,
 ) -> Result<O, RuntimeError> {
+    if let Some(memory) = waits.memory() {
+        return wait_on_memory(memory, waits, id, timeout);
+    }
+    let queue = waits.queue();
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
-    // Whether the last look found the reduce running.
-    let mut reducing = false;
     loop {
         // Read before the job: a job that ended by then is reported as it ended.
-        let stopped = stopped();
+        let stopped = waits.loops_stopped();
         let job = queue.job(id)?;
-        let waited = start.elapsed();
-        let left = timeout.saturating_sub(waited);
+        let left = timeout.saturating_sub(start.elapsed());
         match job.status {
             JobStatus::Completed => {
                 let reduce = match queue.status(&job.reduce) {
-                    Ok(record) => record,
-                    Err(QueueError::NotFound { .. }) => {
-                        return Err(RuntimeError::JobResultGone {
-                            id: job.id,
-                            reduce: job.reduce,
-                        });
-                    }
+                    Ok(record) => Some(record),
+                    Err(QueueError::NotFound { .. }) => None,
                     Err(error) => return Err(error.into()),
                 };
-                return decode(reduce);
+                return completed(job, reduce);
             }
             JobStatus::Failed => return Err(failed(job)),
             JobStatus::Cancelled => return Err(RuntimeError::JobCancelled { id: job.id }),
             JobStatus::Mapping if stopped => return Err(RuntimeError::ShutDown),
-            JobStatus::Mapping if left.is_zero() => return Err(timed_out(job, waited)),
+            JobStatus::Mapping if left.is_zero() => return Err(timed_out(job, start.elapsed())),
             JobStatus::Mapping => {
                 std::thread::sleep(pause.min(left));
                 pause = (pause * 2).min(MAX_PAUSE);
             }
-            JobStatus::Reducing => match queue.wait(
-                &job.reduce,
-                if stopped && !reducing {
-                    Duration::ZERO
-                } else {
-                    left.min(slice)
-                },
-            ) {
+            JobStatus::Reducing => match waits.task(&job.reduce, left) {
                 Ok(record) if record.status == TaskStatus::Completed => return decode(record),
                 // Dead or cancelled: the job ended with it; the next look says how.
                 Ok(_) => {}
-                Err(QueueError::Timeout { status, .. }) => {
-                    reducing = status == TaskStatus::Running;
-                    if stopped && !reducing {
-                        return Err(RuntimeError::ShutDown);
-                    }
-                    if start.elapsed() >= timeout {
-                        return Err(timed_out(job, start.elapsed()));
-                    }
+                Err(RuntimeError::Timeout { .. }) => {
+                    return Err(timed_out(job, start.elapsed()));
                 }
                 // Purged or evicted between the two looks: the job's record says what became of it.
-                Err(QueueError::NotFound { .. }) => std::thread::sleep(pause.min(left)),
-                Err(error) => return Err(error.into()),
+                Err(RuntimeError::Queue(QueueError::NotFound { .. })) => {
+                    std::thread::sleep(pause.min(left));
+                }
+                Err(error) => return Err(error),
             },
         }
+    }
+}
+
+/// [`wait_result_with`] on the memory queue: one [`MemoryQueue::wait_job_while`], registered on
+/// the job from its first look to its last, so the reduce's record is kept for it however small
+/// the retention bound.
+fn wait_on_memory<O: DeserializeOwned>(
+    memory: &MemoryQueue,
+    waits: Waits<'_>,
+    id: &TaskId,
+    timeout: Duration,
+) -> Result<O, RuntimeError> {
+    let start = Instant::now();
+    // What the wait waits for to run: the reduce, held back (so waiting to run) while the maps
+    // run; a stop gives up on a job still mapping, as no loop will run the maps left.
+    let awaited = |reduce: Option<TaskStatus>| reduce.unwrap_or(TaskStatus::Pending);
+    let (job, reduce) = memory.wait_job_while(id, timeout, |reduce| {
+        waits.keeps_waiting_for(awaited(reduce))
+    })?;
+    match job.status {
+        JobStatus::Completed => completed(job, reduce),
+        JobStatus::Failed => Err(failed(job)),
+        JobStatus::Cancelled => Err(RuntimeError::JobCancelled { id: job.id }),
+        JobStatus::Mapping | JobStatus::Reducing => {
+            if waits.gives_up_on(awaited(reduce.map(|reduce| reduce.status))) {
+                Err(RuntimeError::ShutDown)
+            } else {
+                Err(timed_out(job, start.elapsed()))
+            }
+        }
+    }
+}
+
+/// The result of a completed job, from its reduce's record, if that is still stored.
+fn completed<O: DeserializeOwned>(
+    job: JobRecord,
+    reduce: Option<TaskRecord>,
+) -> Result<O, RuntimeError> {
+    match reduce {
+        Some(reduce) => decode(reduce),
+        None => Err(RuntimeError::JobResultGone {
+            id: job.id,
+            reduce: job.reduce,
+        }),
     }
 }
 

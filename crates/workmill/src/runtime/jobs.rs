@@ -121,7 +121,10 @@ impl Runtime {
     ///
     /// Once the runtime has stopped its worker loops, a job still mapping, or whose reduce
     /// waits to run, fails with [`RuntimeError::ShutDown`], as
-    /// [`get_result`](Runtime::get_result) does for a task.
+    /// [`get_result`](Runtime::get_result) does for a task. On the memory queue the wait is
+    /// one wait, registered with the queue from its first look at the job to its last
+    /// ([`MemoryQueue::wait_job_while`](crate::MemoryQueue::wait_job_while)), which sees the
+    /// stop at once, and which gets the result however small the retention bound.
     pub fn wait_job<O: DeserializeOwned>(
         &self,
         job: &JobHandle<O>,
@@ -136,12 +139,6 @@ impl Runtime {
         id: &TaskId,
         timeout: Duration,
     ) -> Result<O, RuntimeError> {
-        job::wait_result_unless_stopped(
-            &*self.shared.queue,
-            id,
-            timeout,
-            &|| self.loops_stopped(),
-            self.stop_check(),
-        )
+        job::wait_result_with(self.waits(), id, timeout)
     }
 }

@@ -8,6 +8,7 @@ mod jobs;
 mod shutdown;
 #[cfg(test)]
 mod tests;
+pub(crate) mod wait;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
@@ -28,21 +29,21 @@ use crate::worker::{Control, LoopReport, Mode, Reconnect};
 pub use builder::RuntimeBuilder;
 use host::Running;
 pub use shutdown::{Shutdown, ShutdownReport};
-#[cfg(test)]
-use tests::hooks;
+use wait::Waits;
 
 /// How many tasks [`Runtime::submit_all`] hands the backend at once: large
 /// enough to amortize the backend's lock, small enough that workers are not
 /// kept from it for long.
 const SUBMIT_CHUNK: usize = 512;
 
-/// How long a wait through the runtime (for a job, or a drain's idleness) sleeps on the memory
-/// queue's signal before it looks whether the runtime stopped its loops. (A wait for a task's
-/// result on the memory queue is one wait that the stop interrupts: see `wait_record`.)
+/// How long a drain sleeps on the memory queue's idle signal before it looks whether the loops
+/// were stopped. (A wait for a task's result or a job's on the memory queue is one wait that
+/// the stop interrupts: see [`Waits`].)
 const STOP_CHECK_MEMORY: Duration = Duration::from_millis(50);
 
-/// The same on other backends, where each new wait costs a store round trip (or a
-/// subscription).
+/// How long a wait for a result or a job from one of the runtime's own tasks, on a backend
+/// other than the memory queue, waits before it looks whether the loops were stopped: each new
+/// wait there costs a store round trip (or a subscription).
 const STOP_CHECK: Duration = Duration::from_millis(500);
 
 /// A queue of named tasks and the workers that run them, in this process.
@@ -255,67 +256,21 @@ impl Runtime {
     }
 
     /// Waits for the task to be final; a wait that the runtime's stopped loops would never end
-    /// fails with [`RuntimeError::ShutDown`].
-    ///
-    /// On the memory queue it is one wait ([`MemoryQueue::wait_while`]) that gives up once
-    /// the loops are stopped and the task is not running; [`stop_loops`](Runtime::stop_loops)
-    /// interrupts it. Registered on the task throughout, it gets the final record however
-    /// small the retention bound: waiting in slices, with nobody registered between them, a
-    /// task finishing between two slices could be evicted before the next one looked.
-    /// Elsewhere it waits a slice at a time (see [`stop_check`](Runtime::stop_check)).
+    /// fails with [`RuntimeError::ShutDown`] (see [`Waits::task`]).
     fn wait_record(&self, id: &TaskId, timeout: Duration) -> Result<TaskRecord, RuntimeError> {
-        if let Some(memory) = &self.shared.memory {
-            let outcome = memory.wait_while(id, timeout, |status| {
-                #[cfg(test)]
-                hooks::waiting();
-                !self.gives_up_on(status)
-            });
-            return match outcome {
-                Err(QueueError::Timeout { status, .. }) if self.gives_up_on(status) => {
-                    Err(RuntimeError::ShutDown)
-                }
-                outcome => outcome.map_err(RuntimeError::from_wait),
-            };
-        }
-        let start = Instant::now();
-        let slice = self.stop_check();
-        // Whether the last look found the task running: a stopping loop still finishes it.
-        let mut running = false;
-        loop {
-            // Read before the task: a task final by then is returned as it ended.
-            let stopped = self.loops_stopped();
-            let wait = if stopped && !running {
-                Duration::ZERO
-            } else {
-                timeout.saturating_sub(start.elapsed()).min(slice)
-            };
-            match self.shared.queue.wait(id, wait) {
-                Ok(record) => return Ok(record),
-                Err(QueueError::Timeout { status, .. }) => {
-                    running = status == TaskStatus::Running;
-                    if stopped && !running {
-                        return Err(RuntimeError::ShutDown);
-                    }
-                    let waited = start.elapsed();
-                    if waited >= timeout {
-                        return Err(RuntimeError::Timeout {
-                            id: id.clone(),
-                            waited,
-                            status,
-                        });
-                    }
-                    #[cfg(test)]
-                    hooks::between_waits();
-                }
-                Err(error) => return Err(RuntimeError::from_wait(error)),
-            }
-        }
+        self.waits().task(id, timeout)
     }
 
-    /// True if a wait for a task in `status` ends with [`RuntimeError::ShutDown`]: the loops
-    /// are stopped and the task is not running (a stopping loop still finishes a running one).
-    fn gives_up_on(&self, status: TaskStatus) -> bool {
-        status != TaskStatus::Running && self.loops_stopped()
+    /// Waits for what the runtime's loops run: on the memory queue each one wait that
+    /// [`stop_loops`](Runtime::stop_loops) interrupts, elsewhere a slice at a time (see
+    /// [`stop_check`](Runtime::stop_check)); they give up on what the stopped loops will not run.
+    fn waits(&self) -> Waits<'_> {
+        Waits::for_loops(
+            &*self.shared.queue,
+            self.shared.memory.as_deref(),
+            &self.shared.control,
+            self.stop_check(),
+        )
     }
 
     /// [`get_result`](Runtime::get_result) with the result type taken from the handle.
@@ -570,7 +525,8 @@ impl Runtime {
     }
 
     /// Stops the worker loops, unless they were, and wakes the idle ones and, on the memory
-    /// queue, the waits for results; returns how the runtime stopped (the first stop decides).
+    /// queue, the waits for results and jobs; returns how the runtime stopped (the first stop
+    /// decides).
     fn stop_loops(&self, mode: Shutdown) -> Shutdown {
         let applied = {
             let mut stopped_as = self.stopped_as();
@@ -579,28 +535,21 @@ impl Runtime {
         };
         if let Some(memory) = &self.shared.memory {
             memory.wake_workers();
-            // Waits for results give up on tasks no loop will run (see `wait_record`).
+            // Waits for results and jobs give up on tasks no loop will run (see `Waits`).
             memory.interrupt_waits();
         }
         applied
     }
 
-    /// True once the worker loops were told to stop: they start no more tasks.
-    fn loops_stopped(&self) -> bool {
-        self.shared.control.mode() == Mode::Stop
-    }
-
-    /// How long a wait in slices (a job's, or a result's on a backend other than the memory
-    /// queue) sleeps before it looks whether the loops were stopped.
+    /// How long a wait in slices, for a result or a job on a backend other than the memory
+    /// queue, waits before it looks whether the loops were stopped.
     ///
-    /// On a backend other than the memory queue, only a wait made from one of the runtime's
-    /// own tasks looks: it is the one that would hold up a shutdown. Each look there is a new
-    /// wait on the store (on Redis, a new connection and subscription), which a wait from
-    /// outside, for a task that other workers may run, need not pay.
+    /// Only a wait made from one of the runtime's own tasks looks: it is the one that would
+    /// hold up a shutdown. Each look is a new wait on the store (on Redis, a new connection and
+    /// subscription), which a wait from outside, for a task that other workers may run, need
+    /// not pay. (Waits on the memory queue do not wait in slices: see [`Waits`].)
     fn stop_check(&self) -> Duration {
-        if self.shared.memory.is_some() {
-            STOP_CHECK_MEMORY
-        } else if self.called_from_own_task() {
+        if self.called_from_own_task() {
             STOP_CHECK
         } else {
             Duration::MAX

@@ -9,6 +9,8 @@ use workmill_core::TaskError;
 use workmill_queue::MemoryConfig;
 
 use super::Runtime;
+use crate::Priority;
+use crate::job::Job;
 
 /// Points of a wait for a result where a test steps in, on the waiting thread.
 pub(super) mod hooks {
@@ -42,6 +44,59 @@ pub(super) mod hooks {
     }
 }
 
+/// Task `i` of a test finishes once the gate's count passes `i`.
+#[derive(Default)]
+struct Gate {
+    opened: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Gate {
+    /// Lets the tasks below `count` finish.
+    fn open(&self, count: u64) {
+        *self.opened.lock().unwrap() = count;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until task `i` may finish.
+    fn pass(&self, i: u64) {
+        let mut opened = self.opened.lock().unwrap();
+        while *opened <= i {
+            opened = self.changed.wait(opened).unwrap();
+        }
+    }
+
+    /// Waits until `registered` counts `waiters`, then opens the gate to `count` tasks one by
+    /// one over a few hundred milliseconds; returns whether every waiter waited first (a
+    /// record evicted before anyone waited on it is gone by design).
+    fn open_once_waited(&self, registered: &AtomicUsize, waiters: usize, count: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while registered.load(Ordering::SeqCst) < waiters && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let all_waiting = registered.load(Ordering::SeqCst) >= waiters;
+        for opened in 1..=count {
+            std::thread::sleep(Duration::from_millis(fastrand::u64(0..=15)));
+            self.open(opened);
+        }
+        all_waiting
+    }
+}
+
+/// Counts, once per thread, the threads whose wait looked at what it waits for.
+fn count_once(registered: &AtomicUsize) {
+    thread_local! {
+        static ONCE: Cell<bool> = const { Cell::new(false) };
+    }
+    if !ONCE.replace(true) {
+        registered.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn widen_the_gap() {
+    std::thread::sleep(Duration::from_millis(20));
+}
+
 /// With a retention bound of 0, a task's record is evicted as it finishes unless someone waits
 /// on it then. Waits for results through the runtime, racing completions that come at random
 /// moments over several of the memory queue's 50 ms stop checks, all get their results:
@@ -53,15 +108,7 @@ fn result_waits_get_every_result_however_small_the_retention() {
     const TASKS: usize = 40;
     static REGISTERED: AtomicUsize = AtomicUsize::new(0);
     fn registered() {
-        thread_local! {
-            static ONCE: Cell<bool> = const { Cell::new(false) };
-        }
-        if !ONCE.replace(true) {
-            REGISTERED.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn widen_the_gap() {
-        std::thread::sleep(Duration::from_millis(20));
+        count_once(&REGISTERED);
     }
 
     let runtime = Runtime::builder()
@@ -70,22 +117,12 @@ fn result_waits_get_every_result_however_small_the_retention() {
         .max_batch(1)
         .build()
         .unwrap();
-    // Task `i` finishes once the gate's count passes `i`.
-    let gate = Arc::new((Mutex::new(0u64), Condvar::new()));
-    let open = |count: u64| {
-        let (opened, changed) = &*gate;
-        *opened.lock().unwrap() = count;
-        changed.notify_all();
-    };
+    let gate = Arc::new(Gate::default());
     let gated = {
         let gate = Arc::clone(&gate);
         runtime
             .register_fn("gated", move |i: u64| {
-                let (opened, changed) = &*gate;
-                let mut opened = opened.lock().unwrap();
-                while *opened <= i {
-                    opened = changed.wait(opened).unwrap();
-                }
+                gate.pass(i);
                 Ok::<_, TaskError>(i)
             })
             .unwrap()
@@ -104,18 +141,7 @@ fn result_waits_get_every_result_however_small_the_retention() {
                 })
             })
             .collect();
-        // Every waiter waits before any task finishes: a record evicted before anyone waited
-        // on it is gone by design.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while REGISTERED.load(Ordering::SeqCst) < TASKS && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let all_waiting = REGISTERED.load(Ordering::SeqCst) >= TASKS;
-        // The tasks finish one by one over a few hundred milliseconds.
-        for count in 1..=TASKS as u64 {
-            std::thread::sleep(Duration::from_millis(fastrand::u64(0..=15)));
-            open(count);
-        }
+        let all_waiting = gate.open_once_waited(&REGISTERED, TASKS, TASKS as u64);
         assert!(all_waiting, "the waiters did not all wait");
         waiters
             .into_iter()
@@ -125,6 +151,79 @@ fn result_waits_get_every_result_however_small_the_retention() {
     for (i, result) in results.into_iter().enumerate() {
         assert_eq!(result.unwrap(), i as u64, "task {i}");
     }
+}
+
+/// The same for jobs: with a retention bound of 0, a job's reduce record, which holds the
+/// job's result, is evicted as the reduce completes unless someone waits on it then. Waits
+/// for jobs through the runtime, racing reduces that complete at random moments (each as soon
+/// as its job's map does, ahead of the maps still queued) over several of the memory queue's
+/// 50 ms stop checks, all get their results: a job wait on the memory queue is one wait,
+/// registered with the queue from its first look at the job to its last. (Looking at the job
+/// every few milliseconds, a job whose reduce completed between two looks had lost its result
+/// by the next, and the wait failed with `JobResultGone`.)
+#[test]
+fn job_waits_get_every_result_however_small_the_retention() {
+    const JOBS: usize = 40;
+    static REGISTERED: AtomicUsize = AtomicUsize::new(0);
+    fn registered() {
+        count_once(&REGISTERED);
+    }
+
+    let runtime = Runtime::builder()
+        .memory(MemoryConfig::default().retention(Some(0)))
+        .threads(2)
+        .max_batch(1)
+        .build()
+        .unwrap();
+    let gate = Arc::new(Gate::default());
+    let gated = {
+        let gate = Arc::clone(&gate);
+        runtime
+            .register_fn("gated", move |i: u64| {
+                gate.pass(i);
+                Ok::<_, TaskError>(i)
+            })
+            .unwrap()
+    };
+    let sum = runtime
+        .register_reduce_fn("sum", |outputs: Vec<u64>| {
+            Ok::<_, TaskError>(outputs.iter().sum::<u64>())
+        })
+        .unwrap();
+    // Job `i` maps `i` twice: its result is `2 * i`.
+    let jobs: Vec<_> = (0..JOBS as u64)
+        .map(|i| {
+            let maps = [gated.call(i), gated.call(i)];
+            let job = Job::with_reduce_fn(maps, &sum).reduce_priority(Priority::HIGH);
+            runtime.submit_job(job).unwrap()
+        })
+        .collect();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let waiters: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let runtime = &runtime;
+                s.spawn(move || {
+                    hooks::set(Some(registered), Some(widen_the_gap));
+                    runtime.wait_job(job, Duration::from_secs(120))
+                })
+            })
+            .collect();
+        let all_waiting = gate.open_once_waited(&REGISTERED, JOBS, JOBS as u64);
+        assert!(all_waiting, "the waiters did not all wait");
+        waiters
+            .into_iter()
+            .map(|waiter| waiter.join().unwrap())
+            .collect()
+    });
+    let lost: Vec<_> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, result)| result.as_ref().ok() != Some(&(2 * *i as u64)))
+        .collect();
+    assert!(lost.is_empty(), "{} of {JOBS} waits: {lost:?}", lost.len());
+    let stats = runtime.stats().unwrap();
+    assert_eq!((stats.completed, stats.dead), (3 * JOBS as u64, 0));
 }
 
 /// Stopping the loops interrupts the waits for results on the memory queue; a wait for a
@@ -180,5 +279,87 @@ fn a_wait_for_a_running_task_outlives_the_stop_and_gets_the_result() {
         assert_eq!(waiter.join().unwrap().unwrap(), 42);
         let report = stopping.join().unwrap().unwrap();
         assert_eq!(report.stats.completed, 1);
+    });
+}
+
+/// A task reserved in a loop's batch but not started is running to the queue; a stop makes the
+/// loop hand it back unstarted. A wait for it on the memory queue, which kept waiting through
+/// the stop while the task was running, then ends with `ShutDown` as the hand-back wakes it to
+/// look again, not at its timeout. (A job wait waiting on its reduce is woken so too.)
+#[test]
+fn a_wait_for_a_task_a_stopping_loop_hands_back_ends_with_shutdown() {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    fn waiting() {
+        WAITING.fetch_add(1, Ordering::SeqCst);
+    }
+
+    let runtime = Runtime::builder()
+        .threads(1)
+        .max_batch(2)
+        .paused()
+        .build()
+        .unwrap();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let (finish_tx, finish) = std::sync::mpsc::channel::<()>();
+    let finish = Mutex::new(finish);
+    let slow = runtime
+        .register_fn("slow", move |x: u32| {
+            started_tx.lock().unwrap().send(()).unwrap();
+            finish.lock().unwrap().recv().unwrap();
+            Ok::<_, TaskError>(x)
+        })
+        .unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    // A loop's first batch is one task; run fast and full, it doubles the next: `slow` and
+    // the task held behind it.
+    runtime.submit(echo.call(0)).send().unwrap();
+    runtime.submit(slow.call(1)).send().unwrap();
+    let held = runtime.submit(echo.call(2)).send().unwrap();
+    runtime.resume();
+    started.recv().unwrap();
+    let status = runtime.status(held.id()).unwrap().status;
+    assert_eq!(
+        status,
+        workmill_core::TaskStatus::Running,
+        "held in the batch"
+    );
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            hooks::set(Some(waiting), None);
+            runtime.wait_for(&held, Duration::from_secs(20))
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let looks = WAITING.load(Ordering::SeqCst);
+        let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
+        // The stop interrupts the wait, which finds its task running and waits on.
+        while WAITING.load(Ordering::SeqCst) == looks
+            && !stopping.is_finished()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let stopped_looks = WAITING.load(Ordering::SeqCst);
+        finish_tx.send(()).unwrap();
+        assert!(looks > 0, "the waiter did not wait");
+        assert!(stopped_looks > looks, "the stop did not interrupt the wait");
+        let outcome = waiter.join().unwrap();
+        assert!(
+            matches!(outcome, Err(crate::RuntimeError::ShutDown)),
+            "{outcome:?}"
+        );
+        // It gave up as it looked at the task handed back; a wait that ran to its timeout
+        // (which it would end with `ShutDown` too) makes no last look.
+        assert!(
+            WAITING.load(Ordering::SeqCst) > stopped_looks,
+            "the hand-back did not wake the wait"
+        );
+        let report = stopping.join().unwrap().unwrap();
+        assert_eq!((report.stats.completed, report.left_waiting), (2, 1));
     });
 }
