@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::QueueError;
 use crate::id::{TaskId, WorkerId};
-use crate::job::{JobRecord, NewJob};
+use crate::job::{JobRecord, JobStatus, NewJob};
 use crate::name::TaskName;
 use crate::payload::Payload;
 use crate::priority::Priority;
@@ -500,6 +500,91 @@ pub trait Queue: Send + Sync {
     /// [`QueueError::JobNotFound`] if unknown or purged.
     fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError>;
 
+    /// Blocks until job `id` ends (completed, failed or cancelled) or `timeout` passes, and
+    /// returns the job's record as last seen, with its reduce's record if the reduce is stored.
+    /// A record that is not final means the time ran out; the job goes on regardless.
+    /// [`QueueError::JobNotFound`] if there is no such job, or it is purged meanwhile.
+    ///
+    /// The reduce's record holds the job's result. The default looks at the job with a
+    /// backoff from 1 ms to 50 ms while its maps run, then waits for the reduce with
+    /// [`wait`](Queue::wait); a bound on finished records may evict the reduce's record before
+    /// it is read, which then comes back as `None`. Backends that can keep it for their
+    /// waiters override this: the memory queue does, so that it is never missed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use workmill_core::{JobStatus, NewJob, NewTask, Queue};
+    ///
+    /// fn report(queue: &dyn Queue, job: NewJob) -> Result<String, workmill_core::QueueError> {
+    ///     let id = queue.submit_job(job)?;
+    ///     let (record, reduce) = queue.wait_job(&id, Duration::from_millis(10))?;
+    ///     Ok(match (record.status, reduce.and_then(|reduce| reduce.result)) {
+    ///         (JobStatus::Completed, Some(result)) => format!("done: {result:?}"),
+    ///         (JobStatus::Completed, None) => "done, result evicted".to_owned(),
+    ///         (status, _) if status.is_final() => format!("ended {status:?}"),
+    ///         (_, _) => format!("still running: {} maps done", record.maps_done),
+    ///     })
+    /// }
+    /// # let _ = report;
+    /// ```
+    fn wait_job(
+        &self,
+        id: &TaskId,
+        timeout: Duration,
+    ) -> Result<(JobRecord, Option<TaskRecord>), QueueError> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let job = self.job(id)?;
+            let left = timeout.saturating_sub(start.elapsed());
+            if job.status == JobStatus::Mapping {
+                if left.is_zero() {
+                    return Ok((job, None));
+                }
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(50));
+                continue;
+            }
+            // Reducing, or ended: the reduce is stored unless evicted or purged.
+            let wait = if job.status.is_final() {
+                Duration::ZERO
+            } else {
+                left
+            };
+            let reduce = match self.wait(&job.reduce, wait) {
+                Ok(record) => Some(record),
+                Err(QueueError::Timeout { .. }) if job.status.is_final() => {
+                    // Ended with a reduce not final: a requeue of its dead reduce is running.
+                    stored(self.status(&job.reduce))?
+                }
+                Err(QueueError::Timeout { .. }) => {
+                    if start.elapsed() >= timeout {
+                        let reduce = stored(self.status(&job.reduce))?;
+                        return Ok((job, reduce));
+                    }
+                    continue;
+                }
+                Err(QueueError::NotFound { .. }) => None,
+                Err(error) => return Err(error),
+            };
+            // The job ends with its reduce, in the same step on every backend: read it again to
+            // report how, unless it had already ended.
+            let job = if job.status.is_final() {
+                job
+            } else {
+                self.job(id)?
+            };
+            if job.status.is_final() || start.elapsed() >= timeout {
+                return Ok((job, reduce));
+            }
+            // Not yet (a backend that ends the job a moment after its reduce): look again soon.
+            std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
     /// The results of the job's maps, in map order, once every map completed;
     /// [`QueueError::JobIncomplete`] before that (or if a map failed or was
     /// cancelled first), [`QueueError::JobNotFound`] if unknown.
@@ -509,4 +594,13 @@ pub trait Queue: Send + Sync {
     /// Backends also do this on their own (typically inside `reserve`); this lets a separate
     /// rescuer do it on a schedule.
     fn rescue_expired(&self) -> Result<u64, QueueError>;
+}
+
+/// A record read back, or `None` if it is no longer stored.
+fn stored(read: Result<TaskRecord, QueueError>) -> Result<Option<TaskRecord>, QueueError> {
+    match read {
+        Ok(record) => Ok(Some(record)),
+        Err(QueueError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
 }

@@ -524,6 +524,17 @@ impl Queue for MemoryQueue {
         lock(&self.state).jobs.get(id).map(|job| job.record.clone())
     }
 
+    /// One [`wait_job_while`](MemoryQueue::wait_job_while) that never gives up before its
+    /// timeout: registered on the job throughout, it gets the reduce's final record however
+    /// small the retention bound.
+    fn wait_job(
+        &self,
+        id: &TaskId,
+        timeout: Duration,
+    ) -> Result<(JobRecord, Option<TaskRecord>), QueueError> {
+        self.wait_job_while(id, timeout, |_| true)
+    }
+
     fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
         lock(&self.state).jobs.get(id)?.results()
     }

@@ -801,15 +801,18 @@ fn wait_for_job_waiters(queue: &MemoryQueue, id: &TaskId, count: u32) {
 /// Threads waiting on a job get its reduce's final record even when the retention bound would
 /// evict it in the operation that completes it: the job's waiters keep it until they have read
 /// it, as a task's waiters keep the task's; then it goes, and nothing is left registered.
+/// `Queue::wait_job` waits so too.
 #[test]
 fn job_waiters_get_the_reduce_record_the_bound_would_evict_at_once() {
     use workmill_core::JobStatus;
     let queue = MemoryQueue::with_config(MemoryConfig::default().retention(Some(0)));
     let job = one_map_job(&queue, "job", "map", "reduce");
     let seen: Vec<_> = std::thread::scope(|s| {
-        let waiters: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| queue.wait_job_while(&job, Duration::from_secs(120), |_| true)))
-            .collect();
+        // One waits through the `Queue` trait, which the memory queue answers with the same wait.
+        let waiters = vec![
+            s.spawn(|| queue.wait_job_while(&job, Duration::from_secs(120), |_| true)),
+            s.spawn(|| (&queue as &dyn Queue).wait_job(&job, Duration::from_secs(120))),
+        ];
         wait_for_job_waiters(&queue, &job, 2);
         let map = reserve_one(&queue);
         queue.complete(&map.lease, vec![3]).unwrap();

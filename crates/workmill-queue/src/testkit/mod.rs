@@ -130,6 +130,7 @@ macro_rules! queue_conformance_tests {
             job_maps_completed_in_a_batch_enqueue_the_reduce_once,
             job_status_counts_maps_done_out_of_total,
             job_results_survive_a_tiny_retention_bound,
+            wait_job_returns_the_job_with_its_reduce_once_it_ends,
             a_dead_map_fails_the_job_and_cancels_its_waiting_maps,
             cancelling_a_job_task_cancels_the_job,
             the_reduce_decides_the_end_of_its_job,

@@ -19,21 +19,23 @@ const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// Blocks until job `id` ends, then returns its reduce's result decoded as `O`.
 ///
-/// While the maps run it reads the job's record, 1 ms growing to 50 ms apart; once the job
-/// is reducing it waits on the reduce task with the backend's own notifications. It returns
+/// It waits with the backend's [`Queue::wait_job`]: on the memory queue one wait registered on
+/// the job, which gets the reduce's record however small the retention bound; elsewhere the
+/// job's record is read 1 ms growing to 50 ms apart while its maps run, and then the reduce is
+/// waited for with the backend's own notifications. It returns
 /// [`RuntimeError::JobFailed`] (naming the map or reduce that ended dead, and why) for a
 /// failed job, [`RuntimeError::JobCancelled`] for a cancelled one, and
 /// [`RuntimeError::JobTimeout`] (with the maps done so far) when `timeout` passes first;
-/// the job goes on regardless. A memory queue with a small retention bound may evict the
-/// reduce's record, with the result, between two looks ([`RuntimeError::JobResultGone`]):
-/// [`Runtime::wait_job`](crate::Runtime::wait_job) waits there with
-/// [`MemoryQueue::wait_job_while`](crate::MemoryQueue::wait_job_while), which cannot miss it.
+/// the job goes on regardless. On a durable backend with a bound on finished records, the
+/// reduce's record may be evicted before it is read: [`RuntimeError::JobResultGone`].
 pub fn wait_result<O: DeserializeOwned>(
     queue: &dyn Queue,
     id: &TaskId,
     timeout: Duration,
 ) -> Result<O, RuntimeError> {
-    wait_result_with(Waits::on(queue), id, timeout)
+    let start = Instant::now();
+    let (job, reduce) = queue.wait_job(id, timeout)?;
+    ended(job, reduce, start.elapsed(), false)
 }
 
 /// [`wait_result`] for a runtime, whose `waits` give up once it stopped its worker loops: a
@@ -108,17 +110,25 @@ fn wait_on_memory<O: DeserializeOwned>(
     let (job, reduce) = memory.wait_job_while(id, timeout, |reduce| {
         waits.keeps_waiting_for(awaited(reduce))
     })?;
+    let stopped = waits.gives_up_on(awaited(reduce.as_ref().map(|reduce| reduce.status)));
+    ended(job, reduce, start.elapsed(), stopped)
+}
+
+/// What a wait that returned `job` (with its reduce's record, if stored) after `waited` reports:
+/// the job's result or how it ended; if it has not ended, [`RuntimeError::ShutDown`] when the
+/// wait gave up because the loops were `stopped`, or else a timeout.
+fn ended<O: DeserializeOwned>(
+    job: JobRecord,
+    reduce: Option<TaskRecord>,
+    waited: Duration,
+    stopped: bool,
+) -> Result<O, RuntimeError> {
     match job.status {
         JobStatus::Completed => completed(job, reduce),
         JobStatus::Failed => Err(failed(job)),
         JobStatus::Cancelled => Err(RuntimeError::JobCancelled { id: job.id }),
-        JobStatus::Mapping | JobStatus::Reducing => {
-            if waits.gives_up_on(awaited(reduce.map(|reduce| reduce.status))) {
-                Err(RuntimeError::ShutDown)
-            } else {
-                Err(timed_out(job, start.elapsed()))
-            }
-        }
+        JobStatus::Mapping | JobStatus::Reducing if stopped => Err(RuntimeError::ShutDown),
+        JobStatus::Mapping | JobStatus::Reducing => Err(timed_out(job, waited)),
     }
 }
 

@@ -28,17 +28,6 @@ pub(crate) struct Waits<'a> {
 }
 
 impl<'a> Waits<'a> {
-    /// Waits on `queue` that give up only at their timeouts, each one wait on the backend, as
-    /// a caller with no loops of its own waits.
-    pub(crate) fn on(queue: &'a dyn Queue) -> Waits<'a> {
-        Waits {
-            queue,
-            memory: None,
-            loops: None,
-            slice: Duration::MAX,
-        }
-    }
-
     /// Waits on `queue` (which is `memory`, if that is given) for what the loops under `loops`
     /// run; on another backend than the memory queue they look every `slice` whether the loops
     /// were stopped.

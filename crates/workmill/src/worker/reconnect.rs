@@ -248,6 +248,14 @@ impl Queue for ReconnectingQueue {
         self.with(|queue| queue.job(id))
     }
 
+    fn wait_job(
+        &self,
+        id: &TaskId,
+        timeout: Duration,
+    ) -> Result<(JobRecord, Option<TaskRecord>), QueueError> {
+        self.with(|queue| queue.wait_job(id, timeout))
+    }
+
     fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
         self.with(|queue| queue.job_results(id))
     }

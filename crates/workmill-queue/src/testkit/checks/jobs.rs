@@ -326,3 +326,55 @@ pub fn job_results_survive_a_tiny_retention_bound(harness: &impl Harness) {
     assert_eq!((stats.completed, stats.evicted), (6, 5));
     assert!(stats.is_consistent(), "{stats:?}");
 }
+
+/// `wait_job` returns the job as last seen when the time runs out (still mapping: no reduce
+/// yet), `JobNotFound` for an unknown job, and, once the reduce completes, the completed job
+/// with its reduce's record and result, to a thread that was waiting all along.
+pub fn wait_job_returns_the_job_with_its_reduce_once_it_ends(harness: &impl Harness) {
+    let queue = harness.fresh(&QueueSettings::default());
+    queue
+        .submit_job(job("waited", &["waited-0", "waited-1"], "waited-reduce"))
+        .expect("submit");
+    let (record, reduce) = queue
+        .wait_job(&id("waited"), std::time::Duration::from_millis(20))
+        .expect("a wait that runs out of time");
+    assert_eq!(
+        (record.status, record.maps_done, reduce),
+        (JobStatus::Mapping, 0, None)
+    );
+    assert!(matches!(
+        queue.wait_job(&id("no-such-job"), std::time::Duration::from_millis(5)),
+        Err(QueueError::JobNotFound { .. })
+    ));
+    let worker = worker("wait-job-worker");
+    let (record, reduce) = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| queue.wait_job(&id("waited"), crate::testkit::PATIENCE));
+        let maps = queue.reserve(&worker, 10, LONG).expect("reserve the maps");
+        assert_eq!(names(&maps), ["waited-0", "waited-1"]);
+        for map in &maps {
+            queue
+                .complete(&map.lease, Vec::new())
+                .expect("complete a map");
+        }
+        let reduces = queue
+            .reserve(&worker, 10, LONG)
+            .expect("reserve the reduce");
+        assert_eq!(names(&reduces), ["waited-reduce"]);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        queue
+            .complete(&reduces[0].lease, b"sum".to_vec())
+            .expect("complete the reduce");
+        waiter.join().expect("the waiting thread")
+    })
+    .expect("wait_job returns once the job ends");
+    assert_eq!((record.status, record.maps_done), (JobStatus::Completed, 2));
+    let reduce = reduce.expect("the reduce's record is stored");
+    assert_eq!(
+        (reduce.id, reduce.status, reduce.result.as_deref()),
+        (
+            id("waited-reduce"),
+            TaskStatus::Completed,
+            Some(&b"sum"[..])
+        )
+    );
+}

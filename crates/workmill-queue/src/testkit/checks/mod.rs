@@ -42,6 +42,7 @@ pub use jobs::{
     job_maps_completed_in_a_batch_enqueue_the_reduce_once,
     job_reduce_is_enqueued_once_when_the_last_map_completes,
     job_results_survive_a_tiny_retention_bound, job_status_counts_maps_done_out_of_total,
+    wait_job_returns_the_job_with_its_reduce_once_it_ends,
 };
 pub use leases::{
     complete_batch_refuses_a_stale_lease_beside_the_current_one,
