@@ -79,14 +79,20 @@ pub(crate) fn wait_result_with<O: DeserializeOwned>(
             }
             JobStatus::Reducing => match waits.task(&job.reduce, left) {
                 Ok(record) if record.status == TaskStatus::Completed => return decode(record),
-                // Dead or cancelled: the job ended with it; the next look says how.
-                Ok(_) => {}
                 Err(RuntimeError::Timeout { .. }) => {
                     return Err(timed_out(job, start.elapsed()));
                 }
-                // Purged or evicted between the two looks: the job's record says what became of it.
-                Err(RuntimeError::Queue(QueueError::NotFound { .. })) => {
+                // Dead or cancelled: the job ended with it. Or purged or evicted between the
+                // two looks. Either way the job's record says what became of it, at the next
+                // look; a job whose record lags its reduce (a damaged link) is looked at with
+                // the same backoff as a mapping one, until the timeout.
+                Ok(_) | Err(RuntimeError::Queue(QueueError::NotFound { .. })) => {
+                    let left = timeout.saturating_sub(start.elapsed());
+                    if left.is_zero() {
+                        return Err(timed_out(job, start.elapsed()));
+                    }
                     std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(MAX_PAUSE);
                 }
                 Err(error) => return Err(error),
             },
@@ -176,5 +182,125 @@ fn timed_out(job: JobRecord, waited: Duration) -> RuntimeError {
         waited,
         status: job.status,
         maps_done: job.maps_done,
+    }
+}
+
+#[cfg(all(test, not(workmill_loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use workmill_core::{
+        FailOutcome, Lease, ListFilter, NewJob, NewTask, QueueStats, Reservation, WorkerId,
+    };
+
+    use super::*;
+    use crate::worker::{Control, Mode};
+
+    /// A memory queue whose job records never leave `Reducing`, as a durable store's can when
+    /// the reduce's link to its job is damaged: the reduce ends as a plain task.
+    struct LaggingJobs {
+        inner: MemoryQueue,
+        looks: AtomicU32,
+    }
+
+    impl Queue for LaggingJobs {
+        fn backend_name(&self) -> &'static str {
+            "lagging"
+        }
+        fn enqueue(&self, task: NewTask) -> Result<TaskId, QueueError> {
+            self.inner.enqueue(task)
+        }
+        fn reserve(
+            &self,
+            worker: &WorkerId,
+            max: usize,
+            lease: Duration,
+        ) -> Result<Vec<Reservation>, QueueError> {
+            self.inner.reserve(worker, max, lease)
+        }
+        fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Lease, QueueError> {
+            self.inner.heartbeat(lease, extend)
+        }
+        fn complete(&self, lease: &Lease, result: Vec<u8>) -> Result<(), QueueError> {
+            self.inner.complete(lease, result)
+        }
+        fn fail(&self, lease: &Lease, failure: Failure) -> Result<FailOutcome, QueueError> {
+            self.inner.fail(lease, failure)
+        }
+        fn release(&self, lease: &Lease) -> Result<(), QueueError> {
+            self.inner.release(lease)
+        }
+        fn cancel(&self, id: &TaskId) -> Result<(), QueueError> {
+            self.inner.cancel(id)
+        }
+        fn requeue(&self, id: &TaskId) -> Result<(), QueueError> {
+            self.inner.requeue(id)
+        }
+        fn status(&self, id: &TaskId) -> Result<TaskRecord, QueueError> {
+            self.inner.status(id)
+        }
+        fn list(&self, filter: &ListFilter) -> Result<Vec<TaskRecord>, QueueError> {
+            self.inner.list(filter)
+        }
+        fn stats(&self) -> Result<QueueStats, QueueError> {
+            self.inner.stats()
+        }
+        fn purge(&self, statuses: &[TaskStatus]) -> Result<u64, QueueError> {
+            self.inner.purge(statuses)
+        }
+        fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
+            self.inner.submit_job(job)
+        }
+        fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {
+            let looks = self.looks.fetch_add(1, Ordering::Relaxed) + 1;
+            assert!(looks < 1_000, "the wait looked at the job {looks} times");
+            let mut record = self.inner.job(id)?;
+            record.status = JobStatus::Reducing;
+            Ok(record)
+        }
+        fn job_results(&self, id: &TaskId) -> Result<Vec<Vec<u8>>, QueueError> {
+            self.inner.job_results(id)
+        }
+        fn rescue_expired(&self) -> Result<u64, QueueError> {
+            self.inner.rescue_expired()
+        }
+    }
+
+    /// A job that stays `Reducing` after its reduce died is looked at with a backoff and the
+    /// wait ends at its timeout. (It looked again at once, for as long as the caller's
+    /// timeout, and past it for good once no time was left.)
+    #[test]
+    fn a_job_that_lags_its_dead_reduce_is_waited_for_with_a_backoff_until_the_timeout() {
+        let queue = LaggingJobs {
+            inner: MemoryQueue::new(),
+            looks: AtomicU32::new(0),
+        };
+        let maps = vec![NewTask::new("map", vec![1])];
+        let job = queue
+            .inner
+            .submit_job(NewJob::new(maps, NewTask::new("reduce", vec![])))
+            .unwrap();
+        let worker = WorkerId::new("w").unwrap();
+        let lease = Duration::from_secs(60);
+        let map = queue.inner.reserve(&worker, 1, lease).unwrap().remove(0);
+        queue.inner.complete(&map.lease, vec![2]).unwrap();
+        let reduce = queue.inner.reserve(&worker, 1, lease).unwrap().remove(0);
+        let dead = Failure::new(FailureKind::Permanent, "no");
+        queue.inner.fail(&reduce.lease, dead).unwrap();
+        let control = Control::new(Mode::Run);
+        let waits = Waits::for_loops(&queue, None, &control, Duration::from_millis(50));
+        let timeout = Duration::from_millis(100);
+        let started = Instant::now();
+        let outcome = wait_result_with::<u64>(waits, &job, timeout);
+        assert!(
+            matches!(outcome, Err(RuntimeError::JobTimeout { .. })),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() >= timeout);
+        let looks = queue.looks.load(Ordering::Relaxed);
+        assert!(
+            looks <= 20,
+            "looked at the job {looks} times in {timeout:?}"
+        );
     }
 }
