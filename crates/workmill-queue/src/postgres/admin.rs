@@ -11,7 +11,7 @@ use super::job_bookkeeping;
 use super::pool::{Session, Settings, Statements};
 use super::rescue::{RESCUE_BATCH, rescue_lapsed};
 use super::row::{read_record, record_columns};
-use super::store::{micros, sql_count, store_error};
+use super::store::{BACKEND, micros, sql_count, store_error};
 use super::wakeup::notify;
 use crate::stored::{Deltas, parse_status, transition};
 
@@ -42,23 +42,28 @@ pub(crate) fn status(session: &mut Session, id: &TaskId) -> Result<TaskRecord, Q
 }
 
 /// Up to `$2` records matching `$1` (a status, or NULL for all) in submission order, after the
-/// first `$3`. The id breaks ties in `submission` (only a hand edit makes two equal), so that
-/// the order is total and every page of one snapshot continues where the last one ended.
+/// row whose submission and id are `$3` and `$4` (from the first row when `$3` is NULL), each
+/// with its submission last. The id breaks ties in `submission` (only a hand edit makes two
+/// equal), so that the order is total and each read continues where the last one ended.
 const LIST: &str = concat!(
     "SELECT ",
     record_columns!(),
-    " FROM {s}.tasks WHERE $1::text IS NULL OR status = $1::text
-     ORDER BY submission, id LIMIT $2 OFFSET $3"
+    ", submission FROM {s}.tasks
+     WHERE ($1::text IS NULL OR status = $1::text)
+       AND ($3::bigint IS NULL OR (submission, id) > ($3::bigint, $4::text))
+     ORDER BY submission, id LIMIT $2"
 );
+
+/// The column after [`record_columns!`] in [`LIST`].
+const LIST_SUBMISSION: usize = 22;
 
 /// Up to `filter.limit` readable records matching `filter`, in submission order.
 ///
 /// A record that cannot be read is left out with a warning naming it, so that one damaged
 /// row does not hide every other task from an operator; `status` on its id says what is wrong.
-/// It does not take a place in the page: while rows were left out and more may match, the
-/// next rows are read, as many as the page still lacks, until it is full or none are left.
-/// Every read keeps its `LIMIT`, so the server sorts only the rows a page needs (a cursor
-/// without one would sort every matching row first); the reads share one snapshot.
+/// It does not take a place in the page: while rows were left out, the next `limit` rows after
+/// the last one read are read, until the page is full or none are left. So a page costs one
+/// read, plus one per `limit` unreadable rows; the reads share one read-only snapshot.
 pub(crate) fn list(
     session: &mut Session,
     filter: &ListFilter,
@@ -82,26 +87,39 @@ pub(crate) fn list(
     let select = statements
         .get(&mut tx, settings, LIST)
         .map_err(store_error(OP))?;
-    let bigint = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let page = i64::try_from(filter.limit).unwrap_or(i64::MAX);
     let mut records = Vec::new();
-    let mut read = 0;
+    // The submission and id of the last row read, whether or not it could be read.
+    let mut after: (Option<i64>, Option<String>) = (None, None);
     loop {
-        let wanted = filter.limit - records.len();
         let rows = tx
-            .query(&select, &[&status, &bigint(wanted), &bigint(read)])
+            .query(&select, &[&status, &page, &after.0, &after.1])
             .map_err(store_error(OP))?;
-        read += rows.len();
         for row in &rows {
             match read_record(row) {
-                Ok(record) => records.push(record),
+                Ok(record) => {
+                    records.push(record);
+                    if records.len() == filter.limit {
+                        break;
+                    }
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "list skips a task whose record cannot be read")
                 }
             }
         }
-        if rows.len() < wanted || records.len() == filter.limit {
+        let full = usize::try_from(page).is_ok_and(|page| rows.len() >= page);
+        if records.len() == filter.limit || !full {
             break;
         }
+        // Both columns are NOT NULL and the id is text: only a broken server fails these.
+        let last = rows
+            .last()
+            .ok_or_else(|| QueueError::backend(BACKEND, OP, "a full read returned no last row"))?;
+        after = (
+            Some(last.try_get(LIST_SUBMISSION).map_err(store_error(OP))?),
+            Some(last.try_get(0).map_err(store_error(OP))?),
+        );
     }
     tx.commit().map_err(store_error(OP))?;
     Ok(records)
