@@ -1,6 +1,6 @@
 //! Group `executor`, coarse work: 2,000 scope tasks whose cost grows as i² (skew), and a parallel
 //! quicksort of 10 million u32 with `join`, workmill against rayon and sequential code, and the
-//! quicksort against the lowest time two workers could take (`work-span-bound`).
+//! quicksort against an estimate of the least time its workers could take (`work-span-bound`).
 //!
 //! An iteration here takes tens to hundreds of milliseconds, so a run measures few of them, and
 //! criterion's one-function-after-another order let a slow stretch of the machine fall on one
@@ -143,13 +143,15 @@ fn timed_sort(data: &[u32], buffer: &RefCell<Vec<u32>>, sort: impl Fn(&mut [u32]
     elapsed
 }
 
-/// The lowest time any scheduler of `workers` threads could sort a fresh copy of `data` in, with
+/// An estimate of the least time `workers` threads could sort a fresh copy of `data` in with
 /// this quicksort: its first partition, which nothing can run beside, then the rest of the
 /// sequential sort shared evenly among the workers. Both halves are sorted here one after the
 /// other, and the sort is checked like the others'.
 ///
-/// Both schedulers come within a fraction of a percent of it on two cores, so that a ratio
-/// against rayon near 1.00 reads as both at the bound, not as a slow scheduler.
+/// Not a strict floor: in the parallel sorts each worker has its own caches, which can make
+/// the shared part a little faster than its sequential time divided. Both schedulers come
+/// within a fraction of a percent of it on two cores, so a ratio against rayon near 1.00
+/// reads as both near the work-span limit, not as a slow scheduler.
 fn work_span_bound(data: &[u32], buffer: &RefCell<Vec<u32>>, workers: usize) -> Duration {
     let mut buffer = buffer.borrow_mut();
     buffer.clear();
