@@ -167,11 +167,25 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         });
     }
 
+    // A backend bench without its server prints that it skipped and writes nothing; without
+    // a filter, say so here too rather than leave its rows silently missing.
+    let unmeasured = if filter.is_none() {
+        unmeasured_backends(&selected, &rows)
+    } else {
+        Vec::new()
+    };
+
     let json =
         serde_json::to_string_pretty(&Value::Array(rows.clone())).map_err(|e| e.to_string())?;
     fs::write(out_dir.join("summary.json"), json + "\n")
         .map_err(|e| format!("bench: cannot write summary.json: {e}"))?;
-    let table = markdown(&rows);
+    let mut table = markdown(&rows);
+    if !unmeasured.is_empty() {
+        table.push_str("\nNot measured:\n");
+        for note in &unmeasured {
+            let _ = writeln!(table, "- {note}");
+        }
+    }
     fs::write(out_dir.join("summary.md"), &table)
         .map_err(|e| format!("bench: cannot write summary.md: {e}"))?;
     println!("\n{table}");
@@ -199,6 +213,27 @@ fn bench_targets() -> Result<Vec<String>, String> {
         .collect();
     names.sort();
     Ok(names)
+}
+
+/// The backend benches among `selected` (`backends_<backend>`) that wrote no row: their server
+/// was unreachable, or its URL unset (each bench says which when it skips).
+fn unmeasured_backends(selected: &[&String], rows: &[Value]) -> Vec<String> {
+    selected
+        .iter()
+        .filter_map(|target| target.strip_prefix("backends_"))
+        .filter(|backend| {
+            !rows.iter().any(|r| {
+                r["group"] == "backends" && r["case"].as_str().is_some_and(|c| c.contains(backend))
+            })
+        })
+        .map(|backend| {
+            format!(
+                "backends/{backend}: its bench wrote no rows (its server unreachable, or \
+                 WORKMILL_{}_URL unset; its output above says which)",
+                backend.to_uppercase()
+            )
+        })
+        .collect()
 }
 
 /// `executor_join` belongs to group `executor`.
@@ -673,6 +708,33 @@ mod tests {
                 .contains("--filter needs")
         );
         assert!(parse("--fast").unwrap_err().contains("\"--fast\""));
+    }
+
+    #[test]
+    fn backend_benches_without_rows_are_named() {
+        let targets = [
+            "backends_postgres",
+            "backends_redis",
+            "backends_sqlite",
+            "executor_join",
+        ]
+        .map(str::to_owned);
+        let selected: Vec<&String> = targets.iter().collect();
+        let rows = vec![
+            measured("sqlite-batched-100", "raw-sqlite", 1.0, 1.0),
+            measured("redis-2-workers", "raw-redis", 1.0, 1.0),
+        ]
+        .into_iter()
+        .map(|mut r| {
+            r["group"] = json!("backends");
+            r
+        })
+        .collect::<Vec<_>>();
+        let missing = unmeasured_backends(&selected, &rows);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(missing[0].starts_with("backends/postgres:"), "{missing:?}");
+        assert!(missing[0].contains("WORKMILL_POSTGRES_URL"), "{missing:?}");
+        assert!(unmeasured_backends(&selected[3..], &[]).is_empty());
     }
 
     #[test]
