@@ -319,6 +319,16 @@ impl<T: Send> JoinHandle<T> {
     /// may deadlock, as with any wait inside a pool. A thread outside every
     /// pool blocks.
     ///
+    /// Because a waiting worker runs other tasks on its own stack, waits on
+    /// handles can form a cycle that the tasks' joins alone do not: worker 1
+    /// runs `y`, which waits for `z`, running on worker 0; meanwhile worker 1
+    /// takes up `w`, which waits for `x`, which lies under `z` on worker 0 and
+    /// itself waits for `y`. `y` cannot resume until `w` returns, so all of
+    /// them wait for good. Joining each task only from the task (or thread)
+    /// that spawned it, or using [`scope`](crate::scope), never builds such a
+    /// cycle: then every wait, on a handle or on the tasks above on a worker's
+    /// stack, is for a task that started later than the waiting one.
+    ///
     /// # Errors
     ///
     /// [`TaskPanicked`] if the task panicked.
