@@ -259,3 +259,37 @@ fn loom_a_hand_back_wakes_a_wait_for_a_running_task() {
         ));
     });
 }
+
+/// A change that makes an `enqueue_batch_while` give up, followed by `interrupt_waits`, ends
+/// a producer waiting for room, whenever it looked at the change (a lost interruption
+/// deadlocks); the batch it gave up on adds nothing.
+#[test]
+fn loom_interrupt_waits_ends_a_wait_for_room_that_gives_up() {
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    loom::model(|| {
+        let queue = Arc::new(MemoryQueue::with_config(
+            MemoryConfig::default()
+                .capacity(1)
+                .on_full(OnFull::Wait(LONG)),
+        ));
+        queue.enqueue(task("first")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            thread::spawn(move || {
+                queue.enqueue_batch_while(vec![task("second")], || !stop.load(Ordering::Relaxed))
+            })
+        };
+        stop.store(true, Ordering::Relaxed);
+        queue.interrupt_waits();
+        assert!(matches!(
+            producer.join().unwrap(),
+            Err(QueueError::QueueFull { capacity: 1 })
+        ));
+        assert!(matches!(
+            queue.status(&TaskId::new("second").unwrap()),
+            Err(QueueError::NotFound { .. })
+        ));
+        assert_eq!(queue.stats().unwrap().pending, 1);
+    });
+}

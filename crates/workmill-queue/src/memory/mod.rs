@@ -6,6 +6,7 @@
 
 mod clock;
 mod config;
+mod enqueue;
 mod job_wait;
 mod jobs;
 mod ready;
@@ -254,8 +255,11 @@ impl MemoryQueue {
 
     /// Wakes every thread blocked in [`Queue::wait`], [`MemoryQueue::wait_while`] or
     /// [`MemoryQueue::wait_job_while`], so that each looks at its task or job again and asks
-    /// its `keep_waiting` once more. A plain [`Queue::wait`] goes back to sleep: it sees a
-    /// spurious wake-up, which changes nothing.
+    /// its `keep_waiting` once more, and every producer waiting for room
+    /// ([`MemoryQueue::enqueue_batch_while`], [`MemoryQueue::submit_job_while`]), so that each
+    /// looks for room again and asks its own. A plain [`Queue::wait`] or
+    /// [`Queue::enqueue_batch`] goes back to sleep: it sees a spurious wake-up, which changes
+    /// nothing.
     ///
     /// A change made before the call that makes a `keep_waiting` return false is seen by
     /// every wait in progress: it takes the queue's lock (under which a wait asks
@@ -294,48 +298,6 @@ impl MemoryQueue {
         );
         self.spares.keep(evicted);
     }
-
-    /// Takes the lock once `count` more waiting tasks fit under the capacity,
-    /// waiting for room as [`OnFull`] says.
-    fn lock_with_room(&self, count: usize) -> Result<MutexGuard<'_, State>, QueueError> {
-        let start = Instant::now();
-        let mut state = lock(&self.state);
-        while !state.has_room(count) {
-            let capacity = self.capacity.unwrap_or(usize::MAX);
-            let patience = match self.on_full {
-                OnFull::Wait(patience) if count <= capacity => patience,
-                _ => return Err(QueueError::QueueFull { capacity }),
-            };
-            let waited = start.elapsed();
-            if waited >= patience {
-                return Err(QueueError::QueueFull { capacity });
-            }
-            state.sleepers.producers += 1;
-            state = self.signals.sleep_for_room(state, patience - waited);
-            state.sleepers.producers -= 1;
-        }
-        Ok(state)
-    }
-
-    /// Checks a submission before taking the lock.
-    fn check_new(&self, task: &NewTask) -> Result<(), QueueError> {
-        if let Err(source) = task.retry.validate() {
-            return Err(QueueError::InvalidPolicy {
-                id: task.id.clone(),
-                source,
-            });
-        }
-        if let Some(limit) = self.max_payload
-            && task.payload.len() > limit
-        {
-            return Err(QueueError::PayloadTooLarge {
-                id: task.id.clone(),
-                size: task.payload.len(),
-                limit,
-            });
-        }
-        Ok(())
-    }
 }
 
 impl Default for MemoryQueue {
@@ -369,26 +331,7 @@ impl Queue for MemoryQueue {
     /// Adds all of `tasks` or none of them: a duplicate id, an invalid policy
     /// or an oversized payload anywhere in the batch refuses the whole batch.
     fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, QueueError> {
-        for task in &tasks {
-            self.check_new(task)?;
-        }
-        // The records are built before the lock is taken (see `state::prepare`),
-        // so they carry the time of the call rather than of the insert.
-        let now = self.clock.now();
-        let ids: Vec<TaskId> = tasks.iter().map(|task| task.id.clone()).collect();
-        let mut spares = self.spares.take(tasks.len());
-        // Refilling a spare box drops what it held, reading its cold record: one pass first
-        // brings all of them in, with their misses overlapped.
-        std::hint::black_box(spares.iter().fold(0, |acc, task| acc ^ task.touch()));
-        let prepared: Vec<_> = tasks
-            .into_iter()
-            .map(|task| state::prepare_in(spares.pop(), task, None, now, &self.hasher))
-            .collect();
-        let mut state = self.lock_with_room(prepared.len())?;
-        // A wait for room may have taken a while: schedule by the time now.
-        let inserted = state.insert_prepared(prepared.into_iter(), self.clock.now());
-        self.unlock(state);
-        inserted.map(|()| ids)
+        self.enqueue_batch_while(tasks, || true)
     }
 
     fn reserve(
@@ -510,14 +453,7 @@ impl Queue for MemoryQueue {
     /// against the capacity (waiting for room as [`OnFull`] says), the reduce
     /// does not.
     fn submit_job(&self, job: NewJob) -> Result<TaskId, QueueError> {
-        for task in job.maps.iter().chain(std::iter::once(&job.reduce)) {
-            self.check_new(task)?;
-        }
-        let mut state = self.lock_with_room(job.maps.len())?;
-        let now = self.clock.now();
-        let id = state.submit_job(job, now);
-        self.unlock(state);
-        id
+        self.submit_job_while(job, || true)
     }
 
     fn job(&self, id: &TaskId) -> Result<JobRecord, QueueError> {

@@ -163,11 +163,13 @@ impl Signals {
         }
     }
 
-    /// Wakes every thread waiting for a result or a job, on every stripe.
+    /// Wakes every thread waiting for a result or a job, on every stripe, and every producer
+    /// waiting for room.
     pub(crate) fn wake_all_waiters(&self) {
         for stripe in &self.results {
             stripe.notify_all();
         }
+        self.room.notify_all();
     }
 
     /// Sleeps on the work signal for at most `timeout`.

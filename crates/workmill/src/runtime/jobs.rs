@@ -89,7 +89,12 @@ impl Runtime {
             self.check_payload(task)?;
         }
         let _submitting = self.open_for_submissions()?;
-        let id = self.shared.queue.submit_job(job)?;
+        let id = match &self.shared.memory {
+            Some(memory) => self.refused_once_closed(
+                memory.submit_job_while(job, || self.keeps_waiting_for_room()),
+            )?,
+            None => self.shared.queue.submit_job(job)?,
+        };
         Ok(JobHandle::new(id))
     }
 

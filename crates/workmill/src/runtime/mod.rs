@@ -364,7 +364,10 @@ impl Runtime {
     /// Stops the runtime as `mode` says and reports what it did and left.
     ///
     /// From the first call on, submissions and [`requeue`](Runtime::requeue)s are refused
-    /// with [`RuntimeError::ShutDown`] and [`pause`](Runtime::pause) is ignored; once the
+    /// with [`RuntimeError::ShutDown`] and [`pause`](Runtime::pause) is ignored. A submission
+    /// already waiting for room in the memory queue ([`OnFull::Wait`](crate::OnFull::Wait))
+    /// goes in as a drain's running loops make room, but is refused with
+    /// [`RuntimeError::ShutDown`] once no loop will (an abandon, or a paused runtime); once the
     /// loops stop, waits for tasks they will not run end with [`RuntimeError::ShutDown`]
     /// (see [`get_result`](Runtime::get_result)). A drain resumes a paused runtime, and
     /// waits out store errors that may pass ([`QueueError::is_transient`]) as worker loops
@@ -391,12 +394,18 @@ impl Runtime {
         }
         {
             let _order = self.stopped_as();
-            self.shared.closed.store(true, Ordering::SeqCst);
             if mode == Shutdown::Drain {
-                // A paused runtime drains too. Resumed before waiting for submissions in
-                // flight, which may be waiting for room that only running loops make.
+                // A paused runtime drains too. Resumed before closing, so that a submission
+                // waiting for room never sees the runtime closed with its loops paused.
                 self.shared.control.set(Mode::Run);
             }
+            self.shared.closed.store(true, Ordering::SeqCst);
+        }
+        if let Some(memory) = &self.shared.memory {
+            // Submissions waiting for room look again (see `keeps_waiting_for_room`): the waits
+            // below for submissions in flight, and the joins of the loops, must not wait out
+            // their patience for room that no loop will make. `stop_loops` interrupts again.
+            memory.interrupt_waits();
         }
         let mut running = if own_task {
             // Never waits for the submissions in flight (one may wait for room the calling
@@ -581,7 +590,15 @@ impl Runtime {
     pub(crate) fn enqueue(&self, task: NewTask) -> Result<TaskId, RuntimeError> {
         self.check_payload(&task)?;
         let _submitting = self.open_for_submissions()?;
-        Ok(self.shared.queue.enqueue(task)?)
+        match &self.shared.memory {
+            Some(memory) => {
+                let id = task.id.clone();
+                let enqueued =
+                    memory.enqueue_batch_while(vec![task], || self.keeps_waiting_for_room());
+                self.refused_once_closed(enqueued).map(|_| id)
+            }
+            None => Ok(self.shared.queue.enqueue(task)?),
+        }
     }
 
     fn enqueue_batch(&self, tasks: Vec<NewTask>) -> Result<Vec<TaskId>, RuntimeError> {
@@ -589,7 +606,36 @@ impl Runtime {
             self.check_payload(task)?;
         }
         let _submitting = self.open_for_submissions()?;
-        Ok(self.shared.queue.enqueue_batch(tasks)?)
+        match &self.shared.memory {
+            Some(memory) => self.refused_once_closed(
+                memory.enqueue_batch_while(tasks, || self.keeps_waiting_for_room()),
+            ),
+            None => Ok(self.shared.queue.enqueue_batch(tasks)?),
+        }
+    }
+
+    /// The `keep_waiting` of a submission waiting for room in the memory queue, asked under the
+    /// queue's lock: it gives up once shutdown began and the loops no longer run, so no room
+    /// will come (an abandon stops them; an abandon from inside one of the runtime's tasks
+    /// joins the others without waiting for submissions in flight; a paused runtime's loops
+    /// reserve nothing). A drain resumes the loops first, so a submission it finds in flight
+    /// goes in as they make room, and the drain then runs it.
+    fn keeps_waiting_for_room(&self) -> bool {
+        #[cfg(test)]
+        tests::hooks::waiting_for_room();
+        !self.shared.closed.load(Ordering::SeqCst) || self.shared.control.mode() == Mode::Run
+    }
+
+    /// A submission to the memory queue as the caller sees it: one that gave up waiting for
+    /// room because shutdown began ([`keeps_waiting_for_room`](Runtime::keeps_waiting_for_room))
+    /// is refused with [`RuntimeError::ShutDown`], like one made after.
+    fn refused_once_closed<T>(&self, outcome: Result<T, QueueError>) -> Result<T, RuntimeError> {
+        match outcome {
+            Err(QueueError::QueueFull { .. }) if self.shared.closed.load(Ordering::SeqCst) => {
+                Err(RuntimeError::ShutDown)
+            }
+            outcome => Ok(outcome?),
+        }
     }
 
     fn check_payload(&self, task: &NewTask) -> Result<(), RuntimeError> {

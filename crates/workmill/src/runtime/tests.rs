@@ -12,13 +12,14 @@ use super::Runtime;
 use crate::Priority;
 use crate::job::Job;
 
-/// Points of a wait for a result where a test steps in, on the waiting thread.
+/// Points of a wait for a result, or for room, where a test steps in, on the waiting thread.
 pub(super) mod hooks {
     use std::cell::Cell;
 
     thread_local! {
         static WAITING: Cell<Option<fn()>> = const { Cell::new(None) };
         static BETWEEN_WAITS: Cell<Option<fn()>> = const { Cell::new(None) };
+        static WAITING_FOR_ROOM: Cell<Option<fn()>> = const { Cell::new(None) };
     }
 
     /// Called as a wait through the runtime looks at its unfinished task on the memory queue:
@@ -37,10 +38,23 @@ pub(super) mod hooks {
         }
     }
 
+    /// Called as a submission through the runtime finds the memory queue full: under the
+    /// queue's lock, which it holds until it is registered as a producer and asleep.
+    pub(crate) fn waiting_for_room() {
+        if let Some(hook) = WAITING_FOR_ROOM.get() {
+            hook();
+        }
+    }
+
     /// Sets the hooks of the calling thread.
     pub(super) fn set(waiting: Option<fn()>, between_waits: Option<fn()>) {
         WAITING.set(waiting);
         BETWEEN_WAITS.set(between_waits);
+    }
+
+    /// Sets the hook of the calling thread's waits for room.
+    pub(super) fn set_waiting_for_room(waiting_for_room: Option<fn()>) {
+        WAITING_FOR_ROOM.set(waiting_for_room);
     }
 }
 
@@ -362,4 +376,191 @@ fn a_wait_for_a_task_a_stopping_loop_hands_back_ends_with_shutdown() {
         let report = stopping.join().unwrap().unwrap();
         assert_eq!((report.stats.completed, report.left_waiting), (2, 1));
     });
+}
+
+/// How long a producer may wait for room in the tests below: far longer than they may take.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Within this, an abandon that does not wait for a submission's patience has returned.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// A task of a runtime on a full memory queue (`OnFull::Wait`) submits through `submit`, and
+/// waits for room that only the runtime's loops make; another task then abandons the runtime.
+/// The abandon stops the loops, so no room comes: the submission must give up with `ShutDown`,
+/// enqueuing nothing, rather than hold the abandon (which joins the submitter's loop) for its
+/// whole patience.
+fn abandon_ends_a_submission_waiting_for_room(
+    submit: fn(&Runtime, &crate::FnHandle<u64, u64>) -> Result<(), crate::RuntimeError>,
+    waiting: &'static AtomicUsize,
+    count_wait: fn(),
+) {
+    let runtime = Arc::new(
+        Runtime::builder()
+            .memory(
+                MemoryConfig::default()
+                    .capacity(1)
+                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
+            )
+            .threads(2)
+            .max_batch(1)
+            .build()
+            .unwrap(),
+    );
+    let echo = runtime
+        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
+        .unwrap();
+    // Task 0 submits, task 1 abandons, each once the gate lets it.
+    let gate = Arc::new(Gate::default());
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let act = {
+        let (weak, gate, echo) = (Arc::downgrade(&runtime), Arc::clone(&gate), echo.clone());
+        runtime
+            .register_fn("act", move |i: u64| {
+                started_tx.lock().unwrap().send(()).unwrap();
+                gate.pass(i);
+                let runtime = weak.upgrade().expect("alive while its tasks run");
+                let outcome = if i == 0 {
+                    hooks::set_waiting_for_room(Some(count_wait));
+                    submit(&runtime, &echo)
+                } else {
+                    runtime.shutdown(super::Shutdown::Abandon).map(drop)
+                };
+                Ok::<_, TaskError>(format!("{outcome:?}"))
+            })
+            .unwrap()
+    };
+    let submitter = runtime.submit(act.call(0)).send().unwrap();
+    started.recv().unwrap();
+    let stopper = runtime.submit(act.call(1)).send().unwrap();
+    started.recv().unwrap();
+    // Both loops are busy: this task fills the queue.
+    runtime.submit(echo.call(7)).send().unwrap();
+    gate.open(1);
+    // The submitter looked at the full queue under its lock, and sleeps on it from then on.
+    let deadline = Instant::now() + PATIENCE;
+    while waiting.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        waiting.load(Ordering::SeqCst) > 0,
+        "the submission did not wait for room"
+    );
+    gate.open(2);
+    let abandoned = runtime.get_result::<String>(stopper.id(), PROMPTLY);
+    assert_eq!(
+        abandoned.as_deref().ok(),
+        Some("Ok(())"),
+        "the abandon did not return within {PROMPTLY:?} ({PATIENCE:?} of patience): {abandoned:?}"
+    );
+    let submitted = runtime.get_result::<String>(submitter.id(), PROMPTLY);
+    assert_eq!(submitted.unwrap(), "Err(ShutDown)");
+    // The submission that gave up enqueued nothing: only the task that filled the queue waits.
+    let stats = runtime.stats().unwrap();
+    assert_eq!((stats.pending, stats.completed), (1, 2), "{stats:?}");
+}
+
+#[test]
+fn an_abandon_from_inside_a_task_ends_a_submission_waiting_for_room() {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    abandon_ends_a_submission_waiting_for_room(
+        |runtime, echo| runtime.submit(echo.call(1)).send().map(drop),
+        &WAITING,
+        || {
+            WAITING.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+}
+
+#[test]
+fn an_abandon_from_inside_a_task_ends_a_job_submission_waiting_for_room() {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    abandon_ends_a_submission_waiting_for_room(
+        |runtime, echo| {
+            let sum = runtime.register_reduce_fn("sum", |xs: Vec<u64>| {
+                Ok::<_, TaskError>(xs.into_iter().sum::<u64>())
+            })?;
+            let job = Job::with_reduce_fn([echo.call(1)], &sum);
+            runtime.submit_job(job).map(drop)
+        },
+        &WAITING,
+        || {
+            WAITING.fetch_add(1, Ordering::SeqCst);
+        },
+    );
+}
+
+/// A submission waiting for room in a paused runtime's full queue when a drain begins is not
+/// refused: the drain resumes the loops before it closes, they make room, the submission goes
+/// in, and the drain runs it. (Only an abandon, or a runtime paused for good, ends it.)
+#[test]
+fn a_submission_waiting_for_room_when_a_drain_begins_goes_in_and_runs() {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    let runtime = Arc::new(
+        Runtime::builder()
+            .memory(
+                MemoryConfig::default()
+                    .capacity(1)
+                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
+            )
+            .threads(1)
+            .paused()
+            .build()
+            .unwrap(),
+    );
+    let echo = runtime
+        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
+        .unwrap();
+    runtime.submit(echo.call(1)).send().unwrap();
+    let submitter = {
+        let (runtime, echo) = (Arc::clone(&runtime), echo.clone());
+        std::thread::spawn(move || {
+            hooks::set_waiting_for_room(Some(|| {
+                WAITING.fetch_add(1, Ordering::SeqCst);
+            }));
+            runtime.submit(echo.call(2)).send().map(drop)
+        })
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        WAITING.load(Ordering::SeqCst) > 0,
+        "the submission did not wait for room"
+    );
+    let report = runtime.shutdown(super::Shutdown::Drain).unwrap();
+    let submitted = submitter.join().unwrap();
+    assert!(submitted.is_ok(), "{submitted:?}");
+    assert_eq!(
+        (report.mode, report.stats.completed, report.left_waiting),
+        (super::Shutdown::Drain, 2, 0)
+    );
+}
+
+/// A submission waiting for room gives up only once the runtime is closed and its loops do
+/// not run: while a drain runs them, room will come.
+#[test]
+fn a_wait_for_room_gives_up_only_when_closed_and_no_loop_runs() {
+    use crate::worker::Mode;
+    let runtime = Runtime::builder().threads(1).paused().build().unwrap();
+    let shared = &runtime.shared;
+    let cases = [
+        (false, Mode::Pause, true),
+        (false, Mode::Run, true),
+        (true, Mode::Run, true),
+        (true, Mode::Pause, false),
+        (true, Mode::Stop, false),
+    ];
+    for (closed, mode, keeps_waiting) in cases {
+        shared.closed.store(closed, Ordering::SeqCst);
+        shared.control.set(mode);
+        assert_eq!(
+            runtime.keeps_waiting_for_room(),
+            keeps_waiting,
+            "closed {closed}, {mode:?}"
+        );
+    }
+    shared.closed.store(false, Ordering::SeqCst);
+    runtime.shutdown(super::Shutdown::Abandon).unwrap();
 }
