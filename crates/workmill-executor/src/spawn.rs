@@ -324,10 +324,12 @@ impl<T: Send> JoinHandle<T> {
     /// runs `y`, which waits for `z`, running on worker 0; meanwhile worker 1
     /// takes up `w`, which waits for `x`, which lies under `z` on worker 0 and
     /// itself waits for `y`. `y` cannot resume until `w` returns, so all of
-    /// them wait for good. Joining each task only from the task (or thread)
-    /// that spawned it, or using [`scope`](crate::scope), never builds such a
+    /// them wait for good. Joining each task only in the closure that spawned
+    /// it (not in another closure that a worker may take up later, such as the
+    /// second closure of a [`join`](crate::join) or a `scope` spawn), or
+    /// using [`scope`](crate::scope) instead of handles, never builds such a
     /// cycle: then every wait, on a handle or on the tasks above on a worker's
-    /// stack, is for a task that started later than the waiting one.
+    /// stack, is for a task that started later than the waiting code.
     ///
     /// # Errors
     ///

@@ -289,6 +289,7 @@ impl RuntimeBuilder {
             registry: SharedRegistry::new(self.registry),
             control: Control::new(if self.paused { Mode::Pause } else { Mode::Run }),
             closed: AtomicBool::new(false),
+            abandoning: AtomicBool::new(false),
             submitting: RwLock::new(()),
             stopped_as: Mutex::new(None),
             max_payload: self.max_payload,

@@ -90,9 +90,9 @@ impl Runtime {
         }
         let _submitting = self.open_for_submissions()?;
         let id = match &self.shared.memory {
-            Some(memory) => self.refused_once_closed(
-                memory.submit_job_while(job, || self.keeps_waiting_for_room()),
-            )?,
+            Some(memory) => {
+                self.submit_to_memory(|keep_waiting| memory.submit_job_while(job, keep_waiting))?
+            }
             None => self.shared.queue.submit_job(job)?,
         };
         Ok(JobHandle::new(id))

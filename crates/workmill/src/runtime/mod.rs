@@ -114,6 +114,10 @@ pub(crate) struct Shared {
     /// True once shutdown began: submissions, requeues and pauses are refused. Set under
     /// `stopped_as`, which [`Runtime::pause`] holds too, so that no pause lands after it.
     pub(crate) closed: AtomicBool,
+    /// True once an abandon began: submissions still waiting for room in the memory queue give
+    /// up then, as the loops that would make it are about to stop (see
+    /// `Runtime::keeps_waiting_for_room`).
+    pub(crate) abandoning: AtomicBool,
     /// Submitters hold the read side while they look at `closed` and enqueue, so once a
     /// shutdown has set `closed` and taken the write side no submission is half done and a
     /// drain cannot miss one.
@@ -394,10 +398,11 @@ impl Runtime {
         }
         {
             let _order = self.stopped_as();
-            if mode == Shutdown::Drain {
+            match mode {
                 // A paused runtime drains too. Resumed before closing, so that a submission
                 // waiting for room never sees the runtime closed with its loops paused.
-                self.shared.control.set(Mode::Run);
+                Shutdown::Drain => self.shared.control.set(Mode::Run),
+                Shutdown::Abandon => self.shared.abandoning.store(true, Ordering::SeqCst),
             }
             self.shared.closed.store(true, Ordering::SeqCst);
         }
@@ -593,9 +598,10 @@ impl Runtime {
         match &self.shared.memory {
             Some(memory) => {
                 let id = task.id.clone();
-                let enqueued =
-                    memory.enqueue_batch_while(vec![task], || self.keeps_waiting_for_room());
-                self.refused_once_closed(enqueued).map(|_| id)
+                self.submit_to_memory(|keep_waiting| {
+                    memory.enqueue_batch_while(vec![task], keep_waiting)
+                })
+                .map(|_| id)
             }
             None => Ok(self.shared.queue.enqueue(task)?),
         }
@@ -607,33 +613,42 @@ impl Runtime {
         }
         let _submitting = self.open_for_submissions()?;
         match &self.shared.memory {
-            Some(memory) => self.refused_once_closed(
-                memory.enqueue_batch_while(tasks, || self.keeps_waiting_for_room()),
-            ),
+            Some(memory) => self
+                .submit_to_memory(|keep_waiting| memory.enqueue_batch_while(tasks, keep_waiting)),
             None => Ok(self.shared.queue.enqueue_batch(tasks)?),
         }
     }
 
     /// The `keep_waiting` of a submission waiting for room in the memory queue, asked under the
-    /// queue's lock: it gives up once shutdown began and the loops no longer run, so no room
-    /// will come (an abandon stops them; an abandon from inside one of the runtime's tasks
-    /// joins the others without waiting for submissions in flight; a paused runtime's loops
-    /// reserve nothing). A drain resumes the loops first, so a submission it finds in flight
-    /// goes in as they make room, and the drain then runs it.
+    /// queue's lock: it gives up once shutdown began and no loop will make room: an abandon
+    /// began (it stops the loops, and one called from inside a task joins the others without
+    /// waiting for submissions in flight), or the loops do not run (paused, or stopped). A
+    /// drain resumes the loops first, so a submission it finds in flight goes in as they make
+    /// room, and the drain then runs it.
     fn keeps_waiting_for_room(&self) -> bool {
         #[cfg(test)]
         tests::hooks::waiting_for_room();
-        !self.shared.closed.load(Ordering::SeqCst) || self.shared.control.mode() == Mode::Run
+        let shared = &self.shared;
+        !shared.closed.load(Ordering::SeqCst)
+            || (!shared.abandoning.load(Ordering::SeqCst) && shared.control.mode() == Mode::Run)
     }
 
-    /// A submission to the memory queue as the caller sees it: one that gave up waiting for
-    /// room because shutdown began ([`keeps_waiting_for_room`](Runtime::keeps_waiting_for_room))
-    /// is refused with [`RuntimeError::ShutDown`], like one made after.
-    fn refused_once_closed<T>(&self, outcome: Result<T, QueueError>) -> Result<T, RuntimeError> {
+    /// Submits to the memory queue with `submit`, given the `keep_waiting` of its wait for
+    /// room: one that gave up waiting because shutdown began
+    /// ([`keeps_waiting_for_room`](Runtime::keeps_waiting_for_room)) is refused with
+    /// [`RuntimeError::ShutDown`], like one made after; any other refusal is the queue's.
+    fn submit_to_memory<T>(
+        &self,
+        submit: impl FnOnce(&mut dyn FnMut() -> bool) -> Result<T, QueueError>,
+    ) -> Result<T, RuntimeError> {
+        let mut gave_up = false;
+        let outcome = submit(&mut || {
+            let keep_waiting = self.keeps_waiting_for_room();
+            gave_up |= !keep_waiting;
+            keep_waiting
+        });
         match outcome {
-            Err(QueueError::QueueFull { .. }) if self.shared.closed.load(Ordering::SeqCst) => {
-                Err(RuntimeError::ShutDown)
-            }
+            Err(QueueError::QueueFull { .. }) if gave_up => Err(RuntimeError::ShutDown),
             outcome => Ok(outcome?),
         }
     }

@@ -538,29 +538,103 @@ fn a_submission_waiting_for_room_when_a_drain_begins_goes_in_and_runs() {
     );
 }
 
-/// A submission waiting for room gives up only once the runtime is closed and its loops do
-/// not run: while a drain runs them, room will come.
+/// A submission waiting for room gives up only once the runtime is closed and no loop will make
+/// room (an abandon began, or the loops do not run): while a drain runs them, room will come.
 #[test]
 fn a_wait_for_room_gives_up_only_when_closed_and_no_loop_runs() {
     use crate::worker::Mode;
     let runtime = Runtime::builder().threads(1).paused().build().unwrap();
     let shared = &runtime.shared;
+    // (closed, abandoning, mode, keeps waiting)
     let cases = [
-        (false, Mode::Pause, true),
-        (false, Mode::Run, true),
-        (true, Mode::Run, true),
-        (true, Mode::Pause, false),
-        (true, Mode::Stop, false),
+        (false, false, Mode::Pause, true),
+        (false, false, Mode::Run, true),
+        (true, false, Mode::Run, true),
+        (true, true, Mode::Run, false),
+        (true, false, Mode::Pause, false),
+        (true, false, Mode::Stop, false),
     ];
-    for (closed, mode, keeps_waiting) in cases {
+    for (closed, abandoning, mode, keeps_waiting) in cases {
         shared.closed.store(closed, Ordering::SeqCst);
+        shared.abandoning.store(abandoning, Ordering::SeqCst);
         shared.control.set(mode);
         assert_eq!(
             runtime.keeps_waiting_for_room(),
             keeps_waiting,
-            "closed {closed}, {mode:?}"
+            "closed {closed}, abandoning {abandoning}, {mode:?}"
         );
     }
     shared.closed.store(false, Ordering::SeqCst);
+    shared.abandoning.store(false, Ordering::SeqCst);
     runtime.shutdown(super::Shutdown::Abandon).unwrap();
+}
+
+/// An abandon called from outside the runtime, while one of its tasks waits for room in the
+/// full memory queue, ends that wait rather than waiting out its patience for the submission
+/// in flight. (Only an abandon from inside a task did; this one waited the full 60 s.)
+#[test]
+fn an_abandon_from_outside_ends_a_task_submission_waiting_for_room() {
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    let runtime = Arc::new(
+        Runtime::builder()
+            .memory(
+                MemoryConfig::default()
+                    .capacity(1)
+                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
+            )
+            .threads(1)
+            .max_batch(1)
+            .build()
+            .unwrap(),
+    );
+    let echo = runtime
+        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
+        .unwrap();
+    let gate = Arc::new(Gate::default());
+    let submit = {
+        let (weak, gate, echo) = (Arc::downgrade(&runtime), Arc::clone(&gate), echo.clone());
+        runtime
+            .register_fn("submit", move |_: u64| {
+                gate.pass(0);
+                let runtime = weak.upgrade().expect("alive while its tasks run");
+                hooks::set_waiting_for_room(Some(|| {
+                    WAITING.fetch_add(1, Ordering::SeqCst);
+                }));
+                let outcome = runtime.submit(echo.call(2)).send().map(drop);
+                Ok::<_, TaskError>(format!("{outcome:?}"))
+            })
+            .unwrap()
+    };
+    let submitter = runtime.submit(submit.call(0)).send().unwrap();
+    // The loop holds the submitter; this task fills the queue, then the submitter may go.
+    while runtime.status(submitter.id()).unwrap().status != workmill_core::TaskStatus::Running {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    runtime.submit(echo.call(1)).send().unwrap();
+    gate.open(1);
+    let deadline = Instant::now() + PATIENCE;
+    while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        WAITING.load(Ordering::SeqCst) > 0,
+        "the submission did not wait for room"
+    );
+    let stopping = Arc::clone(&runtime);
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(stopping.shutdown(super::Shutdown::Abandon).map(drop));
+    });
+    let abandoned = done.recv_timeout(PROMPTLY);
+    assert!(
+        matches!(abandoned, Ok(Ok(()))),
+        "the abandon did not return within {PROMPTLY:?}: {abandoned:?}"
+    );
+    let record = runtime.status(submitter.id()).unwrap();
+    let said: String = workmill_core::Codec::decode(
+        &workmill_core::Postcard,
+        record.result.as_deref().unwrap_or_default(),
+    )
+    .unwrap();
+    assert_eq!(said, "Err(ShutDown)");
 }
