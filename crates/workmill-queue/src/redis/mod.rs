@@ -261,6 +261,15 @@ impl RedisQueue {
 /// The client for `url`: with the configured root certificate for TLS, if one is set.
 fn client(url: &RedisUrl, config: &RedisConfig) -> redis::RedisResult<redis::Client> {
     #[cfg(feature = "redis-tls")]
+    if url.tls {
+        // The redis crate builds its TLS configuration with rustls' process-wide provider. When
+        // more than one provider is compiled in (another crate of the program enabling rustls'
+        // aws-lc-rs), rustls picks none and that build panics; so install ring, the one this
+        // feature brings, unless the program installed one already (then this call fails, and
+        // the program's choice stands).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    #[cfg(feature = "redis-tls")]
     if let (true, Some(pem)) = (url.tls, &config.tls_root_certificate) {
         return redis::Client::build_with_tls(
             url.connect.as_str(),

@@ -599,3 +599,43 @@ fn destroy_leaves_a_nested_queue_and_foreign_keys_alone() {
     );
     raw::<()>(outer, redis::cmd("DEL").arg(&foreign));
 }
+
+/// A process whose retention bound is lower than what a queue holds drops at most 1,000
+/// finished records a script, so that one completion never blocks the server for a long
+/// eviction; later scripts go on until the bound holds.
+#[test]
+fn the_count_bound_drops_at_most_a_thousand_records_a_script() {
+    let Some(scratch) = scratch("retention-cap", RedisConfig::new().retain_finished(None)) else {
+        return;
+    };
+    let unbounded = &scratch.0;
+    let worker = WorkerId::new("w").unwrap();
+    let lease = Duration::from_secs(60);
+    let run_all = |queue: &RedisQueue, count: usize| {
+        let tasks = (0..count).map(|_| NewTask::new("t", vec![])).collect();
+        queue.enqueue_batch(tasks).unwrap();
+        let reserved = queue.reserve(&worker, count, lease).unwrap();
+        let done = reserved
+            .into_iter()
+            .map(|r| (r.lease, Vec::new()))
+            .collect();
+        for outcome in queue.complete_batch(done).unwrap() {
+            outcome.unwrap();
+        }
+    };
+    run_all(unbounded, 2_500);
+    let url = std::env::var("WORKMILL_REDIS_URL").unwrap();
+    let bounded = RedisConfig::new()
+        .prefix(unbounded.prefix())
+        .retain_finished(Some(0))
+        .open(&url)
+        .unwrap();
+    let evicted = |queue: &RedisQueue| queue.stats().unwrap().evicted;
+    run_all(&bounded, 1);
+    assert_eq!(evicted(&bounded), 1_000, "one script drops at most 1,000");
+    run_all(&bounded, 1);
+    run_all(&bounded, 1);
+    assert_eq!(evicted(&bounded), 2_503, "later scripts reach the bound");
+    let stats = bounded.stats().unwrap();
+    assert!(stats.is_consistent(), "{stats:?}");
+}

@@ -1,5 +1,5 @@
 //! Waiting without polling: idle workers block on the notification list (`BLPOP`), and a
-//! submitter waiting for a result subscribes to its task's completion channel.
+//! submitter waiting for a result subscribes to the queue's completion channel.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,8 @@ use super::admin::status;
 use super::scripts::{NEXT_DUE, Reply};
 
 /// The longest a `wait` trusts its subscription before looking at the task again: a
-/// completion message sent while the subscription's connection was being re-made is lost,
-/// and this bounds how late such a loss is noticed.
+/// completion whose message does not arrive (the server dropped the subscriber, say) is seen
+/// this late at worst.
 const RECHECK: Duration = Duration::from_secs(1);
 /// Sleeps shorter than this are not worth a blocking call.
 const MIN_BLOCK: Duration = Duration::from_millis(1);
@@ -57,11 +57,16 @@ pub(crate) fn await_work(queue: &RedisQueue, timeout: Duration) -> Result<(), Qu
         queue
             .pool
             .set_timeout(con, block.saturating_add(answer_within))?;
-        let popped: Option<(String, String)> = redis::cmd("BLPOP")
+        let popped: redis::RedisResult<Option<(String, String)>> = redis::cmd("BLPOP")
             .arg(&wake)
             .arg(format!("{:.3}", block.as_secs_f64()))
-            .query(con)?;
-        queue.pool.set_timeout(con, answer_within)?;
+            .query(con);
+        // Reset before any error returns: a connection that answered with an error (LOADING
+        // after a restart, READONLY after a failover) goes back to the pool, and must not keep
+        // the long timeout of the blocking pop for the next caller's command.
+        let reset = queue.pool.set_timeout(con, answer_within);
+        let popped = popped?;
+        reset?;
         Ok(popped.map(drop))
     })?;
     Ok(())

@@ -143,7 +143,8 @@ local function evict(ids)
 end
 
 -- The retention bound: finished records older than `age` microseconds, then the oldest
--- beyond `bound` records, are dropped and counted as evicted. Their status gauges stay.
+-- beyond `bound` records, are dropped and counted as evicted, at most 1000 of each a script.
+-- Their status gauges stay.
 -- A negative bound or age means no such limit.
 local function retain(bound, age, now)
   local evicted = 0
@@ -156,7 +157,9 @@ local function retain(bound, age, now)
     end
   end
   if bound >= 0 then
-    local excess = redis.call('ZCARD', FINISHED) - bound
+    -- At most 1000 a script, as for the age: a bound lowered on a queue holding millions of
+    -- finished records takes many scripts to reach, rather than blocking the server in one.
+    local excess = math.min(redis.call('ZCARD', FINISHED) - bound, 1000)
     if excess > 0 then
       local popped = redis.call('ZPOPMIN', FINISHED, excess)
       local old = {}
