@@ -11,6 +11,7 @@ use workmill_core::Queue;
 
 use super::control::{Control, Mode};
 use super::held::HeldLeases;
+use super::reconnect::Reconnect;
 use crate::error::RuntimeError;
 
 /// What the heartbeat thread did.
@@ -43,10 +44,12 @@ impl Heartbeat {
     /// and never polls. A round extends, to `lease` from now, each lease not extended in the
     /// last `every / 2`: a short task's lease is settled before its first round and costs the
     /// store nothing, and a held lease is never older than about `1.5 * every` plus the time a
-    /// round takes. With `every` at a quarter of the lease (the default) a lease keeps at least
-    /// half its length in hand. A store failure ends the round early (the next lease would
-    /// most likely fail too); a refusal marks the lease lost, so a loop does not start a task
-    /// that another worker may now hold.
+    /// round takes. With `every` at most a third of the lease (a quarter by default) a lease
+    /// keeps at least half its length in hand. A store failure ends the round early (the next
+    /// lease would most likely fail too), and the next round comes after a [`Reconnect`] wait
+    /// of at most `every / 2` instead of a whole interval, so that the leases it left waiting
+    /// are tried several times before they can lapse. A refusal marks the lease lost, so a
+    /// loop does not start a task that another worker may now hold.
     pub(crate) fn start(
         queue: Arc<dyn Queue>,
         name: String,
@@ -105,16 +108,37 @@ fn beat(
     every: Duration,
 ) -> HeartbeatReport {
     let mut report = HeartbeatReport::default();
+    // Rounds in a row the store failed: the leases such a round left waiting have already
+    // waited up to 1.5 intervals, so they are tried again soon, not a whole interval later.
+    let mut failed_rounds = 0;
     loop {
-        if done.wait_for_stop(every) {
+        let wait = match failed_rounds {
+            0 => every,
+            _ => retry_wait(every, failed_rounds),
+        };
+        if done.wait_for_stop(wait) {
             if !linger.load(Ordering::SeqCst) || held.len() == 0 {
                 return report;
             }
             // Stopped, so the wait above no longer sleeps.
-            thread::sleep(every);
+            thread::sleep(wait);
         }
-        beat_once(queue, held, lease, every / 2, &mut report);
+        if beat_once(queue, held, lease, every / 2, &mut report) {
+            failed_rounds = 0;
+        } else {
+            failed_rounds += 1;
+        }
     }
+}
+
+/// The wait before trying again after `failed_rounds` rounds in a row the store failed: the
+/// default [`Reconnect`] wait (50 ms, doubling), never more than half an interval. With the
+/// interval at most a third of the lease, a lease left waiting by a failed round still has
+/// half its length, so it is tried at least twice more before it lapses.
+fn retry_wait(every: Duration, failed_rounds: u32) -> Duration {
+    Reconnect::default()
+        .delay(failed_rounds, fastrand::f64())
+        .min(every / 2)
 }
 
 /// How many leases one heartbeat call extends at most.
@@ -122,14 +146,16 @@ const ROUND_CHUNK: usize = 256;
 
 /// One round: extends every held lease older than `age`, a chunk of leases per store call
 /// (one write transaction on SQLite, where a write per lease would queue behind every other
-/// process's writes and let the last leases of a long round lapse).
+/// process's writes and let the last leases of a long round lapse). False if the store
+/// failed to extend some of them, which are then tried again soon.
 fn beat_once(
     queue: &dyn Queue,
     held: &HeldLeases,
     lease: Duration,
     age: Duration,
     report: &mut HeartbeatReport,
-) {
+) -> bool {
+    let mut all_asked = true;
     let due = held.due(Instant::now(), age);
     for chunk in due.chunks(ROUND_CHUNK) {
         // The store counts the extension from its own now, which is no earlier than this.
@@ -138,8 +164,8 @@ fn beat_once(
             Ok(outcomes) => outcomes,
             Err(error) => {
                 report.errors += 1;
-                tracing::warn!(leases = chunk.len(), %error, "could not extend leases; trying again next round");
-                return;
+                tracing::warn!(leases = chunk.len(), %error, "could not extend leases; trying again soon");
+                return false;
             }
         };
         for (due, outcome) in chunk.iter().zip(outcomes) {
@@ -150,7 +176,8 @@ fn beat_once(
                 }
                 Err(error) if error.is_transient() => {
                     report.errors += 1;
-                    tracing::warn!(task = %due.task, %error, "could not extend a lease; trying again next round");
+                    all_asked = false;
+                    tracing::warn!(task = %due.task, %error, "could not extend a lease; trying again soon");
                 }
                 Err(error) => {
                     if held.mark_lost(due) {
@@ -161,6 +188,7 @@ fn beat_once(
             }
         }
     }
+    all_asked
 }
 
 #[cfg(test)]
@@ -187,13 +215,13 @@ mod tests {
         queue.complete(&reserved[2].lease, vec![]).unwrap();
 
         let mut report = HeartbeatReport::default();
-        beat_once(
+        assert!(beat_once(
             &queue,
             &held,
             Duration::from_secs(120),
             Duration::from_secs(1),
             &mut report,
-        );
+        ));
         assert_eq!(
             report,
             HeartbeatReport {
@@ -208,13 +236,13 @@ mod tests {
 
         // Just extended: nothing is due in the next round.
         let mut again = HeartbeatReport::default();
-        beat_once(
+        assert!(beat_once(
             &queue,
             &held,
             Duration::from_secs(120),
             Duration::from_secs(1),
             &mut again,
-        );
+        ));
         assert_eq!(again, HeartbeatReport::default());
     }
 }

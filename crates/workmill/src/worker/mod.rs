@@ -8,14 +8,17 @@
 //!
 //! - **Leases kept alive**: a heartbeat thread extends the lease of every task the
 //!   process holds (running, reserved but not started, or finished with its outcome not
-//!   yet written) at a fraction of the lease, so only a dead or hung process loses them.
+//!   yet written) at a fraction of the lease (at most a third), and tries again soon
+//!   after a round the store failed, so only a dead or hung process, or one that cannot
+//!   reach its store for about half a lease, loses them.
 //! - **A clean stop**: on `SIGTERM` or `SIGINT` (or [`StopHandle::stop`]) the loops
 //!   reserve nothing more, finish the tasks they are running, hand back the ones they
 //!   reserved but did not start (at once, not at lease expiry), write every outcome, and
 //!   [`run`] returns a [`WorkerReport`]. A second signal exits at once.
 //! - **Store failures ridden out**: a failed call is tried again after a capped,
 //!   jittered exponential wait ([`Reconnect`]); the store is opened again; an outcome
-//!   already computed is kept and written when the store is back.
+//!   already computed is kept and written when the store is back. A refusal no wait
+//!   mends (a schema migrated by a newer build) stops the worker, and [`run`] returns it.
 //!
 //! Delivery is at least once: a task runs again only if a worker died, hung past its
 //! lease, or could not reach the store for a lease length while holding it, and a

@@ -129,8 +129,9 @@ impl RunOptions {
         self
     }
 
-    /// How often held leases are extended (default a quarter of the lease); at most half the
-    /// lease, since a lease may wait one and a half intervals for its first extension.
+    /// How often held leases are extended (default a quarter of the lease); at most a third of
+    /// the lease, since a lease may wait one and a half intervals for its first extension, and
+    /// the rest of the lease is what the heartbeat has to try again if the store fails then.
     pub fn heartbeat_every(mut self, every: Duration) -> RunOptions {
         self.heartbeat = Some(every);
         self
@@ -191,12 +192,14 @@ impl RunOptions {
             return refuse("lease and idle_wait must be longer than zero");
         }
         // A round extends only leases older than half the interval, so a lease can wait up
-        // to 1.5 intervals for its first extension: past half the lease, a running task's
-        // lease could lapse between rounds and the task run elsewhere too.
+        // to 1.5 intervals for its first extension. At a third of the lease that is half the
+        // lease, and the other half is left for the quick retries that follow a round the
+        // store failed; any longer, one failed round could let a running task's lease lapse
+        // and the task run elsewhere too.
         let every = self.heartbeat_interval();
-        if every.is_zero() || every > self.lease / 2 {
+        if every.is_zero() || every > self.lease / 3 {
             return refuse(&format!(
-                "the heartbeat interval ({every:?}) must be longer than zero and at most half the lease ({:?}): a lease may wait one and a half intervals for its first extension; a quarter of the lease is a good choice",
+                "the heartbeat interval ({every:?}) must be longer than zero and at most a third of the lease ({:?}): a lease may wait one and a half intervals for its first extension, and needs the rest of its length to try again if the store fails; a quarter of the lease is a good choice",
                 self.lease
             ));
         }

@@ -8,12 +8,13 @@ use workmill_executor::ThreadPool;
 
 use super::heartbeat::Heartbeat;
 use super::reconnect::ReconnectingQueue;
-use super::run_loop::run_holding;
-use super::{LoopReport, RunOptions, StopHandle, WorkerReport};
+use super::run_loop::run_holding_until_refused;
+use super::{LoopReport, Mode, RunOptions, StopHandle, WorkerReport};
 use crate::backend::Backend;
 use crate::error::RuntimeError;
 use crate::registry::{Registry, SharedRegistry};
 use crate::runtime::host::{Host, Running};
+use crate::sync::{Mutex, lock};
 
 /// Runs a worker process on the backend at `url` until `SIGTERM`, `SIGINT` or
 /// [`StopHandle::stop`], and reports what it did.
@@ -29,7 +30,9 @@ use crate::runtime::host::{Host, Running};
 /// that refuses the first connection for a reason waiting cannot fix (its
 /// schema is newer than this build), settings that cannot work, or threads or
 /// signal handlers that cannot be set up. A store that is merely down at start
-/// is waited for.
+/// is waited for. A store that refuses to reserve or wait for work for such a
+/// reason while the worker runs stops it: the loops finish their tasks and
+/// settle what they hold, as on a stop, and the refusal is returned.
 pub fn run(
     registry: Registry,
     url: &str,
@@ -102,24 +105,33 @@ where
         options.heartbeat_interval(),
     )?;
     let held = heartbeat.held();
+    // The first refusal that ended a loop; it stops the others, and `run` returns it.
+    let refusal: Arc<Mutex<Option<QueueError>>> = Arc::default();
     let mut loops: Vec<Running> = Vec::with_capacity(loop_options.len());
     let mut started = Ok(());
     let starting = host.starting(loop_options.len());
     for (i, loop_options) in loop_options.into_iter().enumerate() {
-        let (queue, registry, held, loop_stop) = (
+        let (queue, registry, held, loop_stop, refusal) = (
             Arc::clone(&queue),
             Arc::clone(&registry),
             Arc::clone(&held),
             stop.clone(),
+            Arc::clone(&refusal),
         );
         let job = move || {
-            run_holding(
+            let (tasks, refused) = run_holding_until_refused(
                 &*queue,
                 &registry,
                 loop_stop.control(),
                 &loop_options,
                 &held,
-            )
+            );
+            if let Some(error) = refused {
+                // No wait mends it: the other loops stop too, with no stop cause recorded.
+                lock(&refusal).get_or_insert(error);
+                loop_stop.control().set(Mode::Stop);
+            }
+            tasks
         };
         match starting.start(format!("{}-{i}", options.worker), job) {
             Ok(running) => loops.push(running),
@@ -152,7 +164,11 @@ where
         tracing::error!(leftover, "leases still held after every loop stopped");
     }
     tracing::info!(%report, "worker stopped");
-    started.map(|()| report)
+    started?;
+    match lock(&refusal).take() {
+        Some(error) => Err(error.into()),
+        None => Ok(report),
+    }
 }
 
 /// Connects before starting the loops: true once connected, false if stopped first.

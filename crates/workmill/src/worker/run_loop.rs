@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use workmill_core::{Lease, Payload, Queue, Reservation, TaskContext};
+use workmill_core::{Lease, Payload, Queue, QueueError, Reservation, TaskContext};
 
 use super::batch::BatchSize;
 use super::control::{Control, Mode};
@@ -28,6 +28,10 @@ use crate::registry::{Registry, SharedRegistry};
 /// refused (a lost lease), or, once the loop is stopping, until one lease
 /// length (30 s at most) has passed (the store then gives the task to another
 /// worker, which runs it again).
+///
+/// A store that refuses to reserve or wait for work for a reason no wait mends (not
+/// [transient](workmill_core::QueueError::is_transient): a schema migrated by a newer build)
+/// ends the loop, logged as an error: trying again would only log the same error forever.
 pub fn run_loop(
     queue: &dyn Queue,
     registry: &SharedRegistry,
@@ -45,7 +49,21 @@ pub(crate) fn run_holding(
     options: &WorkerOptions,
     held: &HeldLeases,
 ) -> LoopReport {
-    WorkerLoop::new(queue, control, options, Some(held)).run(registry)
+    run_holding_until_refused(queue, registry, control, options, held).0
+}
+
+/// [`run_holding`], also returning the refusal that ended the loop, if one did: a worker
+/// process stops on it and returns it.
+pub(crate) fn run_holding_until_refused(
+    queue: &dyn Queue,
+    registry: &SharedRegistry,
+    control: &Control,
+    options: &WorkerOptions,
+    held: &HeldLeases,
+) -> (LoopReport, Option<QueueError>) {
+    let mut worker = WorkerLoop::new(queue, control, options, Some(held));
+    let report = worker.run(registry);
+    (report, worker.refusal)
 }
 
 /// One loop's state.
@@ -59,6 +77,8 @@ pub(crate) struct WorkerLoop<'a> {
     pub(super) failures: u32,
     /// When a stopping loop gives up writing outcomes to a failing store.
     pub(super) give_up_at: Option<Instant>,
+    /// The store's refusal to reserve or wait for work, which ended the loop.
+    pub(super) refusal: Option<QueueError>,
 }
 
 impl<'a> WorkerLoop<'a> {
@@ -76,10 +96,11 @@ impl<'a> WorkerLoop<'a> {
             report: LoopReport::default(),
             failures: 0,
             give_up_at: None,
+            refusal: None,
         }
     }
 
-    fn run(mut self, registry: &SharedRegistry) -> LoopReport {
+    fn run(&mut self, registry: &SharedRegistry) -> LoopReport {
         let mut size = BatchSize::new(
             self.options.min_batch,
             self.options.max_batch,
@@ -105,15 +126,26 @@ impl<'a> WorkerLoop<'a> {
                         self.failures = 0;
                         batch
                     }
-                    Err(error) => {
+                    Err(error) if error.is_transient() => {
                         self.store_failed("reserve tasks", &error);
                         continue;
+                    }
+                    Err(error) => {
+                        self.refused("reserve tasks", error);
+                        break;
                     }
                 };
             if batch.is_empty() {
                 size.reset();
-                if let Err(error) = self.queue.await_work(self.options.idle_wait) {
-                    self.store_failed("wait for work", &error);
+                match self.queue.await_work(self.options.idle_wait) {
+                    Ok(()) => {}
+                    Err(error) if error.is_transient() => {
+                        self.store_failed("wait for work", &error)
+                    }
+                    Err(error) => {
+                        self.refused("wait for work", error);
+                        break;
+                    }
                 }
                 continue;
             }
@@ -124,7 +156,16 @@ impl<'a> WorkerLoop<'a> {
             let ran_for = self.run_batch(&registry.snapshot(), batch);
             size.record(reserved, ran_for);
         }
-        self.report
+        std::mem::take(&mut self.report)
+    }
+
+    /// Ends the loop on a refusal no wait mends, as a worker process refuses such an error
+    /// from its first connection. The loop holds nothing between batches, so there is
+    /// nothing to settle.
+    fn refused(&mut self, what: &'static str, error: QueueError) {
+        self.report.backend_errors += 1;
+        tracing::error!(worker = %self.options.worker, %error, "the store refused to {what}; the loop stops");
+        self.refusal = Some(error);
     }
 
     /// Whether the task of `lease` may start: not if the heartbeat found the lease lost. If

@@ -39,6 +39,12 @@ impl WorkerLoop<'_> {
         }
         let mut pending = done;
         while !pending.is_empty() {
+            if self.past_give_up() {
+                for (lease, _) in &pending {
+                    self.give_up(lease, "record completed attempts");
+                }
+                return;
+            }
             let outcomes = match self.queue.complete_payloads(pending.clone()) {
                 Ok(outcomes) => outcomes,
                 Err(error) => {
@@ -91,6 +97,12 @@ impl WorkerLoop<'_> {
     /// store fails to record is counted, and runs again once its lease lapses.
     fn record_completions_once(&mut self, done: Vec<(Lease, Payload)>) {
         let leases: Vec<Lease> = done.iter().map(|(lease, _)| lease.clone()).collect();
+        if self.past_give_up() {
+            for lease in &leases {
+                self.give_up(lease, "record completed attempts");
+            }
+            return;
+        }
         match self.queue.complete_payloads(done) {
             Ok(outcomes) => {
                 let mut outcomes = outcomes.into_iter();
@@ -129,6 +141,10 @@ impl WorkerLoop<'_> {
         mut write: impl FnMut(&dyn workmill_core::Queue) -> Result<(), QueueError>,
     ) -> bool {
         loop {
+            if self.past_give_up() {
+                self.give_up(lease, what);
+                return false;
+            }
             match write(self.queue) {
                 Ok(()) => {
                     self.failures = 0;
@@ -147,7 +163,8 @@ impl WorkerLoop<'_> {
         }
     }
 
-    /// Counts a store failure, logs it, and waits before the next try.
+    /// Counts a store failure (a [transient](QueueError::is_transient) one), logs it, and
+    /// waits before the next try.
     ///
     /// The wait grows with the failures in a row ([`Reconnect`](super::Reconnect))
     /// and ends early if the loop is told to stop.
@@ -155,11 +172,7 @@ impl WorkerLoop<'_> {
         self.report.backend_errors += 1;
         self.failures = self.failures.saturating_add(1);
         let delay = self.options.reconnect.delay(self.failures, fastrand::f64());
-        if error.is_transient() {
-            tracing::warn!(worker = %self.options.worker, %error, ?delay, "could not {what}; trying again");
-        } else {
-            tracing::error!(worker = %self.options.worker, %error, ?delay, "the store refused to {what}; trying again");
-        }
+        tracing::warn!(worker = %self.options.worker, %error, ?delay, "could not {what}; trying again");
         if self.control.mode() == Mode::Stop {
             // Stopping, a loop waits only to retry a write (a failed reserve or wait ends
             // the loop at once), and never past the moment it gives the write up.
@@ -192,6 +205,25 @@ impl WorkerLoop<'_> {
         }
         self.store_failed(what, error);
         true
+    }
+
+    /// True once a stopping loop is past the moment it gives up on a failing store. What it
+    /// still has to write is then settled without asking the store: each call would wait on
+    /// a store that is down (reopening it, a connect timeout each) while the stop runs past
+    /// its bound, and the leases lapse and are rescued all the same.
+    fn past_give_up(&self) -> bool {
+        self.give_up_at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Settles an outcome a stopping loop no longer tries to write, counted as unrecorded
+    /// like an outcome whose last try failed.
+    fn give_up(&mut self, lease: &Lease, what: &'static str) {
+        let error = QueueError::backend(
+            self.queue.backend_name(),
+            what,
+            "not tried: the store kept failing past the stopping worker's give-up time",
+        );
+        self.not_recorded(lease, &error);
     }
 
     /// True if the heartbeat thread learned that the store gave this lease up.

@@ -196,3 +196,150 @@ fn a_loop_does_not_start_a_task_whose_stale_lease_was_taken_by_another_worker() 
     );
     assert_eq!(held.len(), 0, "both leases are settled");
 }
+
+/// A store that fails every call as a store that is down does, and records the task of
+/// every lease it was asked to write.
+#[derive(Default)]
+struct Down {
+    asked: Mutex<Vec<workmill_core::TaskId>>,
+}
+
+impl Down {
+    fn fail(&self, lease: Option<&workmill_core::Lease>) -> workmill_core::QueueError {
+        if let Some(lease) = lease {
+            self.asked.lock().unwrap().push(lease.task.clone());
+        }
+        workmill_core::QueueError::backend("down", "write", "connection refused")
+    }
+}
+
+impl Queue for Down {
+    fn backend_name(&self) -> &'static str {
+        "down"
+    }
+    fn enqueue(&self, _: NewTask) -> Result<workmill_core::TaskId, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn reserve(
+        &self,
+        _: &WorkerId,
+        _: usize,
+        _: Duration,
+    ) -> Result<Vec<workmill_core::Reservation>, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn heartbeat(
+        &self,
+        lease: &workmill_core::Lease,
+        _: Duration,
+    ) -> Result<workmill_core::Lease, workmill_core::QueueError> {
+        Err(self.fail(Some(lease)))
+    }
+    fn complete(
+        &self,
+        lease: &workmill_core::Lease,
+        _: Vec<u8>,
+    ) -> Result<(), workmill_core::QueueError> {
+        Err(self.fail(Some(lease)))
+    }
+    fn complete_batch(
+        &self,
+        done: Vec<(workmill_core::Lease, Vec<u8>)>,
+    ) -> Result<Vec<Result<(), workmill_core::QueueError>>, workmill_core::QueueError> {
+        for (lease, _) in &done {
+            self.fail(Some(lease));
+        }
+        Err(self.fail(None))
+    }
+    fn fail(
+        &self,
+        lease: &workmill_core::Lease,
+        _: workmill_core::Failure,
+    ) -> Result<workmill_core::FailOutcome, workmill_core::QueueError> {
+        Err(self.fail(Some(lease)))
+    }
+    fn release(&self, lease: &workmill_core::Lease) -> Result<(), workmill_core::QueueError> {
+        Err(self.fail(Some(lease)))
+    }
+    fn cancel(&self, _: &workmill_core::TaskId) -> Result<(), workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn requeue(&self, _: &workmill_core::TaskId) -> Result<(), workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn status(
+        &self,
+        _: &workmill_core::TaskId,
+    ) -> Result<workmill_core::TaskRecord, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn list(
+        &self,
+        _: &workmill_core::ListFilter,
+    ) -> Result<Vec<workmill_core::TaskRecord>, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn stats(&self) -> Result<workmill_core::QueueStats, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn purge(&self, _: &[TaskStatus]) -> Result<u64, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn submit_job(
+        &self,
+        _: workmill_core::NewJob,
+    ) -> Result<workmill_core::TaskId, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn job(
+        &self,
+        _: &workmill_core::TaskId,
+    ) -> Result<workmill_core::JobRecord, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn job_results(
+        &self,
+        _: &workmill_core::TaskId,
+    ) -> Result<Vec<Vec<u8>>, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+    fn rescue_expired(&self) -> Result<u64, workmill_core::QueueError> {
+        Err(self.fail(None))
+    }
+}
+
+/// Past its give-up time, a stopping loop settles what is left without asking the store
+/// again: each such call would reopen a store that is down, one connect timeout per task.
+#[test]
+fn a_stopping_loop_past_its_give_up_time_asks_the_store_nothing_more() {
+    let memory = MemoryQueue::new();
+    memory
+        .enqueue_batch((0..4).map(|i| call("square", i)).collect())
+        .unwrap();
+    let mut options = options();
+    options.lease = Duration::from_millis(50);
+    let mut batch = memory.reserve(&options.worker, 4, LONG).unwrap();
+    let finished = batch.remove(0);
+    let first_handed_back = batch[0].id().clone();
+
+    let down = Down::default();
+    let control = Control::new(Mode::Stop);
+    let registry = registry();
+    let mut worker = WorkerLoop::new(&down, &control, &options, None);
+    // Stopped: the three unstarted tasks are handed back, then a finished one recorded.
+    worker.run_batch(&registry.snapshot(), batch);
+    worker.record_completions(vec![(finished.lease, vec![1u8].into())]);
+    let report = worker.report;
+
+    assert_eq!(
+        (report.released, report.completed, report.unrecorded),
+        (0, 0, 4),
+        "every outcome given up is counted"
+    );
+    let asked = down.asked.lock().unwrap();
+    assert!(!asked.is_empty());
+    assert!(
+        asked.iter().all(|task| *task == first_handed_back),
+        "only the first hand-back was tried, until the give-up time; then: {asked:?}"
+    );
+}

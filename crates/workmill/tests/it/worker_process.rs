@@ -353,6 +353,87 @@ fn a_stopping_worker_waits_no_longer_than_its_give_up_time() {
     );
 }
 
+/// A few failed heartbeat rounds in a row do not cost a running task its lease: after a
+/// failure the heartbeat tries again within half an interval, not a whole interval later.
+/// (With a whole interval between tries, the third failed round leaves the lease to lapse.)
+#[test]
+fn failed_heartbeat_rounds_are_tried_again_before_the_lease_lapses() {
+    let store = Store::new();
+    let lease = Duration::from_millis(2_000);
+    let options = quiet(
+        RunOptions::new()
+            .concurrency(1)
+            .lease(lease)
+            .heartbeat_every(lease / 3),
+    );
+    let stop = options.stop_handle();
+    let worker = {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || worker::run_with(registry, move || store.connect(), options))
+    };
+    let id = store.memory.enqueue(call("block", 5)).unwrap();
+    crate::support::wait_until(|| store.memory.stats().unwrap().running == 1);
+    store.fail_next("heartbeat", 3);
+    // Rescue all along, as another worker would, until the lease would have lapsed twice
+    // over had the heartbeat waited a whole interval after each failure.
+    let watched = std::time::Instant::now();
+    while watched.elapsed() < lease + lease / 2 {
+        assert_eq!(
+            store.memory.rescue_expired().unwrap(),
+            0,
+            "the lease of a running task lapsed after {} failed heartbeats",
+            store.served("heartbeat")
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(store.served("heartbeat"), 3, "every failure was served");
+    stop.stop();
+    store.memory.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+    let record = store.memory.status(&id).unwrap();
+    assert_eq!((record.status, record.attempts), (TaskStatus::Completed, 1));
+    assert_eq!(report.heartbeat_errors, 3, "{report}");
+}
+
+/// A store that refuses to hand out work for a reason no wait mends (a schema migrated by
+/// a newer build) stops the worker: `run` settles what it holds and returns the refusal.
+#[test]
+fn a_refused_reservation_stops_the_worker_with_the_refusal() {
+    let store = Store::new();
+    let options = quiet(RunOptions::new().concurrency(2));
+    let stop = options.stop_handle();
+    let (sender, returned) = std::sync::mpsc::channel();
+    {
+        let (store, registry) = (store.clone(), registry(&stop));
+        thread::spawn(move || {
+            let result = worker::run_with(registry, move || store.connect(), options);
+            sender.send(result).unwrap();
+        });
+    }
+    // One loop runs a task until the worker stops; the other is looking for work.
+    let id = store.memory.enqueue(call("block", 5)).unwrap();
+    crate::support::wait_until(|| store.memory.stats().unwrap().running == 1);
+    store.refuse_next("reserve");
+    let result = returned
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| {
+            stop.stop();
+            panic!("the worker kept running after the store refused a reservation")
+        });
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, RuntimeError::Queue(QueueError::Incompatible { .. })),
+        "{error}"
+    );
+    assert_eq!(store.served("reserve"), 1);
+    let record = store.memory.status(&id).unwrap();
+    assert_eq!(
+        (record.status, record.attempts),
+        (TaskStatus::Completed, 1),
+        "the running task was finished and recorded before `run` returned"
+    );
+}
+
 #[test]
 fn settings_that_cannot_work_are_refused() {
     let cases = [
@@ -362,14 +443,21 @@ fn settings_that_cannot_work_are_refused() {
             RunOptions::new()
                 .lease(Duration::from_secs(1))
                 .heartbeat_every(Duration::from_secs(1)),
-            "at most half the lease",
+            "at most a third of the lease",
         ),
-        // A lease can wait one and a half intervals for its first extension.
+        // A lease can wait one and a half intervals for its first extension, and needs the
+        // rest of its length to try again if the store fails then.
         (
             RunOptions::new()
                 .lease(Duration::from_secs(30))
                 .heartbeat_every(Duration::from_secs(25)),
-            "at most half the lease",
+            "at most a third of the lease",
+        ),
+        (
+            RunOptions::new()
+                .lease(Duration::from_secs(30))
+                .heartbeat_every(Duration::from_secs(12)),
+            "at most a third of the lease",
         ),
     ];
     for (options, expected) in cases {
