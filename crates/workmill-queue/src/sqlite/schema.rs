@@ -63,6 +63,23 @@ pub enum SchemaError {
 
 /// Brings the database up to `target` (normally [`LATEST_VERSION`]) and returns the version it was at.
 pub(crate) fn migrate(conn: &mut Connection, target: i64) -> Result<i64, MigrateError> {
+    // A file already at `target` needs nothing written, and reading its version takes no write
+    // lock: so opening a store (a worker's reconnect, many processes starting at once) does not
+    // queue behind every writer of a busy file. A read-only file still takes the path below,
+    // where the write lock refuses it as it always did.
+    if !conn.is_readonly(rusqlite::MAIN_DB)?
+        && let Some(found) = recorded_version(conn)
+    {
+        if found > LATEST_VERSION {
+            return Err(MigrateError::Schema(SchemaError::TooNew {
+                found,
+                supported: LATEST_VERSION,
+            }));
+        }
+        if found >= target {
+            return Ok(found);
+        }
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -100,6 +117,17 @@ pub(crate) fn migrate(conn: &mut Connection, target: i64) -> Result<i64, Migrate
     }
     tx.commit()?;
     Ok(found)
+}
+
+/// The newest schema version recorded in the file, read without a transaction of its own; `None`
+/// if it cannot be read now (no migrations table yet, or the file locked past the busy timeout),
+/// which [`migrate`] then settles under the write lock.
+fn recorded_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+        row.get::<_, Option<i64>>(0)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Why [`migrate`] failed.

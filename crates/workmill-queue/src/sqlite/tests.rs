@@ -615,3 +615,27 @@ fn a_damaged_job_count_does_not_fail_a_completion() {
     );
     assert_counts_add_up(&queue);
 }
+
+/// Opening a file already at the current schema takes no write lock: a worker reconnecting,
+/// or a process starting, while another connection holds the write lock opens at once and
+/// can read, instead of failing after the busy timeout. (Its migration check used to begin
+/// with `BEGIN IMMEDIATE`.)
+#[test]
+fn opening_a_current_file_waits_for_no_writer() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    queue
+        .enqueue(NewTask::new("held.open", vec![1]).with_id(TaskId::new("t").unwrap()))
+        .unwrap();
+    let writer = rusqlite::Connection::open(&path).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; UPDATE tasks SET priority = priority;")
+        .unwrap();
+    let config = SqliteConfig::new().busy_timeout(Duration::from_millis(50));
+    let again = SqliteQueue::open_path(&path, config).expect("opens beside a writer");
+    assert_eq!(
+        again.status(&TaskId::new("t").unwrap()).unwrap().status,
+        TaskStatus::Pending
+    );
+    writer.execute_batch("COMMIT").unwrap();
+}
