@@ -111,20 +111,46 @@ fn widen_the_gap() {
     std::thread::sleep(Duration::from_millis(20));
 }
 
-/// With a retention bound of 0, a task's record is evicted as it finishes unless someone waits
-/// on it then. Waits for results through the runtime, racing completions that come at random
-/// moments over several of the memory queue's 50 ms stop checks, all get their results:
-/// a wait on the memory queue is one wait, registered on its task throughout. (Waiting in
-/// slices, a task finishing between two slices was evicted before the next looked, and the
-/// wait failed with `NotFound`; the hook between waits widens that gap, should it come back.)
-#[test]
-fn result_waits_get_every_result_however_small_the_retention() {
-    const TASKS: usize = 40;
-    static REGISTERED: AtomicUsize = AtomicUsize::new(0);
-    fn registered() {
-        count_once(&REGISTERED);
+/// Polls `done` every millisecond until it holds or `deadline` passes; true if it held.
+fn poll_until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
+}
 
+/// Registers `slow`, a task that says on the returned receiver that it started, and returns
+/// its input plus `add` once the returned sender lets it.
+fn slow_task(
+    runtime: &Runtime,
+    add: u32,
+) -> (
+    crate::FnHandle<u32, u32>,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let (finish_tx, finish) = std::sync::mpsc::channel::<()>();
+    let finish = Mutex::new(finish);
+    let slow = runtime
+        .register_fn("slow", move |x: u32| {
+            started_tx.lock().unwrap().send(()).unwrap();
+            finish.lock().unwrap().recv().unwrap();
+            Ok::<_, TaskError>(x + add)
+        })
+        .unwrap();
+    (slow, started, finish_tx)
+}
+
+/// A runtime that evicts every finished record at once (a retention bound of 0), on two loops
+/// taking one task at a time, with a task `gated` that returns its input once `gate` lets it.
+fn evicting_runtime() -> (Runtime, Arc<Gate>, crate::FnHandle<u64, u64>) {
     let runtime = Runtime::builder()
         .memory(MemoryConfig::default().retention(Some(0)))
         .threads(2)
@@ -141,26 +167,60 @@ fn result_waits_get_every_result_however_small_the_retention() {
             })
             .unwrap()
     };
-    let tasks: Vec<_> = (0..TASKS as u64)
-        .map(|i| runtime.submit(gated.call(i)).send().unwrap())
-        .collect();
-    let results: Vec<_> = std::thread::scope(|s| {
-        let waiters: Vec<_> = tasks
+    (runtime, gate, gated)
+}
+
+/// Runs `wait` for each of `items` on a thread of its own, with the hooks that count the
+/// waiters as they first look (`registered`, into `counter`) and widen the gap between two
+/// waits; opens `gate` to all once every waiter looked, and returns the waits' outcomes.
+fn wait_all_at_once<I: Sync, R: Send>(
+    gate: &Gate,
+    items: &[I],
+    counter: &'static AtomicUsize,
+    registered: fn(),
+    wait: impl Fn(&I) -> R + Sync,
+) -> Vec<R> {
+    std::thread::scope(|s| {
+        let waiters: Vec<_> = items
             .iter()
-            .map(|task| {
-                let runtime = &runtime;
+            .map(|item| {
+                let wait = &wait;
                 s.spawn(move || {
                     hooks::set(Some(registered), Some(widen_the_gap));
-                    runtime.wait_for(task, Duration::from_secs(120))
+                    wait(item)
                 })
             })
             .collect();
-        let all_waiting = gate.open_once_waited(&REGISTERED, TASKS, TASKS as u64);
+        let count = items.len();
+        let all_waiting = gate.open_once_waited(counter, count, count as u64);
         assert!(all_waiting, "the waiters did not all wait");
         waiters
             .into_iter()
             .map(|waiter| waiter.join().unwrap())
             .collect()
+    })
+}
+
+/// With a retention bound of 0, a task's record is evicted as it finishes unless someone waits
+/// on it then. Waits for results through the runtime, racing completions that come at random
+/// moments over several of the memory queue's 50 ms stop checks, all get their results:
+/// a wait on the memory queue is one wait, registered on its task throughout. (Waiting in
+/// slices, a task finishing between two slices was evicted before the next looked, and the
+/// wait failed with `NotFound`; the hook between waits widens that gap, should it come back.)
+#[test]
+fn result_waits_get_every_result_however_small_the_retention() {
+    const TASKS: usize = 40;
+    static REGISTERED: AtomicUsize = AtomicUsize::new(0);
+    fn registered() {
+        count_once(&REGISTERED);
+    }
+
+    let (runtime, gate, gated) = evicting_runtime();
+    let tasks: Vec<_> = (0..TASKS as u64)
+        .map(|i| runtime.submit(gated.call(i)).send().unwrap())
+        .collect();
+    let results = wait_all_at_once(&gate, &tasks, &REGISTERED, registered, |task| {
+        runtime.wait_for(task, Duration::from_secs(120))
     });
     for (i, result) in results.into_iter().enumerate() {
         assert_eq!(result.unwrap(), i as u64, "task {i}");
@@ -183,22 +243,7 @@ fn job_waits_get_every_result_however_small_the_retention() {
         count_once(&REGISTERED);
     }
 
-    let runtime = Runtime::builder()
-        .memory(MemoryConfig::default().retention(Some(0)))
-        .threads(2)
-        .max_batch(1)
-        .build()
-        .unwrap();
-    let gate = Arc::new(Gate::default());
-    let gated = {
-        let gate = Arc::clone(&gate);
-        runtime
-            .register_fn("gated", move |i: u64| {
-                gate.pass(i);
-                Ok::<_, TaskError>(i)
-            })
-            .unwrap()
-    };
+    let (runtime, gate, gated) = evicting_runtime();
     let sum = runtime
         .register_reduce_fn("sum", |outputs: Vec<u64>| {
             Ok::<_, TaskError>(outputs.iter().sum::<u64>())
@@ -212,23 +257,8 @@ fn job_waits_get_every_result_however_small_the_retention() {
             runtime.submit_job(job).unwrap()
         })
         .collect();
-    let results: Vec<_> = std::thread::scope(|s| {
-        let waiters: Vec<_> = jobs
-            .iter()
-            .map(|job| {
-                let runtime = &runtime;
-                s.spawn(move || {
-                    hooks::set(Some(registered), Some(widen_the_gap));
-                    runtime.wait_job(job, Duration::from_secs(120))
-                })
-            })
-            .collect();
-        let all_waiting = gate.open_once_waited(&REGISTERED, JOBS, JOBS as u64);
-        assert!(all_waiting, "the waiters did not all wait");
-        waiters
-            .into_iter()
-            .map(|waiter| waiter.join().unwrap())
-            .collect()
+    let results = wait_all_at_once(&gate, &jobs, &REGISTERED, registered, |job| {
+        runtime.wait_job(job, Duration::from_secs(120))
     });
     let lost: Vec<_> = results
         .iter()
@@ -255,17 +285,7 @@ fn a_wait_for_a_running_task_outlives_the_stop_and_gets_the_result() {
         .threads(1)
         .build()
         .unwrap();
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
-    let (finish_tx, finish) = std::sync::mpsc::channel::<()>();
-    let finish = Mutex::new(finish);
-    let slow = runtime
-        .register_fn("slow", move |x: u32| {
-            started_tx.lock().unwrap().send(()).unwrap();
-            finish.lock().unwrap().recv().unwrap();
-            Ok::<_, TaskError>(x + 1)
-        })
-        .unwrap();
+    let (slow, started, finish_tx) = slow_task(&runtime, 1);
     let task = runtime.submit(slow.call(41)).send().unwrap();
     started.recv().unwrap();
     std::thread::scope(|s| {
@@ -274,18 +294,13 @@ fn a_wait_for_a_running_task_outlives_the_stop_and_gets_the_result() {
             runtime.wait_for(&task, Duration::from_secs(120))
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
         let looks = WAITING.load(Ordering::SeqCst);
         // The abandon stops the loops, interrupts the wait, then waits for the running task.
         let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
-        while WAITING.load(Ordering::SeqCst) == looks
-            && !stopping.is_finished()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        poll_until(deadline, || {
+            WAITING.load(Ordering::SeqCst) != looks || stopping.is_finished()
+        });
         let interrupted = WAITING.load(Ordering::SeqCst) > looks;
         finish_tx.send(()).unwrap();
         assert!(looks > 0, "the waiter did not wait");
@@ -313,17 +328,7 @@ fn a_wait_for_a_task_a_stopping_loop_hands_back_ends_with_shutdown() {
         .paused()
         .build()
         .unwrap();
-    let (started_tx, started) = std::sync::mpsc::channel();
-    let started_tx = Mutex::new(started_tx);
-    let (finish_tx, finish) = std::sync::mpsc::channel::<()>();
-    let finish = Mutex::new(finish);
-    let slow = runtime
-        .register_fn("slow", move |x: u32| {
-            started_tx.lock().unwrap().send(()).unwrap();
-            finish.lock().unwrap().recv().unwrap();
-            Ok::<_, TaskError>(x)
-        })
-        .unwrap();
+    let (slow, started, finish_tx) = slow_task(&runtime, 0);
     let echo = runtime
         .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
         .unwrap();
@@ -346,18 +351,13 @@ fn a_wait_for_a_task_a_stopping_loop_hands_back_ends_with_shutdown() {
             runtime.wait_for(&held, Duration::from_secs(20))
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
         let looks = WAITING.load(Ordering::SeqCst);
         let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
         // The stop interrupts the wait, which finds its task running and waits on.
-        while WAITING.load(Ordering::SeqCst) == looks
-            && !stopping.is_finished()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        poll_until(deadline, || {
+            WAITING.load(Ordering::SeqCst) != looks || stopping.is_finished()
+        });
         let stopped_looks = WAITING.load(Ordering::SeqCst);
         finish_tx.send(()).unwrap();
         assert!(looks > 0, "the waiter did not wait");
@@ -384,6 +384,28 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// Within this, an abandon that does not wait for a submission's patience has returned.
 const PROMPTLY: Duration = Duration::from_secs(10);
 
+/// A runtime on a memory queue of capacity 1 whose submitters wait for room for up to
+/// [`PATIENCE`], on `threads` loops taking one task at a time, paused if `paused`, with a task
+/// `echo` that returns its input.
+fn one_slot_runtime(threads: usize, paused: bool) -> (Arc<Runtime>, crate::FnHandle<u64, u64>) {
+    let mut builder = Runtime::builder()
+        .memory(
+            MemoryConfig::default()
+                .capacity(1)
+                .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
+        )
+        .threads(threads)
+        .max_batch(1);
+    if paused {
+        builder = builder.paused();
+    }
+    let runtime = Arc::new(builder.build().unwrap());
+    let echo = runtime
+        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
+        .unwrap();
+    (runtime, echo)
+}
+
 /// A task of a runtime on a full memory queue (`OnFull::Wait`) submits through `submit`, and
 /// waits for room that only the runtime's loops make; another task then abandons the runtime.
 /// The abandon stops the loops, so no room comes: the submission must give up with `ShutDown`,
@@ -394,21 +416,7 @@ fn abandon_ends_a_submission_waiting_for_room(
     waiting: &'static AtomicUsize,
     count_wait: fn(),
 ) {
-    let runtime = Arc::new(
-        Runtime::builder()
-            .memory(
-                MemoryConfig::default()
-                    .capacity(1)
-                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
-            )
-            .threads(2)
-            .max_batch(1)
-            .build()
-            .unwrap(),
-    );
-    let echo = runtime
-        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (runtime, echo) = one_slot_runtime(2, false);
     // Task 0 submits, task 1 abandons, each once the gate lets it.
     let gate = Arc::new(Gate::default());
     let (started_tx, started) = std::sync::mpsc::channel();
@@ -439,9 +447,7 @@ fn abandon_ends_a_submission_waiting_for_room(
     gate.open(1);
     // The submitter looked at the full queue under its lock, and sleeps on it from then on.
     let deadline = Instant::now() + PATIENCE;
-    while waiting.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(deadline, || waiting.load(Ordering::SeqCst) > 0);
     assert!(
         waiting.load(Ordering::SeqCst) > 0,
         "the submission did not wait for room"
@@ -496,21 +502,7 @@ fn an_abandon_from_inside_a_task_ends_a_job_submission_waiting_for_room() {
 #[test]
 fn a_submission_waiting_for_room_when_a_drain_begins_goes_in_and_runs() {
     static WAITING: AtomicUsize = AtomicUsize::new(0);
-    let runtime = Arc::new(
-        Runtime::builder()
-            .memory(
-                MemoryConfig::default()
-                    .capacity(1)
-                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
-            )
-            .threads(1)
-            .paused()
-            .build()
-            .unwrap(),
-    );
-    let echo = runtime
-        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (runtime, echo) = one_slot_runtime(1, true);
     runtime.submit(echo.call(1)).send().unwrap();
     let submitter = {
         let (runtime, echo) = (Arc::clone(&runtime), echo.clone());
@@ -522,9 +514,7 @@ fn a_submission_waiting_for_room_when_a_drain_begins_goes_in_and_runs() {
         })
     };
     let deadline = Instant::now() + PATIENCE;
-    while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
     assert!(
         WAITING.load(Ordering::SeqCst) > 0,
         "the submission did not wait for room"
@@ -575,21 +565,7 @@ fn a_wait_for_room_gives_up_only_when_closed_and_no_loop_runs() {
 #[test]
 fn an_abandon_from_outside_ends_a_task_submission_waiting_for_room() {
     static WAITING: AtomicUsize = AtomicUsize::new(0);
-    let runtime = Arc::new(
-        Runtime::builder()
-            .memory(
-                MemoryConfig::default()
-                    .capacity(1)
-                    .on_full(workmill_queue::OnFull::Wait(PATIENCE)),
-            )
-            .threads(1)
-            .max_batch(1)
-            .build()
-            .unwrap(),
-    );
-    let echo = runtime
-        .register_fn("echo", |x: u64| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (runtime, echo) = one_slot_runtime(1, false);
     let gate = Arc::new(Gate::default());
     let submit = {
         let (weak, gate, echo) = (Arc::downgrade(&runtime), Arc::clone(&gate), echo.clone());
@@ -613,9 +589,7 @@ fn an_abandon_from_outside_ends_a_task_submission_waiting_for_room() {
     runtime.submit(echo.call(1)).send().unwrap();
     gate.open(1);
     let deadline = Instant::now() + PATIENCE;
-    while WAITING.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
     assert!(
         WAITING.load(Ordering::SeqCst) > 0,
         "the submission did not wait for room"
