@@ -14,7 +14,7 @@ use crate::error::RuntimeError;
 use crate::registry::{Registry, SharedRegistry};
 use crate::worker::{
     Control, DEFAULT_IDLE_WAIT, DEFAULT_LEASE, DEFAULT_MAX_BATCH, DEFAULT_PROCESS_LEASE, Heartbeat,
-    Mode, WorkerOptions, run_holding, run_loop,
+    Mode, WorkerOptions, run_until_refused,
 };
 
 enum Backend {
@@ -323,15 +323,18 @@ impl RuntimeBuilder {
                 ..WorkerOptions::new(worker)
             };
             let (shared, held) = (Arc::clone(&shared), held.clone());
-            let running = starting.start(format!("workmill-worker-{i}"), move || match &held {
-                Some(held) => run_holding(
+            let running = starting.start(format!("workmill-worker-{i}"), move || {
+                let (report, refusal) = run_until_refused(
                     &*shared.queue,
                     &shared.registry,
                     &shared.control,
                     &options,
-                    held,
-                ),
-                None => run_loop(&*shared.queue, &shared.registry, &shared.control, &options),
+                    held.as_deref(),
+                );
+                if let Some(error) = refusal {
+                    shared.stop_on_refusal(&error);
+                }
+                report
             });
             match running {
                 Ok(running) => runtime.workers_mut().push(running),

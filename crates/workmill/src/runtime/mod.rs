@@ -128,6 +128,27 @@ pub(crate) struct Shared {
     pub(crate) default_retry: workmill_core::RetryPolicy,
 }
 
+impl Shared {
+    /// A loop met a refusal no wait mends (a store migrated by a newer build, say): the runtime
+    /// stops as an abandon, as a worker process stops. Submissions are refused, the other
+    /// loops stop and settle what they hold, waits on the memory queue end, and a later
+    /// [`Runtime::shutdown`] reports [`Shutdown::Abandon`].
+    pub(crate) fn stop_on_refusal(&self, error: &QueueError) {
+        tracing::error!(%error, "the store refused a loop of this runtime; the runtime stops");
+        {
+            let mut stopped_as = self.stopped_as.lock().unwrap_or_else(|e| e.into_inner());
+            self.abandoning.store(true, Ordering::SeqCst);
+            self.closed.store(true, Ordering::SeqCst);
+            self.control.set(Mode::Stop);
+            stopped_as.get_or_insert(Shutdown::Abandon);
+        }
+        if let Some(memory) = &self.memory {
+            memory.wake_workers();
+            memory.interrupt_waits();
+        }
+    }
+}
+
 impl Runtime {
     /// A builder with the defaults: a memory queue, one worker thread per CPU.
     pub fn builder() -> RuntimeBuilder {

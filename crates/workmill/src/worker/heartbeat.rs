@@ -74,7 +74,7 @@ impl Heartbeat {
         })
     }
 
-    /// The leases the loops hold, for [`run_holding`](super::run_holding).
+    /// The leases the loops hold, for [`run_until_refused`](super::run_until_refused).
     pub(crate) fn held(&self) -> Arc<HeldLeases> {
         Arc::clone(&self.held)
     }

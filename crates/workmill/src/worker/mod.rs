@@ -100,8 +100,8 @@ pub use options::{
 pub use process::{run, run_with};
 pub use reconnect::Reconnect;
 pub use report::WorkerReport;
-pub(crate) use run_loop::run_holding;
 pub use run_loop::run_loop;
+pub(crate) use run_loop::run_until_refused;
 pub use stop::{StopCause, StopHandle};
 
 /// The largest batch a runtime's loop reserves by default.

@@ -41,19 +41,8 @@ pub fn run_loop(
     WorkerLoop::new(queue, control, options, None).run(registry)
 }
 
-/// [`run_loop`], keeping `held` up to date for a heartbeat thread.
-pub(crate) fn run_holding(
-    queue: &dyn Queue,
-    registry: &SharedRegistry,
-    control: &Control,
-    options: &WorkerOptions,
-    held: &HeldLeases,
-) -> LoopReport {
-    run_holding_until_refused(queue, registry, control, options, held).0
-}
-
-/// [`run_holding`], also returning the refusal that ended the loop, if one did: a worker
-/// process stops on it and returns it.
+/// [`run_loop`], keeping `held` up to date for a heartbeat thread, and returning the refusal
+/// that ended the loop, if one did: a worker process stops on it and returns it.
 pub(crate) fn run_holding_until_refused(
     queue: &dyn Queue,
     registry: &SharedRegistry,
@@ -61,7 +50,19 @@ pub(crate) fn run_holding_until_refused(
     options: &WorkerOptions,
     held: &HeldLeases,
 ) -> (LoopReport, Option<QueueError>) {
-    let mut worker = WorkerLoop::new(queue, control, options, Some(held));
+    run_until_refused(queue, registry, control, options, Some(held))
+}
+
+/// A loop, keeping `held` up to date if given, and the refusal that ended it, if one did: a
+/// runtime stops on it as a worker process does.
+pub(crate) fn run_until_refused(
+    queue: &dyn Queue,
+    registry: &SharedRegistry,
+    control: &Control,
+    options: &WorkerOptions,
+    held: Option<&HeldLeases>,
+) -> (LoopReport, Option<QueueError>) {
+    let mut worker = WorkerLoop::new(queue, control, options, held);
     let report = worker.run(registry);
     (report, worker.refusal)
 }

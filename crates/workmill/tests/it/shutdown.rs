@@ -633,3 +633,43 @@ fn requeue_after_shutdown_is_refused() {
         "the task stays dead: no loop would run it"
     );
 }
+
+/// A store that refuses a loop's reserve for a reason no wait mends stops the runtime as an
+/// abandon, as a worker process stops: submissions are refused from then on, and a later
+/// shutdown reports the abandon. (The refused loop used to end alone and unreported, the
+/// others running on, so the runtime accepted work it might never run.)
+#[test]
+fn a_store_refusing_a_loop_stops_the_runtime_as_an_abandon() {
+    let store = crate::flaky::Store::new();
+    let runtime = Runtime::builder()
+        .backend(store.connect().unwrap())
+        .threads(2)
+        .paused()
+        .build()
+        .unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    store.refuse_next("reserve");
+    runtime.resume();
+    let deadline = std::time::Instant::now() + WAIT;
+    let refused = loop {
+        match runtime.submit(echo.call(1)).send() {
+            Err(RuntimeError::ShutDown) => break true,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => {
+                other.unwrap();
+                break false;
+            }
+        }
+    };
+    assert!(
+        refused,
+        "the runtime still took submissions after its store refused a loop"
+    );
+    assert_eq!(store.served("reserve"), 1);
+    let report = runtime.shutdown(Shutdown::Drain).unwrap();
+    assert_eq!(report.mode, Shutdown::Abandon);
+}
