@@ -148,7 +148,7 @@ const ROUND_CHUNK: usize = 256;
 /// (one write transaction on SQLite, where a write per lease would queue behind every other
 /// process's writes and let the last leases of a long round lapse). False if the store
 /// failed to extend some of them, which are then tried again soon.
-fn beat_once(
+pub(super) fn beat_once(
     queue: &dyn Queue,
     held: &HeldLeases,
     lease: Duration,
@@ -163,7 +163,9 @@ fn beat_once(
         let outcomes = match queue.heartbeat_batch(chunk, lease) {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                report.errors += 1;
+                // Every extension of the chunk failed, counted as the per-lease failures below
+                // are; the later chunks were not asked, and wait for the retry.
+                report.errors += chunk.len() as u64;
                 tracing::warn!(leases = chunk.len(), %error, "could not extend leases; trying again soon");
                 return false;
             }

@@ -343,3 +343,30 @@ fn a_stopping_loop_past_its_give_up_time_asks_the_store_nothing_more() {
         "only the first hand-back was tried, until the give-up time; then: {asked:?}"
     );
 }
+
+/// A heartbeat round whose store call fails counts a failed extension for every lease that
+/// call carried, as it counts the store's per-lease failures (it counted one per call).
+#[test]
+fn a_failed_heartbeat_call_counts_each_lease_it_carried() {
+    let memory = MemoryQueue::new();
+    for i in 0..3 {
+        memory
+            .enqueue(NewTask::new(format!("t{i}"), vec![]))
+            .unwrap();
+    }
+    let worker = WorkerId::new("w").unwrap();
+    let reserved = memory.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
+    let held = HeldLeases::new();
+    let long_ago = std::time::Instant::now() - Duration::from_secs(10);
+    held.hold(reserved.iter().map(|r| &r.lease), long_ago);
+    let mut report = super::heartbeat::HeartbeatReport::default();
+    let all_asked = super::heartbeat::beat_once(
+        &Down::default(),
+        &held,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        &mut report,
+    );
+    assert!(!all_asked);
+    assert_eq!((report.beats, report.errors, report.refused), (0, 3, 0));
+}
