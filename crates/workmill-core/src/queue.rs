@@ -547,18 +547,15 @@ pub trait Queue: Send + Sync {
                 pause = (pause * 2).min(Duration::from_millis(50));
                 continue;
             }
-            // Reducing, or ended: the reduce is stored unless evicted or purged.
-            let wait = if job.status.is_final() {
-                Duration::ZERO
-            } else {
-                left
-            };
-            let reduce = match self.wait(&job.reduce, wait) {
+            // Ended: its reduce's record as it is, if still stored (a requeue of a dead reduce
+            // may be running it again).
+            if job.status.is_final() {
+                let reduce = stored(self.status(&job.reduce))?;
+                return Ok((job, reduce));
+            }
+            // Reducing: the reduce is stored unless evicted or purged.
+            let reduce = match self.wait(&job.reduce, left) {
                 Ok(record) => Some(record),
-                Err(QueueError::Timeout { .. }) if job.status.is_final() => {
-                    // Ended with a reduce not final: a requeue of its dead reduce is running.
-                    stored(self.status(&job.reduce))?
-                }
                 Err(QueueError::Timeout { .. }) => {
                     if start.elapsed() >= timeout {
                         let reduce = stored(self.status(&job.reduce))?;
@@ -570,12 +567,8 @@ pub trait Queue: Send + Sync {
                 Err(error) => return Err(error),
             };
             // The job ends with its reduce, in the same step on every backend: read it again to
-            // report how, unless it had already ended.
-            let job = if job.status.is_final() {
-                job
-            } else {
-                self.job(id)?
-            };
+            // report how.
+            let job = self.job(id)?;
             if job.status.is_final() || start.elapsed() >= timeout {
                 return Ok((job, reduce));
             }

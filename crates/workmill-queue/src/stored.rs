@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use workmill_core::{Backoff, NewTask, QueueError, RetryPolicy, TaskId, TaskStatus, Transition};
+use workmill_core::{
+    Backoff, NewTask, QueueError, RetryPolicy, TaskId, TaskRecord, TaskStatus, Transition,
+};
 
 /// Checks what can be checked before touching the store: the policy and the payload size.
 pub(crate) fn validate(task: &NewTask, payload_limit: usize) -> Result<(), QueueError> {
@@ -183,6 +185,20 @@ pub(crate) fn parse_status(id: &TaskId, text: &str) -> Result<TaskStatus, QueueE
         id: id.clone(),
         detail: format!("status {text:?} is not a task status"),
     })
+}
+
+/// Adds a record `list` read to `page`, or, if it could not be read, leaves it out with a
+/// warning naming it (it takes no place in the page); true once the page holds `limit`.
+pub(crate) fn add_to_page(
+    page: &mut Vec<TaskRecord>,
+    limit: usize,
+    read: Result<TaskRecord, QueueError>,
+) -> bool {
+    match read {
+        Ok(record) => page.push(record),
+        Err(err) => tracing::warn!(error = %err, "list skips a task whose record cannot be read"),
+    }
+    page.len() >= limit
 }
 
 #[cfg(test)]

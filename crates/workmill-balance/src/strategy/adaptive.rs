@@ -61,11 +61,20 @@ impl History {
         now: impl FnOnce() -> Duration,
     ) -> bool {
         match max_age {
-            Some(_) if in_flight == 0 && self.outcomes.count() > 0 => {
-                crate::metrics::lapsed(Some(self.busy_until), now(), max_age)
+            Some(max_age) if in_flight == 0 && self.outcomes.count() > 0 => {
+                now().saturating_sub(self.busy_until) > max_age
             }
             _ => false,
         }
+    }
+
+    /// The windowed error rate, and the response time in seconds: `reported` if the candidate
+    /// reports one, else the windowed mean if known. For windows that have not lapsed.
+    fn measures(&self, reported: Option<f64>) -> (f64, Option<f64>) {
+        (
+            self.outcomes.mean().unwrap_or(0.0),
+            reported.or_else(|| self.latencies.mean()),
+        )
     }
 
     fn clear(&mut self) {
@@ -258,10 +267,9 @@ impl Adaptive {
     fn measures(&self, candidate: &Candidate, now: &mut LazyNow<'_>) -> (f64, Option<f64>) {
         let reported = candidate.load.mean_latency.map(|d| d.as_secs_f64());
         match self.history.get(candidate.index) {
-            Some(h) if !h.lapsed(candidate.load.in_flight(), self.max_age, || now.get()) => (
-                h.outcomes.mean().unwrap_or(0.0),
-                reported.or(h.latencies.mean()),
-            ),
+            Some(h) if !h.lapsed(candidate.load.in_flight(), self.max_age, || now.get()) => {
+                h.measures(reported)
+            }
             _ => (0.0, reported),
         }
     }
@@ -318,9 +326,8 @@ impl Balancer for Adaptive {
         for position in rotated(self.start, candidates.len()) {
             let candidate = &candidates[position];
             let in_flight = candidate.load.in_flight();
-            // The candidate's windowed measures, read in the same visit as the
-            // bookkeeping below, which also tells whether they have lapsed.
-            let measured = match self.history.get_mut(candidate.index) {
+            // The bookkeeping, which also tells whether the candidate's windows have lapsed.
+            let lapsed = match self.history.get_mut(candidate.index) {
                 Some(h) if max_age.is_some() => {
                     // What the candidate shows is what is in flight now. A worker
                     // idle now although it had jobs the strategy knew of, gone
@@ -339,20 +346,18 @@ impl Balancer for Adaptive {
                     }
                     h.in_flight = in_flight;
                     // Idle with lapsed windows is exactly what `measures` would find.
-                    (!(in_flight == 0 && h.seen_lapsed))
-                        .then(|| (h.outcomes.mean().unwrap_or(0.0), h.latencies.mean()))
+                    in_flight == 0 && h.seen_lapsed
                 }
-                Some(h) => Some((h.outcomes.mean().unwrap_or(0.0), h.latencies.mean())),
-                None => None,
+                _ => false,
             };
             if !candidate.is_available() {
                 continue;
             }
             any_available = true;
             let reported = candidate.load.mean_latency.map(|d| d.as_secs_f64());
-            let (error_rate, mean) = match measured {
-                Some((error_rate, windowed)) => (error_rate, reported.or(windowed)),
-                None => (0.0, reported),
+            let (error_rate, mean) = match self.history.get(candidate.index) {
+                Some(h) if !lapsed => h.measures(reported),
+                _ => (0.0, reported),
             };
             if let Some(score) = self.score_of(candidate, error_rate, mean)
                 && best.is_none_or(|(_, lowest)| score < lowest)

@@ -8,6 +8,7 @@ use workmill_core::{JobRecord, JobStatus, QueueError, TaskId, TaskRecord, TaskSt
 
 use super::jobs::JobRole;
 use super::state::State;
+use super::wake::job_stripe;
 use super::{LONGEST_SLEEP, MemoryQueue};
 use crate::sync::lock;
 
@@ -84,8 +85,8 @@ impl MemoryQueue {
                 break Err(QueueError::JobNotFound { id: id.clone() });
             };
             if registered.is_some_and(|uid| uid != job.uid) {
-                // Purged, and another job submitted under its id: the count went with it.
-                registered = None;
+                // Purged, and another job submitted under its id: the count went with it (and
+                // `unregister_waiter` leaves the new job's alone).
                 break Err(QueueError::JobNotFound { id: id.clone() });
             }
             let reduce = reduce_of(&state, id, &job.record);
@@ -96,16 +97,16 @@ impl MemoryQueue {
             {
                 break Ok((job.record.clone(), reduce.cloned()));
             }
-            let uid = match registered {
-                Some(uid) => uid,
-                None => match state.jobs.register_waiter(id) {
-                    Ok(uid) => *registered.insert(uid),
-                    Err(error) => break Err(error),
-                },
-            };
-            state = self
-                .signals
-                .sleep_for_job(uid, state, (timeout - waited).min(LONGEST_SLEEP));
+            let uid = job.uid;
+            if registered.is_none() {
+                state.jobs.register_waiter(id);
+                registered = Some(uid);
+            }
+            state = self.signals.sleep_on_stripe(
+                job_stripe(uid),
+                state,
+                (timeout - waited).min(LONGEST_SLEEP),
+            );
         };
         if let Some(uid) = registered {
             state.jobs.unregister_waiter(id, uid);

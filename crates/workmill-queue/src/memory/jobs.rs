@@ -72,14 +72,11 @@ impl Jobs {
             .ok_or_else(|| QueueError::JobNotFound { id: id.clone() })
     }
 
-    /// Registers a waiter on the job `id`, returning the job's uid.
-    pub(crate) fn register_waiter(&mut self, id: &TaskId) -> Result<u64, QueueError> {
-        let job = self
-            .by_id
-            .get_mut(id)
-            .ok_or_else(|| QueueError::JobNotFound { id: id.clone() })?;
-        job.waiters += 1;
-        Ok(job.uid)
+    /// Registers a waiter on the job `id`, if there is one.
+    pub(crate) fn register_waiter(&mut self, id: &TaskId) {
+        if let Some(job) = self.by_id.get_mut(id) {
+            job.waiters += 1;
+        }
     }
 
     /// Unregisters a waiter from the job `id` numbered `uid`; if a purge removed that job

@@ -240,9 +240,11 @@ impl MemoryQueue {
             }
             task.waiters += 1;
             let uid = task.uid;
-            state =
-                self.signals
-                    .sleep_for_result(slot, state, (timeout - waited).min(LONGEST_SLEEP));
+            state = self.signals.sleep_on_stripe(
+                wake::stripe(slot),
+                state,
+                (timeout - waited).min(LONGEST_SLEEP),
+            );
             // Unregister from the task that was waited on; if it was removed
             // meanwhile, its count went with it.
             if let Some(task) = state.slots.get_mut(slot)

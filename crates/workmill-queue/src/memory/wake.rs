@@ -199,24 +199,15 @@ impl Signals {
         wait(&self.idle, guard, timeout)
     }
 
-    /// Sleeps on the stripe of the task in `slot` for at most `timeout`.
-    pub(crate) fn sleep_for_result<'a>(
+    /// Sleeps on result stripe `stripe` (a task's [`stripe`], a job's [`job_stripe`]) for at
+    /// most `timeout`.
+    pub(crate) fn sleep_on_stripe<'a>(
         &self,
-        slot: u32,
+        stripe: usize,
         guard: MutexGuard<'a, State>,
         timeout: Duration,
     ) -> MutexGuard<'a, State> {
-        wait(&self.results[stripe(slot)], guard, timeout)
-    }
-
-    /// Sleeps on the stripe of the job numbered `uid` for at most `timeout`.
-    pub(crate) fn sleep_for_job<'a>(
-        &self,
-        uid: u64,
-        guard: MutexGuard<'a, State>,
-        timeout: Duration,
-    ) -> MutexGuard<'a, State> {
-        wait(&self.results[job_stripe(uid)], guard, timeout)
+        wait(&self.results[stripe], guard, timeout)
     }
 }
 

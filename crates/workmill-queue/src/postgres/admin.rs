@@ -13,7 +13,7 @@ use super::rescue::{RESCUE_BATCH, rescue_lapsed};
 use super::row::{read_record, record_columns};
 use super::store::{BACKEND, micros, sql_count, store_error};
 use super::wakeup::notify;
-use crate::stored::{Deltas, parse_status, transition};
+use crate::stored::{Deltas, add_to_page, parse_status, transition};
 
 const STATUS: &str = concat!(
     "SELECT ",
@@ -96,20 +96,11 @@ pub(crate) fn list(
             .query(&select, &[&status, &page, &after.0, &after.1])
             .map_err(store_error(OP))?;
         for row in &rows {
-            match read_record(row) {
-                Ok(record) => {
-                    records.push(record);
-                    if records.len() == filter.limit {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "list skips a task whose record cannot be read")
-                }
+            if add_to_page(&mut records, filter.limit, read_record(row)) {
+                break;
             }
         }
-        let full = usize::try_from(page).is_ok_and(|page| rows.len() >= page);
-        if records.len() == filter.limit || !full {
+        if records.len() == filter.limit || rows.len() < filter.limit {
             break;
         }
         // Both columns are NOT NULL and the id is text: only a broken server fails these.

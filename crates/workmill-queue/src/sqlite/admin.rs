@@ -10,6 +10,7 @@ use super::job_bookkeeping;
 use super::reserve::rescue_lapsed;
 use super::row::{job_link, read_record, record_columns};
 use super::store::{micros, parse_status, sql_count, store_error, transition};
+use crate::stored::add_to_page;
 
 const STATUS: &str = concat!("SELECT ", record_columns!(), " FROM tasks WHERE id = ?1");
 
@@ -52,16 +53,8 @@ pub(crate) fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<TaskRec
         .map_err(store_error(OP))?;
     let mut records = Vec::new();
     for row in rows {
-        match row.map_err(store_error(OP))? {
-            Ok(record) => {
-                records.push(record);
-                if records.len() == filter.limit {
-                    break;
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "list skips a task whose record cannot be read")
-            }
+        if add_to_page(&mut records, filter.limit, row.map_err(store_error(OP))?) {
+            break;
         }
     }
     Ok(records)
@@ -84,7 +77,7 @@ fn current_status(conn: &Connection, id: &TaskId, op: &'static str) -> Result<Cu
                     Ok((
                         row.get::<_, i64>(0)?,
                         row.get::<_, String>(1)?,
-                        job_link(row.get_ref(2)?, id),
+                        job_link(row, 2, id),
                     ))
                 })
                 .optional()

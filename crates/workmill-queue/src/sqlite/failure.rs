@@ -85,7 +85,7 @@ pub(crate) fn finish_dead(
         .and_then(|mut update| {
             update.query_row(
                 params![micros(now), failure.kind.as_str(), failure.message, rowid],
-                |row| Ok(job_link(row.get_ref(0)?, id)),
+                |row| Ok(job_link(row, 0, id)),
             )
         })
         .map_err(store_error(OP))?;

@@ -131,7 +131,7 @@ fn complete_in(
                         lease.task.as_str(),
                         sql_token(lease.token)
                     ],
-                    |row| Ok(job_link(row.get_ref(0)?, &lease.task)),
+                    |row| Ok(job_link(row, 0, &lease.task)),
                 )
                 .optional()
         })

@@ -170,7 +170,7 @@ fn dead_letter_corrupt(
             update
                 .query_row(
                     params![micros(now), worker.as_str(), detail, rowid],
-                    |row| Ok(job_link(row.get_ref(0)?, id)),
+                    |row| Ok(job_link(row, 0, id)),
                 )
                 .optional()
         })

@@ -50,22 +50,13 @@ pub(crate) fn read_record(row: &Row<'_>) -> rusqlite::Result<Result<TaskRecord, 
 /// Job ids are written as UTF-8 text; a link that is not (a hand edit) names no stored job,
 /// so the task is moved as a plain one, with a warning naming it, instead of failing the
 /// transaction that moves it and every later one that meets the row.
-pub(crate) fn job_link(value: ValueRef<'_>, task: &TaskId) -> Option<String> {
-    match value {
-        ValueRef::Null => None,
-        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-            Ok(job) => Some(job.to_owned()),
-            Err(_) => {
-                tracing::warn!(task = %task, "job_id is not UTF-8; moving the task as a plain one");
-                None
-            }
-        },
-        other => {
-            let found = other.data_type();
-            tracing::warn!(task = %task, ?found, "job_id is not text; moving the task as a plain one");
+pub(crate) fn job_link(row: &Row<'_>, idx: usize, task: &TaskId) -> Option<String> {
+    optional_text(row, idx, "job_id")
+        .map(|job| job.map(str::to_owned))
+        .unwrap_or_else(|damage| {
+            tracing::warn!(task = %task, damage, "the job link cannot be read; moving the task as a plain one");
             None
-        }
-    }
+        })
 }
 
 /// A name for a row whose stored id is itself unreadable.

@@ -136,16 +136,32 @@ impl Shared {
     pub(crate) fn stop_on_refusal(&self, error: &QueueError) {
         tracing::error!(%error, "the store refused a loop of this runtime; the runtime stops");
         {
-            let mut stopped_as = self.stopped_as.lock().unwrap_or_else(|e| e.into_inner());
+            let _order = self.stopped_as();
             self.abandoning.store(true, Ordering::SeqCst);
             self.closed.store(true, Ordering::SeqCst);
-            self.control.set(Mode::Stop);
-            stopped_as.get_or_insert(Shutdown::Abandon);
         }
+        self.stop_loops(Shutdown::Abandon);
+    }
+
+    /// Stops the worker loops, unless they were, and wakes the idle ones and, on the memory
+    /// queue, the waits for results and jobs; returns how the runtime stopped (the first stop
+    /// decides).
+    fn stop_loops(&self, mode: Shutdown) -> Shutdown {
+        let applied = {
+            let mut stopped_as = self.stopped_as();
+            self.control.set(Mode::Stop);
+            *stopped_as.get_or_insert(mode)
+        };
         if let Some(memory) = &self.memory {
             memory.wake_workers();
+            // Waits for results and jobs give up on tasks no loop will run (see `Waits`).
             memory.interrupt_waits();
         }
+        applied
+    }
+
+    fn stopped_as(&self) -> MutexGuard<'_, Option<Shutdown>> {
+        self.stopped_as.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -559,21 +575,9 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stops the worker loops, unless they were, and wakes the idle ones and, on the memory
-    /// queue, the waits for results and jobs; returns how the runtime stopped (the first stop
-    /// decides).
+    /// See [`Shared::stop_loops`].
     fn stop_loops(&self, mode: Shutdown) -> Shutdown {
-        let applied = {
-            let mut stopped_as = self.stopped_as();
-            self.shared.control.set(Mode::Stop);
-            *stopped_as.get_or_insert(mode)
-        };
-        if let Some(memory) = &self.shared.memory {
-            memory.wake_workers();
-            // Waits for results and jobs give up on tasks no loop will run (see `Waits`).
-            memory.interrupt_waits();
-        }
-        applied
+        self.shared.stop_loops(mode)
     }
 
     /// How long a wait in slices, for a result or a job on a backend other than the memory
@@ -592,10 +596,7 @@ impl Runtime {
     }
 
     fn stopped_as(&self) -> MutexGuard<'_, Option<Shutdown>> {
-        self.shared
-            .stopped_as
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared.stopped_as()
     }
 
     /// The read side of the submission gate, held while a submission (or a requeue) is made;

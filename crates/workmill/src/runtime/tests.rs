@@ -288,27 +288,13 @@ fn a_wait_for_a_running_task_outlives_the_stop_and_gets_the_result() {
     let (slow, started, finish_tx) = slow_task(&runtime, 1);
     let task = runtime.submit(slow.call(41)).send().unwrap();
     started.recv().unwrap();
-    std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            hooks::set(Some(waiting), None);
+    // The abandon stops the loops, interrupts the wait, then waits for the running task.
+    let (outcome, report, _) =
+        abandon_during_a_wait(&runtime, &WAITING, waiting, finish_tx, || {
             runtime.wait_for(&task, Duration::from_secs(120))
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
-        let looks = WAITING.load(Ordering::SeqCst);
-        // The abandon stops the loops, interrupts the wait, then waits for the running task.
-        let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
-        poll_until(deadline, || {
-            WAITING.load(Ordering::SeqCst) != looks || stopping.is_finished()
-        });
-        let interrupted = WAITING.load(Ordering::SeqCst) > looks;
-        finish_tx.send(()).unwrap();
-        assert!(looks > 0, "the waiter did not wait");
-        assert!(interrupted, "the stop did not interrupt the wait");
-        assert_eq!(waiter.join().unwrap().unwrap(), 42);
-        let report = stopping.join().unwrap().unwrap();
-        assert_eq!(report.stats.completed, 1);
-    });
+    assert_eq!(outcome.unwrap(), 42);
+    assert_eq!(report.stats.completed, 1);
 }
 
 /// A task reserved in a loop's batch but not started is running to the queue; a stop makes the
@@ -345,37 +331,55 @@ fn a_wait_for_a_task_a_stopping_loop_hands_back_ends_with_shutdown() {
         workmill_core::TaskStatus::Running,
         "held in the batch"
     );
-    std::thread::scope(|s| {
-        let waiter = s.spawn(|| {
-            hooks::set(Some(waiting), None);
+    // The stop interrupts the wait, which finds its task running and waits on.
+    let (outcome, report, stopped_looks) =
+        abandon_during_a_wait(&runtime, &WAITING, waiting, finish_tx, || {
             runtime.wait_for(&held, Duration::from_secs(20))
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        poll_until(deadline, || WAITING.load(Ordering::SeqCst) > 0);
-        let looks = WAITING.load(Ordering::SeqCst);
-        let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
-        // The stop interrupts the wait, which finds its task running and waits on.
-        poll_until(deadline, || {
-            WAITING.load(Ordering::SeqCst) != looks || stopping.is_finished()
+    assert!(
+        matches!(outcome, Err(crate::RuntimeError::ShutDown)),
+        "{outcome:?}"
+    );
+    // It gave up as it looked at the task handed back; a wait that ran to its timeout
+    // (which it would end with `ShutDown` too) makes no last look.
+    assert!(
+        WAITING.load(Ordering::SeqCst) > stopped_looks,
+        "the hand-back did not wake the wait"
+    );
+    assert_eq!((report.stats.completed, report.left_waiting), (2, 1));
+}
+
+/// Runs `wait` on a thread whose waits count their looks in `looks` (with `count_look`); once
+/// it waits, abandons `runtime` and sees the stop make the wait look again, then lets the slow
+/// task finish through `finish`. Returns the wait's outcome, the abandon's report, and the
+/// looks counted once the stop had interrupted the wait.
+fn abandon_during_a_wait<R: Send>(
+    runtime: &Runtime,
+    looks: &'static AtomicUsize,
+    count_look: fn(),
+    finish: std::sync::mpsc::Sender<()>,
+    wait: impl FnOnce() -> R + Send,
+) -> (R, super::ShutdownReport, usize) {
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            hooks::set(Some(count_look), None);
+            wait()
         });
-        let stopped_looks = WAITING.load(Ordering::SeqCst);
-        finish_tx.send(()).unwrap();
-        assert!(looks > 0, "the waiter did not wait");
-        assert!(stopped_looks > looks, "the stop did not interrupt the wait");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        poll_until(deadline, || looks.load(Ordering::SeqCst) > 0);
+        let before = looks.load(Ordering::SeqCst);
+        let stopping = s.spawn(|| runtime.shutdown(super::Shutdown::Abandon));
+        poll_until(deadline, || {
+            looks.load(Ordering::SeqCst) != before || stopping.is_finished()
+        });
+        let stopped = looks.load(Ordering::SeqCst);
+        finish.send(()).unwrap();
+        assert!(before > 0, "the waiter did not wait");
+        assert!(stopped > before, "the stop did not interrupt the wait");
         let outcome = waiter.join().unwrap();
-        assert!(
-            matches!(outcome, Err(crate::RuntimeError::ShutDown)),
-            "{outcome:?}"
-        );
-        // It gave up as it looked at the task handed back; a wait that ran to its timeout
-        // (which it would end with `ShutDown` too) makes no last look.
-        assert!(
-            WAITING.load(Ordering::SeqCst) > stopped_looks,
-            "the hand-back did not wake the wait"
-        );
         let report = stopping.join().unwrap().unwrap();
-        assert_eq!((report.stats.completed, report.left_waiting), (2, 1));
-    });
+        (outcome, report, stopped)
+    })
 }
 
 /// How long a producer may wait for room in the tests below: far longer than they may take.

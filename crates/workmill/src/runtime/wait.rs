@@ -20,8 +20,8 @@ pub(crate) struct Waits<'a> {
     /// small retention bound never evicts what it waits for from under it; the stop of the
     /// loops interrupts it ([`MemoryQueue::interrupt_waits`]).
     memory: Option<&'a MemoryQueue>,
-    /// The control of the loops that run what is waited for, when they are a runtime's.
-    loops: Option<&'a Control>,
+    /// The control of the runtime's loops, which run what is waited for.
+    loops: &'a Control,
     /// How long a wait in slices (on another backend) waits before it looks whether the loops
     /// were stopped.
     slice: Duration,
@@ -40,7 +40,7 @@ impl<'a> Waits<'a> {
         Waits {
             queue,
             memory,
-            loops: Some(loops),
+            loops,
             slice,
         }
     }
@@ -57,7 +57,7 @@ impl<'a> Waits<'a> {
 
     /// True once the loops were told to stop: they start no more tasks.
     pub(crate) fn loops_stopped(&self) -> bool {
-        self.loops.is_some_and(|loops| loops.mode() == Mode::Stop)
+        self.loops.mode() == Mode::Stop
     }
 
     /// True if a wait for a task in `status` ends with [`RuntimeError::ShutDown`]: the loops

@@ -8,7 +8,7 @@ use workmill_executor::ThreadPool;
 
 use super::heartbeat::Heartbeat;
 use super::reconnect::ReconnectingQueue;
-use super::run_loop::run_holding_until_refused;
+use super::run_loop::run_until_refused;
 use super::{LoopReport, Mode, RunOptions, StopHandle, WorkerReport};
 use crate::backend::Backend;
 use crate::error::RuntimeError;
@@ -119,12 +119,12 @@ where
             Arc::clone(&refusal),
         );
         let job = move || {
-            let (tasks, refused) = run_holding_until_refused(
+            let (tasks, refused) = run_until_refused(
                 &*queue,
                 &registry,
                 loop_stop.control(),
                 &loop_options,
-                &held,
+                Some(&held),
             );
             if let Some(error) = refused {
                 // No wait mends it: the other loops stop too, with no stop cause recorded.

@@ -41,20 +41,8 @@ pub fn run_loop(
     WorkerLoop::new(queue, control, options, None).run(registry)
 }
 
-/// [`run_loop`], keeping `held` up to date for a heartbeat thread, and returning the refusal
-/// that ended the loop, if one did: a worker process stops on it and returns it.
-pub(crate) fn run_holding_until_refused(
-    queue: &dyn Queue,
-    registry: &SharedRegistry,
-    control: &Control,
-    options: &WorkerOptions,
-    held: &HeldLeases,
-) -> (LoopReport, Option<QueueError>) {
-    run_until_refused(queue, registry, control, options, Some(held))
-}
-
-/// A loop, keeping `held` up to date if given, and the refusal that ended it, if one did: a
-/// runtime stops on it as a worker process does.
+/// [`run_loop`], keeping `held` up to date for a heartbeat thread if given, and returning the
+/// refusal that ended the loop, if one did: a worker process, or a runtime, stops on it.
 pub(crate) fn run_until_refused(
     queue: &dyn Queue,
     registry: &SharedRegistry,

@@ -521,16 +521,7 @@ fn a_pause_during_a_drain_does_not_stall_it() {
 
 #[test]
 fn a_drain_rides_out_a_transient_store_error() {
-    let store = crate::flaky::Store::new();
-    let runtime = Runtime::builder()
-        .backend(store.connect().unwrap())
-        .threads(2)
-        .paused()
-        .build()
-        .unwrap();
-    let echo = runtime
-        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (store, runtime, echo) = paused_on_flaky_store(2);
     runtime.submit_all((0..100).map(|x| echo.call(x))).unwrap();
     store.fail_next("stats", 2);
     let report = runtime.shutdown(Shutdown::Drain).unwrap();
@@ -540,16 +531,7 @@ fn a_drain_rides_out_a_transient_store_error() {
 
 #[test]
 fn a_drain_that_fails_stops_the_runtime_as_an_abandon() {
-    let store = crate::flaky::Store::new();
-    let runtime = Runtime::builder()
-        .backend(store.connect().unwrap())
-        .threads(1)
-        .paused()
-        .build()
-        .unwrap();
-    let echo = runtime
-        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (store, runtime, echo) = paused_on_flaky_store(1);
     runtime.submit_all((0..3).map(|x| echo.call(x))).unwrap();
     store.refuse_next("stats");
     let err = runtime.shutdown(Shutdown::Drain).unwrap_err();
@@ -640,16 +622,7 @@ fn requeue_after_shutdown_is_refused() {
 /// others running on, so the runtime accepted work it might never run.)
 #[test]
 fn a_store_refusing_a_loop_stops_the_runtime_as_an_abandon() {
-    let store = crate::flaky::Store::new();
-    let runtime = Runtime::builder()
-        .backend(store.connect().unwrap())
-        .threads(2)
-        .paused()
-        .build()
-        .unwrap();
-    let echo = runtime
-        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
-        .unwrap();
+    let (store, runtime, echo) = paused_on_flaky_store(2);
     store.refuse_next("reserve");
     runtime.resume();
     let deadline = std::time::Instant::now() + WAIT;
@@ -672,4 +645,22 @@ fn a_store_refusing_a_loop_stops_the_runtime_as_an_abandon() {
     assert_eq!(store.served("reserve"), 1);
     let report = runtime.shutdown(Shutdown::Drain).unwrap();
     assert_eq!(report.mode, Shutdown::Abandon);
+}
+
+/// A paused runtime of `threads` loops on a store that fails when told to, with a task `echo`
+/// that returns its input.
+fn paused_on_flaky_store(
+    threads: usize,
+) -> (crate::flaky::Store, Runtime, workmill::FnHandle<u32, u32>) {
+    let store = crate::flaky::Store::new();
+    let runtime = Runtime::builder()
+        .backend(store.connect().unwrap())
+        .threads(threads)
+        .paused()
+        .build()
+        .unwrap();
+    let echo = runtime
+        .register_fn("echo", |x: u32| Ok::<_, TaskError>(x))
+        .unwrap();
+    (store, runtime, echo)
 }
