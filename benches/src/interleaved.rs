@@ -1,13 +1,24 @@
 //! Interleaved measurement for cases whose single iteration takes milliseconds: every round runs
-//! each contender once, in rotating order, so drift of the machine lands on all of them alike.
+//! each contender once, in an order that changes from round to round, so drift of the machine
+//! lands on all of them alike.
 //!
 //! Criterion measures one function wholly before the next. For a case that runs tens of
 //! iterations in all, a slow stretch of a shared VM (a neighbour's burst, a frequency change)
 //! then falls on one side and moves the ratio by several percent; on such a case two
-//! schedulers at parity land either side of 1.00 from run to run. Here round `r` starts with
-//! contender `r mod n`, each contender's time is taken from its own closure (so set-up such as
-//! cloning the input is not counted), and a row's `ratio` is the median over rounds of the
-//! ratio within a round, whose two times were taken seconds apart.
+//! schedulers at parity land either side of 1.00 from run to run. Here each contender's time is
+//! taken from its own closure (so set-up such as cloning the input is not counted), and a row's
+//! `ratio` is the median over rounds of the ratio within a round, whose two times were taken
+//! seconds apart.
+//!
+//! The rounds' orders form a balanced Latin square (Williams' design): over one cycle of
+//! orders, every contender runs in every position equally often and runs right after every
+//! other contender equally often, and a case measures whole cycles. What ran just before can
+//! change a time: a pool that starts after a long single-threaded baseline finds the other
+//! cores idle and cold, one that starts after another pool finds them warm. Plain rotation
+//! (round `r` starting at contender `r mod n`) keeps the cyclic order: with four contenders,
+//! the first ran right after the fourth in every round it did not open. Measured that way, the
+//! quicksort's workmill followed the single-threaded work-span estimate in three rounds of
+//! four, and rayon followed workmill.
 //!
 //! A bench built on this module takes the flags criterion takes from `cargo xtask bench` and
 //! `cargo bench` (`--warm-up-time`, `--measurement-time`, `--sample-size`, a filter), writes
@@ -197,8 +208,10 @@ pub fn measure(
     }
     let started = Instant::now();
     let mut round = 0;
-    while round < rounds_wanted || started.elapsed() < budget {
-        for k in rotation(round, n) {
+    // Whole cycles of orders, so that no contender runs more often first or after another.
+    let cycle = if settings.bench { cycle_len(n) } else { 1 };
+    while round < rounds_wanted || started.elapsed() < budget || round % cycle != 0 {
+        for k in order(round, n) {
             let time = (contenders[k].run)();
             samples[k].push(time.as_nanos() as f64);
             std::thread::sleep(SETTLE);
@@ -217,9 +230,36 @@ pub fn measure(
     }
 }
 
-/// The order of the contenders in round `round`: all of them, starting at `round mod n`.
-fn rotation(round: usize, n: usize) -> impl Iterator<Item = usize> {
-    (0..n).map(move |k| (round + k) % n)
+/// Rounds in one cycle of [`order`] for `n` contenders: `n` when `n` is even, `2n` when odd
+/// and above 1 (an odd square needs its mirror image to balance who runs after whom).
+fn cycle_len(n: usize) -> usize {
+    match n {
+        0 | 1 => 1,
+        n if n % 2 == 0 => n,
+        n => 2 * n,
+    }
+}
+
+/// The order of the `n` contenders in round `round`, a row of a balanced Latin square: the
+/// first row is `0, 1, n-1, 2, n-2, ...`, row `r` adds `r mod n` to each entry, and for odd `n`
+/// the second `n` rows of a cycle are the first `n` reversed. Over a cycle ([`cycle_len`]),
+/// every contender takes every position equally often and directly follows every other
+/// contender equally often within a round.
+fn order(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    let cycle = cycle_len(n);
+    let row = round % cycle;
+    let shift = row % n.max(1);
+    let mirrored = row >= n;
+    (0..n).map(move |position| {
+        let position = if mirrored { n - 1 - position } else { position };
+        // 0, 1, n-1, 2, n-2, ...: odd positions count up from 1, even ones down from n.
+        let first = if position % 2 == 1 {
+            position.div_ceil(2)
+        } else {
+            (n - position / 2) % n
+        };
+        (first + shift) % n
+    })
 }
 
 /// The median of `values`; for an even count, the mean of the middle two.
@@ -439,9 +479,56 @@ mod tests {
     }
 
     #[test]
-    fn every_round_runs_each_contender_once_starting_one_further_on() {
-        let orders: Vec<Vec<usize>> = (0..4).map(|r| rotation(r, 3).collect()).collect();
-        assert_eq!(orders, [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]);
+    fn the_orders_of_a_cycle_form_a_williams_square() {
+        let rows = |n: usize| -> Vec<Vec<usize>> {
+            (0..cycle_len(n)).map(|r| order(r, n).collect()).collect()
+        };
+        assert_eq!(
+            rows(4),
+            [[0, 1, 3, 2], [1, 2, 0, 3], [2, 3, 1, 0], [3, 0, 2, 1]]
+        );
+        assert_eq!(
+            rows(3),
+            [
+                [0, 1, 2],
+                [1, 2, 0],
+                [2, 0, 1],
+                [2, 1, 0],
+                [0, 2, 1],
+                [1, 0, 2]
+            ]
+        );
+        assert_eq!(rows(2), [[0, 1], [1, 0]]);
+        assert_eq!(rows(1), [[0]]);
+        for n in 1..=7 {
+            let rows = rows(n);
+            let per_cycle = rows.len() / n;
+            // Each row runs every contender once; each takes every position equally often.
+            for row in &rows {
+                let mut sorted = row.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "n = {n}: {row:?}");
+            }
+            for position in 0..n {
+                for k in 0..n {
+                    let times = rows.iter().filter(|row| row[position] == k).count();
+                    assert_eq!(times, per_cycle, "n = {n}: {k} at {position}");
+                }
+            }
+            // Within rounds, every contender directly follows every other equally often.
+            let mut follows = vec![vec![0; n]; n];
+            for row in &rows {
+                for pair in row.windows(2) {
+                    follows[pair[0]][pair[1]] += 1;
+                }
+            }
+            for (a, after) in follows.iter().enumerate() {
+                for (b, &count) in after.iter().enumerate() {
+                    let want = if a == b { 0 } else { per_cycle };
+                    assert_eq!(count, want, "n = {n}: {b} after {a}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -460,7 +547,7 @@ mod tests {
     }
 
     #[test]
-    fn measures_the_rounds_asked_for_in_rotating_order() {
+    fn measures_whole_cycles_of_orders_at_least_the_rounds_asked_for() {
         let log = std::cell::RefCell::new(Vec::new());
         let contender = |name: &'static str, nanos: u64| {
             let log = &log;
@@ -482,18 +569,20 @@ mod tests {
             "c",
             vec![contender("workmill", 10), contender("rayon", 20)],
         );
-        // Warm-up runs each once, then three rounds alternate which goes first.
+        // Warm-up runs each once, then the three rounds asked for alternate which goes first,
+        // and a fourth completes the second cycle of two orders.
         assert_eq!(
             *log.borrow(),
             [
-                "workmill", "rayon", "workmill", "rayon", "rayon", "workmill", "workmill", "rayon"
+                "workmill", "rayon", "workmill", "rayon", "rayon", "workmill", "workmill", "rayon",
+                "rayon", "workmill"
             ]
         );
         assert_eq!(
             comparison.samples[0],
-            ("workmill".to_owned(), vec![10.0; 3])
+            ("workmill".to_owned(), vec![10.0; 4])
         );
-        assert_eq!(comparison.samples[1], ("rayon".to_owned(), vec![20.0; 3]));
+        assert_eq!(comparison.samples[1], ("rayon".to_owned(), vec![20.0; 4]));
 
         log.borrow_mut().clear();
         let check = Settings::default();
