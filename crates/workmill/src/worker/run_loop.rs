@@ -174,6 +174,7 @@ impl<'a> WorkerLoop<'a> {
                     true
                 }
                 Err(error) if error.is_transient() => {
+                    self.report.backend_errors += 1;
                     tracing::warn!(task = %lease.task, %error, "could not confirm a stale lease before starting its task");
                     true
                 }

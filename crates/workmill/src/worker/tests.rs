@@ -197,6 +197,42 @@ fn a_loop_does_not_start_a_task_whose_stale_lease_was_taken_by_another_worker() 
     assert_eq!(held.len(), 0, "both leases are settled");
 }
 
+/// A stale lease that the store cannot confirm (a transient failure) still starts its task,
+/// and the failed call counts among the loop's backend errors, as every other failed call does.
+#[test]
+fn an_unconfirmed_stale_lease_starts_its_task_and_counts_the_failed_call() {
+    let memory = MemoryQueue::new();
+    memory.enqueue(call("square", 3)).unwrap();
+    let mut options = options();
+    options.lease = Duration::from_secs(10);
+    options.retry_writes = false;
+    let batch = memory.reserve(&options.worker, 1, LONG).unwrap();
+    let task = batch[0].id().clone();
+    // The heartbeat never ran: the lease was last extended long ago.
+    let held = HeldLeases::new();
+    held.hold(
+        batch.iter().map(|r| &r.lease),
+        std::time::Instant::now() - Duration::from_secs(100),
+    );
+
+    let down = Down::default();
+    let control = Control::new(Mode::Run);
+    let registry = registry();
+    let mut worker = WorkerLoop::new(&down, &control, &options, Some(&held));
+    worker.run_batch(&registry.snapshot(), batch);
+    let report = worker.report;
+    assert_eq!(
+        (report.attempts, report.unrecorded, report.backend_errors),
+        (1, 1, 2),
+        "the task ran; the extension and the completion both failed: {report:?}"
+    );
+    assert_eq!(
+        down.asked.lock().unwrap()[..],
+        [task.clone(), task],
+        "the stale lease was extended first, then its completion written"
+    );
+}
+
 /// A store that fails every call as a store that is down does, and records the task of
 /// every lease it was asked to write.
 #[derive(Default)]
