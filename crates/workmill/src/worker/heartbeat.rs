@@ -19,11 +19,14 @@ use crate::error::RuntimeError;
 pub(crate) struct HeartbeatReport {
     /// Leases extended.
     pub(crate) beats: u64,
-    /// Extensions that failed because the store did (tried again next round).
+    /// Extensions and hand-backs that failed because the store did (tried again next round).
     pub(crate) errors: u64,
     /// Held leases the store refused to extend: lapsed and rescued, or the task gone.
     /// (A refusal for a lease its loop settled meanwhile is the race it looks like, not a loss.)
     pub(crate) refused: u64,
+    /// Unstarted tasks handed back to the store because they waited behind a long task of
+    /// their batch (their loops count them as released).
+    pub(crate) handed_back: u64,
 }
 
 /// A running heartbeat thread and the leases it keeps alive.
@@ -50,6 +53,13 @@ impl Heartbeat {
     /// of at most `every / 2` instead of a whole interval, so that the leases it left waiting
     /// are tried several times before they can lapse. A refusal marks the lease lost, so a
     /// loop does not start a task that another worker may now hold.
+    ///
+    /// A round also hands back to the store the unstarted tasks of every batch in which a
+    /// task has run for at least `every / 2` ([`HeldLeases::hand_backs`]): a loop runs its
+    /// batch in order, and without this they would wait out the long task while other
+    /// workers may be idle. They are due again at once, their attempt uncounted, as on a stop;
+    /// so a task waits at most about one interval behind a long batch-mate, and tasks
+    /// shorter than half an interval never hand back their batch-mates.
     pub(crate) fn start(
         queue: Arc<dyn Queue>,
         name: String,
@@ -123,7 +133,9 @@ fn beat(
             // Stopped, so the wait above no longer sleeps.
             thread::sleep(wait);
         }
-        if beat_once(queue, held, lease, every / 2, &mut report) {
+        let extended = beat_once(queue, held, lease, every / 2, &mut report);
+        let handed_back = hand_back_once(queue, held, every / 2, &mut report);
+        if extended && handed_back {
             failed_rounds = 0;
         } else {
             failed_rounds += 1;
@@ -193,12 +205,100 @@ pub(super) fn beat_once(
     all_asked
 }
 
+/// Hands back to the store the unstarted tasks waiting behind a task that has run for at least
+/// `after` (and those whose hand-back failed before), marking each the store took back or
+/// refused as done (its loop skips and forgets it); false if the store failed, which leaves
+/// the rest for the next round. A refusal
+/// means the lease is gone already (it lapsed, and the store's rescue has the task).
+pub(super) fn hand_back_once(
+    queue: &dyn Queue,
+    held: &HeldLeases,
+    after: Duration,
+    report: &mut HeartbeatReport,
+) -> bool {
+    for lease in held.hand_backs(Instant::now(), after) {
+        match queue.release(&lease) {
+            Ok(()) => {
+                report.handed_back += 1;
+                held.handed_back(&lease);
+                tracing::debug!(task = %lease.task, "handed back a task that waited behind a long task of its batch");
+            }
+            Err(error) if error.is_transient() => {
+                report.errors += 1;
+                tracing::warn!(task = %lease.task, %error, "could not hand back a task waiting behind a long one; trying again soon");
+                return false;
+            }
+            Err(error) => {
+                held.handed_back(&lease);
+                tracing::warn!(task = %lease.task, %error, "the store refused to take back a task waiting behind a long one; its lease is gone");
+            }
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use workmill_core::{NewTask, WorkerId};
     use workmill_queue::MemoryQueue;
 
     use super::*;
+
+    /// A round hands back the tasks waiting behind a long task of their batch: due again at
+    /// once with their attempt uncounted, and no longer held. A store that fails keeps them
+    /// for the next round.
+    #[test]
+    fn a_round_hands_back_tasks_waiting_behind_a_long_one() {
+        let queue = MemoryQueue::new();
+        for i in 0..3 {
+            queue
+                .enqueue(NewTask::new(format!("t{i}"), vec![]))
+                .unwrap();
+        }
+        let worker = WorkerId::new("w").unwrap();
+        let reserved = queue.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
+        let held = HeldLeases::new();
+        let start = Instant::now() - Duration::from_secs(10);
+        held.hold(reserved.iter().map(|r| &r.lease), start);
+        held.begin(&reserved[0].lease, start, Duration::from_secs(60));
+
+        let mut report = HeartbeatReport::default();
+        let down = crate::worker::tests::Down::default();
+        assert!(!hand_back_once(
+            &down,
+            &held,
+            Duration::from_secs(1),
+            &mut report
+        ));
+        assert_eq!((report.errors, report.handed_back), (1, 0));
+        assert_eq!(
+            held.len(),
+            3,
+            "a failed hand-back keeps the lease for the next round"
+        );
+
+        assert!(hand_back_once(
+            &queue,
+            &held,
+            Duration::from_secs(1),
+            &mut report
+        ));
+        assert_eq!((report.errors, report.handed_back), (1, 2));
+        assert!(
+            held.hand_backs(Instant::now(), Duration::from_secs(1))
+                .is_empty(),
+            "each is handed back once"
+        );
+        for waiting in &reserved[1..] {
+            let record = queue.status(waiting.id()).unwrap();
+            assert_eq!(
+                (record.status, record.attempts),
+                (workmill_core::TaskStatus::Pending, 0)
+            );
+        }
+        let again = queue.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
+        assert_eq!(again.len(), 2, "both are due again at once");
+    }
 
     #[test]
     fn a_round_extends_old_leases_and_marks_refused_ones_lost() {
@@ -228,8 +328,8 @@ mod tests {
             report,
             HeartbeatReport {
                 beats: 2,
-                errors: 0,
-                refused: 1
+                refused: 1,
+                ..HeartbeatReport::default()
             }
         );
         assert!(held.is_lost(&reserved[2].lease));

@@ -1,6 +1,7 @@
 //! Loom model checks of the worker's primitives: `Control` (a paused loop always wakes for a
 //! resume or a stop, a stop is final, a stop ends a timed wait), `StopHandle` (one cause, seen
-//! with the stop) and `HeldLeases` (a settled lease is never brought back by a late heartbeat).
+//! with the stop) and `HeldLeases` (a settled lease is never brought back by a late heartbeat; a
+//! waiting task is either started by its loop or handed back by the heartbeat, never both).
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use loom::thread;
 use workmill_core::{Lease, TaskId, Timestamp};
 
 use super::control::{Control, Mode};
-use super::held::HeldLeases;
+use super::held::{HeldLeases, Standing};
 use super::stop::{StopCause, StopHandle};
 
 /// Long enough never to pass; loom's timed waits never time out anyway, so a
@@ -144,5 +145,40 @@ fn loom_a_lease_marked_lost_before_a_check_is_seen_by_it() {
         }
         heartbeat.join().unwrap();
         assert!(held.is_lost(&lease(1)));
+    });
+}
+
+fn task_lease(task: &str) -> Lease {
+    Lease {
+        task: TaskId::new(task).unwrap(),
+        token: 1,
+        expires_at: Timestamp::from_micros(0),
+    }
+}
+
+#[test]
+fn loom_a_waiting_task_is_started_by_its_loop_or_handed_back_never_both() {
+    loom::model(|| {
+        let held = Arc::new(HeldLeases::new());
+        let start = Instant::now();
+        let (slow, waiting) = (task_lease("slow"), task_lease("waiting"));
+        held.hold([&slow, &waiting], start);
+        assert_eq!(held.begin(&slow, start, FOREVER), Standing::Current);
+        let heartbeat = {
+            let held = Arc::clone(&held);
+            // The slow task has run long enough by any clock: `after` is zero.
+            thread::spawn(move || held.hand_backs(start, Duration::ZERO))
+        };
+        // Meanwhile the loop finishes the slow task and comes to the next.
+        held.finished(&slow);
+        let standing = held.begin(&waiting, start, FOREVER);
+        let handed = heartbeat.join().unwrap();
+        match standing {
+            Standing::Current => assert!(handed.is_empty(), "started, so not handed back"),
+            Standing::HandedBack => assert_eq!(handed, [waiting.clone()]),
+            other => panic!("the lease is neither lost nor stale: {other:?}"),
+        }
+        // A stopping loop hands back its unstarted rest itself, unless the heartbeat has it.
+        assert_eq!(held.take_back(&waiting), standing != Standing::HandedBack);
     });
 }

@@ -171,7 +171,9 @@ pub struct LoopReport {
     pub completed: u64,
     /// Attempts that failed (errors, panics, unknown names, bad payloads).
     pub failed: u64,
-    /// Reserved tasks handed back unstarted because the loop was told to pause or stop.
+    /// Reserved tasks handed back unstarted: the loop was told to pause or stop, or the task
+    /// waited behind a long task of its batch, and the heartbeat thread of a worker process
+    /// (or of a runtime on a durable backend) handed it back so that another worker can run it.
     pub released: u64,
     /// Tasks whose lease the store gave up before their outcome was written (or before
     /// they started): another worker has them, so they were not recorded here.

@@ -132,6 +132,10 @@ impl RunOptions {
     /// How often held leases are extended (default a quarter of the lease); at most a third of
     /// the lease, since a lease may wait one and a half intervals for its first extension, and
     /// the rest of the lease is what the heartbeat has to try again if the store fails then.
+    ///
+    /// The same rounds hand back to the store the unstarted tasks of a batch whose running task
+    /// has gone half an interval, so that a task reserved behind a long one waits at most about
+    /// one interval before another worker can take it.
     pub fn heartbeat_every(mut self, every: Duration) -> RunOptions {
         self.heartbeat = Some(every);
         self

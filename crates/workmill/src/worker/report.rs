@@ -20,7 +20,8 @@ pub struct WorkerReport {
     pub tasks: LoopReport,
     /// Leases extended by the heartbeat thread.
     pub heartbeats: u64,
-    /// Lease extensions that failed because the store did.
+    /// Heartbeat calls that failed because the store did: lease extensions, and hand-backs of
+    /// tasks that waited behind a long task of their batch.
     pub heartbeat_errors: u64,
     /// Held leases the store refused to extend (they had lapsed and been rescued, or the task
     /// was gone); the loops then skip those tasks if they have not started them.

@@ -157,33 +157,36 @@ impl<'a> WorkerLoop<'a> {
         self.refusal = Some(error);
     }
 
-    /// Whether the task of `lease` may start: not if the heartbeat found the lease lost. If
-    /// the lease has gone half its length without an extension (the heartbeat thread starved
-    /// on a loaded machine, or a store slow to take writes), it is extended here first, and a
-    /// refusal marks it lost, so the task is not started while another worker may hold it; a
-    /// store failure leaves it to the heartbeat.
-    fn may_start(&mut self, lease: &Lease) -> bool {
-        let Some(held) = self.held else { return true };
+    /// Where the task of `lease` stands as it is about to start: [`Standing::Current`] if it
+    /// may start; lost if the heartbeat found the lease lost; handed back if the heartbeat
+    /// thread gave it to the store while it waited behind a long task. If the lease has gone
+    /// half its length without an extension (the heartbeat thread starved on a loaded
+    /// machine, or a store slow to take writes), it is extended here first, and a refusal
+    /// marks it lost, so the task is not started while another worker may hold it; a store
+    /// failure leaves it to the heartbeat.
+    fn may_start(&mut self, lease: &Lease) -> Standing {
+        let Some(held) = self.held else {
+            return Standing::Current;
+        };
         let asked = Instant::now();
-        match held.standing(lease, asked, self.options.lease / 2) {
-            Standing::Current => true,
-            Standing::Lost => false,
+        match held.begin(lease, asked, self.options.lease / 2) {
             Standing::Stale => match self.queue.heartbeat(lease, self.options.lease) {
                 Ok(_) => {
                     held.extended(lease, asked);
-                    true
+                    Standing::Current
                 }
                 Err(error) if error.is_transient() => {
                     self.report.backend_errors += 1;
                     tracing::warn!(task = %lease.task, %error, "could not confirm a stale lease before starting its task");
-                    true
+                    Standing::Current
                 }
                 Err(error) => {
                     tracing::warn!(task = %lease.task, %error, "a stale lease was refused; its task is not started here");
                     held.mark_lost(lease);
-                    false
+                    Standing::Lost
                 }
             },
+            standing => standing,
         }
     }
 
@@ -203,12 +206,22 @@ impl<'a> WorkerLoop<'a> {
                 self.hand_back(&reservation.lease);
                 break;
             }
-            if !self.may_start(&reservation.lease) {
-                // The store refused to extend this lease: the task may be running
-                // elsewhere already, so it is not started here.
-                self.report.lost_leases += 1;
-                self.settled(&reservation.lease);
-                continue;
+            match self.may_start(&reservation.lease) {
+                Standing::Current | Standing::Stale => {}
+                Standing::Lost => {
+                    // The store refused to extend this lease: the task may be running
+                    // elsewhere already, so it is not started here.
+                    self.report.lost_leases += 1;
+                    self.settled(&reservation.lease);
+                    continue;
+                }
+                Standing::HandedBack => {
+                    // It waited behind a long task; the heartbeat thread hands it back to
+                    // the store, where another worker may have it already.
+                    self.report.released += 1;
+                    self.settled(&reservation.lease);
+                    continue;
+                }
             }
             self.report.attempts += 1;
             let ctx = TaskContext::new(reservation.attempt)
@@ -216,6 +229,9 @@ impl<'a> WorkerLoop<'a> {
                 .with_worker(&self.options.worker);
             let outcome =
                 registry.run_from(self.queue, &reservation.name, &reservation.payload, &ctx);
+            if let Some(held) = self.held {
+                held.finished(&reservation.lease);
+            }
             match outcome {
                 Ok(result) => done.push((reservation.lease, result)),
                 Err(failure) => {

@@ -25,6 +25,15 @@ impl WorkerLoop<'_> {
 
     /// Hands an unstarted task back to the queue, uncounted.
     pub(super) fn hand_back(&mut self, lease: &Lease) {
+        if let Some(held) = self.held
+            && !held.take_back(lease)
+        {
+            // The heartbeat thread took it while it waited behind a long task, and hands it
+            // back itself.
+            self.report.released += 1;
+            self.settled(lease);
+            return;
+        }
         if self.settle(lease, "hand back an unstarted task", |queue| {
             queue.release(lease)
         }) {

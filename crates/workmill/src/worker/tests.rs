@@ -236,7 +236,7 @@ fn an_unconfirmed_stale_lease_starts_its_task_and_counts_the_failed_call() {
 /// A store that fails every call as a store that is down does, and records the task of
 /// every lease it was asked to write.
 #[derive(Default)]
-struct Down {
+pub(super) struct Down {
     asked: Mutex<Vec<workmill_core::TaskId>>,
 }
 

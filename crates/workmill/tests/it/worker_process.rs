@@ -174,12 +174,12 @@ fn a_stop_during_a_reserve_starts_none_of_the_batch() {
 fn held_leases_outlive_tasks_longer_than_the_lease() {
     let queue = Arc::new(MemoryQueue::new());
     let lease = Duration::from_secs(1);
-    // One loop holding three slow tasks at once: the last waits two task lengths unstarted.
+    // Three loops, each running one task longer than the lease.
     let options = quiet(
         RunOptions::new()
-            .concurrency(1)
-            .min_batch(3)
-            .max_batch(3)
+            .concurrency(3)
+            .min_batch(1)
+            .max_batch(1)
             .lease(lease)
             .heartbeat_every(lease / 5),
     );
@@ -217,6 +217,64 @@ fn held_leases_outlive_tasks_longer_than_the_lease() {
     }
     assert!(report.heartbeats >= 3, "{report}");
     assert_eq!(report.heartbeat_refused, 0);
+}
+
+/// A loop runs its batch in order: a task reserved behind a long one would wait it out while
+/// another loop sits idle. The heartbeat thread hands it back, the idle loop runs it, and the
+/// long task sees it completed while it still runs.
+#[test]
+fn a_task_waiting_behind_a_long_one_is_handed_back_to_an_idle_loop() {
+    let queue = Arc::new(MemoryQueue::new());
+    let lease = Duration::from_secs(1);
+    let options = quiet(
+        RunOptions::new()
+            .concurrency(2)
+            .min_batch(2)
+            .max_batch(2)
+            .lease(lease)
+            .heartbeat_every(lease / 5)
+            .idle_wait(Duration::from_millis(50)),
+    );
+    let stop = options.stop_handle();
+    let long = queue.enqueue(call("long", 0)).unwrap();
+    let short = queue.enqueue(call("square", 3)).unwrap();
+    let mut registry = registry(&stop);
+    {
+        let (queue, short) = (Arc::clone(&queue), short.clone());
+        registry
+            .register_fn("long", move |_: u64| {
+                // Runs until the task reserved behind it has completed elsewhere.
+                let deadline = std::time::Instant::now() + WAIT;
+                while std::time::Instant::now() < deadline {
+                    if queue.status(&short).unwrap().status == TaskStatus::Completed {
+                        return Ok::<_, TaskError>(true);
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Ok(false)
+            })
+            .unwrap();
+    }
+    let worker = start(registry, queue.clone(), options);
+    crate::support::wait_until(|| queue.stats().unwrap().completed == 2);
+    stop.stop();
+    queue.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+
+    assert!(
+        result_of::<bool>(&queue.status(&long).unwrap()),
+        "the short task completed while the long one ran"
+    );
+    let short = queue.status(&short).unwrap();
+    assert_eq!(result_of::<u64>(&short), 9);
+    assert_eq!(short.attempts, 1, "the hand-back did not count an attempt");
+    assert_eq!(
+        (report.tasks.attempts, report.tasks.released),
+        (2, 1),
+        "{report}"
+    );
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.expired_leases, stats.failed_attempts), (0, 0));
 }
 
 #[test]
