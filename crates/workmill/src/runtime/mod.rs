@@ -519,7 +519,7 @@ impl Runtime {
                         extended = report.beats,
                         failed = report.errors,
                         refused = report.refused,
-                        "the runtime's heartbeat could not extend every lease"
+                        "the runtime's heartbeat could not extend (or hand back) every lease"
                     );
                 }
             }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use workmill_core::Queue;
 
 use super::control::{Control, Mode};
-use super::held::HeldLeases;
+use super::held::{HeldLeases, Released};
 use super::reconnect::Reconnect;
 use crate::error::RuntimeError;
 
@@ -24,9 +24,6 @@ pub(crate) struct HeartbeatReport {
     /// Held leases the store refused to extend: lapsed and rescued, or the task gone.
     /// (A refusal for a lease its loop settled meanwhile is the race it looks like, not a loss.)
     pub(crate) refused: u64,
-    /// Unstarted tasks handed back to the store because they waited behind a long task of
-    /// their batch (their loops count them as released).
-    pub(crate) handed_back: u64,
 }
 
 /// A running heartbeat thread and the leases it keeps alive.
@@ -58,8 +55,8 @@ impl Heartbeat {
     /// task has run for at least `every / 2` ([`HeldLeases::hand_backs`]): a loop runs its
     /// batch in order, and without this they would wait out the long task while other
     /// workers may be idle. They are due again at once, their attempt uncounted, as on a stop;
-    /// so a task waits at most about one interval behind a long batch-mate, and tasks
-    /// shorter than half an interval never hand back their batch-mates.
+    /// so a task waits at most about one and a half intervals behind a long batch-mate, and
+    /// tasks shorter than half an interval never hand back their batch-mates.
     pub(crate) fn start(
         queue: Arc<dyn Queue>,
         name: String,
@@ -206,9 +203,9 @@ pub(super) fn beat_once(
 }
 
 /// Hands back to the store the unstarted tasks waiting behind a task that has run for at least
-/// `after` (and those whose hand-back failed before), marking each the store took back or
-/// refused as done (its loop skips and forgets it); false if the store failed, which leaves
-/// the rest for the next round. A refusal
+/// `after` (and those whose hand-back failed before), reporting each outcome to `held`; false
+/// if the store failed some, which are tried again at the next round unless their loops take
+/// them over first (a loop that comes to such a task hands it back itself, with its retries). A refusal
 /// means the lease is gone already (it lapsed, and the store's rescue has the task).
 pub(super) fn hand_back_once(
     queue: &dyn Queue,
@@ -216,25 +213,33 @@ pub(super) fn hand_back_once(
     after: Duration,
     report: &mut HeartbeatReport,
 ) -> bool {
+    // Every lease taken for this round gets an outcome: one left marked under way would never
+    // be handed back. After a store failure the rest are not asked (each call could wait out a
+    // connect timeout on a store that is down) and wait for the next round.
+    let mut failed = false;
     for lease in held.hand_backs(Instant::now(), after) {
+        if failed {
+            held.hand_back_done(&lease, Released::Failed);
+            continue;
+        }
         match queue.release(&lease) {
             Ok(()) => {
-                report.handed_back += 1;
-                held.handed_back(&lease);
+                held.hand_back_done(&lease, Released::Taken);
                 tracing::debug!(task = %lease.task, "handed back a task that waited behind a long task of its batch");
             }
             Err(error) if error.is_transient() => {
                 report.errors += 1;
+                held.hand_back_done(&lease, Released::Failed);
                 tracing::warn!(task = %lease.task, %error, "could not hand back a task waiting behind a long one; trying again soon");
-                return false;
+                failed = true;
             }
             Err(error) => {
-                held.handed_back(&lease);
+                held.hand_back_done(&lease, Released::Refused);
                 tracing::warn!(task = %lease.task, %error, "the store refused to take back a task waiting behind a long one; its lease is gone");
             }
         }
     }
-    true
+    !failed
 }
 
 #[cfg(test)]
@@ -245,8 +250,7 @@ mod tests {
     use super::*;
 
     /// A round hands back the tasks waiting behind a long task of their batch: due again at
-    /// once with their attempt uncounted, and no longer held. A store that fails keeps them
-    /// for the next round.
+    /// once with their attempt uncounted. A store that fails leaves them for the next round.
     #[test]
     fn a_round_hands_back_tasks_waiting_behind_a_long_one() {
         let queue = MemoryQueue::new();
@@ -261,32 +265,31 @@ mod tests {
         let start = Instant::now() - Duration::from_secs(10);
         held.hold(reserved.iter().map(|r| &r.lease), start);
         held.begin(&reserved[0].lease, start, Duration::from_secs(60));
+        let after = Duration::from_secs(1);
 
         let mut report = HeartbeatReport::default();
         let down = crate::worker::tests::Down::default();
-        assert!(!hand_back_once(
-            &down,
-            &held,
-            Duration::from_secs(1),
-            &mut report
-        ));
-        assert_eq!((report.errors, report.handed_back), (1, 0));
+        assert!(!hand_back_once(&down, &held, after, &mut report));
+        assert_eq!(report.errors, 1, "the first failure ends the round's calls");
+        let mut again: Vec<_> = held.hand_backs(Instant::now(), after);
+        again.sort_by(|a, b| a.task.cmp(&b.task));
         assert_eq!(
-            held.len(),
-            3,
-            "a failed hand-back keeps the lease for the next round"
+            again,
+            [reserved[1].lease.clone(), reserved[2].lease.clone()],
+            "both are tried again"
+        );
+        for lease in &again {
+            held.hand_back_done(lease, Released::Failed);
+        }
+        assert_eq!(
+            held.due(Instant::now(), Duration::ZERO),
+            [reserved[0].lease.clone()],
+            "only the running task's lease is extended"
         );
 
-        assert!(hand_back_once(
-            &queue,
-            &held,
-            Duration::from_secs(1),
-            &mut report
-        ));
-        assert_eq!((report.errors, report.handed_back), (1, 2));
+        assert!(hand_back_once(&queue, &held, after, &mut report));
         assert!(
-            held.hand_backs(Instant::now(), Duration::from_secs(1))
-                .is_empty(),
+            held.hand_backs(Instant::now(), after).is_empty(),
             "each is handed back once"
         );
         for waiting in &reserved[1..] {

@@ -30,10 +30,46 @@ enum Phase {
     /// Finished (its outcome not settled yet), or being handed back by its loop.
     Done,
     /// Taken from its loop by the heartbeat thread, because it waited behind a long task of
-    /// its batch: the heartbeat thread hands it back to the store (`released` once the store
-    /// took it, or refused it as gone), and the loop skips it and forgets it. Only the loop
-    /// forgets it: a lease it finds no longer held would look like one it may start.
-    HandedBack { released: bool },
+    /// its batch: the heartbeat thread hands it back to the store, and the loop skips it.
+    /// `orphaned` once the loop came to it while the store call was in flight.
+    HandedBack { handing: Handing, orphaned: bool },
+}
+
+/// How far the heartbeat thread got with handing back a lease.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handing {
+    /// To be tried (again) at the next round.
+    Pending,
+    /// The store call is under way.
+    InFlight,
+    /// The store took it back.
+    Released,
+    /// The store refused it: the lease was gone already (lapsed, and rescued).
+    Refused,
+}
+
+/// What became of a lease its loop hands back ([`HeldLeases::take_back`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TakeBack {
+    /// The loop hands it back to the store itself: it was its loop's, or the heartbeat
+    /// thread's hand-back failed and is the loop's to finish (with its retries).
+    ByLoop,
+    /// The heartbeat thread handed it back, or its store call for it is under way (the
+    /// heartbeat thread then settles it, trying again if the store failed).
+    ByHeartbeat,
+    /// The store refused the heartbeat thread's hand-back: the lease was gone already.
+    Gone,
+}
+
+/// The outcome of the heartbeat thread's store call for a lease it hands back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Released {
+    /// The store took it back.
+    Taken,
+    /// The store refused it: the lease was gone already.
+    Refused,
+    /// The store failed; the next round tries again, unless the loop takes it over first.
+    Failed,
 }
 
 /// Where a held lease stands when its loop comes to start its task; see [`HeldLeases::begin`].
@@ -166,24 +202,55 @@ impl HeldLeases {
         }
     }
 
-    /// Claims an unstarted lease for its loop to hand back itself; false if the heartbeat
-    /// thread took it already (and hands it back itself).
-    pub(crate) fn take_back(&self, lease: &Lease) -> bool {
-        match lock(&self.leases).by_lease.get_mut(&key(lease)) {
-            Some(held) if matches!(held.phase, Phase::HandedBack { .. }) => false,
-            Some(held) => {
-                held.phase = Phase::Done;
-                true
+    /// Settles an unstarted lease that its loop hands back (on a stop, or because
+    /// [`HeldLeases::begin`] said the heartbeat thread took it): whether the loop hands it back
+    /// to the store itself, or the heartbeat thread did or does. A lease settled here by the
+    /// heartbeat's outcome is forgotten; one whose store call is under way is the heartbeat
+    /// thread's to forget.
+    pub(crate) fn take_back(&self, lease: &Lease) -> TakeBack {
+        let mut leases = lock(&self.leases);
+        let Some(held) = leases.by_lease.get_mut(&key(lease)) else {
+            return TakeBack::ByLoop;
+        };
+        match held.phase {
+            Phase::HandedBack {
+                handing: Handing::InFlight,
+                ..
+            } => {
+                held.phase = Phase::HandedBack {
+                    handing: Handing::InFlight,
+                    orphaned: true,
+                };
+                TakeBack::ByHeartbeat
             }
-            None => true,
+            Phase::HandedBack {
+                handing: Handing::Released,
+                ..
+            } => {
+                leases.by_lease.remove(&key(lease));
+                TakeBack::ByHeartbeat
+            }
+            Phase::HandedBack {
+                handing: Handing::Refused,
+                ..
+            } => {
+                leases.by_lease.remove(&key(lease));
+                TakeBack::Gone
+            }
+            // Not taken, or a hand-back the store failed: the loop's own hand-back retries
+            // until the store takes it, as on a stop.
+            _ => {
+                held.phase = Phase::Done;
+                TakeBack::ByLoop
+            }
         }
     }
 
     /// The leases for the heartbeat thread to hand back to the store at `now`: every
     /// unstarted lease (not lost) of a batch in which a task has been running for at least
-    /// `after`, marked handed back here so that its loop skips it, and those marked in an
-    /// earlier round whose hand-back failed. The caller reports each the store took back (or
-    /// refused) with [`HeldLeases::handed_back`].
+    /// `after`, marked handed back here so that its loop skips it, and those whose hand-back
+    /// failed in an earlier round and that their loop has not taken over. The caller reports
+    /// each outcome with [`HeldLeases::hand_back_done`].
     pub(crate) fn hand_backs(&self, now: Instant, after: Duration) -> Vec<Lease> {
         let mut leases = lock(&self.leases);
         let blocked: HashSet<u64> = leases
@@ -198,23 +265,47 @@ impl HeldLeases {
             .collect();
         let mut handed = Vec::new();
         for held in leases.by_lease.values_mut() {
-            if held.phase == Phase::Waiting && !held.lost && blocked.contains(&held.batch) {
-                held.phase = Phase::HandedBack { released: false };
-            }
-            if held.phase == (Phase::HandedBack { released: false }) {
-                handed.push(held.lease.clone());
-            }
+            let orphaned = match held.phase {
+                Phase::Waiting if !held.lost && blocked.contains(&held.batch) => false,
+                Phase::HandedBack {
+                    handing: Handing::Pending,
+                    orphaned,
+                } => orphaned,
+                _ => continue,
+            };
+            held.phase = Phase::HandedBack {
+                handing: Handing::InFlight,
+                orphaned,
+            };
+            handed.push(held.lease.clone());
         }
         handed
     }
 
-    /// Records that the store took back `lease` (or refused it as gone), so that no later
-    /// round hands it back again; its loop forgets it.
-    pub(crate) fn handed_back(&self, lease: &Lease) {
-        if let Some(held) = lock(&self.leases).by_lease.get_mut(&key(lease))
-            && matches!(held.phase, Phase::HandedBack { .. })
-        {
-            held.phase = Phase::HandedBack { released: true };
+    /// Records the outcome of the heartbeat thread's store call handing back `lease`. A lease
+    /// its loop has passed meanwhile is forgotten once settled; otherwise its loop forgets it
+    /// when it comes to it (a lease it found no longer held would look like one it may start).
+    pub(crate) fn hand_back_done(&self, lease: &Lease, outcome: Released) {
+        let mut leases = lock(&self.leases);
+        let Some(held) = leases.by_lease.get_mut(&key(lease)) else {
+            return;
+        };
+        let Phase::HandedBack {
+            handing: Handing::InFlight,
+            orphaned,
+        } = held.phase
+        else {
+            return;
+        };
+        let handing = match outcome {
+            Released::Taken => Handing::Released,
+            Released::Refused => Handing::Refused,
+            Released::Failed => Handing::Pending,
+        };
+        if orphaned && handing != Handing::Pending {
+            leases.by_lease.remove(&key(lease));
+        } else {
+            held.phase = Phase::HandedBack { handing, orphaned };
         }
     }
 
@@ -299,19 +390,14 @@ mod tests {
         let held = HeldLeases::new();
         let start = Instant::now();
         let after = Duration::from_millis(100);
+        let hour = Duration::from_secs(3_600);
         let (slow, waiting, lost) = (lease("slow", 1), lease("waiting", 2), lease("lost", 3));
         held.hold([&slow, &waiting, &lost], start);
         let (short, behind_short) = (lease("short", 4), lease("behind-short", 5));
         held.hold([&short, &behind_short], start);
         assert!(held.mark_lost(&lost));
-        assert_eq!(
-            held.begin(&slow, start, Duration::from_secs(60)),
-            Standing::Current
-        );
-        assert_eq!(
-            held.begin(&short, start + after, Duration::from_secs(60)),
-            Standing::Current
-        );
+        assert_eq!(held.begin(&slow, start, hour), Standing::Current);
+        assert_eq!(held.begin(&short, start + after, hour), Standing::Current);
 
         let later = start + after;
         assert_eq!(
@@ -319,13 +405,9 @@ mod tests {
             std::slice::from_ref(&waiting),
             "only the long batch's waiting, not-lost task"
         );
-        assert_eq!(
-            held.begin(&waiting, later, Duration::from_secs(60)),
-            Standing::HandedBack
-        );
         assert!(
-            !held.take_back(&waiting),
-            "its loop leaves it to the heartbeat"
+            held.hand_backs(later, after).is_empty(),
+            "not asked for again while its store call is under way"
         );
         assert!(
             held.due(later, Duration::ZERO)
@@ -333,19 +415,21 @@ mod tests {
                 .all(|due| *due != waiting),
             "a handed-back lease is not extended"
         );
+        held.hand_back_done(&waiting, Released::Failed);
         assert_eq!(
             held.hand_backs(later, after),
             std::slice::from_ref(&waiting),
-            "until the store took it, asked for again"
+            "a failed hand-back is tried again"
         );
-        held.handed_back(&waiting);
+        held.hand_back_done(&waiting, Released::Taken);
         assert!(held.hand_backs(later, after).is_empty());
         assert_eq!(
-            held.begin(&waiting, later, Duration::from_secs(60)),
+            held.begin(&waiting, later, hour),
             Standing::HandedBack,
             "its loop still learns it was handed back"
         );
-        held.forget(&waiting);
+        assert_eq!(held.take_back(&waiting), TakeBack::ByHeartbeat);
+        assert_eq!(held.len(), 4, "and forgets it then");
 
         // The short task finished before it ran long: its batch-mate stays with its loop.
         held.finished(&short);
@@ -353,9 +437,48 @@ mod tests {
             held.hand_backs(later + 10 * after, after).is_empty(),
             "nothing waits in the long batch now, and the other's task finished"
         );
+        assert_eq!(held.begin(&behind_short, later, hour), Standing::Current);
+    }
+
+    #[test]
+    fn a_failed_hand_back_is_the_loops_to_finish_once_it_comes_to_the_task() {
+        let held = HeldLeases::new();
+        let start = Instant::now();
+        let (slow, a, b, c) = (
+            lease("slow", 1),
+            lease("a", 2),
+            lease("b", 3),
+            lease("c", 4),
+        );
+        held.hold([&slow, &a, &b, &c], start);
+        held.begin(&slow, start, Duration::from_secs(60));
+        assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 3);
+        held.hand_back_done(&a, Released::Failed);
+        held.hand_back_done(&b, Released::Refused);
+
+        // `a`: the store failed the heartbeat's call; its loop hands it back itself now.
+        assert_eq!(held.take_back(&a), TakeBack::ByLoop);
+        // `b`: the store said the lease was gone.
+        assert_eq!(held.take_back(&b), TakeBack::Gone);
+        // `c`: the call is under way as the loop passes; the heartbeat settles it, and tries
+        // again if the store failed.
+        assert_eq!(held.take_back(&c), TakeBack::ByHeartbeat);
+        assert!(
+            held.hand_backs(start, Duration::ZERO).is_empty(),
+            "`a` is the loop's now"
+        );
+        held.hand_back_done(&c, Released::Failed);
         assert_eq!(
-            held.begin(&behind_short, later, Duration::from_secs(60)),
-            Standing::Current
+            held.hand_backs(start, Duration::ZERO),
+            std::slice::from_ref(&c)
+        );
+        held.hand_back_done(&c, Released::Taken);
+        held.forget(&a);
+        held.forget(&slow);
+        assert_eq!(
+            held.len(),
+            0,
+            "a lease its loop passed is forgotten once settled"
         );
     }
 
@@ -371,13 +494,18 @@ mod tests {
             Standing::Stale,
             "a started task is stale when not extended for `age`"
         );
-        assert!(held.take_back(&taken), "its loop hands it back itself");
+        assert_eq!(
+            held.take_back(&taken),
+            TakeBack::ByLoop,
+            "a stop hands it back"
+        );
         assert!(
             held.hand_backs(start + Duration::from_secs(1), Duration::ZERO)
                 .is_empty()
         );
-        assert!(
+        assert_eq!(
             held.take_back(&lease("unknown", 9)),
+            TakeBack::ByLoop,
             "a lease not held is its loop's"
         );
     }

@@ -135,7 +135,7 @@ impl RunOptions {
     ///
     /// The same rounds hand back to the store the unstarted tasks of a batch whose running task
     /// has gone half an interval, so that a task reserved behind a long one waits at most about
-    /// one interval before another worker can take it.
+    /// one and a half intervals before another worker can take it.
     pub fn heartbeat_every(mut self, every: Duration) -> RunOptions {
         self.heartbeat = Some(every);
         self

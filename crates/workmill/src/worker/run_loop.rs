@@ -216,10 +216,9 @@ impl<'a> WorkerLoop<'a> {
                     continue;
                 }
                 Standing::HandedBack => {
-                    // It waited behind a long task; the heartbeat thread hands it back to
-                    // the store, where another worker may have it already.
-                    self.report.released += 1;
-                    self.settled(&reservation.lease);
+                    // It waited behind a long task, and the heartbeat thread took it to hand
+                    // back to the store, where another worker may have it already.
+                    self.hand_back(&reservation.lease);
                     continue;
                 }
             }

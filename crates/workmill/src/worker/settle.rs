@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use workmill_core::{Failure, Lease, Payload, QueueError};
 
 use super::control::Mode;
+use super::held::TakeBack;
 use super::run_loop::WorkerLoop;
 
 /// The longest a stopping loop keeps trying to write outcomes to a failing store.
@@ -24,15 +25,20 @@ impl WorkerLoop<'_> {
     }
 
     /// Hands an unstarted task back to the queue, uncounted.
+    ///
+    /// A task the heartbeat thread took while it waited behind a long task is its to hand
+    /// back, unless the store failed that hand-back: the loop then does it, with its retries.
     pub(super) fn hand_back(&mut self, lease: &Lease) {
-        if let Some(held) = self.held
-            && !held.take_back(lease)
-        {
-            // The heartbeat thread took it while it waited behind a long task, and hands it
-            // back itself.
-            self.report.released += 1;
-            self.settled(lease);
-            return;
+        match self.held.map(|held| held.take_back(lease)) {
+            None | Some(TakeBack::ByLoop) => {}
+            Some(TakeBack::ByHeartbeat) => {
+                self.report.released += 1;
+                return;
+            }
+            Some(TakeBack::Gone) => {
+                self.report.lost_leases += 1;
+                return;
+            }
         }
         if self.settle(lease, "hand back an unstarted task", |queue| {
             queue.release(lease)

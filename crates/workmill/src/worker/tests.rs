@@ -233,6 +233,42 @@ fn an_unconfirmed_stale_lease_starts_its_task_and_counts_the_failed_call() {
     );
 }
 
+/// A hand-back that the store failed for the heartbeat thread is the loop's to finish when it
+/// comes to the task: it hands it back itself, so the task is due again at once instead of
+/// when its lease lapses, with an attempt counted against it.
+#[test]
+fn a_loop_finishes_a_hand_back_the_heartbeat_could_not_make() {
+    let memory = MemoryQueue::new();
+    memory
+        .enqueue_batch((0..2).map(|i| call("square", i)).collect())
+        .unwrap();
+    let options = options();
+    let batch = memory.reserve(&options.worker, 2, LONG).unwrap();
+    let held = HeldLeases::new();
+    let now = std::time::Instant::now();
+    held.hold(batch.iter().map(|r| &r.lease), now);
+    held.begin(&batch[0].lease, now, LONG);
+    // The heartbeat took the second task, and the store failed its hand-back.
+    let mut beats = super::heartbeat::HeartbeatReport::default();
+    assert!(!super::heartbeat::hand_back_once(
+        &Down::default(),
+        &held,
+        Duration::ZERO,
+        &mut beats
+    ));
+    held.finished(&batch[0].lease);
+
+    let control = Control::new(Mode::Run);
+    let registry = registry();
+    let mut worker = WorkerLoop::new(&memory, &control, &options, Some(&held));
+    worker.run_batch(&registry.snapshot(), vec![batch[1].clone()]);
+    let report = worker.report;
+    assert_eq!((report.attempts, report.released), (0, 1), "{report:?}");
+    let record = memory.status(batch[1].id()).unwrap();
+    assert_eq!((record.status, record.attempts), (TaskStatus::Pending, 0));
+    assert_eq!(held.len(), 1, "only the first task's lease is still held");
+}
+
 /// A store that fails every call as a store that is down does, and records the task of
 /// every lease it was asked to write.
 #[derive(Default)]

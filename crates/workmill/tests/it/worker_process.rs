@@ -219,6 +219,57 @@ fn held_leases_outlive_tasks_longer_than_the_lease() {
     assert_eq!(report.heartbeat_refused, 0);
 }
 
+/// A finished task whose completion waits for the end of its batch keeps its lease while a
+/// batch-mate runs longer than the lease: nothing waits unstarted, so nothing is handed back.
+#[test]
+fn a_finished_task_keeps_its_lease_while_its_batch_mate_runs_past_the_lease() {
+    let queue = Arc::new(MemoryQueue::new());
+    let lease = Duration::from_secs(1);
+    let options = quiet(
+        RunOptions::new()
+            .concurrency(1)
+            .min_batch(2)
+            .max_batch(2)
+            .lease(lease)
+            .heartbeat_every(lease / 5),
+    );
+    let stop = options.stop_handle();
+    let mut registry = registry(&stop);
+    registry
+        .register_fn("slow", |x: u64| {
+            thread::sleep(Duration::from_millis(1_500));
+            Ok::<_, TaskError>(x)
+        })
+        .unwrap();
+    let short = queue.enqueue(call("square", 4)).unwrap();
+    let slow = queue.enqueue(call("slow", 1)).unwrap();
+    let worker = start(registry, queue.clone(), options);
+    // Both reserved in one batch; the short one stays running until the batch's end.
+    crate::support::wait_until(|| queue.stats().unwrap().running == 2);
+    let rescuer = WorkerId::new("rescuer").unwrap();
+    crate::support::wait_until(|| {
+        queue.rescue_expired().unwrap();
+        assert!(queue.reserve(&rescuer, 2, lease).unwrap().is_empty());
+        queue.stats().unwrap().completed == 2
+    });
+    stop.stop();
+    queue.wake_workers();
+    let report = worker.join().unwrap().unwrap();
+
+    for id in [&short, &slow] {
+        assert_eq!(queue.status(id).unwrap().attempts, 1);
+    }
+    assert_eq!(result_of::<u64>(&queue.status(&short).unwrap()), 16);
+    let stats = queue.stats().unwrap();
+    assert_eq!((stats.expired_leases, stats.failed_attempts), (0, 0));
+    assert_eq!(
+        (report.tasks.attempts, report.tasks.released),
+        (2, 0),
+        "{report}"
+    );
+    assert!(report.heartbeats >= 1, "{report}");
+}
+
 /// A loop runs its batch in order: a task reserved behind a long one would wait it out while
 /// another loop sits idle. The heartbeat thread hands it back, the idle loop runs it, and the
 /// long task sees it completed while it still runs.
