@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use workmill_core::Queue;
+use workmill_core::{Lease, Queue};
 
 use super::control::{Control, Mode};
 use super::held::{HeldLeases, Released};
@@ -217,29 +217,53 @@ pub(super) fn hand_back_once(
     // be handed back. After a store failure the rest are not asked (each call could wait out a
     // connect timeout on a store that is down) and wait for the next round.
     let mut failed = false;
-    for lease in held.hand_backs(Instant::now(), after) {
+    let handed = held.hand_backs(Instant::now(), after);
+    // Should a store call panic, the leases still marked under way would keep their loops
+    // waiting in `HeldLeases::take_back` for good: the guard marks them failed, and their loops
+    // hand them back themselves.
+    let mut unsettled = Unsettled {
+        held,
+        rest: &handed,
+    };
+    for (i, lease) in handed.iter().enumerate() {
+        unsettled.rest = &handed[i..];
         if failed {
-            held.hand_back_done(&lease, Released::Failed);
+            held.hand_back_done(lease, Released::Failed);
             continue;
         }
-        match queue.release(&lease) {
+        match queue.release(lease) {
             Ok(()) => {
-                held.hand_back_done(&lease, Released::Taken);
+                held.hand_back_done(lease, Released::Taken);
                 tracing::debug!(task = %lease.task, "handed back a task that waited behind a long task of its batch");
             }
             Err(error) if error.is_transient() => {
                 report.errors += 1;
-                held.hand_back_done(&lease, Released::Failed);
+                held.hand_back_done(lease, Released::Failed);
                 tracing::warn!(task = %lease.task, %error, "could not hand back a task waiting behind a long one; trying again soon");
                 failed = true;
             }
             Err(error) => {
-                held.hand_back_done(&lease, Released::Refused);
+                held.hand_back_done(lease, Released::Refused);
                 tracing::warn!(task = %lease.task, %error, "the store refused to take back a task waiting behind a long one; its lease is gone");
             }
         }
     }
+    unsettled.rest = &[];
     !failed
+}
+
+/// Marks the leases of a round whose store calls did not return as failed hand-backs.
+struct Unsettled<'a> {
+    held: &'a HeldLeases,
+    rest: &'a [Lease],
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        for lease in self.rest {
+            self.held.hand_back_done(lease, Released::Failed);
+        }
+    }
 }
 
 #[cfg(test)]

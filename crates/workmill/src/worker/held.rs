@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use workmill_core::{Lease, TaskId};
 
-use crate::sync::{Mutex, lock};
+use crate::sync::{Condvar, Mutex, MutexGuard, lock};
 
 /// One held lease: when it was last extended, whether the store said it is gone, the
 /// reservation it came in, and how far its task got.
@@ -31,8 +31,7 @@ enum Phase {
     Done,
     /// Taken from its loop by the heartbeat thread, because it waited behind a long task of
     /// its batch: the heartbeat thread hands it back to the store, and the loop skips it.
-    /// `orphaned` once the loop came to it while the store call was in flight.
-    HandedBack { handing: Handing, orphaned: bool },
+    HandedBack(Handing),
 }
 
 /// How far the heartbeat thread got with handing back a lease.
@@ -54,8 +53,7 @@ pub(crate) enum TakeBack {
     /// The loop hands it back to the store itself: it was its loop's, or the heartbeat
     /// thread's hand-back failed and is the loop's to finish (with its retries).
     ByLoop,
-    /// The heartbeat thread handed it back, or its store call for it is under way (the
-    /// heartbeat thread then settles it, trying again if the store failed).
+    /// The heartbeat thread handed it back.
     ByHeartbeat,
     /// The store refused the heartbeat thread's hand-back: the lease was gone already.
     Gone,
@@ -70,6 +68,13 @@ pub(crate) enum Released {
     Refused,
     /// The store failed; the next round tries again, unless the loop takes it over first.
     Failed,
+}
+
+/// Resolves the lock's poisoning as [`lock`] does.
+fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar
+        .wait(guard)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Where a held lease stands when its loop comes to start its task; see [`HeldLeases::begin`].
@@ -95,8 +100,10 @@ struct Leases {
 /// The leases of one worker process, by task and token.
 ///
 /// A loop adds its batch right after it reserved it and removes each lease
-/// once the task's outcome is settled (recorded, refused, or given up), so the
-/// set is exactly what the process would leave behind if it died now. The
+/// once the task's outcome is settled (recorded, refused, given up, or handed
+/// back), so the set is what the process would leave behind if it died now
+/// (and, until their loops come to them, the tasks the heartbeat thread has
+/// handed back already). The
 /// heartbeat thread extends what has not been extended for a while and marks
 /// what the store refuses to extend as lost, which a loop checks before it
 /// starts a task: a lost lease means the task may be running elsewhere.
@@ -114,6 +121,9 @@ struct Leases {
 #[derive(Debug, Default)]
 pub(crate) struct HeldLeases {
     leases: Mutex<Leases>,
+    /// Notified when the heartbeat thread's store call for a handed-back lease returns, for a
+    /// loop that came to the lease meanwhile.
+    hand_back_settled: Condvar,
 }
 
 fn key(lease: &Lease) -> (TaskId, u64) {
@@ -165,7 +175,7 @@ impl HeldLeases {
             .values()
             .filter(|held| {
                 !held.lost
-                    && !matches!(held.phase, Phase::HandedBack { .. })
+                    && !matches!(held.phase, Phase::HandedBack(_))
                     && now.saturating_duration_since(held.extended) >= age
             })
             .map(|held| held.lease.clone())
@@ -184,7 +194,7 @@ impl HeldLeases {
         if held.lost {
             return Standing::Lost;
         }
-        if matches!(held.phase, Phase::HandedBack { .. }) {
+        if matches!(held.phase, Phase::HandedBack(_)) {
             return Standing::HandedBack;
         }
         held.phase = Phase::Running { since: now };
@@ -204,45 +214,33 @@ impl HeldLeases {
 
     /// Settles an unstarted lease that its loop hands back (on a stop, or because
     /// [`HeldLeases::begin`] said the heartbeat thread took it): whether the loop hands it back
-    /// to the store itself, or the heartbeat thread did or does. A lease settled here by the
-    /// heartbeat's outcome is forgotten; one whose store call is under way is the heartbeat
-    /// thread's to forget.
+    /// to the store itself, or the heartbeat thread did. If the heartbeat thread's store call
+    /// for it is under way, this waits for its answer (one store call at most): a call that
+    /// fails leaves the hand-back to the loop, with its retries, so that it is not lost when
+    /// the process stops before the next round. A lease the heartbeat settled is forgotten.
     pub(crate) fn take_back(&self, lease: &Lease) -> TakeBack {
+        let key = key(lease);
         let mut leases = lock(&self.leases);
-        let Some(held) = leases.by_lease.get_mut(&key(lease)) else {
-            return TakeBack::ByLoop;
-        };
-        match held.phase {
-            Phase::HandedBack {
-                handing: Handing::InFlight,
-                ..
-            } => {
-                held.phase = Phase::HandedBack {
-                    handing: Handing::InFlight,
-                    orphaned: true,
-                };
-                TakeBack::ByHeartbeat
-            }
-            Phase::HandedBack {
-                handing: Handing::Released,
-                ..
-            } => {
-                leases.by_lease.remove(&key(lease));
-                TakeBack::ByHeartbeat
-            }
-            Phase::HandedBack {
-                handing: Handing::Refused,
-                ..
-            } => {
-                leases.by_lease.remove(&key(lease));
-                TakeBack::Gone
-            }
-            // Not taken, or a hand-back the store failed: the loop's own hand-back retries
-            // until the store takes it, as on a stop.
-            _ => {
-                held.phase = Phase::Done;
-                TakeBack::ByLoop
-            }
+        loop {
+            let Some(held) = leases.by_lease.get_mut(&key) else {
+                return TakeBack::ByLoop;
+            };
+            let settled = match held.phase {
+                Phase::HandedBack(Handing::InFlight) => {
+                    leases = wait(&self.hand_back_settled, leases);
+                    continue;
+                }
+                Phase::HandedBack(Handing::Released) => TakeBack::ByHeartbeat,
+                Phase::HandedBack(Handing::Refused) => TakeBack::Gone,
+                // Not taken, or a hand-back the store failed: the loop's own hand-back
+                // retries until the store takes it, as on a stop.
+                _ => {
+                    held.phase = Phase::Done;
+                    return TakeBack::ByLoop;
+                }
+            };
+            leases.by_lease.remove(&key);
+            return settled;
         }
     }
 
@@ -265,48 +263,35 @@ impl HeldLeases {
             .collect();
         let mut handed = Vec::new();
         for held in leases.by_lease.values_mut() {
-            let orphaned = match held.phase {
-                Phase::Waiting if !held.lost && blocked.contains(&held.batch) => false,
-                Phase::HandedBack {
-                    handing: Handing::Pending,
-                    orphaned,
-                } => orphaned,
-                _ => continue,
+            let take = match held.phase {
+                Phase::Waiting => !held.lost && blocked.contains(&held.batch),
+                Phase::HandedBack(Handing::Pending) => true,
+                _ => false,
             };
-            held.phase = Phase::HandedBack {
-                handing: Handing::InFlight,
-                orphaned,
-            };
-            handed.push(held.lease.clone());
+            if take {
+                held.phase = Phase::HandedBack(Handing::InFlight);
+                handed.push(held.lease.clone());
+            }
         }
         handed
     }
 
-    /// Records the outcome of the heartbeat thread's store call handing back `lease`. A lease
-    /// its loop has passed meanwhile is forgotten once settled; otherwise its loop forgets it
-    /// when it comes to it (a lease it found no longer held would look like one it may start).
+    /// Records the outcome of the heartbeat thread's store call handing back `lease`, for its
+    /// loop to find (a loop waiting for it in [`HeldLeases::take_back`] is woken). Its loop
+    /// forgets it: a lease it found no longer held would look like one it may start.
     pub(crate) fn hand_back_done(&self, lease: &Lease, outcome: Released) {
         let mut leases = lock(&self.leases);
-        let Some(held) = leases.by_lease.get_mut(&key(lease)) else {
-            return;
-        };
-        let Phase::HandedBack {
-            handing: Handing::InFlight,
-            orphaned,
-        } = held.phase
-        else {
-            return;
-        };
-        let handing = match outcome {
-            Released::Taken => Handing::Released,
-            Released::Refused => Handing::Refused,
-            Released::Failed => Handing::Pending,
-        };
-        if orphaned && handing != Handing::Pending {
-            leases.by_lease.remove(&key(lease));
-        } else {
-            held.phase = Phase::HandedBack { handing, orphaned };
+        if let Some(held) = leases.by_lease.get_mut(&key(lease))
+            && held.phase == Phase::HandedBack(Handing::InFlight)
+        {
+            held.phase = Phase::HandedBack(match outcome {
+                Released::Taken => Handing::Released,
+                Released::Refused => Handing::Refused,
+                Released::Failed => Handing::Pending,
+            });
         }
+        drop(leases);
+        self.hand_back_settled.notify_all();
     }
 
     /// Records that `lease` was extended at `at`, if it is still held.
@@ -444,42 +429,52 @@ mod tests {
     fn a_failed_hand_back_is_the_loops_to_finish_once_it_comes_to_the_task() {
         let held = HeldLeases::new();
         let start = Instant::now();
-        let (slow, a, b, c) = (
-            lease("slow", 1),
-            lease("a", 2),
-            lease("b", 3),
-            lease("c", 4),
-        );
-        held.hold([&slow, &a, &b, &c], start);
+        let (slow, a, b) = (lease("slow", 1), lease("a", 2), lease("b", 3));
+        held.hold([&slow, &a, &b], start);
         held.begin(&slow, start, Duration::from_secs(60));
-        assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 3);
+        assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 2);
         held.hand_back_done(&a, Released::Failed);
         held.hand_back_done(&b, Released::Refused);
 
         // `a`: the store failed the heartbeat's call; its loop hands it back itself now.
         assert_eq!(held.take_back(&a), TakeBack::ByLoop);
-        // `b`: the store said the lease was gone.
-        assert_eq!(held.take_back(&b), TakeBack::Gone);
-        // `c`: the call is under way as the loop passes; the heartbeat settles it, and tries
-        // again if the store failed.
-        assert_eq!(held.take_back(&c), TakeBack::ByHeartbeat);
         assert!(
             held.hand_backs(start, Duration::ZERO).is_empty(),
             "`a` is the loop's now"
         );
-        held.hand_back_done(&c, Released::Failed);
-        assert_eq!(
-            held.hand_backs(start, Duration::ZERO),
-            std::slice::from_ref(&c)
-        );
-        held.hand_back_done(&c, Released::Taken);
+        // `b`: the store said the lease was gone.
+        assert_eq!(held.take_back(&b), TakeBack::Gone);
         held.forget(&a);
         held.forget(&slow);
-        assert_eq!(
-            held.len(),
-            0,
-            "a lease its loop passed is forgotten once settled"
-        );
+        assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn a_loop_that_comes_to_a_hand_back_under_way_waits_for_the_store_s_answer() {
+        for (outcome, expected) in [
+            (Released::Taken, TakeBack::ByHeartbeat),
+            (Released::Failed, TakeBack::ByLoop),
+        ] {
+            let held = std::sync::Arc::new(HeldLeases::new());
+            let start = Instant::now();
+            let (slow, waiting) = (lease("slow", 1), lease("waiting", 2));
+            held.hold([&slow, &waiting], start);
+            held.begin(&slow, start, Duration::from_secs(60));
+            assert_eq!(
+                held.hand_backs(start, Duration::ZERO),
+                std::slice::from_ref(&waiting)
+            );
+            let answer = {
+                let (held, waiting) = (std::sync::Arc::clone(&held), waiting.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    held.hand_back_done(&waiting, outcome);
+                })
+            };
+            // The store call is under way: the loop waits for it rather than guess.
+            assert_eq!(held.take_back(&waiting), expected, "{outcome:?}");
+            answer.join().unwrap();
+        }
     }
 
     #[test]

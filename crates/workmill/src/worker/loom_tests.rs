@@ -156,47 +156,61 @@ fn task_lease(task: &str) -> Lease {
     }
 }
 
+/// The loop finishes the long task and comes to the next while a heartbeat round hands it
+/// back and the store answers `outcome`: the task is started or handed back, never both, a
+/// failed hand-back is the loop's to finish, and every lease is forgotten once.
+fn waiting_task_race(outcome: Released) {
+    let held = Arc::new(HeldLeases::new());
+    let start = Instant::now();
+    let (slow, waiting) = (task_lease("slow"), task_lease("waiting"));
+    held.hold([&slow, &waiting], start);
+    assert_eq!(held.begin(&slow, start, FOREVER), Standing::Current);
+    let heartbeat = {
+        let held = Arc::clone(&held);
+        // The slow task has run long enough by any clock: `after` is zero.
+        thread::spawn(move || {
+            let handed = held.hand_backs(start, Duration::ZERO);
+            for lease in &handed {
+                held.hand_back_done(lease, outcome);
+            }
+            handed
+        })
+    };
+    // Meanwhile the loop finishes the slow task and comes to the next.
+    held.finished(&slow);
+    let standing = held.begin(&waiting, start, FOREVER);
+    let taken_back = (standing == Standing::HandedBack).then(|| held.take_back(&waiting));
+    let handed = heartbeat.join().unwrap();
+    match standing {
+        Standing::Current => {
+            assert!(handed.is_empty(), "started, so not handed back");
+            held.forget(&waiting);
+        }
+        Standing::HandedBack => {
+            assert_eq!(handed, [waiting.clone()]);
+            let expected = match outcome {
+                Released::Taken => TakeBack::ByHeartbeat,
+                Released::Refused => TakeBack::Gone,
+                // The loop hands it back itself, and forgets it once that is settled.
+                Released::Failed => {
+                    held.forget(&waiting);
+                    TakeBack::ByLoop
+                }
+            };
+            assert_eq!(taken_back, Some(expected));
+        }
+        other => panic!("the lease is neither lost nor stale: {other:?}"),
+    }
+    held.forget(&slow);
+    assert_eq!(held.len(), 0, "every lease is settled");
+}
+
 #[test]
 fn loom_a_waiting_task_is_started_by_its_loop_or_handed_back_never_both() {
-    loom::model(|| {
-        let held = Arc::new(HeldLeases::new());
-        let start = Instant::now();
-        let (slow, waiting) = (task_lease("slow"), task_lease("waiting"));
-        held.hold([&slow, &waiting], start);
-        assert_eq!(held.begin(&slow, start, FOREVER), Standing::Current);
-        let heartbeat = {
-            let held = Arc::clone(&held);
-            // The slow task has run long enough by any clock: `after` is zero. The store takes
-            // back what the round handed back.
-            thread::spawn(move || {
-                let handed = held.hand_backs(start, Duration::ZERO);
-                for lease in &handed {
-                    held.hand_back_done(lease, Released::Taken);
-                }
-                handed
-            })
-        };
-        // Meanwhile the loop finishes the slow task and comes to the next.
-        held.finished(&slow);
-        let standing = held.begin(&waiting, start, FOREVER);
-        if standing == Standing::HandedBack {
-            // The loop skips it; it is the heartbeat's, whether its store call is done or not.
-            assert_eq!(held.take_back(&waiting), TakeBack::ByHeartbeat);
-        }
-        let handed = heartbeat.join().unwrap();
-        match standing {
-            Standing::Current => {
-                assert!(handed.is_empty(), "started, so not handed back");
-                held.forget(&waiting);
-            }
-            Standing::HandedBack => assert_eq!(handed, [waiting.clone()]),
-            other => panic!("the lease is neither lost nor stale: {other:?}"),
-        }
-        held.forget(&slow);
-        assert_eq!(
-            held.len(),
-            0,
-            "each lease is forgotten once, by whoever settles it last"
-        );
-    });
+    loom::model(|| waiting_task_race(Released::Taken));
+}
+
+#[test]
+fn loom_a_hand_back_the_store_failed_is_left_to_the_loop_never_lost() {
+    loom::model(|| waiting_task_race(Released::Failed));
 }
