@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use workmill_core::{Lease, Queue};
+use workmill_core::{Lease, Queue, QueueError};
 
 use super::control::{Control, Mode};
+#[cfg(test)]
+use super::held::TakeBack;
 use super::held::{HeldLeases, Released};
 use super::reconnect::Reconnect;
 use crate::error::RuntimeError;
@@ -131,8 +133,10 @@ fn beat(
             thread::sleep(wait);
         }
         let extended = beat_once(queue, held, lease, every / 2, &mut report);
-        let handed_back = hand_back_once(queue, held, every / 2, &mut report);
-        if extended && handed_back {
+        // A round whose extensions failed asks the store nothing more: each call could wait
+        // out a connect timeout, and the extensions are tried again sooner than a round.
+        let whole = extended && hand_back_once(queue, held, every / 2, &mut report);
+        if whole {
             failed_rounds = 0;
         } else {
             failed_rounds += 1;
@@ -203,9 +207,10 @@ pub(super) fn beat_once(
 }
 
 /// Hands back to the store the unstarted tasks waiting behind a task that has run for at least
-/// `after` (and those whose hand-back failed before), reporting each outcome to `held`; false
-/// if the store failed some, which are tried again at the next round unless their loops take
-/// them over first (a loop that comes to such a task hands it back itself, with its retries). A refusal
+/// `after` (and those whose hand-back failed before), one store call at a time, reporting each
+/// outcome to `held`; false if the store failed, which leaves the rest for the next round
+/// unless their loops take them over first (a loop that comes to such a task hands it back
+/// itself, with its retries). A refusal
 /// means the lease is gone already (it lapsed, and the store's rescue has the task).
 pub(super) fn hand_back_once(
     queue: &dyn Queue,
@@ -213,56 +218,52 @@ pub(super) fn hand_back_once(
     after: Duration,
     report: &mut HeartbeatReport,
 ) -> bool {
-    // Every lease taken for this round gets an outcome: one left marked under way would never
-    // be handed back. After a store failure the rest are not asked (each call could wait out a
-    // connect timeout on a store that is down) and wait for the next round.
-    let mut failed = false;
-    let handed = held.hand_backs(Instant::now(), after);
-    // Should a store call panic, the leases still marked under way would keep their loops
-    // waiting in `HeldLeases::take_back` for good: the guard marks them failed, and their loops
-    // hand them back themselves.
-    let mut unsettled = Unsettled {
-        held,
-        rest: &handed,
-    };
-    for (i, lease) in handed.iter().enumerate() {
-        unsettled.rest = &handed[i..];
-        if failed {
-            held.hand_back_done(lease, Released::Failed);
+    // After a store failure the rest are not asked (each call could wait out a connect timeout
+    // on a store that is down): they wait for the next round, or for their loops.
+    for lease in held.hand_backs(Instant::now(), after) {
+        if !held.start_hand_back(&lease) {
             continue;
         }
-        match queue.release(lease) {
+        // Should the store call panic, a lease left marked under way would keep its loop
+        // waiting in `HeldLeases::take_back` for good: the guard marks it failed, and its
+        // loop hands it back itself.
+        let unsettled = Unsettled {
+            held,
+            lease: &lease,
+        };
+        let outcome = queue.release(&lease);
+        std::mem::forget(unsettled);
+        match outcome {
             Ok(()) => {
-                held.hand_back_done(lease, Released::Taken);
+                held.hand_back_done(&lease, Released::Taken);
                 tracing::debug!(task = %lease.task, "handed back a task that waited behind a long task of its batch");
             }
-            Err(error) if error.is_transient() => {
-                report.errors += 1;
-                held.hand_back_done(lease, Released::Failed);
-                tracing::warn!(task = %lease.task, %error, "could not hand back a task waiting behind a long one; trying again soon");
-                failed = true;
+            Err(QueueError::LeaseLost { .. }) => {
+                held.hand_back_done(&lease, Released::Refused);
+                tracing::warn!(task = %lease.task, "the store would not take back a task waiting behind a long one: its lease is gone");
             }
             Err(error) => {
-                held.hand_back_done(lease, Released::Refused);
-                tracing::warn!(task = %lease.task, %error, "the store refused to take back a task waiting behind a long one; its lease is gone");
+                // A failure, or a refusal that the loop's own hand-back reports as it reports
+                // any other: the loop takes it over if it comes to the task first.
+                report.errors += 1;
+                held.hand_back_done(&lease, Released::Failed);
+                tracing::warn!(task = %lease.task, %error, "could not hand back a task waiting behind a long one; trying again soon");
+                return false;
             }
         }
     }
-    unsettled.rest = &[];
-    !failed
+    true
 }
 
-/// Marks the leases of a round whose store calls did not return as failed hand-backs.
+/// Marks a hand-back whose store call did not return (it panicked) as failed.
 struct Unsettled<'a> {
     held: &'a HeldLeases,
-    rest: &'a [Lease],
+    lease: &'a Lease,
 }
 
 impl Drop for Unsettled<'_> {
     fn drop(&mut self) {
-        for lease in self.rest {
-            self.held.hand_back_done(lease, Released::Failed);
-        }
+        self.held.hand_back_done(self.lease, Released::Failed);
     }
 }
 
@@ -300,11 +301,8 @@ mod tests {
         assert_eq!(
             again,
             [reserved[1].lease.clone(), reserved[2].lease.clone()],
-            "both are tried again"
+            "the failed one and the one not asked wait for the next round (or their loops)"
         );
-        for lease in &again {
-            held.hand_back_done(lease, Released::Failed);
-        }
         assert_eq!(
             held.due(Instant::now(), Duration::ZERO),
             [reserved[0].lease.clone()],
@@ -325,6 +323,40 @@ mod tests {
         }
         let again = queue.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
         assert_eq!(again.len(), 2, "both are due again at once");
+    }
+
+    /// A store call that panics leaves no lease marked under way: its loop would wait for it
+    /// for good. The guard marks it failed, and the loop hands it back itself.
+    #[test]
+    fn a_hand_back_whose_store_call_panicked_is_left_to_its_loop() {
+        let queue = MemoryQueue::new();
+        for i in 0..2 {
+            queue
+                .enqueue(NewTask::new(format!("t{i}"), vec![]))
+                .unwrap();
+        }
+        let worker = WorkerId::new("w").unwrap();
+        let reserved = queue.reserve(&worker, 2, Duration::from_secs(60)).unwrap();
+        let held = HeldLeases::new();
+        let start = Instant::now() - Duration::from_secs(10);
+        held.hold(reserved.iter().map(|r| &r.lease), start);
+        held.begin(&reserved[0].lease, start, Duration::from_secs(60));
+        let panics = crate::worker::tests::Down::panicking();
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            hand_back_once(
+                &panics,
+                &held,
+                Duration::ZERO,
+                &mut HeartbeatReport::default(),
+            )
+        }));
+        assert!(round.is_err(), "the store call panicked");
+        assert_eq!(
+            held.hand_backs(Instant::now(), Duration::ZERO),
+            std::slice::from_ref(&reserved[1].lease),
+            "no longer marked under way: the next round may try it again"
+        );
+        assert_eq!(held.take_back(&reserved[1].lease), TakeBack::ByLoop);
     }
 
     #[test]

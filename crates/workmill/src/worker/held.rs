@@ -214,10 +214,10 @@ impl HeldLeases {
 
     /// Settles an unstarted lease that its loop hands back (on a stop, or because
     /// [`HeldLeases::begin`] said the heartbeat thread took it): whether the loop hands it back
-    /// to the store itself, or the heartbeat thread did. If the heartbeat thread's store call
-    /// for it is under way, this waits for its answer (one store call at most): a call that
-    /// fails leaves the hand-back to the loop, with its retries, so that it is not lost when
-    /// the process stops before the next round. A lease the heartbeat settled is forgotten.
+    /// to the store itself, or the heartbeat thread did. A hand-back the heartbeat thread has
+    /// not started, or whose store call failed, becomes the loop's, with its retries, so that
+    /// it is not lost when the process stops before the next round; if the call is under way,
+    /// this waits for its answer (one store call). A lease the heartbeat settled is forgotten.
     pub(crate) fn take_back(&self, lease: &Lease) -> TakeBack {
         let key = key(lease);
         let mut leases = lock(&self.leases);
@@ -247,8 +247,9 @@ impl HeldLeases {
     /// The leases for the heartbeat thread to hand back to the store at `now`: every
     /// unstarted lease (not lost) of a batch in which a task has been running for at least
     /// `after`, marked handed back here so that its loop skips it, and those whose hand-back
-    /// failed in an earlier round and that their loop has not taken over. The caller reports
-    /// each outcome with [`HeldLeases::hand_back_done`].
+    /// failed in an earlier round. The caller claims each with [`HeldLeases::start_hand_back`]
+    /// right before its store call (its loop may have taken it over meanwhile) and reports the
+    /// outcome with [`HeldLeases::hand_back_done`].
     pub(crate) fn hand_backs(&self, now: Instant, after: Duration) -> Vec<Lease> {
         let mut leases = lock(&self.leases);
         let blocked: HashSet<u64> = leases
@@ -269,11 +270,24 @@ impl HeldLeases {
                 _ => false,
             };
             if take {
-                held.phase = Phase::HandedBack(Handing::InFlight);
+                held.phase = Phase::HandedBack(Handing::Pending);
                 handed.push(held.lease.clone());
             }
         }
         handed
+    }
+
+    /// Marks the store call handing back `lease` as under way; false if its loop took the
+    /// hand-back over (it came to the task first) or the lease is gone. One call at a time is
+    /// under way, so a loop waits in [`HeldLeases::take_back`] for one store call at most.
+    pub(crate) fn start_hand_back(&self, lease: &Lease) -> bool {
+        match lock(&self.leases).by_lease.get_mut(&key(lease)) {
+            Some(held) if held.phase == Phase::HandedBack(Handing::Pending) => {
+                held.phase = Phase::HandedBack(Handing::InFlight);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Records the outcome of the heartbeat thread's store call handing back `lease`, for its
@@ -390,6 +404,7 @@ mod tests {
             std::slice::from_ref(&waiting),
             "only the long batch's waiting, not-lost task"
         );
+        assert!(held.start_hand_back(&waiting), "its store call starts");
         assert!(
             held.hand_backs(later, after).is_empty(),
             "not asked for again while its store call is under way"
@@ -406,6 +421,7 @@ mod tests {
             std::slice::from_ref(&waiting),
             "a failed hand-back is tried again"
         );
+        assert!(held.start_hand_back(&waiting));
         held.hand_back_done(&waiting, Released::Taken);
         assert!(held.hand_backs(later, after).is_empty());
         assert_eq!(
@@ -433,6 +449,7 @@ mod tests {
         held.hold([&slow, &a, &b], start);
         held.begin(&slow, start, Duration::from_secs(60));
         assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 2);
+        assert!(held.start_hand_back(&a) && held.start_hand_back(&b));
         held.hand_back_done(&a, Released::Failed);
         held.hand_back_done(&b, Released::Refused);
 
@@ -464,6 +481,7 @@ mod tests {
                 held.hand_backs(start, Duration::ZERO),
                 std::slice::from_ref(&waiting)
             );
+            assert!(held.start_hand_back(&waiting));
             let answer = {
                 let (held, waiting) = (std::sync::Arc::clone(&held), waiting.clone());
                 std::thread::spawn(move || {
@@ -475,6 +493,25 @@ mod tests {
             assert_eq!(held.take_back(&waiting), expected, "{outcome:?}");
             answer.join().unwrap();
         }
+    }
+
+    #[test]
+    fn a_loop_that_comes_first_takes_over_a_hand_back_not_started() {
+        let held = HeldLeases::new();
+        let start = Instant::now();
+        let (slow, waiting) = (lease("slow", 1), lease("waiting", 2));
+        held.hold([&slow, &waiting], start);
+        held.begin(&slow, start, Duration::from_secs(60));
+        assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 1);
+        assert_eq!(
+            held.begin(&waiting, start, Duration::from_secs(60)),
+            Standing::HandedBack
+        );
+        assert_eq!(held.take_back(&waiting), TakeBack::ByLoop);
+        assert!(
+            !held.start_hand_back(&waiting),
+            "the heartbeat no longer calls the store for it"
+        );
     }
 
     #[test]

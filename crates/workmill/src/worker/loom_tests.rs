@@ -167,20 +167,25 @@ fn waiting_task_race(outcome: Released) {
     assert_eq!(held.begin(&slow, start, FOREVER), Standing::Current);
     let heartbeat = {
         let held = Arc::clone(&held);
-        // The slow task has run long enough by any clock: `after` is zero.
+        // The slow task has run long enough by any clock: `after` is zero. Returns what the
+        // round took, and whether it called the store for it.
         thread::spawn(move || {
             let handed = held.hand_backs(start, Duration::ZERO);
+            let mut called = false;
             for lease in &handed {
-                held.hand_back_done(lease, outcome);
+                if held.start_hand_back(lease) {
+                    called = true;
+                    held.hand_back_done(lease, outcome);
+                }
             }
-            handed
+            (handed, called)
         })
     };
     // Meanwhile the loop finishes the slow task and comes to the next.
     held.finished(&slow);
     let standing = held.begin(&waiting, start, FOREVER);
     let taken_back = (standing == Standing::HandedBack).then(|| held.take_back(&waiting));
-    let handed = heartbeat.join().unwrap();
+    let (handed, called) = heartbeat.join().unwrap();
     match standing {
         Standing::Current => {
             assert!(handed.is_empty(), "started, so not handed back");
@@ -188,16 +193,18 @@ fn waiting_task_race(outcome: Released) {
         }
         Standing::HandedBack => {
             assert_eq!(handed, [waiting.clone()]);
-            let expected = match outcome {
-                Released::Taken => TakeBack::ByHeartbeat,
-                Released::Refused => TakeBack::Gone,
-                // The loop hands it back itself, and forgets it once that is settled.
-                Released::Failed => {
-                    held.forget(&waiting);
-                    TakeBack::ByLoop
-                }
+            // Exactly one of the two hands it back: the heartbeat if its call went through,
+            // the loop if it came first or the call failed.
+            let expected = match (called, outcome) {
+                (true, Released::Taken) => TakeBack::ByHeartbeat,
+                (true, Released::Refused) => TakeBack::Gone,
+                _ => TakeBack::ByLoop,
             };
             assert_eq!(taken_back, Some(expected));
+            if expected == TakeBack::ByLoop {
+                // The loop's own hand-back settles it, and forgets it.
+                held.forget(&waiting);
+            }
         }
         other => panic!("the lease is neither lost nor stale: {other:?}"),
     }
@@ -213,4 +220,9 @@ fn loom_a_waiting_task_is_started_by_its_loop_or_handed_back_never_both() {
 #[test]
 fn loom_a_hand_back_the_store_failed_is_left_to_the_loop_never_lost() {
     loom::model(|| waiting_task_race(Released::Failed));
+}
+
+#[test]
+fn loom_a_hand_back_the_store_refused_is_counted_gone_once() {
+    loom::model(|| waiting_task_race(Released::Refused));
 }

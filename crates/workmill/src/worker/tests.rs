@@ -274,9 +274,18 @@ fn a_loop_finishes_a_hand_back_the_heartbeat_could_not_make() {
 #[derive(Default)]
 pub(super) struct Down {
     asked: Mutex<Vec<workmill_core::TaskId>>,
+    /// Panics in `release` instead of failing, as a buggy store would.
+    panics: bool,
 }
 
 impl Down {
+    pub(super) fn panicking() -> Down {
+        Down {
+            panics: true,
+            ..Down::default()
+        }
+    }
+
     fn fail(&self, lease: Option<&workmill_core::Lease>) -> workmill_core::QueueError {
         if let Some(lease) = lease {
             self.asked.lock().unwrap().push(lease.task.clone());
@@ -331,6 +340,7 @@ impl Queue for Down {
         Err(self.fail(Some(lease)))
     }
     fn release(&self, lease: &workmill_core::Lease) -> Result<(), workmill_core::QueueError> {
+        assert!(!self.panics, "the store panicked releasing {}", lease.task);
         Err(self.fail(Some(lease)))
     }
     fn cancel(&self, _: &workmill_core::TaskId) -> Result<(), workmill_core::QueueError> {
