@@ -211,7 +211,9 @@ pub(crate) fn rescue_lapsed(
                     .and_then(|id| TaskId::new(id).ok())
                     .unwrap_or_else(|| placeholder_id(rowid));
                 let worker: Option<String> = row.get(4).unwrap_or(None);
-                let token: Option<i64> = row.get(5).unwrap_or(None);
+                let token = row
+                    .get::<_, Option<i64>>(5)
+                    .map_err(|error| format!("column lease_token: {error}"));
                 let state =
                     attempts(row, 2).and_then(|a| Ok((a, priority(row, 3)?, read_policy(row, 6)?)));
                 Ok((rowid, id, worker, token, state))
@@ -225,9 +227,22 @@ pub(crate) fn rescue_lapsed(
         deltas.expired_leases += 1;
         deltas.failed_attempts += 1;
         let holder = worker.as_deref().unwrap_or("an unknown worker");
+        // A running row without a lease token (only a hand edit leaves one) is damaged like
+        // an unreadable one: no worker can hold its lease, so it is dead-lettered, as the
+        // PostgreSQL backend does, rather than retried as if a worker had lost it.
+        let (token, state) = match token {
+            Ok(Some(token)) => (token, state),
+            Ok(None) => (
+                0,
+                Err(format!(
+                    "column lease_token: NULL, though the task is running (leased to {holder}); \
+                     no worker can hold its lease; requeue the task to run it again"
+                )),
+            ),
+            Err(detail) => (0, Err(detail)),
+        };
         let message = format!(
-            "lease {} held by {holder} lapsed without a heartbeat (the worker died, hung or lost the store)",
-            token.unwrap_or_default()
+            "lease {token} held by {holder} lapsed without a heartbeat (the worker died, hung or lost the store)"
         );
         let (attempts_made, current, policy) = match state {
             Ok(state) => state,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, StatementStatus, params};
 use workmill_core::{
-    FailureKind, JobStatus, ListFilter, NewJob, NewTask, Queue, QueueError, RetryPolicy, TaskId,
-    TaskStatus, WorkerId,
+    Backoff, FailureKind, JobStatus, ListFilter, NewJob, NewTask, Queue, QueueError, RetryPolicy,
+    TaskId, TaskStatus, WorkerId,
 };
 
 use super::schema::{LATEST_VERSION, MIGRATIONS, migrate};
@@ -473,6 +473,52 @@ fn a_damaged_job_row_does_not_stall_the_rescue() {
     assert_eq!(map.status, TaskStatus::Dead);
     assert_eq!(
         map.last_error.map(|e| e.kind),
+        Some(FailureKind::LeaseExpired)
+    );
+    assert_counts_add_up(&queue);
+}
+
+/// A running row without a lease token (a hand edit; the column allows NULL) is dead-lettered
+/// by the rescue as `Corrupt`, naming the column, as on PostgreSQL; the intact lapsed lease
+/// beside it is rescued as a retry.
+#[test]
+fn the_rescue_dead_letters_a_running_row_without_a_lease_token() {
+    let (_dir, path) = temp_db();
+    let queue = SqliteQueue::open_path(&path, SqliteConfig::new()).unwrap();
+    for id in ["damaged", "intact"] {
+        queue
+            .enqueue(
+                NewTask::new("rescue.token", id.as_bytes().to_vec())
+                    .with_id(TaskId::new(id).unwrap())
+                    .retry(RetryPolicy::new(3).backoff(Backoff::Fixed(Duration::from_secs(600)))),
+            )
+            .unwrap();
+    }
+    let worker = WorkerId::new("vanished").unwrap();
+    assert_eq!(
+        queue
+            .reserve(&worker, 2, Duration::from_millis(1))
+            .unwrap()
+            .len(),
+        2
+    );
+    damage(
+        &path,
+        "UPDATE tasks SET lease_token = NULL WHERE id = ?1",
+        "damaged",
+    );
+    std::thread::sleep(Duration::from_millis(20));
+
+    assert_eq!(queue.rescue_expired().unwrap(), 2);
+    let damaged = queue.status(&TaskId::new("damaged").unwrap()).unwrap();
+    assert_eq!(damaged.status, TaskStatus::Dead);
+    let failure = damaged.last_error.expect("a dead-lettered task says why");
+    assert_eq!(failure.kind, FailureKind::Corrupt, "{failure:?}");
+    assert!(failure.message.contains("lease_token"), "{failure:?}");
+    let intact = queue.status(&TaskId::new("intact").unwrap()).unwrap();
+    assert_eq!(intact.status, TaskStatus::Retrying);
+    assert_eq!(
+        intact.last_error.map(|e| e.kind),
         Some(FailureKind::LeaseExpired)
     );
     assert_counts_add_up(&queue);
