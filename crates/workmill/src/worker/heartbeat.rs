@@ -136,11 +136,7 @@ fn beat(
         // A round whose extensions failed asks the store nothing more: each call could wait
         // out a connect timeout, and the extensions are tried again sooner than a round.
         let whole = extended && hand_back_once(queue, held, every / 2, &mut report);
-        if whole {
-            failed_rounds = 0;
-        } else {
-            failed_rounds += 1;
-        }
+        failed_rounds = if whole { 0 } else { failed_rounds + 1 };
     }
 }
 
@@ -210,8 +206,8 @@ pub(super) fn beat_once(
 /// `after` (and those whose hand-back failed before), one store call at a time, reporting each
 /// outcome to `held`; false if the store failed, which leaves the rest for the next round
 /// unless their loops take them over first (a loop that comes to such a task hands it back
-/// itself, with its retries). A refusal
-/// means the lease is gone already (it lapsed, and the store's rescue has the task).
+/// itself, with its retries). A refusal means the lease is gone already (it lapsed, and the
+/// store's rescue has the task).
 pub(super) fn hand_back_once(
     queue: &dyn Queue,
     held: &HeldLeases,
@@ -269,26 +265,15 @@ impl Drop for Unsettled<'_> {
 
 #[cfg(test)]
 mod tests {
-    use workmill_core::{NewTask, WorkerId};
-    use workmill_queue::MemoryQueue;
-
     use super::*;
+    use crate::worker::tests::held_batch;
 
     /// A round hands back the tasks waiting behind a long task of their batch: due again at
     /// once with their attempt uncounted. A store that fails leaves them for the next round.
     #[test]
     fn a_round_hands_back_tasks_waiting_behind_a_long_one() {
-        let queue = MemoryQueue::new();
-        for i in 0..3 {
-            queue
-                .enqueue(NewTask::new(format!("t{i}"), vec![]))
-                .unwrap();
-        }
-        let worker = WorkerId::new("w").unwrap();
-        let reserved = queue.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
-        let held = HeldLeases::new();
+        let (queue, worker, reserved, held) = held_batch(3);
         let start = Instant::now() - Duration::from_secs(10);
-        held.hold(reserved.iter().map(|r| &r.lease), start);
         held.begin(&reserved[0].lease, start, Duration::from_secs(60));
         let after = Duration::from_secs(1);
 
@@ -329,17 +314,8 @@ mod tests {
     /// for good. The guard marks it failed, and the loop hands it back itself.
     #[test]
     fn a_hand_back_whose_store_call_panicked_is_left_to_its_loop() {
-        let queue = MemoryQueue::new();
-        for i in 0..2 {
-            queue
-                .enqueue(NewTask::new(format!("t{i}"), vec![]))
-                .unwrap();
-        }
-        let worker = WorkerId::new("w").unwrap();
-        let reserved = queue.reserve(&worker, 2, Duration::from_secs(60)).unwrap();
-        let held = HeldLeases::new();
+        let (_queue, _worker, reserved, held) = held_batch(2);
         let start = Instant::now() - Duration::from_secs(10);
-        held.hold(reserved.iter().map(|r| &r.lease), start);
         held.begin(&reserved[0].lease, start, Duration::from_secs(60));
         let panics = crate::worker::tests::Down::panicking();
         let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -361,17 +337,7 @@ mod tests {
 
     #[test]
     fn a_round_extends_old_leases_and_marks_refused_ones_lost() {
-        let queue = MemoryQueue::new();
-        for i in 0..3 {
-            queue
-                .enqueue(NewTask::new(format!("t{i}"), vec![]))
-                .unwrap();
-        }
-        let worker = WorkerId::new("w").unwrap();
-        let reserved = queue.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
-        let held = HeldLeases::new();
-        let long_ago = Instant::now() - Duration::from_secs(10);
-        held.hold(reserved.iter().map(|r| &r.lease), long_ago);
+        let (queue, _worker, reserved, held) = held_batch(3);
         // The third task is finished elsewhere: its lease is gone.
         queue.complete(&reserved[2].lease, vec![]).unwrap();
 

@@ -384,6 +384,23 @@ mod tests {
         );
     }
 
+    /// `slow` (token 1) and `rest` (tokens 2, 3, ...) held as one batch, with `slow`'s task
+    /// started as they were held: the others wait behind it. The held leases, when, `slow`
+    /// and the others.
+    fn behind_a_running_task(rest: &[&str]) -> (HeldLeases, Instant, Lease, Vec<Lease>) {
+        let held = HeldLeases::new();
+        let start = Instant::now();
+        let slow = lease("slow", 1);
+        let rest: Vec<Lease> = rest
+            .iter()
+            .zip(2..)
+            .map(|(task, token)| lease(task, token))
+            .collect();
+        held.hold(std::iter::once(&slow).chain(&rest), start);
+        held.begin(&slow, start, Duration::from_secs(60));
+        (held, start, slow, rest)
+    }
+
     #[test]
     fn only_tasks_waiting_behind_a_long_running_batch_mate_are_handed_back() {
         let held = HeldLeases::new();
@@ -443,25 +460,22 @@ mod tests {
 
     #[test]
     fn a_failed_hand_back_is_the_loops_to_finish_once_it_comes_to_the_task() {
-        let held = HeldLeases::new();
-        let start = Instant::now();
-        let (slow, a, b) = (lease("slow", 1), lease("a", 2), lease("b", 3));
-        held.hold([&slow, &a, &b], start);
-        held.begin(&slow, start, Duration::from_secs(60));
+        let (held, start, slow, rest) = behind_a_running_task(&["a", "b"]);
+        let [a, b] = &rest[..] else { unreachable!() };
         assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 2);
-        assert!(held.start_hand_back(&a) && held.start_hand_back(&b));
-        held.hand_back_done(&a, Released::Failed);
-        held.hand_back_done(&b, Released::Refused);
+        assert!(held.start_hand_back(a) && held.start_hand_back(b));
+        held.hand_back_done(a, Released::Failed);
+        held.hand_back_done(b, Released::Refused);
 
         // `a`: the store failed the heartbeat's call; its loop hands it back itself now.
-        assert_eq!(held.take_back(&a), TakeBack::ByLoop);
+        assert_eq!(held.take_back(a), TakeBack::ByLoop);
         assert!(
             held.hand_backs(start, Duration::ZERO).is_empty(),
             "`a` is the loop's now"
         );
         // `b`: the store said the lease was gone.
-        assert_eq!(held.take_back(&b), TakeBack::Gone);
-        held.forget(&a);
+        assert_eq!(held.take_back(b), TakeBack::Gone);
+        held.forget(a);
         held.forget(&slow);
         assert_eq!(held.len(), 0);
     }
@@ -472,11 +486,8 @@ mod tests {
             (Released::Taken, TakeBack::ByHeartbeat),
             (Released::Failed, TakeBack::ByLoop),
         ] {
-            let held = std::sync::Arc::new(HeldLeases::new());
-            let start = Instant::now();
-            let (slow, waiting) = (lease("slow", 1), lease("waiting", 2));
-            held.hold([&slow, &waiting], start);
-            held.begin(&slow, start, Duration::from_secs(60));
+            let (held, start, _slow, mut rest) = behind_a_running_task(&["waiting"]);
+            let (held, waiting) = (std::sync::Arc::new(held), rest.remove(0));
             assert_eq!(
                 held.hand_backs(start, Duration::ZERO),
                 std::slice::from_ref(&waiting)
@@ -497,37 +508,33 @@ mod tests {
 
     #[test]
     fn a_loop_that_comes_first_takes_over_a_hand_back_not_started() {
-        let held = HeldLeases::new();
-        let start = Instant::now();
-        let (slow, waiting) = (lease("slow", 1), lease("waiting", 2));
-        held.hold([&slow, &waiting], start);
-        held.begin(&slow, start, Duration::from_secs(60));
+        let (held, start, _slow, rest) = behind_a_running_task(&["waiting"]);
+        let waiting = &rest[0];
         assert_eq!(held.hand_backs(start, Duration::ZERO).len(), 1);
         assert_eq!(
-            held.begin(&waiting, start, Duration::from_secs(60)),
+            held.begin(waiting, start, Duration::from_secs(60)),
             Standing::HandedBack
         );
-        assert_eq!(held.take_back(&waiting), TakeBack::ByLoop);
+        assert_eq!(held.take_back(waiting), TakeBack::ByLoop);
         assert!(
-            !held.start_hand_back(&waiting),
+            !held.start_hand_back(waiting),
             "the heartbeat no longer calls the store for it"
         );
     }
 
     #[test]
     fn a_task_its_loop_started_or_took_back_is_never_handed_back() {
-        let held = HeldLeases::new();
-        let start = Instant::now();
-        let (slow, started, taken) = (lease("slow", 1), lease("started", 2), lease("taken", 3));
-        held.hold([&slow, &started, &taken], start);
-        held.begin(&slow, start, Duration::from_secs(60));
+        let (held, start, _slow, rest) = behind_a_running_task(&["started", "taken"]);
+        let [started, taken] = &rest[..] else {
+            unreachable!()
+        };
         assert_eq!(
-            held.begin(&started, start, Duration::ZERO),
+            held.begin(started, start, Duration::ZERO),
             Standing::Stale,
             "a started task is stale when not extended for `age`"
         );
         assert_eq!(
-            held.take_back(&taken),
+            held.take_back(taken),
             TakeBack::ByLoop,
             "a stop hands it back"
         );

@@ -54,10 +54,10 @@ impl WorkerLoop<'_> {
         }
         let mut pending = done;
         while !pending.is_empty() {
-            if self.past_give_up() {
-                for (lease, _) in &pending {
-                    self.give_up(lease, "record completed attempts");
-                }
+            if self.gave_up(
+                pending.iter().map(|(lease, _)| lease),
+                "record completed attempts",
+            ) {
                 return;
             }
             let outcomes = match self.queue.complete_payloads(pending.clone()) {
@@ -112,10 +112,7 @@ impl WorkerLoop<'_> {
     /// store fails to record is counted, and runs again once its lease lapses.
     fn record_completions_once(&mut self, done: Vec<(Lease, Payload)>) {
         let leases: Vec<Lease> = done.iter().map(|(lease, _)| lease.clone()).collect();
-        if self.past_give_up() {
-            for lease in &leases {
-                self.give_up(lease, "record completed attempts");
-            }
+        if self.gave_up(&leases, "record completed attempts") {
             return;
         }
         match self.queue.complete_payloads(done) {
@@ -156,8 +153,7 @@ impl WorkerLoop<'_> {
         mut write: impl FnMut(&dyn workmill_core::Queue) -> Result<(), QueueError>,
     ) -> bool {
         loop {
-            if self.past_give_up() {
-                self.give_up(lease, what);
+            if self.gave_up([lease], what) {
                 return false;
             }
             match write(self.queue) {
@@ -222,23 +218,28 @@ impl WorkerLoop<'_> {
         true
     }
 
-    /// True once a stopping loop is past the moment it gives up on a failing store. What it
-    /// still has to write is then settled without asking the store: each call would wait on
-    /// a store that is down (reopening it, a connect timeout each) while the stop runs past
-    /// its bound, and the leases lapse and are rescued all the same.
-    fn past_give_up(&self) -> bool {
-        self.give_up_at.is_some_and(|at| Instant::now() >= at)
-    }
-
-    /// Settles an outcome a stopping loop no longer tries to write, counted as unrecorded
-    /// like an outcome whose last try failed.
-    fn give_up(&mut self, lease: &Lease, what: &'static str) {
-        let error = QueueError::backend(
-            self.queue.backend_name(),
-            what,
-            "not tried: the store kept failing past the stopping worker's give-up time",
-        );
-        self.not_recorded(lease, &error);
+    /// Once a stopping loop is past the moment it gives up on a failing store, settles the
+    /// outcomes of `leases` without asking the store, counted as unrecorded like outcomes whose
+    /// last try failed, and returns true: each call would wait on a store that is down
+    /// (reopening it, a connect timeout each) while the stop runs past its bound, and the
+    /// leases lapse and are rescued all the same.
+    fn gave_up<'l>(
+        &mut self,
+        leases: impl IntoIterator<Item = &'l Lease>,
+        what: &'static str,
+    ) -> bool {
+        if self.give_up_at.is_none_or(|at| Instant::now() < at) {
+            return false;
+        }
+        for lease in leases {
+            let error = QueueError::backend(
+                self.queue.backend_name(),
+                what,
+                "not tried: the store kept failing past the stopping worker's give-up time",
+            );
+            self.not_recorded(lease, &error);
+        }
+        true
     }
 
     /// True if the heartbeat thread learned that the store gave this lease up.

@@ -269,6 +269,34 @@ fn a_loop_finishes_a_hand_back_the_heartbeat_could_not_make() {
     assert_eq!(held.len(), 1, "only the first task's lease is still held");
 }
 
+/// `tasks` plain tasks reserved by worker `w` on a memory queue for a minute, held as one batch
+/// last extended ten seconds ago (so every lease is due for a heartbeat): the queue, the worker,
+/// the reservations and the held leases.
+pub(super) fn held_batch(
+    tasks: usize,
+) -> (
+    MemoryQueue,
+    WorkerId,
+    Vec<workmill_core::Reservation>,
+    HeldLeases,
+) {
+    let queue = MemoryQueue::new();
+    for i in 0..tasks {
+        queue
+            .enqueue(NewTask::new(format!("t{i}"), vec![]))
+            .unwrap();
+    }
+    let worker = WorkerId::new("w").unwrap();
+    let reserved = queue
+        .reserve(&worker, tasks, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(reserved.len(), tasks);
+    let held = HeldLeases::new();
+    let long_ago = std::time::Instant::now() - Duration::from_secs(10);
+    held.hold(reserved.iter().map(|r| &r.lease), long_ago);
+    (queue, worker, reserved, held)
+}
+
 /// A store that fails every call as a store that is down does, and records the task of
 /// every lease it was asked to write.
 #[derive(Default)]
@@ -430,17 +458,7 @@ fn a_stopping_loop_past_its_give_up_time_asks_the_store_nothing_more() {
 /// call carried, as it counts the store's per-lease failures (it counted one per call).
 #[test]
 fn a_failed_heartbeat_call_counts_each_lease_it_carried() {
-    let memory = MemoryQueue::new();
-    for i in 0..3 {
-        memory
-            .enqueue(NewTask::new(format!("t{i}"), vec![]))
-            .unwrap();
-    }
-    let worker = WorkerId::new("w").unwrap();
-    let reserved = memory.reserve(&worker, 3, Duration::from_secs(60)).unwrap();
-    let held = HeldLeases::new();
-    let long_ago = std::time::Instant::now() - Duration::from_secs(10);
-    held.hold(reserved.iter().map(|r| &r.lease), long_ago);
+    let (_memory, _worker, _reserved, held) = held_batch(3);
     let mut report = super::heartbeat::HeartbeatReport::default();
     let all_asked = super::heartbeat::beat_once(
         &Down::default(),

@@ -47,6 +47,52 @@ fn quiet(options: RunOptions) -> RunOptions {
         .worker_id(WorkerId::new("in-process").unwrap())
 }
 
+/// Options for `loops` loops that each reserve exactly `batch` tasks, on leases of `lease`
+/// extended every fifth of it.
+fn leased(loops: usize, batch: usize, lease: Duration) -> RunOptions {
+    quiet(
+        RunOptions::new()
+            .concurrency(loops)
+            .min_batch(batch)
+            .max_batch(batch)
+            .lease(lease)
+            .heartbeat_every(lease / 5),
+    )
+}
+
+/// Registers `slow`, which sleeps for `time` and returns its input.
+fn register_slow(registry: &mut Registry, time: Duration) {
+    registry
+        .register_fn("slow", move |x: u64| {
+            thread::sleep(time);
+            Ok::<_, TaskError>(x)
+        })
+        .unwrap();
+}
+
+/// Waits until `completed` tasks have completed, rescuing and reserving all along: anyone
+/// doing so would take over a lease that lapsed, and the test fails if one did.
+fn no_lease_lapses_until_completed(queue: &MemoryQueue, lease: Duration, completed: u64) {
+    let rescuer = WorkerId::new("rescuer").unwrap();
+    crate::support::wait_until(|| {
+        queue.rescue_expired().unwrap();
+        let reserve = usize::try_from(completed).unwrap();
+        assert!(queue.reserve(&rescuer, reserve, lease).unwrap().is_empty());
+        queue.stats().unwrap().completed == completed
+    });
+}
+
+/// Stops the worker, wakes its idle loops, and returns its report.
+fn stop_and_join(
+    stop: &workmill::worker::StopHandle,
+    queue: &MemoryQueue,
+    worker: thread::JoinHandle<Result<WorkerReport, RuntimeError>>,
+) -> WorkerReport {
+    stop.stop();
+    queue.wake_workers();
+    worker.join().unwrap().unwrap()
+}
+
 fn start(
     registry: Registry,
     queue: Arc<dyn Queue>,
@@ -65,9 +111,7 @@ fn a_worker_runs_every_task_once_and_stops_on_its_handle() {
         .enqueue_batch((0..2_000).map(|i| call("square", i)).collect())
         .unwrap();
     let stats = queue.wait_idle(WAIT).unwrap();
-    stop.stop();
-    queue.wake_workers();
-    let report = worker.join().unwrap().unwrap();
+    let report = stop_and_join(&stop, &queue, worker);
 
     assert_eq!((stats.completed, stats.failed_attempts), (2_000, 0));
     assert_eq!(report.loops, 3);
@@ -175,37 +219,17 @@ fn held_leases_outlive_tasks_longer_than_the_lease() {
     let queue = Arc::new(MemoryQueue::new());
     let lease = Duration::from_secs(1);
     // Three loops, each running one task longer than the lease.
-    let options = quiet(
-        RunOptions::new()
-            .concurrency(3)
-            .min_batch(1)
-            .max_batch(1)
-            .lease(lease)
-            .heartbeat_every(lease / 5),
-    );
+    let options = leased(3, 1, lease);
     let stop = options.stop_handle();
     let mut registry = Registry::new();
-    registry
-        .register_fn("slow", |x: u64| {
-            thread::sleep(Duration::from_millis(1_200));
-            Ok::<_, TaskError>(x)
-        })
-        .unwrap();
+    register_slow(&mut registry, Duration::from_millis(1_200));
     let ids = queue
         .enqueue_batch((0..3).map(|i| call("slow", i)).collect())
         .unwrap();
     let worker = start(registry, queue.clone(), options);
     crate::support::wait_until(|| queue.stats().unwrap().running == 3);
-    // Anyone reserving or rescuing would take over a lapsed lease; try all along.
-    let rescuer = WorkerId::new("rescuer").unwrap();
-    crate::support::wait_until(|| {
-        queue.rescue_expired().unwrap();
-        assert!(queue.reserve(&rescuer, 3, lease).unwrap().is_empty());
-        queue.stats().unwrap().completed == 3
-    });
-    stop.stop();
-    queue.wake_workers();
-    let report = worker.join().unwrap().unwrap();
+    no_lease_lapses_until_completed(&queue, lease, 3);
+    let report = stop_and_join(&stop, &queue, worker);
 
     let stats = queue.stats().unwrap();
     assert_eq!(
@@ -225,36 +249,17 @@ fn held_leases_outlive_tasks_longer_than_the_lease() {
 fn a_finished_task_keeps_its_lease_while_its_batch_mate_runs_past_the_lease() {
     let queue = Arc::new(MemoryQueue::new());
     let lease = Duration::from_secs(1);
-    let options = quiet(
-        RunOptions::new()
-            .concurrency(1)
-            .min_batch(2)
-            .max_batch(2)
-            .lease(lease)
-            .heartbeat_every(lease / 5),
-    );
+    let options = leased(1, 2, lease);
     let stop = options.stop_handle();
     let mut registry = registry(&stop);
-    registry
-        .register_fn("slow", |x: u64| {
-            thread::sleep(Duration::from_millis(1_500));
-            Ok::<_, TaskError>(x)
-        })
-        .unwrap();
+    register_slow(&mut registry, Duration::from_millis(1_500));
     let short = queue.enqueue(call("square", 4)).unwrap();
     let slow = queue.enqueue(call("slow", 1)).unwrap();
     let worker = start(registry, queue.clone(), options);
     // Both reserved in one batch; the short one stays running until the batch's end.
     crate::support::wait_until(|| queue.stats().unwrap().running == 2);
-    let rescuer = WorkerId::new("rescuer").unwrap();
-    crate::support::wait_until(|| {
-        queue.rescue_expired().unwrap();
-        assert!(queue.reserve(&rescuer, 2, lease).unwrap().is_empty());
-        queue.stats().unwrap().completed == 2
-    });
-    stop.stop();
-    queue.wake_workers();
-    let report = worker.join().unwrap().unwrap();
+    no_lease_lapses_until_completed(&queue, lease, 2);
+    let report = stop_and_join(&stop, &queue, worker);
 
     for id in [&short, &slow] {
         assert_eq!(queue.status(id).unwrap().attempts, 1);
@@ -277,15 +282,7 @@ fn a_finished_task_keeps_its_lease_while_its_batch_mate_runs_past_the_lease() {
 fn a_task_waiting_behind_a_long_one_is_handed_back_to_an_idle_loop() {
     let queue = Arc::new(MemoryQueue::new());
     let lease = Duration::from_secs(1);
-    let options = quiet(
-        RunOptions::new()
-            .concurrency(2)
-            .min_batch(2)
-            .max_batch(2)
-            .lease(lease)
-            .heartbeat_every(lease / 5)
-            .idle_wait(Duration::from_millis(50)),
-    );
+    let options = leased(2, 2, lease).idle_wait(Duration::from_millis(50));
     let stop = options.stop_handle();
     let long = queue.enqueue(call("long", 0)).unwrap();
     let short = queue.enqueue(call("square", 3)).unwrap();
@@ -308,9 +305,7 @@ fn a_task_waiting_behind_a_long_one_is_handed_back_to_an_idle_loop() {
     }
     let worker = start(registry, queue.clone(), options);
     crate::support::wait_until(|| queue.stats().unwrap().completed == 2);
-    stop.stop();
-    queue.wake_workers();
-    let report = worker.join().unwrap().unwrap();
+    let report = stop_and_join(&stop, &queue, worker);
 
     assert!(
         result_of::<bool>(&queue.status(&long).unwrap()),
